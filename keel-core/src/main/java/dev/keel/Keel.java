@@ -1,0 +1,1010 @@
+package dev.keel;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.keel.memory.MemoryJournal;
+import dev.keel.spi.Append;
+import dev.keel.spi.Journal;
+import dev.keel.spi.Journal.AppendResult;
+import io.micrometer.core.instrument.Meter;
+import io.micrometer.core.instrument.MeterRegistry;
+import io.micrometer.core.instrument.composite.CompositeMeterRegistry;
+import io.opentelemetry.api.OpenTelemetry;
+import io.opentelemetry.api.trace.Span;
+import java.time.Clock;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Objects;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.LongAdder;
+import java.util.concurrent.locks.LockSupport;
+import java.util.function.Consumer;
+import java.util.random.RandomGenerator;
+import org.reactivestreams.Publisher;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+import reactor.core.publisher.Flux;
+import reactor.core.publisher.FluxSink;
+import reactor.core.publisher.Mono;
+
+/**
+ * The Keel runtime: emit events, and every matching {@link Subscription} receives each one — in order per
+ * key, retried with backoff, dead-lettered when it keeps failing.
+ *
+ * <pre>{@code
+ * try (Keel keel = Keel.builder().build()) {
+ *     keel.on("order.*", Order.class, d -> ship(d.data()));
+ *     keel.start();
+ *     keel.emit("order.created", order.id(), order).join();
+ * }
+ * }</pre>
+ *
+ * <p>Build one with {@link #builder()}; the instance is yours (there is no global runtime). Without
+ * {@link #start()} nothing is delivered until you call {@link #process()}, which is handy in tests.
+ * {@link #close()} stops intake and drains in-flight work up to a deadline.
+ */
+public final class Keel implements AutoCloseable {
+    private static final Logger log = LoggerFactory.getLogger(Keel.class);
+    private static final long IDLE_PARK_NANOS = Duration.ofMillis(200).toNanos();
+    private static final Duration MAINTENANCE_INTERVAL = Duration.ofSeconds(1);
+    private static final Duration WATCHDOG_TICK = Duration.ofMillis(5);
+
+    private enum State {
+        OPEN,
+        CLOSING,
+        CLOSED
+    }
+
+    private final Journal journal;
+    private final MemoryJournal memory;
+    private final int lanes;
+    private final Clock clock;
+    private final RandomGenerator random;
+    private final Telemetry telemetry;
+    private final PayloadCodec codec;
+    private final String source;
+    private final int batchSize;
+    private final long maxPayloadBytes;
+    private final int maxDepth;
+    private final long highWaterMark;
+    private final Duration emitWait;
+    private final Duration dedupWindow;
+    private final Duration retention;
+    private final Duration deadLetterRetention;
+    private final long alertThreshold;
+    private final Consumer<DeadLetterAlert> alertCallback;
+    private final int maxReplays;
+    private final DeadLetters deadLetters;
+
+    final ThreadLocal<Delivery<?>> currentDelivery = new ThreadLocal<>();
+    private final ConcurrentHashMap<String, SubscriptionState> subscriptions = new ConcurrentHashMap<>();
+    private volatile LaneWorker[][] byLane;
+    private final LongAdder emitted = new LongAdder();
+    private final LongAdder duplicates = new LongAdder();
+    private final LongAdder rejected = new LongAdder();
+    private final Object lifecycle = new Object();
+    private volatile State state = State.OPEN;
+    private volatile boolean started;
+    private volatile boolean running;
+    private Thread watchdog;
+    private Thread maintenance;
+    private ShutdownReport closeReport;
+
+    private Keel(Builder b) {
+        this.journal = b.journal != null ? b.journal : new MemoryJournal();
+        this.memory = journal instanceof MemoryJournal m ? m : null;
+        this.lanes = b.lanes;
+        this.clock = b.clock;
+        this.random = b.random;
+        this.telemetry = new Telemetry(b.meterRegistry, b.openTelemetry);
+        this.codec = new PayloadCodec(b.objectMapper != null ? b.objectMapper : PayloadCodec.defaultMapper());
+        this.source = b.source;
+        this.batchSize = b.batchSize;
+        this.maxPayloadBytes = b.maxPayloadBytes;
+        this.maxDepth = b.maxDepth;
+        this.highWaterMark = b.highWaterMark;
+        this.emitWait = b.emitWait;
+        this.dedupWindow = b.dedupWindow;
+        this.retention = b.retention;
+        this.deadLetterRetention = b.deadLetterRetention;
+        this.alertThreshold = b.alertThreshold;
+        this.alertCallback = b.alertCallback;
+        this.maxReplays = b.maxReplays;
+        this.byLane = new LaneWorker[lanes][0];
+        this.deadLetters = new DeadLetters(this);
+        journal.open(lanes);
+        for (Subscription s : b.subscriptions) {
+            subscribe(s);
+        }
+    }
+
+    /** A builder with the defaults: memory journal, 8 lanes, system clock, no metrics or tracing wired. */
+    public static Builder builder() {
+        return new Builder();
+    }
+
+    // ---- subscriptions ----
+
+    /**
+     * Subscribes a handler to the types matching a pattern, with the default policy. The subscription is
+     * named {@code on:<pattern>:<class>} (with a {@code #n} suffix when taken), stable across restarts as
+     * long as handlers are registered in the same order.
+     */
+    public <T> Subscription on(String pattern, Class<T> type, Handler<T> handler) {
+        String base = "on:" + pattern + ":" + type.getSimpleName();
+        String name = base;
+        for (int n = 2; subscriptions.containsKey(name); n++) {
+            name = base + "#" + n;
+        }
+        return subscribe(Subscription.builder(name)
+                .types(pattern)
+                .handler(type, handler)
+                .build());
+    }
+
+    /**
+     * Adds a subscription. It receives events appended from now on (or, on a durable journal that knows
+     * it, from its stored cursor).
+     *
+     * @throws SubscriptionException when the name is taken
+     */
+    public Subscription subscribe(Subscription subscription) {
+        Objects.requireNonNull(subscription, "subscription");
+        ensureOpen();
+        synchronized (lifecycle) {
+            if (subscriptions.containsKey(subscription.name())) {
+                throw new SubscriptionException("a subscription named '" + subscription.name()
+                        + "' exists already; names must be unique (they key the cursors)");
+            }
+            SubscriptionState s = new SubscriptionState(subscription, this, lanes);
+            for (LaneWorker w : s.workers) {
+                w.load();
+            }
+            if (!subscription.ephemeral()) {
+                s.deadLetterCount.set(journal.countDeadLetters(subscription.name()));
+            }
+            subscriptions.put(subscription.name(), s);
+            LaneWorker[][] next = new LaneWorker[lanes][];
+            for (int i = 0; i < lanes; i++) {
+                LaneWorker[] old = byLane[i];
+                next[i] = java.util.Arrays.copyOf(old, old.length + 1);
+                next[i][old.length] = s.workers[i];
+            }
+            byLane = next;
+            if (started) {
+                for (LaneWorker w : s.workers) {
+                    startLoop(w);
+                }
+            }
+        }
+        return subscription;
+    }
+
+    /** Removes a subscription; its stored cursors, pending entries and dead letters stay. */
+    public boolean unsubscribe(String name) {
+        SubscriptionState s;
+        synchronized (lifecycle) {
+            s = subscriptions.remove(name);
+            if (s == null) {
+                return false;
+            }
+            LaneWorker[][] next = new LaneWorker[lanes][];
+            for (int i = 0; i < lanes; i++) {
+                List<LaneWorker> kept = new ArrayList<>();
+                for (LaneWorker w : byLane[i]) {
+                    if (w.sub != s) {
+                        kept.add(w);
+                    }
+                }
+                next[i] = kept.toArray(LaneWorker[]::new);
+            }
+            byLane = next;
+        }
+        for (LaneWorker w : s.workers) {
+            Thread t = w.thread;
+            if (t != null) {
+                LockSupport.unpark(t);
+            }
+        }
+        for (Meter m : s.meters) {
+            telemetry.registry.remove(m);
+        }
+        return true;
+    }
+
+    /** The registered subscriptions. */
+    public List<Subscription> subscriptions() {
+        return subscriptions.values().stream().map(s -> s.subscription).toList();
+    }
+
+    // ---- emit ----
+
+    /**
+     * Emits an event built by the producer. An event with an {@code idempotencyKey}, or else with the same
+     * {@code source} and {@code id} as one accepted within the dedup window, is accepted once; the
+     * repeat's receipt says {@code duplicate}.
+     *
+     * <p>Invalid input fails at once with a typed exception and stores nothing: {@link InvalidEventException},
+     * {@link PayloadTooLargeException}, {@link LoopDetectedException}, {@link IntakeFullException} (after
+     * waiting up to the emit wait bound), {@link KeelClosedException}. The future fails with a
+     * {@link dev.keel.spi.JournalException} when the journal could not store the event.
+     *
+     * @return completes with the receipt once the journal holds the event (durably, on a durable engine)
+     */
+    public CompletableFuture<Receipt> emit(Event<?> event) {
+        Objects.requireNonNull(event, "event");
+        return emitOne(event, true);
+    }
+
+    /** Emits an event of the type with the data and no ordering key. See {@link #emit(Event)}. */
+    public CompletableFuture<Receipt> emit(String type, Object data) {
+        return emit(type, null, data);
+    }
+
+    /** Emits an event of the type with the data, ordered by the key. See {@link #emit(Event)}. */
+    public CompletableFuture<Receipt> emit(String type, String key, Object data) {
+        Event<Object> e;
+        try {
+            e = new Event<>(
+                    EventIds.next(), source, type, Event.SPEC_VERSION, clock.instant(), null, Event.JSON, data, key, null,
+                    null, null, null, 0, null, 0, null);
+        } catch (InvalidEventException ex) {
+            reject("invalid");
+            throw ex;
+        }
+        return emitOne(e, false);
+    }
+
+    /**
+     * Emits events in order, all or nothing: if one is invalid none is stored. Same-key events keep the
+     * list's order.
+     */
+    public CompletableFuture<List<Receipt>> emitBatch(List<? extends Event<?>> events) {
+        ensureOpen();
+        List<Append> appends = new ArrayList<>(events.size());
+        List<Span> spans = new ArrayList<>();
+        for (Event<?> e : events) {
+            Event<?> ready = prepare(Objects.requireNonNull(e, "event in batch"));
+            Span span = telemetry.startProducer(ready.type());
+            if (span != null) {
+                ready = ready.toBuilder().traceparent(Telemetry.traceparent(span)).build();
+                spans.add(span);
+            }
+            appends.add(append(ready, true));
+        }
+        for (Append a : appends) {
+            awaitRoom(a.lane());
+        }
+        return journal.append(appends).whenComplete((r, err) -> spans.forEach(Span::end)).thenApply(results -> {
+            List<Receipt> receipts = new ArrayList<>(results.size());
+            for (int i = 0; i < results.size(); i++) {
+                receipts.add(accepted(appends.get(i).event(), results.get(i)));
+            }
+            return receipts;
+        });
+    }
+
+    /**
+     * Emits every event a publisher gives, in order, with at most 256 awaiting the journal at once.
+     *
+     * @return completes with the count once all are stored; fails with the first error
+     */
+    public CompletableFuture<Long> emitAll(Publisher<? extends Event<?>> events) {
+        return Flux.from(events)
+                .map(this::emit)
+                .flatMapSequential(Mono::fromFuture, 256)
+                .count()
+                .toFuture();
+    }
+
+    private CompletableFuture<Receipt> emitOne(Event<?> event, boolean producerIdentified) {
+        ensureOpen();
+        Event<?> ready = prepare(event);
+        Span span = telemetry.startProducer(ready.type());
+        if (span != null) {
+            ready = ready.toBuilder().traceparent(Telemetry.traceparent(span)).build();
+        }
+        Append a = append(ready, producerIdentified);
+        awaitRoom(a.lane());
+        if (memory != null) {
+            AppendResult r;
+            try {
+                r = memory.appendOne(a);
+            } finally {
+                if (span != null) {
+                    span.end();
+                }
+            }
+            return CompletableFuture.completedFuture(accepted(a.event(), r));
+        }
+        Event<?> stored = ready;
+        return journal.append(List.of(a)).whenComplete((r, err) -> {
+                    if (span != null) {
+                        span.end();
+                    }
+                    if (err != null) {
+                        reject("journal");
+                    }
+                })
+                .thenApply(results -> accepted(stored, results.getFirst()));
+    }
+
+    private Receipt accepted(Event<?> e, AppendResult r) {
+        if (r.duplicate()) {
+            duplicates.increment();
+        } else {
+            emitted.increment();
+            telemetry.emitted(e.type());
+            signal(r.lane());
+        }
+        return new Receipt(r.eventId(), r.lane(), r.sequence(), r.duplicate());
+    }
+
+    /** Adds causation from the delivery being handled on this thread and checks the limits. */
+    private Event<?> prepare(Event<?> e) {
+        Delivery<?> cause = currentDelivery.get();
+        if (cause != null && e.causationId() == null) {
+            Event<?> c = cause.event();
+            int depth = c.depth() + 1;
+            if (depth > maxDepth) {
+                reject("loop");
+                throw new LoopDetectedException(e.type(), depth, maxDepth, c.id());
+            }
+            e = e.toBuilder()
+                    .causationId(c.id())
+                    .correlationId(e.correlationId() != null ? e.correlationId() : c.correlationId() != null ? c.correlationId() : c.id())
+                    .tenant(e.tenant() != null ? e.tenant() : c.tenant())
+                    .depth(depth)
+                    .build();
+        } else if (e.depth() > maxDepth) {
+            reject("loop");
+            throw new LoopDetectedException(e.type(), e.depth(), maxDepth, e.causationId());
+        }
+        if (maxPayloadBytes > 0 && e.data() != null) {
+            long size = codec.sizeOf(e.data(), maxPayloadBytes);
+            if (size > maxPayloadBytes) {
+                reject("payload_too_large");
+                throw new PayloadTooLargeException(e.type(), size, maxPayloadBytes);
+            }
+        }
+        return e;
+    }
+
+    private Append append(Event<?> e, boolean producerIdentified) {
+        int lane = Lanes.of(e.orderingKey(), lanes);
+        String dedupKey = e.idempotencyKey() != null
+                ? "k:" + e.idempotencyKey()
+                : producerIdentified ? "s:" + e.source() + " " + e.id() : null;
+        return new Append(lane, e, dedupKey, dedupKey == null ? null : clock.instant().plus(dedupWindow));
+    }
+
+    /** Backpressure: waits while the lane holds more undelivered events than the high-water mark. */
+    private void awaitRoom(int lane) {
+        if (highWaterMark <= 0) {
+            return;
+        }
+        long backlog = backlog(lane);
+        if (backlog < highWaterMark) {
+            return;
+        }
+        long start = System.nanoTime();
+        long deadline = start + emitWait.toNanos();
+        while (backlog >= highWaterMark) {
+            if (System.nanoTime() - deadline >= 0) {
+                reject("intake_full");
+                throw new IntakeFullException(lane, backlog, highWaterMark, Duration.ofNanos(System.nanoTime() - start));
+            }
+            ensureOpen();
+            signal(lane);
+            LockSupport.parkNanos(50_000);
+            backlog = backlog(lane);
+        }
+    }
+
+    private long backlog(int lane) {
+        LaneWorker[] workers = byLane[lane];
+        if (workers.length == 0) {
+            return 0;
+        }
+        long min = Long.MAX_VALUE;
+        for (LaneWorker w : workers) {
+            min = Math.min(min, w.cursor);
+        }
+        return journal.head(lane) - min;
+    }
+
+    private void signal(int lane) {
+        for (LaneWorker w : byLane[lane]) {
+            if (w.sleeping) {
+                LockSupport.unpark(w.thread);
+            }
+        }
+    }
+
+    private void reject(String reason) {
+        rejected.increment();
+        telemetry.rejected(reason);
+    }
+
+    private void ensureOpen() {
+        if (state != State.OPEN) {
+            reject("closed");
+            throw new KeelClosedException("the Keel runtime is " + state.name().toLowerCase() + " and takes no more events");
+        }
+    }
+
+    // ---- streams ----
+
+    /**
+     * A live stream of the events of matching types as they are delivered from now on, in order per key.
+     * Demand is honoured: while the subscriber requests nothing the stream's lanes pause (events wait in
+     * the journal, up to the intake high-water mark). Cancelling removes the underlying subscription.
+     */
+    public Flux<Event<?>> stream(String pattern) {
+        TypePattern.of(pattern);
+        return Flux.create(
+                sink -> {
+                    String name = "stream:" + EventIds.next();
+                    subscribe(Subscription.builder(name)
+                            .types(pattern)
+                            .handler(Object.class, d -> offer(sink, d.event()))
+                            .retry(RetryPolicy.NO_RETRY)
+                            .timeout(null)
+                            .ephemeral(true)
+                            .build());
+                    sink.onDispose(() -> unsubscribe(name));
+                },
+                FluxSink.OverflowStrategy.BUFFER);
+    }
+
+    private static void offer(FluxSink<Event<?>> sink, Event<?> event) {
+        if (sink.isCancelled()) {
+            return;
+        }
+        if (sink.requestedFromDownstream() <= 0) {
+            throw new DeliveryPausedException("the stream's subscriber has requested no more events", Duration.ofMillis(2));
+        }
+        sink.next(event);
+    }
+
+    // ---- running ----
+
+    /**
+     * Synchronously delivers everything due now, including events emitted by handlers meanwhile, and
+     * returns the number of deliveries and moves made. Retries due later stay pending (advance a test
+     * clock and call it again).
+     */
+    public int process() {
+        int total = 0;
+        boolean progress;
+        do {
+            progress = false;
+            for (SubscriptionState s : subscriptions.values()) {
+                for (LaneWorker w : s.workers) {
+                    int work = w.runOnce();
+                    total += work;
+                    progress |= work > 0;
+                }
+            }
+        } while (progress);
+        maintain();
+        return total;
+    }
+
+    /** Starts continuous delivery on virtual threads (one per subscription and lane). Idempotent. */
+    public Keel start() {
+        synchronized (lifecycle) {
+            ensureOpen();
+            if (started) {
+                return this;
+            }
+            running = true;
+            started = true;
+            for (SubscriptionState s : subscriptions.values()) {
+                for (LaneWorker w : s.workers) {
+                    startLoop(w);
+                }
+            }
+            watchdog = Thread.ofPlatform().daemon().name("keel-watchdog").start(this::watchdogLoop);
+            maintenance = Thread.ofVirtual().name("keel-maintenance").start(this::maintenanceLoop);
+        }
+        return this;
+    }
+
+    boolean isStarted() {
+        return started && running;
+    }
+
+    void restart(LaneWorker w) {
+        if (isStarted() && subscriptions.get(w.sub.name) == w.sub) {
+            startLoop(w);
+        }
+    }
+
+    private void startLoop(LaneWorker w) {
+        int gen = w.generation();
+        Thread t = Thread.ofVirtual()
+                .name("keel-" + w.sub.name + "-" + w.lane)
+                .unstarted(() -> loop(w, gen));
+        w.thread = t;
+        t.start();
+    }
+
+    private void loop(LaneWorker w, int gen) {
+        while (running && w.generation() == gen && subscriptions.get(w.sub.name) == w.sub) {
+            try {
+                if (w.runOnce() > 0) {
+                    continue;
+                }
+                w.sleeping = true;
+                try {
+                    if (running && !w.hasWork()) {
+                        LockSupport.parkNanos(w.waitNanos(IDLE_PARK_NANOS));
+                    }
+                } finally {
+                    w.sleeping = false;
+                }
+            } catch (VirtualMachineError e) {
+                throw e;
+            } catch (Throwable t) {
+                log.error("subscription '{}' lane {}: delivery loop failed; retrying in 1 s", w.sub.name, w.lane, t);
+                LockSupport.parkNanos(Duration.ofSeconds(1).toNanos());
+            }
+        }
+    }
+
+    private void watchdogLoop() {
+        while (running) {
+            LockSupport.parkNanos(WATCHDOG_TICK.toNanos());
+            long now = System.nanoTime();
+            for (SubscriptionState s : subscriptions.values()) {
+                if (s.subscription.policy().timeout() == null) {
+                    continue;
+                }
+                for (LaneWorker w : s.workers) {
+                    try {
+                        w.watch(now);
+                    } catch (RuntimeException e) {
+                        log.error("watchdog failed on subscription '{}' lane {}", s.name, w.lane, e);
+                    }
+                }
+            }
+        }
+    }
+
+    private void maintenanceLoop() {
+        while (running) {
+            LockSupport.parkNanos(MAINTENANCE_INTERVAL.toNanos());
+            if (!running) {
+                return;
+            }
+            try {
+                maintain();
+            } catch (RuntimeException e) {
+                log.warn("maintenance failed; trying again in {} ms", MAINTENANCE_INTERVAL.toMillis(), e);
+            }
+        }
+    }
+
+    /** Prunes what every subscription has passed, purges old dead letters, expires dedup records. */
+    private void maintain() {
+        if (state == State.CLOSED) {
+            return;
+        }
+        Instant now = clock.instant();
+        Instant appendedBefore = now.minus(retention);
+        for (int lane = 0; lane < lanes; lane++) {
+            long passed = journal.head(lane);
+            for (LaneWorker w : byLane[lane]) {
+                passed = Math.min(passed, w.prunePoint());
+            }
+            journal.prune(lane, passed, appendedBefore, now);
+        }
+        if (deadLetterRetention != null && journal.purgeDeadLetters(now.minus(deadLetterRetention)) > 0) {
+            refreshDeadLetterCounts();
+        }
+    }
+
+    void onDeadLetterChange(SubscriptionState s, long delta) {
+        long count = s.deadLetterCount.addAndGet(delta);
+        checkAlert(s, count);
+    }
+
+    void refreshDeadLetterCounts() {
+        for (SubscriptionState s : subscriptions.values()) {
+            if (!s.subscription.ephemeral()) {
+                long count = journal.countDeadLetters(s.name);
+                s.deadLetterCount.set(count);
+                checkAlert(s, count);
+            }
+        }
+    }
+
+    private void checkAlert(SubscriptionState s, long count) {
+        if (alertCallback == null) {
+            return;
+        }
+        if (count >= alertThreshold && !s.alerted) {
+            s.alerted = true;
+            try {
+                alertCallback.accept(new DeadLetterAlert(s.name, count, alertThreshold));
+            } catch (RuntimeException e) {
+                log.warn("dead letter alert callback failed for subscription '{}'", s.name, e);
+            }
+        } else if (count < alertThreshold) {
+            s.alerted = false;
+        }
+    }
+
+    // ---- admin, stats, close ----
+
+    /** Listing, inspecting, reprocessing and purging dead letters. */
+    public DeadLetters deadLetters() {
+        return deadLetters;
+    }
+
+    /** A snapshot of the counters. */
+    public KeelStats stats() {
+        List<SubscriptionStats> subs = new ArrayList<>();
+        for (SubscriptionState s : subscriptions.values()) {
+            subs.add(new SubscriptionStats(
+                    s.name,
+                    s.delivered.sum(),
+                    s.failedAttempts.sum(),
+                    s.retriesScheduled.sum(),
+                    s.deadLettered.sum(),
+                    s.deadLetterCount.get(),
+                    s.pendingCount(false),
+                    s.pendingCount(true),
+                    s.lag(),
+                    s.pauses.sum()));
+        }
+        subs.sort(java.util.Comparator.comparing(SubscriptionStats::name));
+        return new KeelStats(emitted.sum(), duplicates.sum(), rejected.sum(), lanes, subs);
+    }
+
+    /** Closes with a 30 second drain deadline. */
+    @Override
+    public void close() {
+        close(Duration.ofSeconds(30));
+    }
+
+    /**
+     * Closes gracefully: stops intake at once ({@link KeelClosedException} for new emits), lets running
+     * delivery loops catch up until the deadline, interrupts handlers still running then, and closes the
+     * journal. Idempotent.
+     *
+     * @return what was finished and what was left
+     */
+    public ShutdownReport close(Duration deadline) {
+        long start = System.nanoTime();
+        synchronized (lifecycle) {
+            if (state != State.OPEN) {
+                return closeReport != null ? closeReport : new ShutdownReport(false, Duration.ZERO, 0, 0, 0, 0);
+            }
+            state = State.CLOSING;
+        }
+        long until = start + deadline.toNanos();
+        boolean drained = !started || awaitDrained(until);
+        running = false;
+        int interrupted = 0;
+        List<Thread> threads = new ArrayList<>();
+        for (SubscriptionState s : subscriptions.values()) {
+            for (LaneWorker w : s.workers) {
+                Thread t = w.thread;
+                if (t != null) {
+                    if (w.inFlight()) {
+                        t.interrupt();
+                        interrupted++;
+                    } else {
+                        LockSupport.unpark(t);
+                    }
+                    threads.add(t);
+                }
+            }
+        }
+        if (watchdog != null) {
+            watchdog.interrupt();
+            threads.add(watchdog);
+        }
+        if (maintenance != null) {
+            LockSupport.unpark(maintenance);
+            threads.add(maintenance);
+        }
+        for (Thread t : threads) {
+            try {
+                t.join(Duration.ofSeconds(1));
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                break;
+            }
+        }
+        long undelivered = 0;
+        long pending = 0;
+        long parked = 0;
+        for (SubscriptionState s : subscriptions.values()) {
+            undelivered += s.lag();
+            pending += s.pendingCount(false);
+            parked += s.pendingCount(true);
+        }
+        ShutdownReport report = new ShutdownReport(
+                drained, Duration.ofNanos(System.nanoTime() - start), undelivered, pending, parked, interrupted);
+        synchronized (lifecycle) {
+            closeReport = report;
+            state = State.CLOSED;
+        }
+        journal.close();
+        if (undelivered + pending + parked > 0 || !drained) {
+            log.warn("Keel closed with work left: {}", report);
+        } else {
+            log.info("Keel closed: {}", report);
+        }
+        return report;
+    }
+
+    private boolean awaitDrained(long until) {
+        while (true) {
+            boolean all = true;
+            for (SubscriptionState s : subscriptions.values()) {
+                for (LaneWorker w : s.workers) {
+                    if (!w.isDrained()) {
+                        all = false;
+                        if (w.sleeping) {
+                            LockSupport.unpark(w.thread);
+                        }
+                    }
+                }
+            }
+            if (all) {
+                return true;
+            }
+            if (System.nanoTime() - until >= 0) {
+                return false;
+            }
+            LockSupport.parkNanos(Duration.ofMillis(2).toNanos());
+        }
+    }
+
+    // ---- for the package ----
+
+    Journal journal() {
+        return journal;
+    }
+
+    Clock clock() {
+        return clock;
+    }
+
+    RandomGenerator random() {
+        return random;
+    }
+
+    Telemetry telemetry() {
+        return telemetry;
+    }
+
+    PayloadCodec codec() {
+        return codec;
+    }
+
+    int batchSize() {
+        return batchSize;
+    }
+
+    int maxReplays() {
+        return maxReplays;
+    }
+
+    SubscriptionState subscriptionState(String name) {
+        return subscriptions.get(name);
+    }
+
+    void wake(LaneWorker w) {
+        Thread t = w.thread;
+        if (t != null) {
+            LockSupport.unpark(t);
+        }
+    }
+
+    /** Configures a {@link Keel}; each setter checks its value and names it when it is wrong. */
+    public static final class Builder {
+        /** Default lane count. */
+        public static final int DEFAULT_LANES = 8;
+        /** Default payload limit: 1 MiB. */
+        public static final long DEFAULT_MAX_PAYLOAD_BYTES = 1 << 20;
+        /** Default causation depth limit. */
+        public static final int DEFAULT_MAX_DEPTH = 32;
+        /** Default backlog per lane at which emits wait. */
+        public static final long DEFAULT_HIGH_WATER_MARK = 65_536;
+        /** Default bound on how long an emit waits for room. */
+        public static final Duration DEFAULT_EMIT_WAIT = Duration.ofSeconds(5);
+        /** Default dedup window. */
+        public static final Duration DEFAULT_DEDUP_WINDOW = Duration.ofHours(24);
+        /** Default replay limit per dead letter. */
+        public static final int DEFAULT_MAX_REPLAYS = 5;
+
+        private Journal journal;
+        private int lanes = DEFAULT_LANES;
+        private Clock clock = Clock.systemUTC();
+        private RandomGenerator random = RandomGenerator.getDefault();
+        private MeterRegistry meterRegistry = new CompositeMeterRegistry();
+        private OpenTelemetry openTelemetry;
+        private ObjectMapper objectMapper;
+        private String source = Event.DEFAULT_SOURCE;
+        private int batchSize = 256;
+        private long maxPayloadBytes = DEFAULT_MAX_PAYLOAD_BYTES;
+        private int maxDepth = DEFAULT_MAX_DEPTH;
+        private long highWaterMark = DEFAULT_HIGH_WATER_MARK;
+        private Duration emitWait = DEFAULT_EMIT_WAIT;
+        private Duration dedupWindow = DEFAULT_DEDUP_WINDOW;
+        private Duration retention = Duration.ZERO;
+        private Duration deadLetterRetention;
+        private long alertThreshold = Long.MAX_VALUE;
+        private Consumer<DeadLetterAlert> alertCallback;
+        private int maxReplays = DEFAULT_MAX_REPLAYS;
+        private final List<Subscription> subscriptions = new ArrayList<>();
+
+        private Builder() {}
+
+        /** The storage engine; the runtime opens and closes it. Default: a new {@link MemoryJournal}. */
+        public Builder journal(Journal value) {
+            this.journal = Objects.requireNonNull(value, "journal");
+            return this;
+        }
+
+        /** Lanes, the unit of parallelism and ordering. A durable journal fixes it at first use. */
+        public Builder lanes(int value) {
+            if (value < 1 || value > 1024) {
+                throw new IllegalArgumentException("lanes must be between 1 and 1024 but was " + value);
+            }
+            this.lanes = value;
+            return this;
+        }
+
+        /** The clock for event times and due times (a test clock in tests). */
+        public Builder clock(Clock value) {
+            this.clock = Objects.requireNonNull(value, "clock");
+            return this;
+        }
+
+        /** The random source of retry jitter (seed it in tests). */
+        public Builder random(RandomGenerator value) {
+            this.random = Objects.requireNonNull(value, "random");
+            return this;
+        }
+
+        /** Where meters go (see {@link KeelMeter}); none by default. */
+        public Builder meterRegistry(MeterRegistry value) {
+            this.meterRegistry = Objects.requireNonNull(value, "meterRegistry");
+            return this;
+        }
+
+        /** Where spans go: a producer span per emit, a consumer span per delivery. None by default. */
+        public Builder openTelemetry(OpenTelemetry value) {
+            this.openTelemetry = Objects.requireNonNull(value, "openTelemetry");
+            return this;
+        }
+
+        /** The mapper used to convert event data to handler types and to measure payloads. */
+        public Builder objectMapper(ObjectMapper value) {
+            this.objectMapper = Objects.requireNonNull(value, "objectMapper");
+            return this;
+        }
+
+        /** The {@code source} of events emitted by type and data. Default {@code /keel}. */
+        public Builder source(String value) {
+            if (value == null || value.isBlank()) {
+                throw new IllegalArgumentException("source must be a non-blank URI reference but was '" + value + "'");
+            }
+            this.source = value;
+            return this;
+        }
+
+        /** Records read per pass of a lane. Default 256. */
+        public Builder batchSize(int value) {
+            if (value < 1 || value > 100_000) {
+                throw new IllegalArgumentException("batchSize must be between 1 and 100000 but was " + value);
+            }
+            this.batchSize = value;
+            return this;
+        }
+
+        /** The largest payload accepted, in bytes of JSON; 0 for no limit. Default 1 MiB. */
+        public Builder maxPayloadBytes(long value) {
+            if (value < 0) {
+                throw new IllegalArgumentException("maxPayloadBytes must be 0 (no limit) or more but was " + value);
+            }
+            this.maxPayloadBytes = value;
+            return this;
+        }
+
+        /** The longest causation chain (events emitted while handling events). Default 32. */
+        public Builder maxDepth(int value) {
+            if (value < 1) {
+                throw new IllegalArgumentException("maxDepth must be at least 1 but was " + value);
+            }
+            this.maxDepth = value;
+            return this;
+        }
+
+        /**
+         * Backpressure: when a lane holds this many events some subscription has not passed, emits to it
+         * wait up to {@code maxWait}, then fail with {@link IntakeFullException}. 0 turns it off.
+         */
+        public Builder intake(long highWaterMark, Duration maxWait) {
+            if (highWaterMark < 0) {
+                throw new IllegalArgumentException("highWaterMark must be 0 (off) or more but was " + highWaterMark);
+            }
+            if (maxWait == null || maxWait.isNegative()) {
+                throw new IllegalArgumentException("maxWait must be zero or positive but was " + maxWait);
+            }
+            this.highWaterMark = highWaterMark;
+            this.emitWait = maxWait;
+            return this;
+        }
+
+        /** How long idempotency keys and producer ids are remembered. Default 24 h. */
+        public Builder dedupWindow(Duration value) {
+            if (value == null || value.isNegative() || value.isZero()) {
+                throw new IllegalArgumentException("dedupWindow must be positive but was " + value);
+            }
+            this.dedupWindow = value;
+            return this;
+        }
+
+        /** How long events every subscription has passed are kept before pruning. Default 0. */
+        public Builder retention(Duration value) {
+            if (value == null || value.isNegative()) {
+                throw new IllegalArgumentException("retention must be zero or positive but was " + value);
+            }
+            this.retention = value;
+            return this;
+        }
+
+        /** How long dead letters are kept; null (the default) keeps them until deleted. */
+        public Builder deadLetterRetention(Duration value) {
+            if (value != null && (value.isNegative() || value.isZero())) {
+                throw new IllegalArgumentException("deadLetterRetention must be positive or null but was " + value);
+            }
+            this.deadLetterRetention = value;
+            return this;
+        }
+
+        /** Calls back (and so can page someone) when a subscription's dead letters reach the threshold. */
+        public Builder deadLetterAlert(long threshold, Consumer<DeadLetterAlert> callback) {
+            if (threshold < 1) {
+                throw new IllegalArgumentException("dead letter alert threshold must be at least 1 but was " + threshold);
+            }
+            this.alertThreshold = threshold;
+            this.alertCallback = Objects.requireNonNull(callback, "callback");
+            return this;
+        }
+
+        /** How often one dead letter may be reprocessed before it is treated as poison. Default 5. */
+        public Builder maxReplays(int value) {
+            if (value < 1) {
+                throw new IllegalArgumentException("maxReplays must be at least 1 but was " + value);
+            }
+            this.maxReplays = value;
+            return this;
+        }
+
+        /** A subscription to register at build time. */
+        public Builder subscription(Subscription value) {
+            subscriptions.add(Objects.requireNonNull(value, "subscription"));
+            return this;
+        }
+
+        /**
+         * Builds and opens the runtime (not yet delivering: call {@link Keel#start()} or
+         * {@link Keel#process()}).
+         *
+         * @throws dev.keel.spi.JournalException when the journal cannot be opened
+         */
+        public Keel build() {
+            return new Keel(this);
+        }
+    }
+}

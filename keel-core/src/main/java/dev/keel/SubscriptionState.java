@@ -1,0 +1,105 @@
+package dev.keel;
+
+import dev.keel.middleware.CircuitBreakerMiddleware;
+import io.github.resilience4j.circuitbreaker.CircuitBreaker;
+import io.micrometer.core.instrument.Counter;
+import io.micrometer.core.instrument.Gauge;
+import io.micrometer.core.instrument.Meter;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.atomic.LongAdder;
+
+/** A registered subscription: its compiled middleware chain, its lane workers and its counters. */
+final class SubscriptionState {
+    final Subscription subscription;
+    final String name;
+    final Middleware.Chain chain;
+    final LaneWorker[] workers;
+    final LongAdder delivered = new LongAdder();
+    final LongAdder failedAttempts = new LongAdder();
+    final LongAdder retriesScheduled = new LongAdder();
+    final LongAdder deadLettered = new LongAdder();
+    final LongAdder pauses = new LongAdder();
+    final AtomicLong deadLetterCount = new AtomicLong();
+    final Counter timeoutWarnings;
+    final List<Meter> meters = new ArrayList<>();
+    volatile boolean alerted;
+
+    SubscriptionState(Subscription subscription, Keel keel, int lanes) {
+        this.subscription = subscription;
+        this.name = subscription.name();
+        this.chain = compile(subscription);
+        this.workers = new LaneWorker[lanes];
+        for (int i = 0; i < lanes; i++) {
+            workers[i] = new LaneWorker(keel, this, i);
+        }
+        Telemetry t = keel.telemetry();
+        this.timeoutWarnings = t.timeoutWarnings(name);
+        meters.add(timeoutWarnings);
+        for (LaneWorker w : workers) {
+            meters.add(Gauge.builder(KeelMeter.LANE_LAG.meterName(), w, LaneWorker::lag)
+                    .description("events appended to a lane that the subscription has not passed yet")
+                    .tag("subscription", name)
+                    .tag("lane", Integer.toString(w.lane))
+                    .register(t.registry));
+        }
+        meters.add(Gauge.builder(KeelMeter.PENDING.meterName(), this, s -> s.pendingCount(false))
+                .tag("subscription", name)
+                .tag("state", "due")
+                .register(t.registry));
+        meters.add(Gauge.builder(KeelMeter.PENDING.meterName(), this, s -> s.pendingCount(true))
+                .tag("subscription", name)
+                .tag("state", "parked")
+                .register(t.registry));
+        meters.add(Gauge.builder(KeelMeter.DEAD_LETTERS.meterName(), deadLetterCount, AtomicLong::get)
+                .tag("subscription", name)
+                .register(t.registry));
+        for (Middleware m : subscription.middleware()) {
+            if (m instanceof CircuitBreakerMiddleware cb) {
+                meters.add(Gauge.builder(KeelMeter.CIRCUIT_STATE.meterName(), cb.breaker(), SubscriptionState::stateCode)
+                        .tag("subscription", name)
+                        .tag("breaker", cb.breaker().getName())
+                        .register(t.registry));
+            }
+        }
+    }
+
+    static double stateCode(CircuitBreaker breaker) {
+        return switch (breaker.getState()) {
+            case CLOSED -> 0;
+            case OPEN, FORCED_OPEN -> 1;
+            case HALF_OPEN -> 2;
+            default -> 3;
+        };
+    }
+
+    long pendingCount(boolean parked) {
+        long n = 0;
+        for (LaneWorker w : workers) {
+            n += parked ? w.parkedCount : w.dueCount;
+        }
+        return n;
+    }
+
+    long lag() {
+        long n = 0;
+        for (LaneWorker w : workers) {
+            n += w.lag();
+        }
+        return n;
+    }
+
+    @SuppressWarnings("unchecked")
+    private static Middleware.Chain compile(Subscription s) {
+        Handler<Object> handler = (Handler<Object>) s.handler();
+        Middleware.Chain chain = d -> handler.handle((Delivery<Object>) d);
+        List<Middleware> list = s.middleware();
+        for (int i = list.size() - 1; i >= 0; i--) {
+            Middleware m = list.get(i);
+            Middleware.Chain next = chain;
+            chain = d -> m.around(d, next);
+        }
+        return chain;
+    }
+}

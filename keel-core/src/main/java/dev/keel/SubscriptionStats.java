@@ -1,0 +1,27 @@
+package dev.keel;
+
+/**
+ * Counters of one subscription since the runtime started, and its current backlog.
+ *
+ * @param name the subscription
+ * @param delivered successful deliveries
+ * @param failedAttempts attempts that threw or timed out
+ * @param retriesScheduled retries scheduled after failures
+ * @param deadLettered events dead-lettered by this runtime
+ * @param deadLetters dead letters held now
+ * @param pendingDue deliveries waiting for a retry or their delivery time
+ * @param parked deliveries parked behind an earlier failing event of the same key or lane
+ * @param lag events appended to its lanes that it has not passed yet
+ * @param pauses times a lane paused (open circuit, rate limit, full bulkhead)
+ */
+public record SubscriptionStats(
+        String name,
+        long delivered,
+        long failedAttempts,
+        long retriesScheduled,
+        long deadLettered,
+        long deadLetters,
+        long pendingDue,
+        long parked,
+        long lag,
+        long pauses) {}

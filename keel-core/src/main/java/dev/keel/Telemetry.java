@@ -1,0 +1,134 @@
+package dev.keel;
+
+import io.micrometer.core.instrument.Counter;
+import io.micrometer.core.instrument.MeterRegistry;
+import io.micrometer.core.instrument.Timer;
+import io.opentelemetry.api.OpenTelemetry;
+import io.opentelemetry.api.trace.Span;
+import io.opentelemetry.api.trace.SpanContext;
+import io.opentelemetry.api.trace.SpanKind;
+import io.opentelemetry.api.trace.TraceFlags;
+import io.opentelemetry.api.trace.TraceState;
+import io.opentelemetry.api.trace.Tracer;
+import io.opentelemetry.context.Context;
+import java.util.concurrent.ConcurrentHashMap;
+
+/** Metrics (Micrometer) and spans (OpenTelemetry API) of one runtime; spans are skipped when none is wired. */
+final class Telemetry {
+    static final String INSTRUMENTATION = "dev.keel";
+
+    final MeterRegistry registry;
+    private final Tracer tracer;
+    private final ConcurrentHashMap<String, Counter> emitted = new ConcurrentHashMap<>();
+    private final ConcurrentHashMap<String, Counter> rejected = new ConcurrentHashMap<>();
+
+    Telemetry(MeterRegistry registry, OpenTelemetry openTelemetry) {
+        this.registry = registry;
+        this.tracer = openTelemetry == null ? null : openTelemetry.getTracer(INSTRUMENTATION);
+    }
+
+    boolean tracing() {
+        return tracer != null;
+    }
+
+    void emitted(String type) {
+        Counter c = emitted.get(type);
+        if (c == null) {
+            c = emitted.computeIfAbsent(type, t -> Counter.builder(KeelMeter.EVENTS_EMITTED.meterName())
+                    .description("events accepted by the journal")
+                    .tag("type", t)
+                    .register(registry));
+        }
+        c.increment();
+    }
+
+    void rejected(String reason) {
+        rejected.computeIfAbsent(reason, r -> Counter.builder(KeelMeter.EVENTS_REJECTED.meterName())
+                        .description("emits refused")
+                        .tag("reason", r)
+                        .register(registry))
+                .increment();
+    }
+
+    Counter delivery(String subscription, String type, String outcome) {
+        return Counter.builder(KeelMeter.DELIVERIES.meterName())
+                .description("delivery attempts")
+                .tag("subscription", subscription)
+                .tag("type", type)
+                .tag("outcome", outcome)
+                .register(registry);
+    }
+
+    Timer duration(String subscription, String type) {
+        return Timer.builder(KeelMeter.DELIVERY_DURATION.meterName())
+                .description("handler time per attempt")
+                .tag("subscription", subscription)
+                .tag("type", type)
+                .register(registry);
+    }
+
+    Counter timeoutWarnings(String subscription) {
+        return Counter.builder(KeelMeter.TIMEOUT_WARNINGS.meterName())
+                .description("attempts that reached 80% of their timeout")
+                .tag("subscription", subscription)
+                .register(registry);
+    }
+
+    /** A producer span for an emit, child of the current context; null when tracing is off. */
+    Span startProducer(String type) {
+        if (tracer == null) {
+            return null;
+        }
+        return tracer.spanBuilder("emit " + type)
+                .setSpanKind(SpanKind.PRODUCER)
+                .setAttribute("messaging.system", "keel")
+                .setAttribute("messaging.destination.name", type)
+                .startSpan();
+    }
+
+    /** A consumer span for a delivery, child of the producer's trace context carried by the event. */
+    Span startConsumer(String subscription, Event<?> event, int attempt) {
+        if (tracer == null) {
+            return null;
+        }
+        var builder = tracer.spanBuilder("deliver " + event.type())
+                .setSpanKind(SpanKind.CONSUMER)
+                .setAttribute("messaging.system", "keel")
+                .setAttribute("messaging.destination.name", event.type())
+                .setAttribute("messaging.message.id", event.id())
+                .setAttribute("messaging.consumer.group.name", subscription)
+                .setAttribute("keel.attempt", attempt);
+        SpanContext producer = parse(event.traceparent());
+        if (producer != null) {
+            builder.setParent(Context.root().with(Span.wrap(producer))).addLink(producer);
+        } else {
+            builder.setNoParent();
+        }
+        return builder.startSpan();
+    }
+
+    /** The W3C traceparent header value of a span. */
+    static String traceparent(Span span) {
+        SpanContext c = span.getSpanContext();
+        if (!c.isValid()) {
+            return null;
+        }
+        return "00-" + c.getTraceId() + "-" + c.getSpanId() + "-" + c.getTraceFlags().asHex();
+    }
+
+    static SpanContext parse(String traceparent) {
+        if (traceparent == null || traceparent.length() != 55 || !traceparent.startsWith("00-")) {
+            return null;
+        }
+        String traceId = traceparent.substring(3, 35);
+        String spanId = traceparent.substring(36, 52);
+        String flags = traceparent.substring(53, 55);
+        try {
+            SpanContext c = SpanContext.createFromRemoteParent(
+                    traceId, spanId, TraceFlags.fromHex(flags, 0), TraceState.getDefault());
+            return c.isValid() ? c : null;
+        } catch (RuntimeException e) {
+            return null;
+        }
+    }
+}

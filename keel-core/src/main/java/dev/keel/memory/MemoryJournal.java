@@ -1,0 +1,317 @@
+package dev.keel.memory;
+
+import dev.keel.DeadLetter;
+import dev.keel.DeadLetterQuery;
+import dev.keel.spi.Append;
+import dev.keel.spi.Commit;
+import dev.keel.spi.Journal;
+import dev.keel.spi.JournalException;
+import dev.keel.spi.LogRecord;
+import dev.keel.spi.Pending;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.Iterator;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.OptionalLong;
+import java.util.TreeMap;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ConcurrentSkipListMap;
+import java.util.concurrent.locks.ReentrantLock;
+
+/**
+ * The in-memory engine: per-lane ring buffers, nothing survives the JVM. The fastest engine, for tests and
+ * at-most-once use. Its appends complete before {@link #append} returns.
+ */
+public final class MemoryJournal implements Journal {
+    private LaneLog[] lanes;
+    private final Map<String, long[]> cursors = new HashMap<>();
+    private final Map<String, TreeMap<Long, Pending>> pending = new HashMap<>();
+    private final ConcurrentSkipListMap<String, DeadLetter> deadLetters = new ConcurrentSkipListMap<>();
+    private final ConcurrentHashMap<String, Dedup> dedup = new ConcurrentHashMap<>();
+    private final ReentrantLock state = new ReentrantLock();
+    private volatile boolean closed;
+
+    private record Dedup(String eventId, int lane, long sequence, Instant until) {}
+
+    @Override
+    public void open(int laneCount) {
+        if (laneCount < 1) {
+            throw new IllegalArgumentException("lanes must be at least 1 but was " + laneCount);
+        }
+        if (lanes != null) {
+            if (lanes.length != laneCount) {
+                throw new JournalException("memory journal is open with " + lanes.length + " lanes, not " + laneCount);
+            }
+            return;
+        }
+        LaneLog[] made = new LaneLog[laneCount];
+        for (int i = 0; i < laneCount; i++) {
+            made[i] = new LaneLog(i);
+        }
+        lanes = made;
+    }
+
+    @Override
+    public CompletableFuture<List<AppendResult>> append(List<Append> batch) {
+        ensureOpen();
+        List<AppendResult> results = new ArrayList<>(batch.size());
+        for (Append a : batch) {
+            results.add(appendOne(a));
+        }
+        return CompletableFuture.completedFuture(results);
+    }
+
+    /** Appends one event without the list wrapping of {@link #append}; the runtime's fast path. */
+    public AppendResult appendOne(Append a) {
+        ensureOpen();
+        LaneLog lane = lane(a.lane());
+        if (a.dedupKey() == null) {
+            long seq = lane.add(a.event());
+            return new AppendResult(a.lane(), seq, a.event().id(), false);
+        }
+        synchronized (dedup) {
+            Dedup seen = dedup.get(a.dedupKey());
+            if (seen != null && seen.until().isAfter(Instant.now())) {
+                return new AppendResult(seen.lane(), seen.sequence(), seen.eventId(), true);
+            }
+            long seq = lane.add(a.event());
+            dedup.put(a.dedupKey(), new Dedup(a.event().id(), a.lane(), seq, a.dedupUntil()));
+            return new AppendResult(a.lane(), seq, a.event().id(), false);
+        }
+    }
+
+    @Override
+    public long head(int lane) {
+        return lane(lane).head;
+    }
+
+    @Override
+    public List<LogRecord> read(int lane, long after, int max) {
+        ensureOpen();
+        return lane(lane).read(after, max);
+    }
+
+    @Override
+    public OptionalLong cursor(String subscription, int lane) {
+        state.lock();
+        try {
+            long[] c = cursors.get(subscription);
+            return c == null || c[lane] < 0 ? OptionalLong.empty() : OptionalLong.of(c[lane]);
+        } finally {
+            state.unlock();
+        }
+    }
+
+    @Override
+    public void commit(Commit commit) {
+        ensureOpen();
+        if (commit.isEmpty()) {
+            return;
+        }
+        state.lock();
+        try {
+            if (commit.cursor() != Commit.UNCHANGED) {
+                long[] c = cursors.computeIfAbsent(commit.subscription(), k -> newCursors());
+                c[commit.lane()] = commit.cursor();
+            }
+            if (!commit.upserts().isEmpty() || !commit.removals().isEmpty()) {
+                TreeMap<Long, Pending> p = pending.computeIfAbsent(key(commit.subscription(), commit.lane()), k -> new TreeMap<>());
+                for (Long seq : commit.removals()) {
+                    p.remove(seq);
+                }
+                for (Pending u : commit.upserts()) {
+                    p.put(u.sequence(), u);
+                }
+            }
+            for (String id : commit.removedDeadLetters()) {
+                deadLetters.remove(id);
+            }
+            for (DeadLetter d : commit.deadLetters()) {
+                deadLetters.put(d.id(), d);
+            }
+        } finally {
+            state.unlock();
+        }
+    }
+
+    @Override
+    public List<Pending> pending(String subscription, int lane) {
+        state.lock();
+        try {
+            TreeMap<Long, Pending> p = pending.get(key(subscription, lane));
+            return p == null ? List.of() : List.copyOf(p.values());
+        } finally {
+            state.unlock();
+        }
+    }
+
+    @Override
+    public List<DeadLetter> deadLetters(DeadLetterQuery query) {
+        Map<String, DeadLetter> from = query.afterId() == null ? deadLetters : deadLetters.tailMap(query.afterId(), false);
+        List<DeadLetter> out = new ArrayList<>();
+        for (DeadLetter d : from.values()) {
+            if (query.matches(d)) {
+                out.add(d);
+                if (out.size() == query.limit()) {
+                    break;
+                }
+            }
+        }
+        return out;
+    }
+
+    @Override
+    public Optional<DeadLetter> deadLetter(String id) {
+        return Optional.ofNullable(deadLetters.get(id));
+    }
+
+    @Override
+    public boolean updateDeadLetter(DeadLetter deadLetter) {
+        return deadLetters.replace(deadLetter.id(), deadLetter) != null;
+    }
+
+    @Override
+    public boolean deleteDeadLetter(String id) {
+        return deadLetters.remove(id) != null;
+    }
+
+    @Override
+    public int purgeDeadLetters(Instant before) {
+        int removed = 0;
+        for (Iterator<DeadLetter> it = deadLetters.values().iterator(); it.hasNext(); ) {
+            if (it.next().deadLetteredAt().isBefore(before)) {
+                it.remove();
+                removed++;
+            }
+        }
+        return removed;
+    }
+
+    @Override
+    public long countDeadLetters(String subscription) {
+        if (subscription == null) {
+            return deadLetters.size();
+        }
+        return deadLetters.values().stream()
+                .filter(d -> d.subscription().equals(subscription))
+                .count();
+    }
+
+    @Override
+    public void prune(int lane, long passed, Instant appendedBefore, Instant now) {
+        lane(lane).prune(passed, appendedBefore.toEpochMilli());
+        dedup.values().removeIf(d -> d.until().isBefore(now));
+    }
+
+    @Override
+    public void close() {
+        closed = true;
+    }
+
+    /** How many records the lane holds now (after pruning). */
+    public int size(int lane) {
+        return lane(lane).size();
+    }
+
+    private long[] newCursors() {
+        long[] c = new long[lanes.length];
+        java.util.Arrays.fill(c, -1);
+        return c;
+    }
+
+    private static String key(String subscription, int lane) {
+        return subscription + '\u0000' + lane;
+    }
+
+    private LaneLog lane(int lane) {
+        LaneLog[] l = lanes;
+        if (l == null) {
+            throw new JournalException("memory journal is not open; call open(lanes) first");
+        }
+        if (lane < 0 || lane >= l.length) {
+            throw new JournalException("lane " + lane + " does not exist; the journal has " + l.length + " lanes");
+        }
+        return l[lane];
+    }
+
+    private void ensureOpen() {
+        if (closed) {
+            throw new JournalException("memory journal is closed");
+        }
+    }
+
+    /** One lane: a growable ring of records with the sequence of the oldest kept. */
+    private static final class LaneLog {
+        private final int lane;
+        private LogRecord[] ring = new LogRecord[1024];
+        private long[] appendedAt = new long[1024];
+        private int start;
+        private int size;
+        private long first = 1;
+        volatile long head;
+
+        LaneLog(int lane) {
+            this.lane = lane;
+        }
+
+        synchronized long add(dev.keel.Event<?> event) {
+            if (size == ring.length) {
+                grow();
+            }
+            long seq = first + size;
+            int at = (start + size) & (ring.length - 1);
+            ring[at] = new LogRecord(lane, seq, event);
+            appendedAt[at] = System.currentTimeMillis();
+            size++;
+            head = seq;
+            return seq;
+        }
+
+        synchronized List<LogRecord> read(long after, int max) {
+            long from = Math.max(after + 1, first);
+            long last = first + size - 1;
+            if (from > last) {
+                return List.of();
+            }
+            int n = (int) Math.min(max, last - from + 1);
+            List<LogRecord> out = new ArrayList<>(n);
+            int mask = ring.length - 1;
+            int at = (int) ((start + (from - first)) & mask);
+            for (int i = 0; i < n; i++) {
+                out.add(ring[(at + i) & mask]);
+            }
+            return out;
+        }
+
+        synchronized void prune(long passed, long appendedBeforeMillis) {
+            int mask = ring.length - 1;
+            while (size > 0 && first <= passed && appendedAt[start] < appendedBeforeMillis) {
+                ring[start] = null;
+                start = (start + 1) & mask;
+                first++;
+                size--;
+            }
+        }
+
+        synchronized int size() {
+            return size;
+        }
+
+        private void grow() {
+            int cap = ring.length;
+            LogRecord[] r = new LogRecord[cap * 2];
+            long[] t = new long[cap * 2];
+            for (int i = 0; i < size; i++) {
+                r[i] = ring[(start + i) & (cap - 1)];
+                t[i] = appendedAt[(start + i) & (cap - 1)];
+            }
+            ring = r;
+            appendedAt = t;
+            start = 0;
+        }
+    }
+}

@@ -1,0 +1,59 @@
+package dev.keel.middleware;
+
+import dev.keel.Delivery;
+import dev.keel.DeliveryPausedException;
+import dev.keel.Middleware;
+import dev.keel.PermanentFailureException;
+import io.github.resilience4j.circuitbreaker.CircuitBreaker;
+import java.time.Duration;
+import java.util.Objects;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * Delivery through a Resilience4j circuit breaker. An open circuit pauses the subscription's lane rather
+ * than failing the attempt; permanent failures (bad events, not a bad dependency) are not counted against
+ * the breaker.
+ */
+public final class CircuitBreakerMiddleware implements Middleware {
+    private static final Duration MAX_PAUSE = Duration.ofSeconds(1);
+
+    private final CircuitBreaker breaker;
+
+    public CircuitBreakerMiddleware(CircuitBreaker breaker) {
+        this.breaker = Objects.requireNonNull(breaker, "breaker");
+    }
+
+    /** The breaker, for metrics and state. */
+    public CircuitBreaker breaker() {
+        return breaker;
+    }
+
+    @Override
+    public void around(Delivery<?> delivery, Chain chain) throws Exception {
+        if (!breaker.tryAcquirePermission()) {
+            throw new DeliveryPausedException(
+                    "circuit breaker '" + breaker.getName() + "' is " + breaker.getState(), pause());
+        }
+        long start = System.nanoTime();
+        try {
+            chain.proceed(delivery);
+        } catch (PermanentFailureException e) {
+            breaker.releasePermission();
+            throw e;
+        } catch (Exception e) {
+            breaker.onError(System.nanoTime() - start, TimeUnit.NANOSECONDS, e);
+            throw e;
+        }
+        breaker.onSuccess(System.nanoTime() - start, TimeUnit.NANOSECONDS);
+    }
+
+    private Duration pause() {
+        Duration open = Duration.ofMillis(
+                breaker.getCircuitBreakerConfig().getWaitIntervalFunctionInOpenState().apply(1));
+        Duration quarter = open.dividedBy(4);
+        if (quarter.compareTo(Duration.ofMillis(10)) < 0) {
+            return Duration.ofMillis(10);
+        }
+        return quarter.compareTo(MAX_PAUSE) > 0 ? MAX_PAUSE : quarter;
+    }
+}

@@ -1,0 +1,307 @@
+package dev.keel.test;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import dev.keel.AttemptError;
+import dev.keel.DeadLetter;
+import dev.keel.DeadLetterQuery;
+import dev.keel.Event;
+import dev.keel.spi.Append;
+import dev.keel.spi.Commit;
+import dev.keel.spi.Journal;
+import dev.keel.spi.Journal.AppendResult;
+import dev.keel.spi.JournalException;
+import dev.keel.spi.LogRecord;
+import dev.keel.spi.Pending;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The behaviour every {@link Journal} engine must have. An engine's test class extends this and says how
+ * to make a fresh, empty journal; the suite opens it with {@link #LANES} lanes and closes it after each
+ * test.
+ */
+public abstract class JournalContract {
+    /** The lane count the suite opens journals with. */
+    protected static final int LANES = 4;
+
+    private static final Instant T0 = Instant.parse("2026-01-01T00:00:00Z");
+
+    protected Journal journal;
+
+    /** A new, empty journal of the engine under test, not yet opened. */
+    protected abstract Journal newJournal() throws Exception;
+
+    @BeforeEach
+    void openJournal() throws Exception {
+        journal = newJournal();
+        journal.open(LANES);
+    }
+
+    @AfterEach
+    void closeJournal() {
+        if (journal != null) {
+            journal.close();
+        }
+    }
+
+    protected static Event<Object> event(String type, String key, Object data) {
+        return Event.builder(type, data).key(key).time(T0).build();
+    }
+
+    private static Append plain(int lane, Event<?> e) {
+        return new Append(lane, e, null, null);
+    }
+
+    private List<AppendResult> append(Append... appends) {
+        return journal.append(List.of(appends)).join();
+    }
+
+    @Test
+    void shouldAssignIncreasingSequencesPerLaneStartingAtOne() {
+        List<AppendResult> r = append(
+                plain(0, event("a.b", "k1", 1)), plain(1, event("a.b", "k2", 2)), plain(0, event("a.b", "k1", 3)));
+        assertThat(r).extracting(AppendResult::lane).containsExactly(0, 1, 0);
+        assertThat(r).extracting(AppendResult::sequence).containsExactly(1L, 1L, 2L);
+        assertThat(r).noneMatch(AppendResult::duplicate);
+        assertThat(journal.head(0)).isEqualTo(2);
+        assertThat(journal.head(1)).isEqualTo(1);
+        assertThat(journal.head(2)).isZero();
+    }
+
+    @Test
+    void shouldReadALaneInOrderAfterAPosition() {
+        for (int i = 1; i <= 10; i++) {
+            append(plain(2, event("a.b", "k", i)));
+        }
+        List<LogRecord> page = journal.read(2, 3, 4);
+        assertThat(page).extracting(LogRecord::sequence).containsExactly(4L, 5L, 6L, 7L);
+        assertThat(page).extracting(r -> (Object) r.event().data()).containsExactly(4, 5, 6, 7);
+        assertThat(page).allMatch(r -> r.lane() == 2);
+        assertThat(journal.read(2, 10, 5)).isEmpty();
+        assertThat(journal.read(3, 0, 5)).isEmpty();
+    }
+
+    @Test
+    void shouldKeepEveryEventAttribute() {
+        Event<Object> e = Event.<Object>builder("order.created", Map.of("total", 12))
+                .key("o-1")
+                .source("/shop")
+                .subject("orders/o-1")
+                .tenant("acme")
+                .idempotencyKey("idem-1")
+                .correlationId("corr")
+                .causationId("cause")
+                .depth(3)
+                .traceparent("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")
+                .priority(7)
+                .deliverAt(T0.plusSeconds(60))
+                .time(T0)
+                .build();
+        append(plain(1, e));
+        Event<?> back = journal.read(1, 0, 1).getFirst().event();
+        assertThat(back.id()).isEqualTo(e.id());
+        assertThat(back.source()).isEqualTo("/shop");
+        assertThat(back.type()).isEqualTo("order.created");
+        assertThat(back.subject()).isEqualTo("orders/o-1");
+        assertThat(back.partitionKey()).isEqualTo("o-1");
+        assertThat(back.tenant()).isEqualTo("acme");
+        assertThat(back.idempotencyKey()).isEqualTo("idem-1");
+        assertThat(back.correlationId()).isEqualTo("corr");
+        assertThat(back.causationId()).isEqualTo("cause");
+        assertThat(back.depth()).isEqualTo(3);
+        assertThat(back.traceparent()).isEqualTo(e.traceparent());
+        assertThat(back.priority()).isEqualTo(7);
+        assertThat(back.deliverAt()).isEqualTo(T0.plusSeconds(60));
+        assertThat(back.time()).isEqualTo(T0);
+    }
+
+    @Test
+    void shouldAcceptADedupKeyOnceWithinItsWindow() {
+        Instant until = Instant.now().plus(Duration.ofHours(1));
+        AppendResult first = append(new Append(0, event("a.b", "k", 1), "key-1", until)).getFirst();
+        AppendResult again = append(new Append(0, event("a.b", "k", 2), "key-1", until)).getFirst();
+        AppendResult other = append(new Append(0, event("a.b", "k", 3), "key-2", until)).getFirst();
+        assertThat(first.duplicate()).isFalse();
+        assertThat(again.duplicate()).isTrue();
+        assertThat(again.eventId()).isEqualTo(first.eventId());
+        assertThat(again.sequence()).isEqualTo(first.sequence());
+        assertThat(other.duplicate()).isFalse();
+        assertThat(journal.head(0)).isEqualTo(2);
+    }
+
+    @Test
+    void shouldForgetADedupKeyOnceItsWindowHasPassed() {
+        AppendResult first = append(new Append(0, event("a.b", "k", 1), "key-1", Instant.now().minusSeconds(1))).getFirst();
+        AppendResult again = append(new Append(0, event("a.b", "k", 2), "key-1", Instant.now().plusSeconds(60))).getFirst();
+        assertThat(first.duplicate()).isFalse();
+        assertThat(again.duplicate()).isFalse();
+        assertThat(journal.head(0)).isEqualTo(2);
+    }
+
+    @Test
+    void shouldHaveNoCursorUntilOneIsCommitted() {
+        assertThat(journal.cursor("billing", 0)).isEmpty();
+        journal.commit(new Commit("billing", 0, 5, List.of(), List.of(), List.of(), List.of()));
+        assertThat(journal.cursor("billing", 0)).hasValue(5);
+        assertThat(journal.cursor("billing", 1)).isEmpty();
+        assertThat(journal.cursor("shipping", 0)).isEmpty();
+        journal.commit(new Commit("billing", 0, Commit.UNCHANGED, List.of(), List.of(), List.of(), List.of()));
+        assertThat(journal.cursor("billing", 0)).hasValue(5);
+    }
+
+    @Test
+    void shouldStoreReplaceAndRemovePendingEntriesInOneCommit() {
+        Event<Object> e1 = event("a.b", "k", 1);
+        Event<Object> e2 = event("a.b", "k", 2);
+        append(plain(0, e1), plain(0, e2));
+        AttemptError err = new AttemptError(1, T0, "java.io.IOException", "down");
+        Pending head = new Pending("s", 0, 1, "k", false, 1, T0.plusSeconds(1), List.of(err), 0, e1);
+        Pending parked = new Pending("s", 0, 2, "k", true, 0, null, List.of(), 0, e2);
+        journal.commit(new Commit("s", 0, 2, List.of(head, parked), List.of(), List.of(), List.of()));
+
+        List<Pending> stored = journal.pending("s", 0);
+        assertThat(stored).extracting(Pending::sequence).containsExactly(1L, 2L);
+        assertThat(stored.getFirst().errors()).containsExactly(err);
+        assertThat(stored.getFirst().dueAt()).isEqualTo(T0.plusSeconds(1));
+        assertThat(stored.getFirst().event().id()).isEqualTo(e1.id());
+        assertThat(stored.get(1).parked()).isTrue();
+        assertThat(journal.cursor("s", 0)).hasValue(2);
+
+        Pending promoted = parked.asHead(T0.plusSeconds(2));
+        journal.commit(new Commit("s", 0, Commit.UNCHANGED, List.of(promoted), List.of(1L), List.of(), List.of()));
+        assertThat(journal.pending("s", 0)).extracting(Pending::sequence).containsExactly(2L);
+        assertThat(journal.pending("s", 0).getFirst().parked()).isFalse();
+        assertThat(journal.pending("s", 1)).isEmpty();
+        assertThat(journal.pending("other", 0)).isEmpty();
+    }
+
+    @Test
+    void shouldStoreAndQueryDeadLetters() {
+        Event<Object> paid = Event.<Object>builder("order.paid", 1).key("o-1").tenant("acme").time(T0).build();
+        Event<Object> shipped = Event.<Object>builder("order.shipped", 2).key("o-2").tenant("zen").time(T0).build();
+        append(plain(0, paid), plain(1, shipped));
+        DeadLetter d1 = deadLetter("dl-1", "billing", 0, paid, "java.io.IOException", T0);
+        DeadLetter d2 = deadLetter("dl-2", "shipping", 1, shipped, "java.lang.IllegalStateException", T0.plusSeconds(60));
+        journal.commit(new Commit("billing", 0, 1, List.of(), List.of(), List.of(d1), List.of()));
+        journal.commit(new Commit("shipping", 1, 1, List.of(), List.of(), List.of(d2), List.of()));
+
+        assertThat(journal.deadLetters(DeadLetterQuery.all())).extracting(DeadLetter::id).containsExactly("dl-1", "dl-2");
+        assertThat(ids(DeadLetterQuery.all().withSubscription("billing"))).containsExactly("dl-1");
+        assertThat(ids(DeadLetterQuery.all().withType("order.shipped"))).containsExactly("dl-2");
+        assertThat(ids(DeadLetterQuery.all().withType("order.*"))).containsExactly("dl-1", "dl-2");
+        assertThat(ids(DeadLetterQuery.all().withKey("o-1"))).containsExactly("dl-1");
+        assertThat(ids(DeadLetterQuery.all().withTenant("zen"))).containsExactly("dl-2");
+        assertThat(ids(DeadLetterQuery.all().withErrorType("IOException"))).containsExactly("dl-1");
+        assertThat(ids(DeadLetterQuery.all().withOlderThan(T0.plusSeconds(30)))).containsExactly("dl-1");
+        assertThat(ids(DeadLetterQuery.all().withNewerThan(T0.plusSeconds(30)))).containsExactly("dl-2");
+        assertThat(ids(DeadLetterQuery.all().withLimit(1))).containsExactly("dl-1");
+        assertThat(ids(DeadLetterQuery.all().withAfterId("dl-1"))).containsExactly("dl-2");
+        assertThat(journal.countDeadLetters("billing")).isEqualTo(1);
+        assertThat(journal.countDeadLetters(null)).isEqualTo(2);
+
+        DeadLetter back = journal.deadLetter("dl-1").orElseThrow();
+        assertThat(back.errors()).hasSize(1);
+        assertThat(back.event().id()).isEqualTo(paid.id());
+        assertThat(back.reason()).isEqualTo("gave up");
+    }
+
+    @Test
+    void shouldUpdateDeleteAndPurgeDeadLetters() {
+        Event<Object> e = event("a.b", "k", 1);
+        append(plain(0, e));
+        journal.commit(new Commit("s", 0, 1, List.of(), List.of(), List.of(
+                deadLetter("dl-1", "s", 0, e, "X", T0), deadLetter("dl-2", "s", 0, e, "X", T0.plusSeconds(100))), List.of()));
+
+        assertThat(journal.updateDeadLetter(journal.deadLetter("dl-1").orElseThrow().asPoison())).isTrue();
+        assertThat(journal.deadLetter("dl-1").orElseThrow().poison()).isTrue();
+        assertThat(journal.updateDeadLetter(deadLetter("nope", "s", 0, e, "X", T0))).isFalse();
+
+        assertThat(journal.purgeDeadLetters(T0.plusSeconds(50))).isEqualTo(1);
+        assertThat(journal.deadLetter("dl-1")).isEmpty();
+        assertThat(journal.deleteDeadLetter("dl-2")).isTrue();
+        assertThat(journal.deleteDeadLetter("dl-2")).isFalse();
+        assertThat(journal.countDeadLetters(null)).isZero();
+    }
+
+    @Test
+    void shouldMoveADeadLetterBackToPendingAtomically() {
+        Event<Object> e = event("a.b", "k", 1);
+        append(plain(0, e));
+        DeadLetter d = deadLetter("dl-1", "s", 0, e, "X", T0);
+        journal.commit(new Commit("s", 0, 1, List.of(), List.of(), List.of(d), List.of()));
+        Pending replay = new Pending("s", 0, 1, "k", false, 0, T0, d.errors(), 1, e);
+        journal.commit(new Commit("s", 0, Commit.UNCHANGED, List.of(replay), List.of(), List.of(), List.of("dl-1")));
+        assertThat(journal.deadLetter("dl-1")).isEmpty();
+        assertThat(journal.pending("s", 0)).singleElement().satisfies(p -> assertThat(p.replayCount()).isEqualTo(1));
+    }
+
+    @Test
+    void shouldPruneOnlyWhatIsPassedAndOldEnough() {
+        for (int i = 1; i <= 6; i++) {
+            append(plain(0, event("a.b", "k", i)));
+        }
+        journal.prune(0, 3, Instant.now().minusSeconds(3600), Instant.now());
+        assertThat(journal.read(0, 0, 10)).hasSize(6);
+        journal.prune(0, 3, Instant.now().plusSeconds(1), Instant.now());
+        assertThat(journal.read(0, 0, 10)).extracting(LogRecord::sequence).containsExactly(4L, 5L, 6L);
+        assertThat(journal.head(0)).isEqualTo(6);
+        AppendResult next = append(plain(0, event("a.b", "k", 7))).getFirst();
+        assertThat(next.sequence()).isEqualTo(7);
+    }
+
+    @Test
+    void shouldAppendFromManyThreadsWithoutLosingOrDuplicatingSequences() throws Exception {
+        int threads = 4;
+        int perThread = 500;
+        ExecutorService pool = Executors.newFixedThreadPool(threads);
+        try {
+            List<Future<?>> done = new ArrayList<>();
+            for (int t = 0; t < threads; t++) {
+                int id = t;
+                done.add(pool.submit(() -> {
+                    for (int i = 0; i < perThread; i++) {
+                        append(plain(i % LANES, event("a.b", "t" + id, i)));
+                    }
+                }));
+            }
+            for (Future<?> f : done) {
+                f.get();
+            }
+        } finally {
+            pool.shutdownNow();
+        }
+        long total = 0;
+        for (int lane = 0; lane < LANES; lane++) {
+            List<LogRecord> all = journal.read(lane, 0, threads * perThread);
+            for (int i = 0; i < all.size(); i++) {
+                assertThat(all.get(i).sequence()).isEqualTo(i + 1);
+            }
+            total += all.size();
+        }
+        assertThat(total).isEqualTo((long) threads * perThread);
+    }
+
+    @Test
+    void shouldRefuseALaneThatDoesNotExist() {
+        assertThatThrownBy(() -> journal.read(LANES, 0, 1)).isInstanceOf(JournalException.class).hasMessageContaining("lane " + LANES);
+    }
+
+    private List<String> ids(DeadLetterQuery q) {
+        return journal.deadLetters(q).stream().map(DeadLetter::id).toList();
+    }
+
+    private static DeadLetter deadLetter(String id, String sub, int lane, Event<?> e, String errorType, Instant at) {
+        return new DeadLetter(id, sub, lane, 1, e, List.of(new AttemptError(1, at, errorType, "boom")), "gave up", at, 0, false);
+    }
+}

@@ -93,7 +93,7 @@ public final class Keel implements AutoCloseable {
     private ShutdownReport closeReport;
 
     private Keel(Builder b) {
-        this.journal = b.journal != null ? b.journal : new MemoryJournal();
+        this.journal = b.journal != null ? b.journal : new MemoryJournal(b.clock);
         this.memory = journal instanceof MemoryJournal m ? m : null;
         this.lanes = b.lanes;
         this.clock = b.clock;

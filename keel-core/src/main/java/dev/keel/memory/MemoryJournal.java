@@ -8,6 +8,7 @@ import dev.keel.spi.Journal;
 import dev.keel.spi.JournalException;
 import dev.keel.spi.LogRecord;
 import dev.keel.spi.Pending;
+import java.time.Clock;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.HashMap;
@@ -33,7 +34,18 @@ public final class MemoryJournal implements Journal {
     private final ConcurrentSkipListMap<String, DeadLetter> deadLetters = new ConcurrentSkipListMap<>();
     private final ConcurrentHashMap<String, Dedup> dedup = new ConcurrentHashMap<>();
     private final ReentrantLock state = new ReentrantLock();
+    private final Clock clock;
     private volatile boolean closed;
+
+    /** A memory journal whose dedup windows run on the system clock. */
+    public MemoryJournal() {
+        this(Clock.systemUTC());
+    }
+
+    /** A memory journal whose dedup windows run on the clock (the runtime's, so test clocks apply). */
+    public MemoryJournal(Clock clock) {
+        this.clock = java.util.Objects.requireNonNull(clock, "clock");
+    }
 
     private record Dedup(String eventId, int lane, long sequence, Instant until) {}
 
@@ -75,7 +87,7 @@ public final class MemoryJournal implements Journal {
         }
         synchronized (dedup) {
             Dedup seen = dedup.get(a.dedupKey());
-            if (seen != null && seen.until().isAfter(Instant.now())) {
+            if (seen != null && seen.until().isAfter(clock.instant())) {
                 return new AppendResult(seen.lane(), seen.sequence(), seen.eventId(), true);
             }
             long seq = lane.add(a.event());

@@ -1,0 +1,186 @@
+package dev.keel.test;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.keel.AttemptError;
+import dev.keel.DeadLetter;
+import dev.keel.DeadLetterQuery;
+import dev.keel.Delivery;
+import dev.keel.Keel;
+import dev.keel.PermanentFailureException;
+import dev.keel.RetryAfterException;
+import dev.keel.RetryPolicy;
+import dev.keel.Subscription;
+import java.io.IOException;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Random;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+
+class RetryTest {
+    private final TestClock clock = TestClock.create();
+    private final Keel keel = Keel.builder().clock(clock).random(new Random(7)).lanes(2).build();
+    private final List<Delivery<?>> attempts = new ArrayList<>();
+
+    private static final RetryPolicy NO_JITTER = RetryPolicy.builder()
+            .maxAttempts(4)
+            .initialDelay(Duration.ofSeconds(1))
+            .multiplier(2)
+            .maxDelay(Duration.ofSeconds(3))
+            .jitter(0)
+            .build();
+
+    @AfterEach
+    void close() {
+        keel.close();
+    }
+
+    private void subscribe(RetryPolicy policy, int failuresBeforeSuccess, Exception error) {
+        keel.subscribe(Subscription.builder("billing")
+                .types("invoice.*")
+                .retry(policy)
+                .handler(Object.class, d -> {
+                    attempts.add(d);
+                    if (attempts.size() <= failuresBeforeSuccess) {
+                        throw error;
+                    }
+                })
+                .build());
+    }
+
+    @Test
+    void shouldRetryWithExponentialBackoffOnTheClock() {
+        subscribe(NO_JITTER, 3, new IOException("db down"));
+        keel.emit("invoice.created", "i-1", 1).join();
+
+        keel.process();
+        assertThat(attempts).hasSize(1);
+        clock.advance(Duration.ofMillis(999));
+        keel.process();
+        assertThat(attempts).hasSize(1);
+        clock.advance(Duration.ofMillis(1));
+        keel.process();
+        assertThat(attempts).hasSize(2);
+        clock.advance(Duration.ofSeconds(2));
+        keel.process();
+        assertThat(attempts).hasSize(3);
+        clock.advance(Duration.ofSeconds(2));
+        keel.process();
+        assertThat(attempts).hasSize(3);
+        clock.advance(Duration.ofSeconds(1));
+        keel.process();
+        assertThat(attempts).hasSize(4);
+        assertThat(keel.deadLetters().count(null)).isZero();
+        assertThat(keel.stats().subscription("billing").pendingDue()).isZero();
+    }
+
+    @Test
+    void shouldShowTheAttemptNumberAndEarlierErrorsToTheHandler() {
+        subscribe(NO_JITTER, 2, new IOException("db down"));
+        keel.emit("invoice.created", "i-1", 1).join();
+        for (int i = 0; i < 3; i++) {
+            keel.process();
+            clock.advance(Duration.ofSeconds(3));
+        }
+        assertThat(attempts).extracting(Delivery::attempt).containsExactly(1, 2, 3);
+        assertThat(attempts.get(2).errors())
+                .extracting(AttemptError::attempt, AttemptError::errorType, AttemptError::message)
+                .containsExactly(
+                        org.assertj.core.groups.Tuple.tuple(1, "java.io.IOException", "db down"),
+                        org.assertj.core.groups.Tuple.tuple(2, "java.io.IOException", "db down"));
+    }
+
+    @Test
+    void shouldDeadLetterWithTheFullHistoryAfterTheLastAttempt() {
+        subscribe(NO_JITTER, Integer.MAX_VALUE, new IOException("db down"));
+        keel.emit("invoice.created", "i-1", 1).join();
+        for (int i = 0; i < 6; i++) {
+            keel.process();
+            clock.advance(Duration.ofSeconds(3));
+        }
+        assertThat(attempts).hasSize(4);
+        DeadLetter d = keel.deadLetters().list(DeadLetterQuery.all()).getFirst();
+        assertThat(d.errors()).hasSize(4);
+        assertThat(d.reason()).isEqualTo("gave up after 4 attempts: IOException: db down");
+        assertThat(d.subscription()).isEqualTo("billing");
+        assertThat(keel.stats().subscription("billing").deadLettered()).isEqualTo(1);
+    }
+
+    @Test
+    void shouldSkipRetriesForAbortOnTypesAndPermanentFailures() {
+        subscribe(NO_JITTER.toBuilder().abortOn(IllegalArgumentException.class).build(), Integer.MAX_VALUE,
+                new IllegalArgumentException("bad amount"));
+        keel.emit("invoice.created", "i-1", 1).join();
+        keel.process();
+        assertThat(attempts).hasSize(1);
+        assertThat(keel.deadLetters().list(DeadLetterQuery.all()).getFirst().reason())
+                .isEqualTo("permanent failure: IllegalArgumentException: bad amount");
+
+        attempts.clear();
+        keel.unsubscribe("billing");
+        subscribe(NO_JITTER, Integer.MAX_VALUE, new PermanentFailureException("unknown customer"));
+        keel.emit("invoice.created", "i-2", 1).join();
+        keel.process();
+        assertThat(attempts).hasSize(1);
+        assertThat(keel.deadLetters().count("billing")).isEqualTo(2);
+    }
+
+    @Test
+    void shouldRetryOnlyListedTypesWhenRetryOnIsSet() {
+        subscribe(NO_JITTER.toBuilder().retryOn(IOException.class).build(), Integer.MAX_VALUE, new IllegalStateException("bug"));
+        keel.emit("invoice.created", "i-1", 1).join();
+        keel.process();
+        assertThat(attempts).hasSize(1);
+        assertThat(keel.deadLetters().count("billing")).isEqualTo(1);
+    }
+
+    @Test
+    void shouldHonourTheDelayAskedForByTheHandler() {
+        subscribe(NO_JITTER, 1, new RetryAfterException("rate limited", Duration.ofMinutes(10)));
+        keel.emit("invoice.created", "i-1", 1).join();
+        keel.process();
+        clock.advance(Duration.ofMinutes(9));
+        keel.process();
+        assertThat(attempts).hasSize(1);
+        clock.advance(Duration.ofMinutes(1));
+        keel.process();
+        assertThat(attempts).hasSize(2);
+    }
+
+    @Test
+    void shouldApplyAPerTypeRetryOverride() {
+        keel.subscribe(Subscription.builder("billing")
+                .types("invoice.*")
+                .retry(NO_JITTER)
+                .retryFor("invoice.urgent", RetryPolicy.NO_RETRY)
+                .handler(Object.class, d -> {
+                    attempts.add(d);
+                    throw new IOException("down");
+                })
+                .build());
+        keel.emit("invoice.urgent", "i-1", 1).join();
+        keel.emit("invoice.created", "i-2", 1).join();
+        keel.process();
+        assertThat(keel.deadLetters().list(DeadLetterQuery.all()))
+                .extracting(d -> d.event().type())
+                .containsExactly("invoice.urgent");
+        assertThat(keel.stats().subscription("billing").pendingDue()).isEqualTo(1);
+    }
+
+    @Test
+    void shouldSpreadDelaysWithinTheJitterBounds() {
+        RetryPolicy p = RetryPolicy.builder()
+                .initialDelay(Duration.ofSeconds(10))
+                .multiplier(3)
+                .maxDelay(Duration.ofMinutes(10))
+                .jitter(0.5)
+                .build();
+        assertThat(p.delayAfter(1, 0.0)).isEqualTo(Duration.ofSeconds(5));
+        assertThat(p.delayAfter(1, 0.5)).isEqualTo(Duration.ofSeconds(10));
+        assertThat(p.delayAfter(2, 0.5)).isEqualTo(Duration.ofSeconds(30));
+        assertThat(p.delayAfter(10, 0.5)).isEqualTo(Duration.ofMinutes(10));
+        assertThat(p.delayAfter(10, 0.999)).isLessThanOrEqualTo(Duration.ofMinutes(15));
+    }
+}

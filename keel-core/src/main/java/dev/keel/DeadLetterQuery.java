@@ -53,7 +53,8 @@ public record DeadLetterQuery(
     }
 
     public DeadLetterQuery withKey(String partitionKey) {
-        return new DeadLetterQuery(type, subscription, partitionKey, errorType, olderThan, newerThan, tenant, afterId, limit);
+        return new DeadLetterQuery(
+                type, subscription, partitionKey, errorType, olderThan, newerThan, tenant, afterId, limit);
     }
 
     public DeadLetterQuery withErrorType(String name) {
@@ -93,7 +94,8 @@ public record DeadLetterQuery(
         }
         if (errorType != null) {
             String last = d.lastErrorType();
-            if (last == null || !(last.equals(errorType) || last.endsWith("." + errorType) || last.endsWith("$" + errorType))) {
+            if (last == null
+                    || !(last.equals(errorType) || last.endsWith("." + errorType) || last.endsWith("$" + errorType))) {
                 return false;
             }
         }

@@ -16,7 +16,13 @@ import java.util.List;
  * @param <T> the handler's payload type
  */
 public record Delivery<T>(
-        String subscription, Event<T> event, int attempt, List<AttemptError> errors, int lane, long sequence, int replayCount) {
+        String subscription,
+        Event<T> event,
+        int attempt,
+        List<AttemptError> errors,
+        int lane,
+        long sequence,
+        int replayCount) {
 
     /** The event's data. */
     public T data() {

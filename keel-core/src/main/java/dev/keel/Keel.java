@@ -138,10 +138,8 @@ public final class Keel implements AutoCloseable {
         for (int n = 2; subscriptions.containsKey(name); n++) {
             name = base + "#" + n;
         }
-        return subscribe(Subscription.builder(name)
-                .types(pattern)
-                .handler(type, handler)
-                .build());
+        return subscribe(
+                Subscription.builder(name).types(pattern).handler(type, handler).build());
     }
 
     /**
@@ -248,8 +246,23 @@ public final class Keel implements AutoCloseable {
         Event<Object> e;
         try {
             e = new Event<>(
-                    EventIds.next(), source, type, Event.SPEC_VERSION, clock.instant(), null, Event.JSON, data, key, null,
-                    null, null, null, 0, null, 0, null);
+                    EventIds.next(),
+                    source,
+                    type,
+                    Event.SPEC_VERSION,
+                    clock.instant(),
+                    null,
+                    Event.JSON,
+                    data,
+                    key,
+                    null,
+                    null,
+                    null,
+                    null,
+                    0,
+                    null,
+                    0,
+                    null);
         } catch (InvalidEventException ex) {
             reject("invalid");
             throw ex;
@@ -269,7 +282,9 @@ public final class Keel implements AutoCloseable {
             Event<?> ready = prepare(Objects.requireNonNull(e, "event in batch"));
             Span span = telemetry.startProducer(ready.type());
             if (span != null) {
-                ready = ready.toBuilder().traceparent(Telemetry.traceparent(span)).build();
+                ready = ready.toBuilder()
+                        .traceparent(Telemetry.traceparent(span))
+                        .build();
                 spans.add(span);
             }
             appends.add(append(ready, true));
@@ -277,13 +292,15 @@ public final class Keel implements AutoCloseable {
         for (Append a : appends) {
             awaitRoom(a.lane());
         }
-        return journal.append(appends).whenComplete((r, err) -> spans.forEach(Span::end)).thenApply(results -> {
-            List<Receipt> receipts = new ArrayList<>(results.size());
-            for (int i = 0; i < results.size(); i++) {
-                receipts.add(accepted(appends.get(i).event(), results.get(i)));
-            }
-            return receipts;
-        });
+        return journal.append(appends)
+                .whenComplete((r, err) -> spans.forEach(Span::end))
+                .thenApply(results -> {
+                    List<Receipt> receipts = new ArrayList<>(results.size());
+                    for (int i = 0; i < results.size(); i++) {
+                        receipts.add(accepted(appends.get(i).event(), results.get(i)));
+                    }
+                    return receipts;
+                });
     }
 
     /**
@@ -320,7 +337,8 @@ public final class Keel implements AutoCloseable {
             return CompletableFuture.completedFuture(accepted(a.event(), r));
         }
         Event<?> stored = ready;
-        return journal.append(List.of(a)).whenComplete((r, err) -> {
+        return journal.append(List.of(a))
+                .whenComplete((r, err) -> {
                     if (span != null) {
                         span.end();
                     }
@@ -354,7 +372,10 @@ public final class Keel implements AutoCloseable {
             }
             e = e.toBuilder()
                     .causationId(c.id())
-                    .correlationId(e.correlationId() != null ? e.correlationId() : c.correlationId() != null ? c.correlationId() : c.id())
+                    .correlationId(
+                            e.correlationId() != null
+                                    ? e.correlationId()
+                                    : c.correlationId() != null ? c.correlationId() : c.id())
                     .tenant(e.tenant() != null ? e.tenant() : c.tenant())
                     .depth(depth)
                     .build();
@@ -377,7 +398,8 @@ public final class Keel implements AutoCloseable {
         String dedupKey = e.idempotencyKey() != null
                 ? "k:" + e.idempotencyKey()
                 : producerIdentified ? "s:" + e.source() + " " + e.id() : null;
-        return new Append(lane, e, dedupKey, dedupKey == null ? null : clock.instant().plus(dedupWindow));
+        return new Append(
+                lane, e, dedupKey, dedupKey == null ? null : clock.instant().plus(dedupWindow));
     }
 
     /** Backpressure: waits while the lane holds more undelivered events than the high-water mark. */
@@ -394,7 +416,8 @@ public final class Keel implements AutoCloseable {
         while (backlog >= highWaterMark) {
             if (System.nanoTime() - deadline >= 0) {
                 reject("intake_full");
-                throw new IntakeFullException(lane, backlog, highWaterMark, Duration.ofNanos(System.nanoTime() - start));
+                throw new IntakeFullException(
+                        lane, backlog, highWaterMark, Duration.ofNanos(System.nanoTime() - start));
             }
             ensureOpen();
             signal(lane);
@@ -431,7 +454,8 @@ public final class Keel implements AutoCloseable {
     private void ensureOpen() {
         if (state != State.OPEN) {
             reject("closed");
-            throw new KeelClosedException("the Keel runtime is " + state.name().toLowerCase() + " and takes no more events");
+            throw new KeelClosedException(
+                    "the Keel runtime is " + state.name().toLowerCase() + " and takes no more events");
         }
     }
 
@@ -464,7 +488,8 @@ public final class Keel implements AutoCloseable {
             return;
         }
         if (sink.requestedFromDownstream() <= 0) {
-            throw new DeliveryPausedException("the stream's subscriber has requested no more events", Duration.ofMillis(2));
+            throw new DeliveryPausedException(
+                    "the stream's subscriber has requested no more events", Duration.ofMillis(2));
         }
         sink.next(event);
     }
@@ -525,9 +550,7 @@ public final class Keel implements AutoCloseable {
 
     private void startLoop(LaneWorker w) {
         int gen = w.generation();
-        Thread t = Thread.ofVirtual()
-                .name("keel-" + w.sub.name + "-" + w.lane)
-                .unstarted(() -> loop(w, gen));
+        Thread t = Thread.ofVirtual().name("keel-" + w.sub.name + "-" + w.lane).unstarted(() -> loop(w, gen));
         w.thread = t;
         t.start();
     }
@@ -975,7 +998,8 @@ public final class Keel implements AutoCloseable {
         /** Calls back (and so can page someone) when a subscription's dead letters reach the threshold. */
         public Builder deadLetterAlert(long threshold, Consumer<DeadLetterAlert> callback) {
             if (threshold < 1) {
-                throw new IllegalArgumentException("dead letter alert threshold must be at least 1 but was " + threshold);
+                throw new IllegalArgumentException(
+                        "dead letter alert threshold must be at least 1 but was " + threshold);
             }
             this.alertThreshold = threshold;
             this.alertCallback = Objects.requireNonNull(callback, "callback");

@@ -11,7 +11,8 @@ import java.util.List;
  * @param lanes the lane count
  * @param subscriptions per-subscription figures
  */
-public record KeelStats(long emitted, long duplicates, long rejected, int lanes, List<SubscriptionStats> subscriptions) {
+public record KeelStats(
+        long emitted, long duplicates, long rejected, int lanes, List<SubscriptionStats> subscriptions) {
     public KeelStats {
         subscriptions = List.copyOf(subscriptions);
     }
@@ -28,7 +29,9 @@ public record KeelStats(long emitted, long duplicates, long rejected, int lanes,
 
     /** Retries scheduled over every subscription. */
     public long retriesScheduled() {
-        return subscriptions.stream().mapToLong(SubscriptionStats::retriesScheduled).sum();
+        return subscriptions.stream()
+                .mapToLong(SubscriptionStats::retriesScheduled)
+                .sum();
     }
 
     /** The figures of one subscription. */

@@ -145,7 +145,8 @@ final class LaneWorker {
                     if (dq == null) {
                         // Its head is gone (written by an older version or cut short): it becomes the head.
                         Pending head = p.asHead(keel.clock().instant());
-                        scopes.computeIfAbsent(p.scope(), k -> new ArrayDeque<>()).add(head);
+                        scopes.computeIfAbsent(p.scope(), k -> new ArrayDeque<>())
+                                .add(head);
                         heads.add(head);
                         upserts.put(head.sequence(), head);
                     } else {
@@ -242,8 +243,17 @@ final class LaneWorker {
                     heads.addAll(due.subList(i, due.size()));
                     return work;
                 }
-                case FAILED -> fail(
-                        p.event(), p.sequence(), p.scope(), p.attempt() + 1, p.errors(), p.replayCount(), r.error(), true, now);
+                case FAILED ->
+                    fail(
+                            p.event(),
+                            p.sequence(),
+                            p.scope(),
+                            p.attempt() + 1,
+                            p.errors(),
+                            p.replayCount(),
+                            r.error(),
+                            true,
+                            now);
             }
         }
         return work;
@@ -316,7 +326,16 @@ final class LaneWorker {
                 }
                 return work;
             }
-            fail(e, seq, scopeOf(e, seq), 1, List.of(), 0, r.error(), false, keel.clock().instant());
+            fail(
+                    e,
+                    seq,
+                    scopeOf(e, seq),
+                    1,
+                    List.of(),
+                    0,
+                    r.error(),
+                    false,
+                    keel.clock().instant());
             advance(seq);
             if (ordering == OrderingMode.STRICT) {
                 return work;
@@ -345,7 +364,8 @@ final class LaneWorker {
             String scope = scopeOf(rec.event(), rec.sequence());
             ArrayDeque<Pending> dq = scopes.get(scope);
             if (dq != null && ordering != OrderingMode.NONE) {
-                Pending parked = new Pending(name, lane, rec.sequence(), scope, true, 0, null, List.of(), 0, rec.event());
+                Pending parked =
+                        new Pending(name, lane, rec.sequence(), scope, true, 0, null, List.of(), 0, rec.event());
                 dq.addLast(parked);
                 pendingSeqs.add(rec.sequence());
                 upsert(parked);
@@ -369,7 +389,8 @@ final class LaneWorker {
     private static List<LogRecord> reorder(List<LogRecord> batch) {
         LinkedHashMap<String, ArrayDeque<LogRecord>> byKey = new LinkedHashMap<>();
         for (LogRecord r : batch) {
-            byKey.computeIfAbsent(r.event().orderingKey(), k -> new ArrayDeque<>()).add(r);
+            byKey.computeIfAbsent(r.event().orderingKey(), k -> new ArrayDeque<>())
+                    .add(r);
         }
         PriorityQueue<ArrayDeque<LogRecord>> pick = new PriorityQueue<>(Comparator.<ArrayDeque<LogRecord>>comparingInt(
                         q -> -q.peekFirst().event().priority())
@@ -427,7 +448,14 @@ final class LaneWorker {
             }
             sub.retriesScheduled.increment();
             count(e.type(), 1);
-            log.debug("subscription '{}' will retry event {} ({}) at {}: attempt {} failed: {}", name, e.id(), e.type(), p.dueAt(), attempt, error.toString());
+            log.debug(
+                    "subscription '{}' will retry event {} ({}) at {}: attempt {} failed: {}",
+                    name,
+                    e.id(),
+                    e.type(),
+                    p.dueAt(),
+                    attempt,
+                    error.toString());
         } else {
             String reason = policy.isRetryable(error)
                     ? "gave up after " + attempt + " attempt" + (attempt == 1 ? "" : "s") + ": " + describe(error)
@@ -467,9 +495,10 @@ final class LaneWorker {
             scopes.remove(scope);
             return;
         }
-        Instant due = next.event().deliverAt() != null && next.event().deliverAt().isAfter(now)
-                ? next.event().deliverAt()
-                : now;
+        Instant due =
+                next.event().deliverAt() != null && next.event().deliverAt().isAfter(now)
+                        ? next.event().deliverAt()
+                        : now;
         Pending head = next.asHead(due);
         dq.addFirst(head);
         heads.add(head);
@@ -518,10 +547,7 @@ final class LaneWorker {
 
     private void flush() {
         boolean changed = !upserts.isEmpty() || !removals.isEmpty();
-        if (newCursor == Commit.UNCHANGED
-                && !changed
-                && newDeadLetters.isEmpty()
-                && removedDeadLetters.isEmpty()) {
+        if (newCursor == Commit.UNCHANGED && !changed && newDeadLetters.isEmpty() && removedDeadLetters.isEmpty()) {
             return;
         }
         int addedDeadLetters = newDeadLetters.size();
@@ -667,7 +693,9 @@ final class LaneWorker {
 
     private Timer timer(String type) {
         Timer t = timers.get(type);
-        return t != null ? t : timers.computeIfAbsent(type, k -> keel.telemetry().duration(name, k));
+        return t != null
+                ? t
+                : timers.computeIfAbsent(type, k -> keel.telemetry().duration(name, k));
     }
 
     // ---- pauses, timeouts and the watchdog ----
@@ -722,7 +750,9 @@ final class LaneWorker {
             warned = true;
             sub.timeoutWarnings.increment();
             Object c = current;
-            log.warn("subscription '{}' lane {}: a delivery{} has used 80% of its {} ms timeout", name, lane, describeCurrent(c), timeout.toMillis());
+            log.warn(
+                    "subscription '{}' lane {}: a delivery{} has used 80% of its {} ms timeout",
+                    name, lane, describeCurrent(c), timeout.toMillis());
         }
         if (elapsed >= budget) {
             synchronized (slot) {
@@ -760,7 +790,9 @@ final class LaneWorker {
             Instant now = keel.clock().instant();
             Object c = current;
             current = null;
-            String eventId = c instanceof LogRecord r ? r.event().id() : ((Pending) c).event().id();
+            String eventId = c instanceof LogRecord r
+                    ? r.event().id()
+                    : ((Pending) c).event().id();
             DeliveryTimeoutException error = new DeliveryTimeoutException(name, eventId, timeout);
             if (c instanceof LogRecord r) {
                 fail(r.event(), r.sequence(), scopeOf(r.event(), r.sequence()), 1, List.of(), 0, error, false, now);
@@ -769,7 +801,16 @@ final class LaneWorker {
                 }
             } else {
                 Pending p = (Pending) c;
-                fail(p.event(), p.sequence(), p.scope(), p.attempt() + 1, p.errors(), p.replayCount(), error, true, now);
+                fail(
+                        p.event(),
+                        p.sequence(),
+                        p.scope(),
+                        p.attempt() + 1,
+                        p.errors(),
+                        p.replayCount(),
+                        error,
+                        true,
+                        now);
             }
             heads.clear();
             for (ArrayDeque<Pending> dq : scopes.values()) {
@@ -814,7 +855,8 @@ final class LaneWorker {
         try {
             Pending next = heads.peek();
             if (next != null) {
-                long until = Duration.between(keel.clock().instant(), next.dueAt()).toNanos();
+                long until =
+                        Duration.between(keel.clock().instant(), next.dueAt()).toNanos();
                 wait = Math.min(wait, until);
             }
         } finally {
@@ -853,7 +895,9 @@ final class LaneWorker {
 
     /** Whether nothing is left to do now: no lag, nothing due, nothing in flight. */
     boolean isDrained() {
-        return !inFlight() && reprocessRequests.isEmpty() && (lag() == 0 || (ordering == OrderingMode.STRICT && dueCount > 0))
+        return !inFlight()
+                && reprocessRequests.isEmpty()
+                && (lag() == 0 || (ordering == OrderingMode.STRICT && dueCount > 0))
                 && waitNanos(1) > 0;
     }
 }

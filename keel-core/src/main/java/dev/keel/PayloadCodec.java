@@ -45,8 +45,10 @@ final class PayloadCodec {
             }
             return event.withData(converted);
         } catch (IOException | IllegalArgumentException e) {
-            throw new PermanentFailureException("data of event " + event.id() + " (type '" + event.type()
-                    + "') cannot be read as " + type.getName() + ": " + e.getMessage(), e);
+            throw new PermanentFailureException(
+                    "data of event " + event.id() + " (type '" + event.type() + "') cannot be read as " + type.getName()
+                            + ": " + e.getMessage(),
+                    e);
         }
     }
 
@@ -73,8 +75,8 @@ final class PayloadCodec {
         } catch (LimitReached e) {
             return counter.count;
         } catch (IOException e) {
-            throw new InvalidEventException("event data of class " + data.getClass().getName()
-                    + " cannot be written as JSON: " + e.getMessage());
+            throw new InvalidEventException("event data of class "
+                    + data.getClass().getName() + " cannot be written as JSON: " + e.getMessage());
         }
         return counter.count;
     }

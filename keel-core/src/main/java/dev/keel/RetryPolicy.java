@@ -120,7 +120,8 @@ public record RetryPolicy(
 
         public Builder multiplier(double value) {
             if (!(value >= 1.0) || Double.isInfinite(value)) {
-                throw new IllegalArgumentException("multiplier must be a finite number of at least 1.0 but was " + value);
+                throw new IllegalArgumentException(
+                        "multiplier must be a finite number of at least 1.0 but was " + value);
             }
             this.multiplier = value;
             return this;

@@ -33,12 +33,14 @@ public record Subscription(
 
     public Subscription {
         if (name == null || !NAME.matcher(name).matches()) {
-            throw new IllegalArgumentException("subscription name '" + name
-                    + "' is invalid: use 1 to 200 letters, digits, '.', '_', ':', '#', '*' or '-', starting with a letter or digit");
+            throw new IllegalArgumentException(
+                    "subscription name '" + name
+                            + "' is invalid: use 1 to 200 letters, digits, '.', '_', ':', '#', '*' or '-', starting with a letter or digit");
         }
         types = List.copyOf(types);
         if (types.isEmpty()) {
-            throw new IllegalArgumentException("subscription '" + name + "' names no event types; add a pattern such as 'order.*'");
+            throw new IllegalArgumentException(
+                    "subscription '" + name + "' names no event types; add a pattern such as 'order.*'");
         }
         Objects.requireNonNull(payloadType, "payloadType");
         Objects.requireNonNull(handler, "subscription '" + name + "' has no handler");

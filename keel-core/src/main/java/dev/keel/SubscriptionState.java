@@ -57,10 +57,11 @@ final class SubscriptionState {
                 .register(t.registry));
         for (Middleware m : subscription.middleware()) {
             if (m instanceof CircuitBreakerMiddleware cb) {
-                meters.add(Gauge.builder(KeelMeter.CIRCUIT_STATE.meterName(), cb.breaker(), SubscriptionState::stateCode)
-                        .tag("subscription", name)
-                        .tag("breaker", cb.breaker().getName())
-                        .register(t.registry));
+                meters.add(
+                        Gauge.builder(KeelMeter.CIRCUIT_STATE.meterName(), cb.breaker(), SubscriptionState::stateCode)
+                                .tag("subscription", name)
+                                .tag("breaker", cb.breaker().getName())
+                                .register(t.registry));
             }
         }
     }

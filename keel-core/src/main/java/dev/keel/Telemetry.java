@@ -113,7 +113,8 @@ final class Telemetry {
         if (!c.isValid()) {
             return null;
         }
-        return "00-" + c.getTraceId() + "-" + c.getSpanId() + "-" + c.getTraceFlags().asHex();
+        return "00-" + c.getTraceId() + "-" + c.getSpanId() + "-"
+                + c.getTraceFlags().asHex();
     }
 
     static SpanContext parse(String traceparent) {

@@ -85,5 +85,4 @@ public final class TypePattern {
     public String toString() {
         return pattern;
     }
-
 }

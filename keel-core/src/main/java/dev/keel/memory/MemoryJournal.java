@@ -131,7 +131,8 @@ public final class MemoryJournal implements Journal {
                 c[commit.lane()] = commit.cursor();
             }
             if (!commit.upserts().isEmpty() || !commit.removals().isEmpty()) {
-                TreeMap<Long, Pending> p = pending.computeIfAbsent(key(commit.subscription(), commit.lane()), k -> new TreeMap<>());
+                TreeMap<Long, Pending> p =
+                        pending.computeIfAbsent(key(commit.subscription(), commit.lane()), k -> new TreeMap<>());
                 for (Long seq : commit.removals()) {
                     p.remove(seq);
                 }
@@ -163,7 +164,8 @@ public final class MemoryJournal implements Journal {
 
     @Override
     public List<DeadLetter> deadLetters(DeadLetterQuery query) {
-        Map<String, DeadLetter> from = query.afterId() == null ? deadLetters : deadLetters.tailMap(query.afterId(), false);
+        Map<String, DeadLetter> from =
+                query.afterId() == null ? deadLetters : deadLetters.tailMap(query.afterId(), false);
         List<DeadLetter> out = new ArrayList<>();
         for (DeadLetter d : from.values()) {
             if (query.matches(d)) {

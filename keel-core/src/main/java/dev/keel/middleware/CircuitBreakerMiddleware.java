@@ -48,8 +48,9 @@ public final class CircuitBreakerMiddleware implements Middleware {
     }
 
     private Duration pause() {
-        Duration open = Duration.ofMillis(
-                breaker.getCircuitBreakerConfig().getWaitIntervalFunctionInOpenState().apply(1));
+        Duration open = Duration.ofMillis(breaker.getCircuitBreakerConfig()
+                .getWaitIntervalFunctionInOpenState()
+                .apply(1));
         Duration quarter = open.dividedBy(4);
         if (quarter.compareTo(Duration.ofMillis(10)) < 0) {
             return Duration.ofMillis(10);

@@ -77,7 +77,8 @@ public final class ConcurrencyLimit implements Middleware {
     private void acquire(Semaphore permits, String what) throws InterruptedException {
         if (!permits.tryAcquire(queueTimeout.toNanos(), TimeUnit.NANOSECONDS)) {
             throw new DeliveryPausedException(
-                    "no delivery slot for " + what + " within " + queueTimeout.toMillis() + " ms (" + max + " in flight)",
+                    "no delivery slot for " + what + " within " + queueTimeout.toMillis() + " ms (" + max
+                            + " in flight)",
                     queueTimeout.isZero() ? Duration.ofMillis(10) : queueTimeout);
         }
     }

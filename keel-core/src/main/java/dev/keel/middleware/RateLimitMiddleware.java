@@ -20,7 +20,9 @@ public final class RateLimitMiddleware implements Middleware {
             throw new DeliveryPausedException(
                     "rate limiter '" + limiter.getName() + "' allows "
                             + limiter.getRateLimiterConfig().getLimitForPeriod() + " per "
-                            + limiter.getRateLimiterConfig().getLimitRefreshPeriod().toMillis() + " ms",
+                            + limiter.getRateLimiterConfig()
+                                    .getLimitRefreshPeriod()
+                                    .toMillis() + " ms",
                     limiter.getRateLimiterConfig().getLimitRefreshPeriod());
         }
         chain.proceed(delivery);

@@ -129,9 +129,12 @@ public abstract class JournalContract {
     @Test
     void shouldAcceptADedupKeyOnceWithinItsWindow() {
         Instant until = Instant.now().plus(Duration.ofHours(1));
-        AppendResult first = append(new Append(0, event("a.b", "k", 1), "key-1", until)).getFirst();
-        AppendResult again = append(new Append(0, event("a.b", "k", 2), "key-1", until)).getFirst();
-        AppendResult other = append(new Append(0, event("a.b", "k", 3), "key-2", until)).getFirst();
+        AppendResult first =
+                append(new Append(0, event("a.b", "k", 1), "key-1", until)).getFirst();
+        AppendResult again =
+                append(new Append(0, event("a.b", "k", 2), "key-1", until)).getFirst();
+        AppendResult other =
+                append(new Append(0, event("a.b", "k", 3), "key-2", until)).getFirst();
         assertThat(first.duplicate()).isFalse();
         assertThat(again.duplicate()).isTrue();
         assertThat(again.eventId()).isEqualTo(first.eventId());
@@ -142,8 +145,12 @@ public abstract class JournalContract {
 
     @Test
     void shouldForgetADedupKeyOnceItsWindowHasPassed() {
-        AppendResult first = append(new Append(0, event("a.b", "k", 1), "key-1", Instant.now().minusSeconds(1))).getFirst();
-        AppendResult again = append(new Append(0, event("a.b", "k", 2), "key-1", Instant.now().plusSeconds(60))).getFirst();
+        AppendResult first = append(new Append(
+                        0, event("a.b", "k", 1), "key-1", Instant.now().minusSeconds(1)))
+                .getFirst();
+        AppendResult again = append(new Append(
+                        0, event("a.b", "k", 2), "key-1", Instant.now().plusSeconds(60)))
+                .getFirst();
         assertThat(first.duplicate()).isFalse();
         assertThat(again.duplicate()).isFalse();
         assertThat(journal.head(0)).isEqualTo(2);
@@ -188,15 +195,26 @@ public abstract class JournalContract {
 
     @Test
     void shouldStoreAndQueryDeadLetters() {
-        Event<Object> paid = Event.<Object>builder("order.paid", 1).key("o-1").tenant("acme").time(T0).build();
-        Event<Object> shipped = Event.<Object>builder("order.shipped", 2).key("o-2").tenant("zen").time(T0).build();
+        Event<Object> paid = Event.<Object>builder("order.paid", 1)
+                .key("o-1")
+                .tenant("acme")
+                .time(T0)
+                .build();
+        Event<Object> shipped = Event.<Object>builder("order.shipped", 2)
+                .key("o-2")
+                .tenant("zen")
+                .time(T0)
+                .build();
         append(plain(0, paid), plain(1, shipped));
         DeadLetter d1 = deadLetter("dl-1", "billing", 0, paid, "java.io.IOException", T0);
-        DeadLetter d2 = deadLetter("dl-2", "shipping", 1, shipped, "java.lang.IllegalStateException", T0.plusSeconds(60));
+        DeadLetter d2 =
+                deadLetter("dl-2", "shipping", 1, shipped, "java.lang.IllegalStateException", T0.plusSeconds(60));
         journal.commit(new Commit("billing", 0, 1, List.of(), List.of(), List.of(d1), List.of()));
         journal.commit(new Commit("shipping", 1, 1, List.of(), List.of(), List.of(d2), List.of()));
 
-        assertThat(journal.deadLetters(DeadLetterQuery.all())).extracting(DeadLetter::id).containsExactly("dl-1", "dl-2");
+        assertThat(journal.deadLetters(DeadLetterQuery.all()))
+                .extracting(DeadLetter::id)
+                .containsExactly("dl-1", "dl-2");
         assertThat(ids(DeadLetterQuery.all().withSubscription("billing"))).containsExactly("dl-1");
         assertThat(ids(DeadLetterQuery.all().withType("order.shipped"))).containsExactly("dl-2");
         assertThat(ids(DeadLetterQuery.all().withType("order.*"))).containsExactly("dl-1", "dl-2");
@@ -220,12 +238,23 @@ public abstract class JournalContract {
     void shouldUpdateDeleteAndPurgeDeadLetters() {
         Event<Object> e = event("a.b", "k", 1);
         append(plain(0, e));
-        journal.commit(new Commit("s", 0, 1, List.of(), List.of(), List.of(
-                deadLetter("dl-1", "s", 0, e, "X", T0), deadLetter("dl-2", "s", 0, e, "X", T0.plusSeconds(100))), List.of()));
+        journal.commit(new Commit(
+                "s",
+                0,
+                1,
+                List.of(),
+                List.of(),
+                List.of(
+                        deadLetter("dl-1", "s", 0, e, "X", T0),
+                        deadLetter("dl-2", "s", 0, e, "X", T0.plusSeconds(100))),
+                List.of()));
 
-        assertThat(journal.updateDeadLetter(journal.deadLetter("dl-1").orElseThrow().asPoison())).isTrue();
+        assertThat(journal.updateDeadLetter(
+                        journal.deadLetter("dl-1").orElseThrow().asPoison()))
+                .isTrue();
         assertThat(journal.deadLetter("dl-1").orElseThrow().poison()).isTrue();
-        assertThat(journal.updateDeadLetter(deadLetter("nope", "s", 0, e, "X", T0))).isFalse();
+        assertThat(journal.updateDeadLetter(deadLetter("nope", "s", 0, e, "X", T0)))
+                .isFalse();
 
         assertThat(journal.purgeDeadLetters(T0.plusSeconds(50))).isEqualTo(1);
         assertThat(journal.deadLetter("dl-1")).isEmpty();
@@ -243,7 +272,8 @@ public abstract class JournalContract {
         Pending replay = new Pending("s", 0, 1, "k", false, 0, T0, d.errors(), 1, e);
         journal.commit(new Commit("s", 0, Commit.UNCHANGED, List.of(replay), List.of(), List.of(), List.of("dl-1")));
         assertThat(journal.deadLetter("dl-1")).isEmpty();
-        assertThat(journal.pending("s", 0)).singleElement().satisfies(p -> assertThat(p.replayCount()).isEqualTo(1));
+        assertThat(journal.pending("s", 0)).singleElement().satisfies(p -> assertThat(p.replayCount())
+                .isEqualTo(1));
     }
 
     @Test
@@ -294,7 +324,9 @@ public abstract class JournalContract {
 
     @Test
     void shouldRefuseALaneThatDoesNotExist() {
-        assertThatThrownBy(() -> journal.read(LANES, 0, 1)).isInstanceOf(JournalException.class).hasMessageContaining("lane " + LANES);
+        assertThatThrownBy(() -> journal.read(LANES, 0, 1))
+                .isInstanceOf(JournalException.class)
+                .hasMessageContaining("lane " + LANES);
     }
 
     private List<String> ids(DeadLetterQuery q) {
@@ -302,6 +334,7 @@ public abstract class JournalContract {
     }
 
     private static DeadLetter deadLetter(String id, String sub, int lane, Event<?> e, String errorType, Instant at) {
-        return new DeadLetter(id, sub, lane, 1, e, List.of(new AttemptError(1, at, errorType, "boom")), "gave up", at, 0, false);
+        return new DeadLetter(
+                id, sub, lane, 1, e, List.of(new AttemptError(1, at, errorType, "boom")), "gave up", at, 0, false);
     }
 }

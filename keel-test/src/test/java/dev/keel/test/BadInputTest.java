@@ -23,7 +23,8 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
 class BadInputTest {
-    private final Keel keel = Keel.builder().lanes(2).maxPayloadBytes(1024).maxDepth(5).build();
+    private final Keel keel =
+            Keel.builder().lanes(2).maxPayloadBytes(1024).maxDepth(5).build();
 
     @AfterEach
     void close() {
@@ -31,7 +32,8 @@ class BadInputTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"", "   ", "order..created", ".order", "order.", "order created", "1order", "order.*", "ordér"})
+    @ValueSource(
+            strings = {"", "   ", "order..created", ".order", "order.", "order created", "1order", "order.*", "ordér"})
     void shouldRefuseTypesOutsideTheGrammarAndStoreNothing(String type) {
         assertThatThrownBy(() -> keel.emit(type, "k", 1))
                 .isInstanceOf(InvalidEventException.class)
@@ -58,7 +60,8 @@ class BadInputTest {
                 .hasMessageContaining("limit of 1024");
         assertThatThrownBy(() -> keel.emit("blob.uploaded", "k", Map.of("data", "y".repeat(5000))))
                 .isInstanceOf(PayloadTooLargeException.class);
-        assertThatThrownBy(() -> keel.emit("blob.uploaded", "k", new byte[1025])).isInstanceOf(PayloadTooLargeException.class);
+        assertThatThrownBy(() -> keel.emit("blob.uploaded", "k", new byte[1025]))
+                .isInstanceOf(PayloadTooLargeException.class);
         keel.emit("blob.uploaded", "k", "x".repeat(1000)).join();
         assertThat(keel.stats().emitted()).isEqualTo(1);
         assertThat(keel.stats().rejected()).isEqualTo(3);
@@ -122,7 +125,8 @@ class BadInputTest {
 
     @Test
     void shouldFailEmitsWithATypedErrorOnceTheIntakeIsFull() {
-        try (Keel small = Keel.builder().lanes(1).intake(3, Duration.ofMillis(50)).build()) {
+        try (Keel small =
+                Keel.builder().lanes(1).intake(3, Duration.ofMillis(50)).build()) {
             small.on("**", Object.class, d -> {});
             for (int i = 0; i < 3; i++) {
                 small.emit("a.b", "k", i).join();
@@ -139,14 +143,23 @@ class BadInputTest {
     @Test
     void shouldRefuseBadConfigurationWithTheValueInTheMessage() {
         assertThatThrownBy(() -> Keel.builder().lanes(0)).hasMessage("lanes must be between 1 and 1024 but was 0");
-        assertThatThrownBy(() -> RetryPolicy.builder().maxAttempts(0)).hasMessage("maxAttempts must be at least 1 but was 0");
-        assertThatThrownBy(() -> RetryPolicy.builder().jitter(1.5)).hasMessage("jitter must be between 0.0 and 1.0 but was 1.5");
-        assertThatThrownBy(() -> Subscription.builder("bad name").types("a").handler(Object.class, d -> {}).build())
+        assertThatThrownBy(() -> RetryPolicy.builder().maxAttempts(0))
+                .hasMessage("maxAttempts must be at least 1 but was 0");
+        assertThatThrownBy(() -> RetryPolicy.builder().jitter(1.5))
+                .hasMessage("jitter must be between 0.0 and 1.0 but was 1.5");
+        assertThatThrownBy(() -> Subscription.builder("bad name")
+                        .types("a")
+                        .handler(Object.class, d -> {})
+                        .build())
                 .hasMessageContaining("'bad name' is invalid");
-        assertThatThrownBy(() -> Subscription.builder("s").handler(Object.class, d -> {}).build())
+        assertThatThrownBy(() ->
+                        Subscription.builder("s").handler(Object.class, d -> {}).build())
                 .hasMessageContaining("names no event types");
         keel.on("a.b", Object.class, d -> {});
-        assertThatThrownBy(() -> keel.subscribe(Subscription.builder("on:a.b:Object").types("a.b").handler(Object.class, d -> {}).build()))
+        assertThatThrownBy(() -> keel.subscribe(Subscription.builder("on:a.b:Object")
+                        .types("a.b")
+                        .handler(Object.class, d -> {})
+                        .build()))
                 .isInstanceOf(SubscriptionException.class)
                 .hasMessageContaining("exists already");
     }

@@ -64,13 +64,20 @@ class DeadLettersTest {
         emitFailing("order.paid", "o-3", "c");
         keel.process();
         assertThat(keel.deadLetters().list(DeadLetterQuery.all())).hasSize(3);
-        assertThat(keel.deadLetters().list(DeadLetterQuery.all().withType("order.paid"))).hasSize(2);
-        assertThat(keel.deadLetters().list(DeadLetterQuery.all().withKey("o-1"))).singleElement()
+        assertThat(keel.deadLetters().list(DeadLetterQuery.all().withType("order.paid")))
+                .hasSize(2);
+        assertThat(keel.deadLetters().list(DeadLetterQuery.all().withKey("o-1")))
+                .singleElement()
                 .satisfies(d -> assertThat(d.event().data()).isEqualTo("a"));
-        assertThat(keel.deadLetters().list(DeadLetterQuery.all().withErrorType("IllegalStateException"))).hasSize(3);
-        assertThat(keel.deadLetters().list(DeadLetterQuery.all().withTenant("other"))).isEmpty();
+        assertThat(keel.deadLetters().list(DeadLetterQuery.all().withErrorType("IllegalStateException")))
+                .hasSize(3);
+        assertThat(keel.deadLetters().list(DeadLetterQuery.all().withTenant("other")))
+                .isEmpty();
         List<DeadLetter> page1 = keel.deadLetters().list(DeadLetterQuery.all().withLimit(2));
-        List<DeadLetter> page2 = keel.deadLetters().list(DeadLetterQuery.all().withLimit(2).withAfterId(page1.getLast().id()));
+        List<DeadLetter> page2 = keel.deadLetters()
+                .list(DeadLetterQuery.all()
+                        .withLimit(2)
+                        .withAfterId(page1.getLast().id()));
         assertThat(page1).hasSize(2);
         assertThat(page2).hasSize(1);
     }
@@ -93,10 +100,12 @@ class DeadLettersTest {
         emitFailing("order.created", "o-1", "a");
         keel.process();
         for (int replay = 1; replay <= 2; replay++) {
-            String id = keel.deadLetters().list(DeadLetterQuery.all()).getFirst().id();
+            String id =
+                    keel.deadLetters().list(DeadLetterQuery.all()).getFirst().id();
             keel.deadLetters().reprocess(id);
             keel.process();
-            assertThat(keel.deadLetters().list(DeadLetterQuery.all()).getFirst().replayCount()).isEqualTo(replay);
+            assertThat(keel.deadLetters().list(DeadLetterQuery.all()).getFirst().replayCount())
+                    .isEqualTo(replay);
         }
         DeadLetter d = keel.deadLetters().list(DeadLetterQuery.all()).getFirst();
         assertThatThrownBy(() -> keel.deadLetters().reprocess(d.id()))
@@ -111,10 +120,14 @@ class DeadLettersTest {
         emitFailing("order.paid", "o-2", "b");
         emitFailing("order.paid", "o-3", "c");
         keel.process();
-        String poisoned = keel.deadLetters().list(DeadLetterQuery.all().withKey("o-3")).getFirst().id();
+        String poisoned = keel.deadLetters()
+                .list(DeadLetterQuery.all().withKey("o-3"))
+                .getFirst()
+                .id();
         keel.deadLetters().markPoison(poisoned);
 
-        ReprocessRequest request = ReprocessRequest.of(DeadLetterQuery.all().withType("order.paid").withLimit(1), 10);
+        ReprocessRequest request =
+                ReprocessRequest.of(DeadLetterQuery.all().withType("order.paid").withLimit(1), 10);
         ReprocessResult dry = keel.deadLetters().reprocess(request.asDryRun());
         assertThat(dry.dryRun()).isTrue();
         assertThat(dry.matched()).isEqualTo(2);

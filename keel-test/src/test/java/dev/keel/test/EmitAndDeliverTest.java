@@ -18,7 +18,11 @@ class EmitAndDeliverTest {
     record Order(String id, int total) {}
 
     private final TestClock clock = TestClock.create();
-    private final Keel keel = Keel.builder().clock(clock).journal(new MemoryJournal(clock)).lanes(4).build();
+    private final Keel keel = Keel.builder()
+            .clock(clock)
+            .journal(new MemoryJournal(clock))
+            .lanes(4)
+            .build();
 
     @AfterEach
     void close() {
@@ -53,7 +57,8 @@ class EmitAndDeliverTest {
         keel.on("order.created", Order.class, d -> seen.add(d.data()));
         keel.emit("order.created", "o-1", Map.of("id", "o-1", "total", 12)).join();
         keel.emit("order.created", "o-2", "{\"id\":\"o-2\",\"total\":7}").join();
-        keel.emit("order.created", "o-3", "{\"id\":\"o-3\",\"total\":1}".getBytes()).join();
+        keel.emit("order.created", "o-3", "{\"id\":\"o-3\",\"total\":1}".getBytes())
+                .join();
         keel.process();
         assertThat(seen).containsExactlyInAnyOrder(new Order("o-1", 12), new Order("o-2", 7), new Order("o-3", 1));
     }
@@ -75,8 +80,11 @@ class EmitAndDeliverTest {
     void shouldAcceptARepeatedIdempotencyKeyOnce() {
         List<Object> seen = new CopyOnWriteArrayList<>();
         keel.on("payment.*", Object.class, d -> seen.add(d.data()));
-        Event<String> first = Event.builder("payment.received", "p1").idempotencyKey("pay-42").build();
-        Event<String> again = Event.builder("payment.received", "p1-again").idempotencyKey("pay-42").build();
+        Event<String> first =
+                Event.builder("payment.received", "p1").idempotencyKey("pay-42").build();
+        Event<String> again = Event.builder("payment.received", "p1-again")
+                .idempotencyKey("pay-42")
+                .build();
         Receipt r1 = keel.emit(first).join();
         Receipt r2 = keel.emit(again).join();
         keel.process();
@@ -91,7 +99,10 @@ class EmitAndDeliverTest {
     void shouldAcceptARepeatedSourceAndIdOnce() {
         List<Object> seen = new CopyOnWriteArrayList<>();
         keel.on("payment.*", Object.class, d -> seen.add(d.data()));
-        Event<String> e = Event.builder("payment.received", "x").id("evt-1").source("/bank").build();
+        Event<String> e = Event.builder("payment.received", "x")
+                .id("evt-1")
+                .source("/bank")
+                .build();
         keel.emit(e).join();
         Receipt again = keel.emit(e).join();
         Receipt otherSource = keel.emit(e.toBuilder().source("/other").build()).join();
@@ -127,9 +138,13 @@ class EmitAndDeliverTest {
     @Test
     void shouldCarryCausationCorrelationAndDepthIntoEventsEmittedByHandlers() {
         List<Event<?>> followUps = new ArrayList<>();
-        keel.on("order.created", Object.class, d -> keel.emit("payment.requested", d.event().partitionKey(), 1));
+        keel.on(
+                "order.created",
+                Object.class,
+                d -> keel.emit("payment.requested", d.event().partitionKey(), 1));
         keel.on("payment.requested", Object.class, d -> followUps.add(d.event()));
-        Event<String> origin = Event.builder("order.created", "x").key("o-1").tenant("acme").build();
+        Event<String> origin =
+                Event.builder("order.created", "x").key("o-1").tenant("acme").build();
         keel.emit(origin).join();
         keel.process();
         assertThat(followUps).singleElement().satisfies(e -> {

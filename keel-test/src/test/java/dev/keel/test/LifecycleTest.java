@@ -23,7 +23,9 @@ class LifecycleTest {
         AtomicInteger count = new AtomicInteger();
         try (Keel keel = Keel.builder().lanes(4).build()) {
             keel.on("tick.*", Integer.class, d -> {
-                byKey.computeIfAbsent(d.event().partitionKey(), k -> java.util.Collections.synchronizedList(new ArrayList<>()))
+                byKey.computeIfAbsent(
+                                d.event().partitionKey(),
+                                k -> java.util.Collections.synchronizedList(new ArrayList<>()))
                         .add(d.data());
                 count.incrementAndGet();
             });
@@ -68,8 +70,11 @@ class LifecycleTest {
     @Test
     void shouldReportWhatWasLeftWhenTheDeadlinePasses() {
         Keel keel = Keel.builder().lanes(1).build();
-        keel.subscribe(Subscription.builder("slow").types("job.*").timeout(null)
-                .handler(Object.class, d -> Thread.sleep(200)).build());
+        keel.subscribe(Subscription.builder("slow")
+                .types("job.*")
+                .timeout(null)
+                .handler(Object.class, d -> Thread.sleep(200))
+                .build());
         keel.start();
         for (int i = 0; i < 20; i++) {
             keel.emit("job.run", "k", i).join();

@@ -45,8 +45,11 @@ class MiddlewareTest {
             chain.proceed(d);
             trace.add("<inner");
         };
-        keel.subscribe(Subscription.builder("s").types("a.b").use(outer, inner)
-                .handler(Object.class, d -> trace.add("handler")).build());
+        keel.subscribe(Subscription.builder("s")
+                .types("a.b")
+                .use(outer, inner)
+                .handler(Object.class, d -> trace.add("handler"))
+                .build());
         keel.emit("a.b", "k", 1).join();
         keel.process();
         assertThat(trace).containsExactly("outer>", "inner>", "handler", "<inner", "<outer");
@@ -55,12 +58,15 @@ class MiddlewareTest {
     @Test
     void shouldRetryQuicklyInProcessWithinOneAttempt() {
         AtomicInteger calls = new AtomicInteger();
-        keel.subscribe(Subscription.builder("s").types("a.b").use(Middleware.retry(3, Duration.ZERO))
+        keel.subscribe(Subscription.builder("s")
+                .types("a.b")
+                .use(Middleware.retry(3, Duration.ZERO))
                 .handler(Object.class, d -> {
                     if (calls.incrementAndGet() < 3) {
                         throw new IOException("blip");
                     }
-                }).build());
+                })
+                .build());
         keel.emit("a.b", "k", 1).join();
         keel.process();
         assertThat(calls).hasValue(3);
@@ -70,44 +76,57 @@ class MiddlewareTest {
 
     @Test
     void shouldDeadLetterEventsFailingValidationWithoutRetry() {
-        keel.subscribe(Subscription.builder("s").types("order.*")
+        keel.subscribe(Subscription.builder("s")
+                .types("order.*")
                 .use(Middleware.validate(e -> e.partitionKey() != null, "orders need a key"))
-                .handler(Object.class, d -> {}).build());
+                .handler(Object.class, d -> {})
+                .build());
         keel.emit("order.created", null, 1).join();
         keel.process();
-        assertThat(keel.deadLetters().list(DeadLetterQuery.all())).singleElement().satisfies(d -> {
-            assertThat(d.lastErrorType()).isEqualTo(ValidationFailedException.class.getName());
-            assertThat(d.reason()).contains("orders need a key");
-        });
+        assertThat(keel.deadLetters().list(DeadLetterQuery.all()))
+                .singleElement()
+                .satisfies(d -> {
+                    assertThat(d.lastErrorType()).isEqualTo(ValidationFailedException.class.getName());
+                    assertThat(d.reason()).contains("orders need a key");
+                });
     }
 
     @Test
     void shouldPauseRatherThanBurnAttemptsWhileTheCircuitIsOpen() {
-        CircuitBreaker breaker = CircuitBreaker.of("payments", CircuitBreakerConfig.custom()
-                .slidingWindowSize(2)
-                .minimumNumberOfCalls(2)
-                .failureRateThreshold(50)
-                .waitDurationInOpenState(Duration.ofMillis(200))
-                .permittedNumberOfCallsInHalfOpenState(1)
-                .build());
+        CircuitBreaker breaker = CircuitBreaker.of(
+                "payments",
+                CircuitBreakerConfig.custom()
+                        .slidingWindowSize(2)
+                        .minimumNumberOfCalls(2)
+                        .failureRateThreshold(50)
+                        .waitDurationInOpenState(Duration.ofMillis(200))
+                        .permittedNumberOfCallsInHalfOpenState(1)
+                        .build());
         AtomicBoolean down = new AtomicBoolean(true);
         List<Object> delivered = new CopyOnWriteArrayList<>();
         keel = Keel.builder().lanes(1).build();
-        keel.subscribe(Subscription.builder("payments").types("pay.*")
-                .retry(RetryPolicy.builder().maxAttempts(10).initialDelay(Duration.ofMillis(1)).maxDelay(Duration.ofMillis(1)).build())
+        keel.subscribe(Subscription.builder("payments")
+                .types("pay.*")
+                .retry(RetryPolicy.builder()
+                        .maxAttempts(10)
+                        .initialDelay(Duration.ofMillis(1))
+                        .maxDelay(Duration.ofMillis(1))
+                        .build())
                 .use(Middleware.circuitBreaker(breaker))
                 .handler(Object.class, d -> {
                     if (down.get()) {
                         throw new IOException("gateway down");
                     }
                     delivered.add(d.data());
-                }).build());
+                })
+                .build());
         keel.start();
         for (int i = 0; i < 5; i++) {
             keel.emit("pay.requested", "p" + i, i).join();
         }
         await().atMost(Duration.ofSeconds(5)).until(() -> breaker.getState() == CircuitBreaker.State.OPEN);
-        await().during(Duration.ofMillis(300)).atMost(Duration.ofSeconds(2))
+        await().during(Duration.ofMillis(300))
+                .atMost(Duration.ofSeconds(2))
                 .until(() -> keel.stats().subscription("payments").pauses() > 0);
         down.set(false);
         await().atMost(Duration.ofSeconds(10)).until(() -> delivered.size() == 5);
@@ -119,14 +138,19 @@ class MiddlewareTest {
 
     @Test
     void shouldHoldDeliveriesToTheRateLimit() {
-        RateLimiter limiter = RateLimiter.of("slow", RateLimiterConfig.custom()
-                .limitForPeriod(2)
-                .limitRefreshPeriod(Duration.ofMillis(100))
-                .timeoutDuration(Duration.ZERO)
-                .build());
+        RateLimiter limiter = RateLimiter.of(
+                "slow",
+                RateLimiterConfig.custom()
+                        .limitForPeriod(2)
+                        .limitRefreshPeriod(Duration.ofMillis(100))
+                        .timeoutDuration(Duration.ZERO)
+                        .build());
         List<Object> delivered = new CopyOnWriteArrayList<>();
-        keel.subscribe(Subscription.builder("s").types("a.b").use(Middleware.rateLimiter(limiter))
-                .handler(Object.class, d -> delivered.add(d.data())).build());
+        keel.subscribe(Subscription.builder("s")
+                .types("a.b")
+                .use(Middleware.rateLimiter(limiter))
+                .handler(Object.class, d -> delivered.add(d.data()))
+                .build());
         for (int i = 0; i < 6; i++) {
             keel.emit("a.b", "k", i).join();
         }
@@ -143,29 +167,36 @@ class MiddlewareTest {
         AtomicInteger inFlight = new AtomicInteger();
         AtomicInteger peak = new AtomicInteger();
         keel = Keel.builder().lanes(4).build();
-        keel.subscribe(Subscription.builder("s").types("a.b").use(Middleware.concurrency(2, Duration.ofSeconds(5)))
+        keel.subscribe(Subscription.builder("s")
+                .types("a.b")
+                .use(Middleware.concurrency(2, Duration.ofSeconds(5)))
                 .handler(Object.class, d -> {
                     peak.accumulateAndGet(inFlight.incrementAndGet(), Math::max);
                     Thread.sleep(20);
                     inFlight.decrementAndGet();
-                }).build());
+                })
+                .build());
         keel.start();
         for (int i = 0; i < 40; i++) {
             keel.emit("a.b", "k" + i, i).join();
         }
-        await().atMost(Duration.ofSeconds(10)).until(() -> keel.stats().subscription("s").delivered() == 40);
+        await().atMost(Duration.ofSeconds(10))
+                .until(() -> keel.stats().subscription("s").delivered() == 40);
         assertThat(peak.get()).isBetween(1, 2);
     }
 
     @Test
     void shouldFailAnAttemptThatOverrunsItsTimeoutAndCountTheWarning() {
         AtomicInteger calls = new AtomicInteger();
-        keel.subscribe(Subscription.builder("slow").types("a.b").timeout(Duration.ofMillis(100))
+        keel.subscribe(Subscription.builder("slow")
+                .types("a.b")
+                .timeout(Duration.ofMillis(100))
                 .retry(RetryPolicy.NO_RETRY)
                 .handler(Object.class, d -> {
                     calls.incrementAndGet();
                     Thread.sleep(10_000);
-                }).build());
+                })
+                .build());
         keel.start();
         keel.emit("a.b", "k", 1).join();
         await().atMost(Duration.ofSeconds(5)).until(() -> keel.deadLetters().count("slow") == 1);
@@ -179,7 +210,9 @@ class MiddlewareTest {
         CountDownLatch release = new CountDownLatch(1);
         List<Object> delivered = new CopyOnWriteArrayList<>();
         keel = Keel.builder().lanes(1).build();
-        keel.subscribe(Subscription.builder("stubborn").types("a.b").timeout(Duration.ofMillis(100))
+        keel.subscribe(Subscription.builder("stubborn")
+                .types("a.b")
+                .timeout(Duration.ofMillis(100))
                 .retry(RetryPolicy.NO_RETRY)
                 .handler(Integer.class, d -> {
                     if (d.data() == 0) {
@@ -192,7 +225,8 @@ class MiddlewareTest {
                         }
                     }
                     delivered.add(d.data());
-                }).build());
+                })
+                .build());
         keel.start();
         keel.emit("a.b", "k", 0).join();
         keel.emit("a.b", "k", 1).join();

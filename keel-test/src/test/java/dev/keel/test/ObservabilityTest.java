@@ -23,27 +23,52 @@ class ObservabilityTest {
     void shouldCountDeliveriesByOutcomeAndReportLagAndDeadLetters() {
         SimpleMeterRegistry registry = new SimpleMeterRegistry();
         try (Keel keel = Keel.builder().lanes(2).meterRegistry(registry).build()) {
-            keel.subscribe(Subscription.builder("billing").types("order.*").retry(RetryPolicy.NO_RETRY)
+            keel.subscribe(Subscription.builder("billing")
+                    .types("order.*")
+                    .retry(RetryPolicy.NO_RETRY)
                     .handler(Integer.class, d -> {
                         if (d.data() < 0) {
                             throw new IOException("negative");
                         }
-                    }).build());
+                    })
+                    .build());
             keel.emit("order.created", "a", 1).join();
             keel.emit("order.created", "b", 2).join();
             keel.emit("order.created", "c", -1).join();
-            assertThat(registry.get(KeelMeter.LANE_LAG.meterName()).tag("subscription", "billing").gauges())
+            assertThat(registry.get(KeelMeter.LANE_LAG.meterName())
+                            .tag("subscription", "billing")
+                            .gauges())
                     .anySatisfy(g -> assertThat(g.value()).isPositive());
             keel.process();
 
-            assertThat(registry.get(KeelMeter.EVENTS_EMITTED.meterName()).tag("type", "order.created").counter().count()).isEqualTo(3);
-            assertThat(registry.get(KeelMeter.DELIVERIES.meterName()).tags("subscription", "billing", "outcome", "success").counter().count())
+            assertThat(registry.get(KeelMeter.EVENTS_EMITTED.meterName())
+                            .tag("type", "order.created")
+                            .counter()
+                            .count())
+                    .isEqualTo(3);
+            assertThat(registry.get(KeelMeter.DELIVERIES.meterName())
+                            .tags("subscription", "billing", "outcome", "success")
+                            .counter()
+                            .count())
                     .isEqualTo(2);
-            assertThat(registry.get(KeelMeter.DELIVERIES.meterName()).tags("subscription", "billing", "outcome", "dead_letter").counter().count())
+            assertThat(registry.get(KeelMeter.DELIVERIES.meterName())
+                            .tags("subscription", "billing", "outcome", "dead_letter")
+                            .counter()
+                            .count())
                     .isEqualTo(1);
-            assertThat(registry.get(KeelMeter.DELIVERY_DURATION.meterName()).tag("subscription", "billing").timer().count()).isEqualTo(3);
-            assertThat(registry.get(KeelMeter.DEAD_LETTERS.meterName()).tag("subscription", "billing").gauge().value()).isEqualTo(1);
-            assertThat(registry.get(KeelMeter.LANE_LAG.meterName()).tag("subscription", "billing").gauges())
+            assertThat(registry.get(KeelMeter.DELIVERY_DURATION.meterName())
+                            .tag("subscription", "billing")
+                            .timer()
+                            .count())
+                    .isEqualTo(3);
+            assertThat(registry.get(KeelMeter.DEAD_LETTERS.meterName())
+                            .tag("subscription", "billing")
+                            .gauge()
+                            .value())
+                    .isEqualTo(1);
+            assertThat(registry.get(KeelMeter.LANE_LAG.meterName())
+                            .tag("subscription", "billing")
+                            .gauges())
                     .allSatisfy(g -> assertThat(g.value()).isZero());
         }
     }
@@ -52,7 +77,9 @@ class ObservabilityTest {
     void shouldLinkConsumerSpansToTheProducerThroughTraceparent() {
         InMemorySpanExporter spans = InMemorySpanExporter.create();
         OpenTelemetrySdk otel = OpenTelemetrySdk.builder()
-                .setTracerProvider(SdkTracerProvider.builder().addSpanProcessor(SimpleSpanProcessor.create(spans)).build())
+                .setTracerProvider(SdkTracerProvider.builder()
+                        .addSpanProcessor(SimpleSpanProcessor.create(spans))
+                        .build())
                 .build();
         try (Keel keel = Keel.builder().openTelemetry(otel).build()) {
             keel.on("order.created", Object.class, d -> keel.emit("invoice.requested", "o-1", 1));
@@ -68,13 +95,16 @@ class ObservabilityTest {
         assertThat(emit.getKind()).isEqualTo(SpanKind.PRODUCER);
         assertThat(deliver.getKind()).isEqualTo(SpanKind.CONSUMER);
         assertThat(deliver.getParentSpanId()).isEqualTo(emit.getSpanId());
-        assertThat(deliver.getLinks()).anySatisfy(l -> assertThat(l.getSpanContext().getSpanId()).isEqualTo(emit.getSpanId()));
+        assertThat(deliver.getLinks())
+                .anySatisfy(l -> assertThat(l.getSpanContext().getSpanId()).isEqualTo(emit.getSpanId()));
         assertThat(followUp.getParentSpanId()).isEqualTo(deliver.getSpanId());
         assertThat(deliverFollowUp.getTraceId()).isEqualTo(emit.getTraceId());
     }
 
     private static SpanData find(List<SpanData> spans, String name) {
-        return spans.stream().filter(s -> s.getName().equals(name)).findFirst()
+        return spans.stream()
+                .filter(s -> s.getName().equals(name))
+                .findFirst()
                 .orElseThrow(() -> new AssertionError("no span named '" + name + "' in " + spans));
     }
 }

@@ -144,10 +144,14 @@ class OrderingTest {
     void shouldDeliverHigherPriorityFirstAmongKeysButNeverReorderOneKey() {
         List<String> seen = new ArrayList<>();
         keel.on("job.*", String.class, d -> seen.add(d.data()));
-        keel.emit(Event.builder("job.run", "low-x1").key("x").priority(0).build()).join();
-        keel.emit(Event.builder("job.run", "low-y").key("y").priority(0).build()).join();
-        keel.emit(Event.builder("job.run", "high-x2").key("x").priority(9).build()).join();
-        keel.emit(Event.builder("job.run", "high-z").key("z").priority(9).build()).join();
+        keel.emit(Event.builder("job.run", "low-x1").key("x").priority(0).build())
+                .join();
+        keel.emit(Event.builder("job.run", "low-y").key("y").priority(0).build())
+                .join();
+        keel.emit(Event.builder("job.run", "high-x2").key("x").priority(9).build())
+                .join();
+        keel.emit(Event.builder("job.run", "high-z").key("z").priority(9).build())
+                .join();
         keel.process();
         assertThat(seen).containsExactly("high-z", "low-x1", "high-x2", "low-y");
     }
@@ -156,7 +160,8 @@ class OrderingTest {
     void shouldDeliverADelayedEventAtItsTimeAndHoldItsKeyUntilThen() {
         subscribe(OrderingMode.PER_KEY);
         Instant later = clock.instant().plus(Duration.ofMinutes(5));
-        keel.emit(Event.builder("reminder.due", "r1").key("a").deliverAt(later).build()).join();
+        keel.emit(Event.builder("reminder.due", "r1").key("a").deliverAt(later).build())
+                .join();
         emit("a", "a2");
         emit("b", "b1");
         keel.process();

@@ -21,7 +21,8 @@ import org.junit.jupiter.api.Test;
 
 class RetryTest {
     private final TestClock clock = TestClock.create();
-    private final Keel keel = Keel.builder().clock(clock).random(new Random(7)).lanes(2).build();
+    private final Keel keel =
+            Keel.builder().clock(clock).random(new Random(7)).lanes(2).build();
     private final List<Delivery<?>> attempts = new ArrayList<>();
 
     private static final RetryPolicy NO_JITTER = RetryPolicy.builder()
@@ -110,7 +111,9 @@ class RetryTest {
 
     @Test
     void shouldSkipRetriesForAbortOnTypesAndPermanentFailures() {
-        subscribe(NO_JITTER.toBuilder().abortOn(IllegalArgumentException.class).build(), Integer.MAX_VALUE,
+        subscribe(
+                NO_JITTER.toBuilder().abortOn(IllegalArgumentException.class).build(),
+                Integer.MAX_VALUE,
                 new IllegalArgumentException("bad amount"));
         keel.emit("invoice.created", "i-1", 1).join();
         keel.process();
@@ -129,7 +132,10 @@ class RetryTest {
 
     @Test
     void shouldRetryOnlyListedTypesWhenRetryOnIsSet() {
-        subscribe(NO_JITTER.toBuilder().retryOn(IOException.class).build(), Integer.MAX_VALUE, new IllegalStateException("bug"));
+        subscribe(
+                NO_JITTER.toBuilder().retryOn(IOException.class).build(),
+                Integer.MAX_VALUE,
+                new IllegalStateException("bug"));
         keel.emit("invoice.created", "i-1", 1).join();
         keel.process();
         assertThat(attempts).hasSize(1);

@@ -44,7 +44,9 @@ class StreamsTest {
 
     @Test
     void shouldDebounceWithSampleTimeoutOnVirtualTime() {
-        StepVerifier.withVirtualTime(() -> keel.stream("search.typed").map(e -> (Object) e.data()).sampleTimeout(v -> reactor.core.publisher.Mono.delay(Duration.ofMillis(300))))
+        StepVerifier.withVirtualTime(() -> keel.stream("search.typed")
+                        .map(e -> (Object) e.data())
+                        .sampleTimeout(v -> reactor.core.publisher.Mono.delay(Duration.ofMillis(300))))
                 .expectSubscription()
                 .then(emit("search.typed", "u", "k"))
                 .thenAwait(Duration.ofMillis(100))
@@ -59,7 +61,8 @@ class StreamsTest {
 
     @Test
     void shouldThrottleBySamplingWithVirtualTime() {
-        StepVerifier.withVirtualTime(() -> keel.stream("price.changed").map(e -> (Object) e.data()).sample(Duration.ofSeconds(1)))
+        StepVerifier.withVirtualTime(() ->
+                        keel.stream("price.changed").map(e -> (Object) e.data()).sample(Duration.ofSeconds(1)))
                 .expectSubscription()
                 .then(emit("price.changed", "p", 10))
                 .then(emit("price.changed", "p", 11))
@@ -74,7 +77,9 @@ class StreamsTest {
 
     @Test
     void shouldBatchByCountAndTimeWithVirtualTime() {
-        StepVerifier.withVirtualTime(() -> keel.stream("metric.recorded").map(e -> (Object) e.data()).bufferTimeout(3, Duration.ofSeconds(5)))
+        StepVerifier.withVirtualTime(() -> keel.stream("metric.recorded")
+                        .map(e -> (Object) e.data())
+                        .bufferTimeout(3, Duration.ofSeconds(5)))
                 .expectSubscription()
                 .then(emit("metric.recorded", "m", 1))
                 .then(emit("metric.recorded", "m", 2))
@@ -89,7 +94,9 @@ class StreamsTest {
 
     @Test
     void shouldMergeAndCombineLatestStreams() {
-        Flux<Object> merged = Flux.merge(keel.stream("a.x").map(e -> (Object) e.data()), keel.stream("b.x").map(e -> (Object) e.data()));
+        Flux<Object> merged = Flux.merge(
+                keel.stream("a.x").map(e -> (Object) e.data()),
+                keel.stream("b.x").map(e -> (Object) e.data()));
         StepVerifier.create(merged)
                 .then(emit("a.x", "k", "a1"))
                 .then(emit("b.x", "k", "b1"))
@@ -98,7 +105,9 @@ class StreamsTest {
                 .verify(Duration.ofSeconds(5));
 
         Flux<String> combined = Flux.combineLatest(
-                keel.stream("temp.read").map(e -> (Object) e.data()), keel.stream("humidity.read").map(e -> (Object) e.data()), (t, h) -> t + "/" + h);
+                keel.stream("temp.read").map(e -> (Object) e.data()),
+                keel.stream("humidity.read").map(e -> (Object) e.data()),
+                (t, h) -> t + "/" + h);
         StepVerifier.create(combined)
                 .then(emit("temp.read", "s", 20))
                 .then(emit("humidity.read", "s", 40))
@@ -129,10 +138,13 @@ class StreamsTest {
     void shouldEmitEveryEventOfAPublisherInOrder() {
         List<Object> seen = new java.util.ArrayList<>();
         keel.on("n.*", Integer.class, d -> seen.add(d.data()));
-        long count = keel.emitAll(Flux.range(0, 500).map(i -> Event.builder("n.x", i).key("k").build())).join();
+        long count = keel.emitAll(Flux.range(0, 500)
+                        .map(i -> Event.builder("n.x", i).key("k").build()))
+                .join();
         keel.process();
         assertThat(count).isEqualTo(500);
         assertThat(seen).hasSize(500);
-        assertThat(seen).isEqualTo(java.util.stream.IntStream.range(0, 500).boxed().toList());
+        assertThat(seen)
+                .isEqualTo(java.util.stream.IntStream.range(0, 500).boxed().toList());
     }
 }

@@ -16,7 +16,15 @@ public final class EventIds {
 
     /** A new UUIDv7 string such as {@code 0192f0c5-8a4e-7c3b-9f1d-2a6b8c0d1e2f}. */
     public static String next() {
-        long now = System.currentTimeMillis() << 12;
+        return next(System.currentTimeMillis());
+    }
+
+    /**
+     * A new UUIDv7 string for an event made at {@code epochMillis} (the runtime's clock). Ids stay strictly
+     * increasing even if that clock goes back.
+     */
+    public static String next(long epochMillis) {
+        long now = epochMillis << 12;
         long stamp;
         long prev;
         do {

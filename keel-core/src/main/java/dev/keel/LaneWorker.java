@@ -19,28 +19,30 @@ import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.PriorityQueue;
-import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
-import java.util.concurrent.locks.ReentrantLock;
+import java.util.concurrent.atomic.AtomicLong;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
  * Delivers one lane to one subscription, in order. It owns the subscription's state on that lane: the
- * cursor, and the pending entries grouped by ordering scope (the head of a scope waits for its due time;
- * the rest are parked behind it). All outcomes of a pass are committed to the journal in one atomic step.
+ * cursor, and the pending entries grouped by ordering scope (the head of a scope waits for its due time; the
+ * rest are parked behind it). All outcomes of a pass are committed to the journal in one atomic step.
  *
- * <p>One thread at a time runs a pass (the runner); it releases the state lock only while the handler
- * runs. If a handler overruns its timeout it is interrupted; if it still has not returned at twice the
- * timeout, the watchdog fails the delivery, bumps the generation (the stuck thread's later results are
- * ignored) and starts a fresh runner.
+ * <p>Ownership: one thread at a time runs a pass (it holds {@code runner}) and only that thread touches the
+ * state, so the hot path takes no lock. Other threads read volatile summaries published at the end of each
+ * pass. The one hand-over is the watchdog's: when a handler overruns its timeout it is interrupted, and if it
+ * is still running at twice the timeout the watchdog claims its in-flight slot by CAS. Whoever wins that CAS
+ * owns the state: the watchdog fails the delivery, commits, and starts a fresh runner; the stuck thread, when
+ * it returns, sees it lost the slot and leaves without touching anything.
  */
 final class LaneWorker {
     private static final Logger log = LoggerFactory.getLogger(LaneWorker.class);
-    private static final Result SUCCESS = new Result(Outcome.SUCCESS, null, null);
     private static final Duration COMMIT_BACKOFF = Duration.ofSeconds(1);
+    private static final long ABANDONED = Long.MIN_VALUE;
+    private static final String[] OUTCOMES = {"success", "retry", "dead_letter", "paused"};
     private static final Comparator<Pending> BY_DUE =
             Comparator.comparing(Pending::dueAt).thenComparingLong(Pending::sequence);
     private static final Comparator<Pending> BY_PRIORITY = Comparator.<Pending>comparingInt(
@@ -51,10 +53,17 @@ final class LaneWorker {
     private enum Outcome {
         SUCCESS,
         FAILED,
-        PAUSED
+        PAUSED,
+        LOST
     }
 
     private record Result(Outcome outcome, Throwable error, Duration pause) {}
+
+    private static final Result SUCCESS = new Result(Outcome.SUCCESS, null, null);
+    private static final Result LOST = new Result(Outcome.LOST, null, null);
+
+    /** The meters of one event type for a subscription. */
+    record TypeMeters(String type, Counter[] counters, Timer timer) {}
 
     final Keel keel;
     final SubscriptionState sub;
@@ -65,41 +74,50 @@ final class LaneWorker {
     private final Duration timeout;
     private final Class<?> payloadType;
 
-    private final ReentrantLock lock = new ReentrantLock();
     private final AtomicInteger runner = new AtomicInteger();
+    private volatile Thread runnerThread;
     private volatile int generation = 1;
 
-    volatile long cursor;
+    // ---- owner-confined state ----
     private long newCursor = Commit.UNCHANGED;
-    private boolean batchReordered;
-
     private final HashMap<String, ArrayDeque<Pending>> scopes = new HashMap<>();
     private final PriorityQueue<Pending> heads = new PriorityQueue<>(BY_DUE);
     private final HashSet<Long> pendingSeqs = new HashSet<>();
-    volatile int dueCount;
-    volatile int parkedCount;
-
     private final LinkedHashMap<Long, Pending> upserts = new LinkedHashMap<>();
     private final HashSet<Long> removals = new HashSet<>();
     private final List<DeadLetter> newDeadLetters = new ArrayList<>();
     private final List<String> removedDeadLetters = new ArrayList<>();
+    private List<LogRecord> batch = List.of();
+    private int batchIndex;
+    private boolean batchReordered;
+    private long batchLastSeq;
+    private LogRecord currentRecord;
+    private Pending currentPending;
+    private TypeMeters meters;
+    private boolean paused;
+    private long pausedUntil;
+
+    // ---- summaries for other threads, published at the end of each pass ----
+    volatile long cursor;
+    /** Successful deliveries; written by the runner only (so a plain increment), read by stats. */
+    volatile long delivered;
+
+    volatile int dueCount;
+    volatile int parkedCount;
+    private volatile long minPendingSeq = Long.MAX_VALUE;
+    private volatile Instant nextDue;
+    private volatile long pausedUntilSummary;
+
     final ConcurrentLinkedQueue<DeadLetter> reprocessRequests = new ConcurrentLinkedQueue<>();
 
-    private volatile boolean paused;
-    private volatile long pausedUntil;
-
-    private final Object slot = new Object();
-    private volatile long inflightStart;
-    private Thread inflightThread;
-    private boolean timedOut;
-    private volatile boolean warned;
-    private Object current;
+    // ---- the in-flight slot: 0 idle, s > 0 running since s, -s timed out, ABANDONED taken over ----
+    private final AtomicLong slot = new AtomicLong();
+    private volatile Thread inflightThread;
+    private volatile boolean interruptSent;
+    private volatile long warnedFor;
 
     volatile Thread thread;
     volatile boolean sleeping;
-
-    private final ConcurrentHashMap<String, Counter[]> counters = new ConcurrentHashMap<>();
-    private final ConcurrentHashMap<String, Timer> timers = new ConcurrentHashMap<>();
 
     LaneWorker(Keel keel, SubscriptionState sub, int lane) {
         this.keel = keel;
@@ -114,78 +132,85 @@ final class LaneWorker {
 
     /** Loads the cursor and the pending entries; a subscription new to the journal starts at the head. */
     void load() {
-        lock.lock();
-        try {
-            scopes.clear();
-            heads.clear();
-            pendingSeqs.clear();
-            upserts.clear();
-            removals.clear();
-            newDeadLetters.clear();
-            removedDeadLetters.clear();
-            newCursor = Commit.UNCHANGED;
-            if (sub.subscription.ephemeral()) {
-                cursor = journal.head(lane);
-                return;
-            }
-            var stored = journal.cursor(name, lane);
-            cursor = stored.isPresent() ? stored.getAsLong() : journal.head(lane);
-            List<Pending> all = journal.pending(name, lane);
-            for (Pending p : all) {
-                if (!p.parked()) {
-                    ArrayDeque<Pending> dq = scopes.computeIfAbsent(p.scope(), k -> new ArrayDeque<>());
-                    dq.addFirst(p);
-                    heads.add(p);
-                    pendingSeqs.add(p.sequence());
-                }
-            }
-            for (Pending p : all) {
-                if (p.parked()) {
-                    ArrayDeque<Pending> dq = scopes.get(p.scope());
-                    if (dq == null) {
-                        // Its head is gone (written by an older version or cut short): it becomes the head.
-                        Pending head = p.asHead(keel.clock().instant());
-                        scopes.computeIfAbsent(p.scope(), k -> new ArrayDeque<>())
-                                .add(head);
-                        heads.add(head);
-                        upserts.put(head.sequence(), head);
-                    } else {
-                        dq.addLast(p);
-                    }
-                    pendingSeqs.add(p.sequence());
-                }
-            }
-            recount();
-        } finally {
-            lock.unlock();
+        scopes.clear();
+        heads.clear();
+        pendingSeqs.clear();
+        upserts.clear();
+        removals.clear();
+        newDeadLetters.clear();
+        removedDeadLetters.clear();
+        newCursor = Commit.UNCHANGED;
+        if (sub.subscription.ephemeral()) {
+            cursor = journal.head(lane);
+            publish();
+            return;
         }
+        var stored = journal.cursor(name, lane);
+        cursor = stored.isPresent() ? stored.getAsLong() : journal.head(lane);
+        List<Pending> all = journal.pending(name, lane);
+        for (Pending p : all) {
+            if (!p.parked()) {
+                scopes.computeIfAbsent(p.scope(), k -> new ArrayDeque<>()).addFirst(p);
+                heads.add(p);
+                pendingSeqs.add(p.sequence());
+            }
+        }
+        Instant now = keel.clock().instant();
+        for (Pending p : all) {
+            if (p.parked()) {
+                ArrayDeque<Pending> dq = scopes.get(p.scope());
+                if (dq == null) {
+                    // Its head is gone (cut short by a crash between engines' writes): it becomes the head.
+                    Pending head = p.asHead(dueOf(p.event(), now));
+                    scopes.computeIfAbsent(p.scope(), k -> new ArrayDeque<>()).add(head);
+                    heads.add(head);
+                    upserts.put(head.sequence(), head);
+                } else {
+                    dq.addLast(p);
+                }
+                pendingSeqs.add(p.sequence());
+            }
+        }
+        publish();
     }
 
-    /** One pass: reprocess requests, due pending entries, then a batch from the log. Returns work done. */
+    /**
+     * One pass: reprocess requests, due pending entries, then a batch from the log. Returns the work done
+     * (deliveries and moves), 0 when another thread holds the runner or the lane is paused.
+     */
     int runOnce() {
         int gen = generation;
         if (!runner.compareAndSet(0, gen)) {
             return 0;
         }
-        lock.lock();
+        runnerThread = Thread.currentThread();
+        boolean owner = true;
         try {
-            if (gen != generation || isPaused()) {
-                return 0;
-            }
             int work = applyReprocessRequests();
-            work += deliverDue(gen);
-            if (gen == generation && !isPaused() && !(ordering == OrderingMode.STRICT && !scopes.isEmpty())) {
-                work += deliverLog(gen);
+            if (!isPausedNow()) {
+                int due = deliverDue();
+                if (due < 0) {
+                    owner = false;
+                    return work;
+                }
+                work += due;
+                if (!isPausedNow() && !(ordering == OrderingMode.STRICT && !scopes.isEmpty())) {
+                    int logged = deliverLog();
+                    if (logged < 0) {
+                        owner = false;
+                        return work;
+                    }
+                    work += logged;
+                }
             }
-            if (gen == generation) {
-                flush();
-            }
+            flush();
+            publish();
             return work;
         } finally {
-            if (lock.isHeldByCurrentThread()) {
-                lock.unlock();
+            if (owner) {
+                runnerThread = null;
+                runner.compareAndSet(gen, 0);
             }
-            runner.compareAndSet(gen, 0);
         }
     }
 
@@ -195,7 +220,8 @@ final class LaneWorker {
 
     // ---- delivery from the pending set ----
 
-    private int deliverDue(int gen) {
+    /** Delivers the due heads; -1 when the watchdog took the state over meanwhile. */
+    private int deliverDue() {
         if (heads.isEmpty()) {
             return 0;
         }
@@ -221,21 +247,21 @@ final class LaneWorker {
         int work = 0;
         for (int i = 0; i < due.size(); i++) {
             Pending p = due.get(i);
-            if (isPaused()) {
+            if (isPausedNow()) {
                 heads.addAll(due.subList(i, due.size()));
                 break;
             }
-            current = p;
-            Result r = invoke(p.event(), p.attempt() + 1, p.errors(), p.sequence(), p.replayCount());
-            if (gen != generation) {
-                return work;
+            currentPending = p;
+            Result r = call(p.event(), p.attempt() + 1, p.errors(), p.sequence(), p.replayCount());
+            if (r == LOST) {
+                return -1;
             }
-            current = null;
+            currentPending = null;
             work++;
             now = keel.clock().instant();
             switch (r.outcome()) {
                 case SUCCESS -> {
-                    sub.delivered.increment();
+                    delivered++;
                     finishHead(p.scope(), now);
                 }
                 case PAUSED -> {
@@ -243,7 +269,7 @@ final class LaneWorker {
                     heads.addAll(due.subList(i, due.size()));
                     return work;
                 }
-                case FAILED ->
+                default ->
                     fail(
                             p.event(),
                             p.sequence(),
@@ -261,20 +287,19 @@ final class LaneWorker {
 
     // ---- delivery from the log ----
 
-    private int deliverLog(int gen) {
+    /** Delivers a batch from the log; -1 when the watchdog took the state over meanwhile. */
+    private int deliverLog() {
         long from = newCursor != Commit.UNCHANGED ? newCursor : cursor;
-        List<LogRecord> batch = journal.read(lane, from, keel.batchSize());
-        if (batch.isEmpty()) {
+        List<LogRecord> records = journal.read(lane, from, keel.batchSize());
+        if (records.isEmpty()) {
             return 0;
         }
-        long lastSeq = batch.getLast().sequence();
-        batchReordered = ordering != OrderingMode.STRICT && hasPriorities(batch);
-        if (batchReordered) {
-            batch = reorder(batch);
-        }
+        batchLastSeq = records.getLast().sequence();
+        batchReordered = ordering != OrderingMode.STRICT && hasPriorities(records);
+        batch = batchReordered ? reorder(records) : records;
         int work = 0;
-        for (int i = 0; i < batch.size(); i++) {
-            LogRecord rec = batch.get(i);
+        for (batchIndex = 0; batchIndex < batch.size(); batchIndex++) {
+            LogRecord rec = batch.get(batchIndex);
             Event<?> e = rec.event();
             long seq = rec.sequence();
             if (!sub.subscription.matches(e.type()) || (!pendingSeqs.isEmpty() && pendingSeqs.contains(seq))) {
@@ -285,45 +310,40 @@ final class LaneWorker {
                 String scope = scopeOf(e, seq);
                 ArrayDeque<Pending> dq = scopes.get(scope);
                 if (dq != null) {
-                    Pending parked = new Pending(name, lane, seq, scope, true, 0, null, List.of(), 0, e);
-                    dq.addLast(parked);
-                    pendingSeqs.add(seq);
-                    upsert(parked);
+                    park(dq, new Pending(name, lane, seq, scope, true, 0, null, List.of(), 0, e));
                     advance(seq);
                     work++;
                     continue;
                 }
             }
-            if (e.deliverAt() != null) {
-                Instant now = keel.clock().instant();
-                if (e.deliverAt().isAfter(now)) {
-                    newHead(new Pending(name, lane, seq, scopeOf(e, seq), false, 0, e.deliverAt(), List.of(), 0, e));
-                    advance(seq);
-                    work++;
-                    if (ordering == OrderingMode.STRICT) {
-                        break;
-                    }
-                    continue;
+            if (e.deliverAt() != null && e.deliverAt().isAfter(keel.clock().instant())) {
+                newHead(new Pending(name, lane, seq, scopeOf(e, seq), false, 0, e.deliverAt(), List.of(), 0, e));
+                advance(seq);
+                work++;
+                if (ordering == OrderingMode.STRICT) {
+                    break;
                 }
+                continue;
             }
-            current = rec;
-            Result r = invoke(e, 1, List.of(), seq, 0);
-            if (gen != generation) {
-                return work;
+            currentRecord = rec;
+            Result r = call(e, 1, List.of(), seq, 0);
+            if (r == LOST) {
+                return -1;
             }
-            current = null;
+            currentRecord = null;
             work++;
             if (r == SUCCESS) {
-                sub.delivered.increment();
+                delivered++;
                 advance(seq);
                 continue;
             }
             if (r.outcome() == Outcome.PAUSED) {
                 pause(r.pause());
                 if (batchReordered) {
-                    deferRest(batch, i, r.pause());
-                    newCursor = lastSeq;
+                    deferRest(batchIndex, keel.clock().instant().plus(r.pause()));
+                    newCursor = batchLastSeq;
                 }
+                endBatch();
                 return work;
             }
             fail(
@@ -338,13 +358,19 @@ final class LaneWorker {
                     keel.clock().instant());
             advance(seq);
             if (ordering == OrderingMode.STRICT) {
-                return work;
+                break;
             }
         }
         if (batchReordered) {
-            newCursor = lastSeq;
+            newCursor = batchLastSeq;
         }
+        endBatch();
         return work;
+    }
+
+    private void endBatch() {
+        batch = List.of();
+        batchReordered = false;
     }
 
     private void advance(long seq) {
@@ -353,32 +379,32 @@ final class LaneWorker {
         }
     }
 
-    /** After a pause in a reordered batch: the records not yet delivered wait in the pending set. */
-    private void deferRest(List<LogRecord> batch, int from, Duration pause) {
-        Instant due = keel.clock().instant().plus(pause);
+    /** The records of the batch from {@code from} on that were not handled wait in the pending set. */
+    private void deferRest(int from, Instant due) {
         for (int j = from; j < batch.size(); j++) {
             LogRecord rec = batch.get(j);
-            if (!sub.subscription.matches(rec.event().type()) || pendingSeqs.contains(rec.sequence())) {
+            Event<?> e = rec.event();
+            if (!sub.subscription.matches(e.type()) || pendingSeqs.contains(rec.sequence())) {
                 continue;
             }
-            String scope = scopeOf(rec.event(), rec.sequence());
+            String scope = scopeOf(e, rec.sequence());
             ArrayDeque<Pending> dq = scopes.get(scope);
             if (dq != null && ordering != OrderingMode.NONE) {
-                Pending parked =
-                        new Pending(name, lane, rec.sequence(), scope, true, 0, null, List.of(), 0, rec.event());
-                dq.addLast(parked);
-                pendingSeqs.add(rec.sequence());
-                upsert(parked);
+                park(dq, new Pending(name, lane, rec.sequence(), scope, true, 0, null, List.of(), 0, e));
             } else {
-                newHead(new Pending(name, lane, rec.sequence(), scope, false, 0, due, List.of(), 0, rec.event()));
+                newHead(new Pending(name, lane, rec.sequence(), scope, false, 0, dueOf(e, due), List.of(), 0, e));
             }
         }
     }
 
-    private static boolean hasPriorities(List<LogRecord> batch) {
-        int first = batch.getFirst().event().priority();
-        for (int i = 1; i < batch.size(); i++) {
-            if (batch.get(i).event().priority() != first) {
+    private static Instant dueOf(Event<?> e, Instant earliest) {
+        return e.deliverAt() != null && e.deliverAt().isAfter(earliest) ? e.deliverAt() : earliest;
+    }
+
+    private static boolean hasPriorities(List<LogRecord> records) {
+        int first = records.getFirst().event().priority();
+        for (int i = 1; i < records.size(); i++) {
+            if (records.get(i).event().priority() != first) {
                 return true;
             }
         }
@@ -386,9 +412,9 @@ final class LaneWorker {
     }
 
     /** Higher priority first among the heads of each key; same-key order is kept. */
-    private static List<LogRecord> reorder(List<LogRecord> batch) {
+    private static List<LogRecord> reorder(List<LogRecord> records) {
         LinkedHashMap<String, ArrayDeque<LogRecord>> byKey = new LinkedHashMap<>();
-        for (LogRecord r : batch) {
+        for (LogRecord r : records) {
             byKey.computeIfAbsent(r.event().orderingKey(), k -> new ArrayDeque<>())
                     .add(r);
         }
@@ -396,7 +422,7 @@ final class LaneWorker {
                         q -> -q.peekFirst().event().priority())
                 .thenComparingLong(q -> q.peekFirst().sequence()));
         pick.addAll(byKey.values());
-        List<LogRecord> out = new ArrayList<>(batch.size());
+        List<LogRecord> out = new ArrayList<>(records.size());
         while (!pick.isEmpty()) {
             ArrayDeque<LogRecord> q = pick.poll();
             out.add(q.pollFirst());
@@ -447,23 +473,25 @@ final class LaneWorker {
                 newHead(p);
             }
             sub.retriesScheduled.increment();
-            count(e.type(), 1);
-            log.debug(
-                    "subscription '{}' will retry event {} ({}) at {}: attempt {} failed: {}",
-                    name,
-                    e.id(),
-                    e.type(),
-                    p.dueAt(),
-                    attempt,
-                    error.toString());
+            counters(e.type())[1].increment();
+            if (log.isDebugEnabled()) {
+                log.debug(
+                        "subscription '{}' will retry event {} ({}) at {}: attempt {} failed: {}",
+                        name,
+                        e.id(),
+                        e.type(),
+                        p.dueAt(),
+                        attempt,
+                        error.toString());
+            }
         } else {
             String reason = policy.isRetryable(error)
                     ? "gave up after " + attempt + " attempt" + (attempt == 1 ? "" : "s") + ": " + describe(error)
                     : "permanent failure: " + describe(error);
-            DeadLetter d = new DeadLetter(EventIds.next(), name, lane, seq, e, errors, reason, now, replayCount, false);
-            newDeadLetters.add(d);
+            newDeadLetters.add(
+                    new DeadLetter(EventIds.next(), name, lane, seq, e, errors, reason, now, replayCount, false));
             sub.deadLettered.increment();
-            count(e.type(), 2);
+            counters(e.type())[2].increment();
             log.warn("subscription '{}' dead-lettered event {} ({}): {}", name, e.id(), e.type(), reason);
             if (isHead) {
                 finishHead(scope, now);
@@ -474,6 +502,12 @@ final class LaneWorker {
     private static String describe(Throwable error) {
         String message = error.getMessage();
         return error.getClass().getSimpleName() + (message == null ? "" : ": " + message);
+    }
+
+    private void park(ArrayDeque<Pending> dq, Pending parked) {
+        dq.addLast(parked);
+        pendingSeqs.add(parked.sequence());
+        upsert(parked);
     }
 
     private void newHead(Pending p) {
@@ -495,11 +529,7 @@ final class LaneWorker {
             scopes.remove(scope);
             return;
         }
-        Instant due =
-                next.event().deliverAt() != null && next.event().deliverAt().isAfter(now)
-                        ? next.event().deliverAt()
-                        : now;
-        Pending head = next.asHead(due);
+        Pending head = next.asHead(dueOf(next.event(), now));
         dq.addFirst(head);
         heads.add(head);
         upsert(head);
@@ -517,27 +547,45 @@ final class LaneWorker {
     }
 
     private int applyReprocessRequests() {
+        if (reprocessRequests.isEmpty()) {
+            return 0;
+        }
         int work = 0;
         DeadLetter d;
         while ((d = reprocessRequests.poll()) != null) {
-            if (pendingSeqs.contains(d.sequence()) || removedDeadLetters.contains(d.id())) {
+            if (pendingSeqs.contains(d.sequence())
+                    || removedDeadLetters.contains(d.id())
+                    || journal.deadLetter(d.id()).isEmpty()) {
                 continue;
             }
-            if (journal.deadLetter(d.id()).isEmpty()) {
-                continue;
-            }
-            Instant now = keel.clock().instant();
             String scope = scopeOf(d.event(), d.sequence());
             ArrayDeque<Pending> dq = scopes.get(scope);
             if (dq != null) {
-                Pending parked = new Pending(
-                        name, lane, d.sequence(), scope, true, 0, null, d.errors(), d.replayCount() + 1, d.event());
-                dq.addLast(parked);
-                pendingSeqs.add(d.sequence());
-                upsert(parked);
+                park(
+                        dq,
+                        new Pending(
+                                name,
+                                lane,
+                                d.sequence(),
+                                scope,
+                                true,
+                                0,
+                                null,
+                                d.errors(),
+                                d.replayCount() + 1,
+                                d.event()));
             } else {
                 newHead(new Pending(
-                        name, lane, d.sequence(), scope, false, 0, now, d.errors(), d.replayCount() + 1, d.event()));
+                        name,
+                        lane,
+                        d.sequence(),
+                        scope,
+                        false,
+                        0,
+                        keel.clock().instant(),
+                        d.errors(),
+                        d.replayCount() + 1,
+                        d.event()));
             }
             removedDeadLetters.add(d.id());
             work++;
@@ -547,11 +595,10 @@ final class LaneWorker {
 
     private void flush() {
         boolean changed = !upserts.isEmpty() || !removals.isEmpty();
-        if (newCursor == Commit.UNCHANGED && !changed && newDeadLetters.isEmpty() && removedDeadLetters.isEmpty()) {
+        boolean deadLettersChanged = !newDeadLetters.isEmpty() || !removedDeadLetters.isEmpty();
+        if (newCursor == Commit.UNCHANGED && !changed && !deadLettersChanged) {
             return;
         }
-        int addedDeadLetters = newDeadLetters.size();
-        int removedCount = removedDeadLetters.size();
         if (!sub.subscription.ephemeral()) {
             Commit c = new Commit(
                     name,
@@ -574,9 +621,8 @@ final class LaneWorker {
                 pause(COMMIT_BACKOFF);
                 return;
             }
-        } else if (addedDeadLetters > 0) {
-            log.warn("stream subscription '{}' dropped {} events it could not deliver", name, addedDeadLetters);
-            addedDeadLetters = 0;
+        } else if (!newDeadLetters.isEmpty()) {
+            log.warn("stream subscription '{}' dropped {} events it could not deliver", name, newDeadLetters.size());
         }
         if (newCursor != Commit.UNCHANGED) {
             cursor = newCursor;
@@ -586,35 +632,34 @@ final class LaneWorker {
         removals.clear();
         newDeadLetters.clear();
         removedDeadLetters.clear();
-        if (changed) {
-            recount();
-        }
-        if (addedDeadLetters > 0 || removedCount > 0) {
-            keel.onDeadLetterChange(sub, addedDeadLetters - removedCount);
+        if (deadLettersChanged && !sub.subscription.ephemeral()) {
+            keel.onDeadLetterChange(sub);
         }
     }
 
-    private void recount() {
+    /** Publishes the summaries other threads read. */
+    private void publish() {
         int due = 0;
         int parked = 0;
-        for (ArrayDeque<Pending> dq : scopes.values()) {
-            due++;
-            parked += dq.size() - 1;
+        long min = Long.MAX_VALUE;
+        if (!scopes.isEmpty()) {
+            for (ArrayDeque<Pending> dq : scopes.values()) {
+                due++;
+                parked += dq.size() - 1;
+            }
+            for (Long seq : pendingSeqs) {
+                min = Math.min(min, seq);
+            }
         }
         dueCount = due;
         parkedCount = parked;
+        minPendingSeq = min;
+        Pending next = heads.peek();
+        nextDue = next == null ? null : next.dueAt();
+        pausedUntilSummary = paused ? pausedUntil : 0;
     }
 
     // ---- the handler call ----
-
-    private Result invoke(Event<?> event, int attempt, List<AttemptError> errors, long seq, int replayCount) {
-        lock.unlock();
-        try {
-            return call(event, attempt, errors, seq, replayCount);
-        } finally {
-            lock.lock();
-        }
-    }
 
     private Result call(Event<?> event, int attempt, List<AttemptError> errors, long seq, int replayCount) {
         Event<?> converted;
@@ -625,14 +670,18 @@ final class LaneWorker {
         }
         Delivery<?> delivery = new Delivery<>(name, converted, attempt, errors, lane, seq, replayCount);
         Span span = keel.telemetry().startConsumer(name, event, attempt);
-        Scope scope = span == null ? null : span.makeCurrent();
-        Delivery<?> outer = keel.currentDelivery.get();
-        keel.currentDelivery.set(delivery);
-        boolean timed = timeout != null;
-        if (timed) {
-            startSlot();
+        Scope traceScope = span == null ? null : span.makeCurrent();
+        DeliveryScope scope = keel.deliveryScope();
+        Delivery<?> outer = scope.current;
+        scope.current = delivery;
+        boolean timing = keel.telemetry().metering();
+        long start = timeout != null || timing ? System.nanoTime() : 0;
+        long stamp = 0;
+        if (timeout != null) {
+            stamp = keel.stamp(start);
+            inflightThread = Thread.currentThread();
+            slot.set(stamp);
         }
-        long start = System.nanoTime();
         Result result;
         try {
             sub.chain.proceed(delivery);
@@ -646,56 +695,73 @@ final class LaneWorker {
         } catch (Throwable e) {
             result = new Result(Outcome.FAILED, e, null);
         } finally {
-            if (outer == null) {
-                keel.currentDelivery.remove();
-            } else {
-                keel.currentDelivery.set(outer);
+            scope.current = outer;
+        }
+        if (timeout != null) {
+            if (!slot.compareAndSet(stamp, 0)) {
+                if (slot.compareAndSet(-stamp, 0)) {
+                    while (!interruptSent) {
+                        Thread.onSpinWait();
+                    }
+                    interruptSent = false;
+                    Thread.interrupted();
+                    if (result.outcome() == Outcome.FAILED) {
+                        DeliveryTimeoutException te = new DeliveryTimeoutException(name, event.id(), timeout);
+                        te.initCause(result.error());
+                        result = new Result(Outcome.FAILED, te, null);
+                    }
+                } else {
+                    endSpan(span, traceScope, result);
+                    return LOST;
+                }
             }
         }
-        long took = System.nanoTime() - start;
-        if (timed && endSlot() && result.outcome() == Outcome.FAILED) {
-            DeliveryTimeoutException te = new DeliveryTimeoutException(name, event.id(), timeout);
-            te.initCause(result.error());
-            result = new Result(Outcome.FAILED, te, null);
-        }
-        if (span != null) {
-            if (result.outcome() == Outcome.FAILED) {
-                span.setStatus(StatusCode.ERROR, String.valueOf(result.error().getMessage()));
-                span.recordException(result.error());
+        endSpan(span, traceScope, result);
+        if (timing) {
+            TypeMeters m = meters(event.type());
+            m.timer().record(System.nanoTime() - start, TimeUnit.NANOSECONDS);
+            if (result.outcome() == Outcome.SUCCESS) {
+                m.counters()[0].increment();
+            } else if (result.outcome() == Outcome.PAUSED) {
+                m.counters()[3].increment();
             }
-            scope.close();
-            span.end();
-        }
-        timer(event.type()).record(took, TimeUnit.NANOSECONDS);
-        if (result.outcome() == Outcome.SUCCESS) {
-            count(event.type(), 0);
-        } else if (result.outcome() == Outcome.PAUSED) {
-            count(event.type(), 3);
         }
         return result;
     }
 
-    private static final String[] OUTCOMES = {"success", "retry", "dead_letter", "paused"};
-
-    private void count(String type, int outcome) {
-        Counter[] c = counters.get(type);
-        if (c == null) {
-            c = counters.computeIfAbsent(type, t -> {
-                Counter[] made = new Counter[OUTCOMES.length];
-                for (int i = 0; i < made.length; i++) {
-                    made[i] = keel.telemetry().delivery(name, t, OUTCOMES[i]);
-                }
-                return made;
-            });
+    private static void endSpan(Span span, Scope traceScope, Result result) {
+        if (span == null) {
+            return;
         }
-        c[outcome].increment();
+        if (result.outcome() == Outcome.FAILED) {
+            span.setStatus(StatusCode.ERROR, String.valueOf(result.error().getMessage()));
+            span.recordException(result.error());
+        }
+        traceScope.close();
+        span.end();
     }
 
-    private Timer timer(String type) {
-        Timer t = timers.get(type);
-        return t != null
-                ? t
-                : timers.computeIfAbsent(type, k -> keel.telemetry().duration(name, k));
+    private TypeMeters meters(String type) {
+        TypeMeters m = meters;
+        if (m != null && m.type().equals(type)) {
+            return m;
+        }
+        m = sub.meters(type);
+        meters = m;
+        return m;
+    }
+
+    private Counter[] counters(String type) {
+        return meters(type).counters();
+    }
+
+    /** Makes the meters of one event type for a subscription. */
+    static TypeMeters newMeters(Keel keel, String subscription, String type) {
+        Counter[] made = new Counter[OUTCOMES.length];
+        for (int i = 0; i < made.length; i++) {
+            made[i] = keel.telemetry().delivery(subscription, type, OUTCOMES[i]);
+        }
+        return new TypeMeters(type, made, keel.telemetry().duration(subscription, type));
     }
 
     // ---- pauses, timeouts and the watchdog ----
@@ -706,127 +772,101 @@ final class LaneWorker {
         sub.pauses.increment();
     }
 
-    boolean isPaused() {
-        if (paused && System.nanoTime() - pausedUntil < 0) {
-            return true;
+    private boolean isPausedNow() {
+        if (paused && System.nanoTime() - pausedUntil >= 0) {
+            paused = false;
         }
-        paused = false;
-        return false;
+        return paused;
     }
 
-    private void startSlot() {
-        synchronized (slot) {
-            inflightThread = Thread.currentThread();
-            timedOut = false;
-            warned = false;
-            long now = System.nanoTime();
-            inflightStart = now == 0 ? 1 : now;
-        }
-    }
-
-    /** Ends the in-flight slot; true when the attempt overran its timeout. Clears a timeout interrupt. */
-    private boolean endSlot() {
-        boolean overran;
-        synchronized (slot) {
-            inflightStart = 0;
-            overran = timedOut;
-            timedOut = false;
-        }
-        if (overran) {
-            Thread.interrupted();
-        }
-        return overran;
-    }
-
-    /** Called by the watchdog: warns at 80% of the timeout, interrupts at 100%, abandons at 200%. */
+    /** Called by the watchdog: warns at 80% of the timeout, interrupts at 100%, takes over at 200%. */
     void watch(long now) {
-        long start = inflightStart;
-        if (start == 0 || timeout == null) {
+        long s = slot.get();
+        if (s == 0 || s == ABANDONED || timeout == null) {
             return;
         }
+        now = keel.stamp(now);
+        long start = Math.abs(s);
         long budget = timeout.toNanos();
         long elapsed = now - start;
-        if (elapsed >= budget / 5 * 4 && !warned) {
-            warned = true;
+        if (elapsed >= budget / 5 * 4 && warnedFor != start) {
+            warnedFor = start;
             sub.timeoutWarnings.increment();
-            Object c = current;
             log.warn(
-                    "subscription '{}' lane {}: a delivery{} has used 80% of its {} ms timeout",
-                    name, lane, describeCurrent(c), timeout.toMillis());
+                    "subscription '{}' lane {}: a delivery has used 80% of its {} ms timeout",
+                    name, lane, timeout.toMillis());
         }
-        if (elapsed >= budget) {
-            synchronized (slot) {
-                if (inflightStart == start && !timedOut) {
-                    timedOut = true;
-                    inflightThread.interrupt();
-                }
+        if (s > 0 && elapsed >= budget && slot.compareAndSet(s, -s)) {
+            Thread t = inflightThread;
+            if (t != null) {
+                t.interrupt();
             }
+            interruptSent = true;
         }
         if (elapsed >= 2 * budget && keel.isStarted()) {
-            abandon(start);
-        }
-    }
-
-    private static String describeCurrent(Object c) {
-        if (c instanceof LogRecord r) {
-            return " of event " + r.event().id();
-        }
-        if (c instanceof Pending p) {
-            return " of event " + p.event().id();
-        }
-        return "";
-    }
-
-    private void abandon(long observedStart) {
-        Thread stuck;
-        lock.lock();
-        try {
-            if (inflightStart != observedStart || current == null) {
-                return;
+            long cur = slot.get();
+            if ((cur == start || cur == -start) && slot.compareAndSet(cur, ABANDONED)) {
+                takeOver();
             }
-            generation++;
-            stuck = inflightThread;
-            inflightStart = 0;
-            Instant now = keel.clock().instant();
-            Object c = current;
-            current = null;
-            String eventId = c instanceof LogRecord r
-                    ? r.event().id()
-                    : ((Pending) c).event().id();
-            DeliveryTimeoutException error = new DeliveryTimeoutException(name, eventId, timeout);
-            if (c instanceof LogRecord r) {
-                fail(r.event(), r.sequence(), scopeOf(r.event(), r.sequence()), 1, List.of(), 0, error, false, now);
-                if (!batchReordered) {
-                    newCursor = r.sequence();
-                }
+        }
+    }
+
+    /** The watchdog owns the state now: fail the stuck delivery, commit, and start a fresh runner. */
+    private void takeOver() {
+        Thread stuck = inflightThread;
+        generation++;
+        Instant now = keel.clock().instant();
+        if (currentPending != null) {
+            Pending p = currentPending;
+            fail(
+                    p.event(),
+                    p.sequence(),
+                    p.scope(),
+                    p.attempt() + 1,
+                    p.errors(),
+                    p.replayCount(),
+                    new DeliveryTimeoutException(name, p.event().id(), timeout),
+                    true,
+                    now);
+        } else if (currentRecord != null) {
+            LogRecord r = currentRecord;
+            Event<?> e = r.event();
+            fail(
+                    e,
+                    r.sequence(),
+                    scopeOf(e, r.sequence()),
+                    1,
+                    List.of(),
+                    0,
+                    new DeliveryTimeoutException(name, e.id(), timeout),
+                    false,
+                    now);
+            if (batchReordered) {
+                deferRest(batchIndex + 1, now);
+                newCursor = batchLastSeq;
             } else {
-                Pending p = (Pending) c;
-                fail(
-                        p.event(),
-                        p.sequence(),
-                        p.scope(),
-                        p.attempt() + 1,
-                        p.errors(),
-                        p.replayCount(),
-                        error,
-                        true,
-                        now);
+                newCursor = r.sequence();
             }
-            heads.clear();
-            for (ArrayDeque<Pending> dq : scopes.values()) {
-                Pending h = dq.peekFirst();
-                if (h != null && !h.parked()) {
-                    heads.add(h);
-                }
-            }
-            flush();
-            runner.set(0);
-        } finally {
-            lock.unlock();
         }
+        currentPending = null;
+        currentRecord = null;
+        endBatch();
+        heads.clear();
+        for (ArrayDeque<Pending> dq : scopes.values()) {
+            Pending h = dq.peekFirst();
+            if (h != null && !h.parked()) {
+                heads.add(h);
+            }
+        }
+        flush();
+        publish();
+        interruptSent = false;
+        slot.set(0);
+        runnerThread = null;
+        runner.set(0);
         log.error(
                 "subscription '{}' lane {}: a handler ignored its interrupt and ran past twice its {} ms timeout on thread {};"
-                        + " the attempt is failed and the lane goes on with a new thread. Make the handler honour interrupts or time out on its own",
+                        + " the attempt is failed and the lane goes on with a new thread. Make the handler honour interrupts",
                 name,
                 lane,
                 timeout.toMillis(),
@@ -834,35 +874,39 @@ final class LaneWorker {
         keel.restart(this);
     }
 
-    // ---- queries for the loop, stats and shutdown ----
+    // ---- summaries for the loop, stats, maintenance and shutdown ----
 
     long lag() {
         return Math.max(0, journal.head(lane) - cursor);
     }
 
     boolean inFlight() {
-        return inflightStart != 0;
+        long s = slot.get();
+        return s != 0 && s != ABANDONED;
+    }
+
+    /** The highest sequence of the lane the subscription no longer needs. */
+    long prunePoint() {
+        return Math.min(cursor, minPendingSeq - 1);
     }
 
     /** Nanoseconds until something may be due, at most {@code max}. */
     long waitNanos(long max) {
         long wait = max;
-        long now = System.nanoTime();
-        if (paused) {
-            wait = Math.min(wait, pausedUntil - now);
+        long until = pausedUntilSummary;
+        if (until != 0) {
+            wait = Math.min(wait, until - System.nanoTime());
         }
-        lock.lock();
-        try {
-            Pending next = heads.peek();
-            if (next != null) {
-                long until =
-                        Duration.between(keel.clock().instant(), next.dueAt()).toNanos();
-                wait = Math.min(wait, until);
-            }
-        } finally {
-            lock.unlock();
+        Instant due = nextDue;
+        if (due != null) {
+            wait = Math.min(wait, Duration.between(keel.clock().instant(), due).toNanos());
         }
         return Math.max(0, wait);
+    }
+
+    private boolean pausedSummary() {
+        long until = pausedUntilSummary;
+        return until != 0 && System.nanoTime() - until < 0;
     }
 
     /** Whether a pass now would find work. */
@@ -870,34 +914,38 @@ final class LaneWorker {
         if (!reprocessRequests.isEmpty()) {
             return true;
         }
-        if (isPaused()) {
+        if (pausedSummary()) {
             return false;
         }
-        if (waitNanos(1) == 0) {
+        Instant due = nextDue;
+        if (due != null && !due.isAfter(keel.clock().instant())) {
             return true;
         }
         return journal.head(lane) > cursor && !(ordering == OrderingMode.STRICT && dueCount > 0);
     }
 
-    /** The highest sequence of this lane the subscription no longer needs: its cursor, or before its oldest pending entry. */
-    long prunePoint() {
-        lock.lock();
-        try {
-            long point = cursor;
-            for (Long seq : pendingSeqs) {
-                point = Math.min(point, seq - 1);
-            }
-            return point;
-        } finally {
-            lock.unlock();
+    /** Whether nothing is left to do now: no pass running, no lag, nothing due. */
+    boolean isDrained() {
+        if (runner.get() != 0 || !reprocessRequests.isEmpty()) {
+            return false;
         }
+        Instant due = nextDue;
+        if (due != null && !due.isAfter(keel.clock().instant())) {
+            return false;
+        }
+        return lag() == 0 || (ordering == OrderingMode.STRICT && dueCount > 0);
     }
 
-    /** Whether nothing is left to do now: no lag, nothing due, nothing in flight. */
-    boolean isDrained() {
-        return !inFlight()
-                && reprocessRequests.isEmpty()
-                && (lag() == 0 || (ordering == OrderingMode.STRICT && dueCount > 0))
-                && waitNanos(1) > 0;
+    /** Waits until no pass runs and stops further passes (for unsubscribe). */
+    void retire(Duration wait) {
+        generation++;
+        if (runnerThread == Thread.currentThread()) {
+            return; // called from this worker's own handler (a stream cancelled while delivering)
+        }
+        long deadline = System.nanoTime() + wait.toNanos();
+        while (runner.get() != 0 && System.nanoTime() - deadline < 0) {
+            Thread.onSpinWait();
+            Thread.yield();
+        }
     }
 }

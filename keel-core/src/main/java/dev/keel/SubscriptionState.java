@@ -5,7 +5,6 @@ import io.github.resilience4j.circuitbreaker.CircuitBreaker;
 import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.Meter;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.LongAdder;
@@ -16,18 +15,21 @@ final class SubscriptionState {
     final String name;
     final Middleware.Chain chain;
     final LaneWorker[] workers;
-    final LongAdder delivered = new LongAdder();
     final LongAdder failedAttempts = new LongAdder();
     final LongAdder retriesScheduled = new LongAdder();
     final LongAdder deadLettered = new LongAdder();
     final LongAdder pauses = new LongAdder();
     final AtomicLong deadLetterCount = new AtomicLong();
     final Counter timeoutWarnings;
-    final List<Meter> meters = new ArrayList<>();
+    final List<Meter> meters = new java.util.concurrent.CopyOnWriteArrayList<>();
     volatile boolean alerted;
+    private final Keel keel;
+    private final java.util.concurrent.ConcurrentHashMap<String, LaneWorker.TypeMeters> typeMeters =
+            new java.util.concurrent.ConcurrentHashMap<>();
 
     SubscriptionState(Subscription subscription, Keel keel, int lanes) {
         this.subscription = subscription;
+        this.keel = keel;
         this.name = subscription.name();
         this.chain = compile(subscription);
         this.workers = new LaneWorker[lanes];
@@ -66,6 +68,19 @@ final class SubscriptionState {
         }
     }
 
+    LaneWorker.TypeMeters meters(String type) {
+        LaneWorker.TypeMeters m = typeMeters.get(type);
+        if (m == null) {
+            m = typeMeters.computeIfAbsent(type, t -> {
+                LaneWorker.TypeMeters made = LaneWorker.newMeters(keel, name, t);
+                meters.add(made.timer());
+                meters.addAll(java.util.List.of(made.counters()));
+                return made;
+            });
+        }
+        return m;
+    }
+
     static double stateCode(CircuitBreaker breaker) {
         return switch (breaker.getState()) {
             case CLOSED -> 0;
@@ -79,6 +94,15 @@ final class SubscriptionState {
         long n = 0;
         for (LaneWorker w : workers) {
             n += parked ? w.parkedCount : w.dueCount;
+        }
+        return n;
+    }
+
+    /** Successful deliveries over all lanes. */
+    long delivered() {
+        long n = 0;
+        for (LaneWorker w : workers) {
+            n += w.delivered;
         }
         return n;
     }

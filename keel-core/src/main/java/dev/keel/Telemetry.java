@@ -31,15 +31,33 @@ final class Telemetry {
         return tracer != null;
     }
 
+    /** The last type emitted and its counter: producers mostly repeat a type, so this skips the map. */
+    private record LastEmitted(String type, Counter counter) {}
+
+    private volatile LastEmitted lastEmitted;
+
     void emitted(String type) {
-        Counter c = emitted.get(type);
-        if (c == null) {
-            c = emitted.computeIfAbsent(type, t -> Counter.builder(KeelMeter.EVENTS_EMITTED.meterName())
-                    .description("events accepted by the journal")
-                    .tag("type", t)
-                    .register(registry));
+        LastEmitted last = lastEmitted;
+        if (last != null && last.type() == type) {
+            last.counter().increment();
+            return;
         }
+        Counter c = emitted.computeIfAbsent(type, t -> Counter.builder(KeelMeter.EVENTS_EMITTED.meterName())
+                .description("events accepted by the journal")
+                .tag("type", t)
+                .register(registry));
+        lastEmitted = new LastEmitted(type, c);
         c.increment();
+    }
+
+    /**
+     * Whether meters record anything: false for the default registry while nothing is added behind it, so
+     * the hot path can skip clock reads and counter calls. Meters are still registered, and start counting
+     * as soon as a registry is added to the composite.
+     */
+    boolean metering() {
+        return !(registry instanceof io.micrometer.core.instrument.composite.CompositeMeterRegistry c)
+                || !c.getRegistries().isEmpty();
     }
 
     void rejected(String reason) {

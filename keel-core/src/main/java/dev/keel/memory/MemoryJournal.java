@@ -32,6 +32,8 @@ public final class MemoryJournal implements Journal {
     private final Map<String, long[]> cursors = new HashMap<>();
     private final Map<String, TreeMap<Long, Pending>> pending = new HashMap<>();
     private final ConcurrentSkipListMap<String, DeadLetter> deadLetters = new ConcurrentSkipListMap<>();
+    private final ConcurrentHashMap<String, java.util.concurrent.atomic.LongAdder> deadLetterCounts =
+            new ConcurrentHashMap<>();
     private final ConcurrentHashMap<String, Dedup> dedup = new ConcurrentHashMap<>();
     private final ReentrantLock state = new ReentrantLock();
     private final Clock clock;
@@ -62,7 +64,7 @@ public final class MemoryJournal implements Journal {
         }
         LaneLog[] made = new LaneLog[laneCount];
         for (int i = 0; i < laneCount; i++) {
-            made[i] = new LaneLog(i);
+            made[i] = new LaneLog(i, clock);
         }
         lanes = made;
     }
@@ -94,6 +96,12 @@ public final class MemoryJournal implements Journal {
             dedup.put(a.dedupKey(), new Dedup(a.event().id(), a.lane(), seq, a.dedupUntil()));
             return new AppendResult(a.lane(), seq, a.event().id(), false);
         }
+    }
+
+    /** Appends one event that needs no dedup and returns its sequence; the runtime's fast path. */
+    public long appendUnique(int lane, dev.keel.Event<?> event) {
+        ensureOpen();
+        return lane(lane).add(event);
     }
 
     @Override
@@ -141,10 +149,12 @@ public final class MemoryJournal implements Journal {
                 }
             }
             for (String id : commit.removedDeadLetters()) {
-                deadLetters.remove(id);
+                counted(deadLetters.remove(id), -1);
             }
             for (DeadLetter d : commit.deadLetters()) {
-                deadLetters.put(d.id(), d);
+                if (deadLetters.put(d.id(), d) == null) {
+                    counted(d, 1);
+                }
             }
         } finally {
             state.unlock();
@@ -190,15 +200,26 @@ public final class MemoryJournal implements Journal {
 
     @Override
     public boolean deleteDeadLetter(String id) {
-        return deadLetters.remove(id) != null;
+        DeadLetter removed = deadLetters.remove(id);
+        counted(removed, -1);
+        return removed != null;
+    }
+
+    private void counted(DeadLetter d, int delta) {
+        if (d != null) {
+            deadLetterCounts
+                    .computeIfAbsent(d.subscription(), k -> new java.util.concurrent.atomic.LongAdder())
+                    .add(delta);
+        }
     }
 
     @Override
     public int purgeDeadLetters(Instant before) {
         int removed = 0;
         for (Iterator<DeadLetter> it = deadLetters.values().iterator(); it.hasNext(); ) {
-            if (it.next().deadLetteredAt().isBefore(before)) {
-                it.remove();
+            DeadLetter d = it.next();
+            if (d.deadLetteredAt().isBefore(before) && deadLetters.remove(d.id(), d)) {
+                counted(d, -1);
                 removed++;
             }
         }
@@ -210,9 +231,8 @@ public final class MemoryJournal implements Journal {
         if (subscription == null) {
             return deadLetters.size();
         }
-        return deadLetters.values().stream()
-                .filter(d -> d.subscription().equals(subscription))
-                .count();
+        var count = deadLetterCounts.get(subscription);
+        return count == null ? 0 : count.sum();
     }
 
     @Override
@@ -258,74 +278,86 @@ public final class MemoryJournal implements Journal {
         }
     }
 
-    /** One lane: a growable ring of records with the sequence of the oldest kept. */
+    /**
+     * One lane: a growable ring indexed by sequence. Appends and pruning take the lane's lock; reads take
+     * none: a reader reads {@code head} first (volatile), then the ring, which a writer publishes before
+     * the head that needs it, and only ever reads sequences no pruning can reach (pruning stops at what
+     * every subscription has passed).
+     */
     private static final class LaneLog {
         private final int lane;
-        private LogRecord[] ring = new LogRecord[1024];
+        private final Clock clock;
+        private volatile LogRecord[] ring = new LogRecord[1024];
         private long[] appendedAt = new long[1024];
-        private int start;
-        private int size;
         private long first = 1;
         volatile long head;
 
-        LaneLog(int lane) {
+        LaneLog(int lane, Clock clock) {
             this.lane = lane;
+            this.clock = clock;
         }
 
         synchronized long add(dev.keel.Event<?> event) {
-            if (size == ring.length) {
-                grow();
+            long seq = head + 1;
+            LogRecord[] r = ring;
+            if (seq - first >= r.length) {
+                r = grow(r);
             }
-            long seq = first + size;
-            int at = (start + size) & (ring.length - 1);
-            ring[at] = new LogRecord(lane, seq, event);
-            appendedAt[at] = System.currentTimeMillis();
-            size++;
+            int at = (int) (seq & (r.length - 1));
+            r[at] = new LogRecord(lane, seq, event);
+            appendedAt[at] = clock.millis();
             head = seq;
             return seq;
         }
 
-        synchronized List<LogRecord> read(long after, int max) {
-            long from = Math.max(after + 1, first);
-            long last = first + size - 1;
+        List<LogRecord> read(long after, int max) {
+            long last = head;
+            LogRecord[] r = ring;
+            long from = after + 1;
             if (from > last) {
                 return List.of();
             }
             int n = (int) Math.min(max, last - from + 1);
             List<LogRecord> out = new ArrayList<>(n);
-            int mask = ring.length - 1;
-            int at = (int) ((start + (from - first)) & mask);
-            for (int i = 0; i < n; i++) {
-                out.add(ring[(at + i) & mask]);
+            int mask = r.length - 1;
+            for (long seq = from; seq < from + n; seq++) {
+                LogRecord rec = r[(int) (seq & mask)];
+                if (rec == null || rec.sequence() != seq) {
+                    // Pruned: only a reader behind every cursor can get here; it gets what is left.
+                    out.clear();
+                    continue;
+                }
+                out.add(rec);
             }
             return out;
         }
 
         synchronized void prune(long passed, long appendedBeforeMillis) {
-            int mask = ring.length - 1;
-            while (size > 0 && first <= passed && appendedAt[start] < appendedBeforeMillis) {
-                ring[start] = null;
-                start = (start + 1) & mask;
+            LogRecord[] r = ring;
+            int mask = r.length - 1;
+            long last = Math.min(passed, head);
+            while (first <= last && appendedAt[(int) (first & mask)] < appendedBeforeMillis) {
+                r[(int) (first & mask)] = null;
                 first++;
-                size--;
             }
         }
 
         synchronized int size() {
-            return size;
+            return (int) (head - first + 1);
         }
 
-        private void grow() {
-            int cap = ring.length;
-            LogRecord[] r = new LogRecord[cap * 2];
-            long[] t = new long[cap * 2];
-            for (int i = 0; i < size; i++) {
-                r[i] = ring[(start + i) & (cap - 1)];
-                t[i] = appendedAt[(start + i) & (cap - 1)];
+        private LogRecord[] grow(LogRecord[] old) {
+            int cap = old.length * 2;
+            LogRecord[] r = new LogRecord[cap];
+            long[] t = new long[cap];
+            int oldMask = old.length - 1;
+            for (long seq = first; seq <= head; seq++) {
+                r[(int) (seq & (cap - 1))] = old[(int) (seq & oldMask)];
+                t[(int) (seq & (cap - 1))] = appendedAt[(int) (seq & oldMask)];
             }
-            ring = r;
             appendedAt = t;
-            start = 0;
+            ring = r;
+            return r;
         }
     }
 }

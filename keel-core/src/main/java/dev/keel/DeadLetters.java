@@ -44,7 +44,7 @@ public final class DeadLetters {
      */
     public DeadLetter reprocess(String id) {
         DeadLetter d = get(id).orElseThrow(() -> new DeadLetterNotFoundException(id));
-        if (!replayable(d)) {
+        if (!replayable(d, true)) {
             throw new ReplayLimitExceededException(d, keel.maxReplays());
         }
         send(d);
@@ -67,7 +67,7 @@ public final class DeadLetters {
                     break;
                 }
                 matched++;
-                if (!replayable(d)) {
+                if (!replayable(d, !request.dryRun())) {
                     skipped.add(d.id());
                     continue;
                 }
@@ -110,12 +110,15 @@ public final class DeadLetters {
         return purged;
     }
 
-    private boolean replayable(DeadLetter d) {
+    /** Whether it may be replayed; one at the replay limit is marked poison unless this is a dry run. */
+    private boolean replayable(DeadLetter d, boolean markPoison) {
         if (d.poison()) {
             return false;
         }
         if (d.replayCount() >= keel.maxReplays()) {
-            keel.journal().updateDeadLetter(d.asPoison());
+            if (markPoison) {
+                keel.journal().updateDeadLetter(d.asPoison());
+            }
             return false;
         }
         return true;

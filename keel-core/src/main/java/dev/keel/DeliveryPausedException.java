@@ -12,14 +12,21 @@ public class DeliveryPausedException extends KeelException {
     private static final long serialVersionUID = 1L;
     private final Duration retryAfter;
 
+    /** The pause used when none (or a negative one) is given. */
+    public static final Duration DEFAULT_PAUSE = Duration.ofMillis(100);
+
     public DeliveryPausedException(String message, Duration retryAfter) {
         super(message);
-        this.retryAfter = retryAfter;
+        this.retryAfter = orDefault(retryAfter);
     }
 
     public DeliveryPausedException(String message, Duration retryAfter, Throwable cause) {
         super(message, cause);
-        this.retryAfter = retryAfter;
+        this.retryAfter = orDefault(retryAfter);
+    }
+
+    private static Duration orDefault(Duration d) {
+        return d == null || d.isNegative() ? DEFAULT_PAUSE : d;
     }
 
     /** How long to wait before offering the event again. */

@@ -76,6 +76,8 @@ final class LaneWorker {
 
     private final AtomicInteger runner = new AtomicInteger();
     private volatile Thread runnerThread;
+    private volatile boolean retired;
+    private static final Duration MAX_RETRY_DELAY = Duration.ofDays(365);
     private volatile int generation = 1;
 
     // ---- owner-confined state ----
@@ -99,8 +101,12 @@ final class LaneWorker {
 
     // ---- summaries for other threads, published at the end of each pass ----
     volatile long cursor;
-    /** Successful deliveries; written by the runner only (so a plain increment), read by stats. */
+    /** Successful deliveries, published by {@link #publish()}; the runner counts in {@code deliveredCount}. */
     volatile long delivered;
+
+    private long deliveredCount;
+    private String lastType;
+    private boolean lastTypeMatches;
 
     volatile int dueCount;
     volatile int parkedCount;
@@ -186,6 +192,9 @@ final class LaneWorker {
         runnerThread = Thread.currentThread();
         boolean owner = true;
         try {
+            if (retired) {
+                return 0;
+            }
             int work = applyReprocessRequests();
             if (!isPausedNow()) {
                 int due = deliverDue();
@@ -206,6 +215,19 @@ final class LaneWorker {
             flush();
             publish();
             return work;
+        } catch (RuntimeException e) {
+            // Anything unexpected (a journal read failing, a bug): fall back to what is committed, which
+            // redelivers at most this pass, and back off.
+            log.error(
+                    "subscription '{}' lane {}: a delivery pass failed; reloading its committed state", name, lane, e);
+            try {
+                load();
+            } catch (RuntimeException reload) {
+                e.addSuppressed(reload);
+            }
+            pause(COMMIT_BACKOFF);
+            publish();
+            return 0;
         } finally {
             if (owner) {
                 runnerThread = null;
@@ -247,7 +269,7 @@ final class LaneWorker {
         int work = 0;
         for (int i = 0; i < due.size(); i++) {
             Pending p = due.get(i);
-            if (isPausedNow()) {
+            if (isPausedNow() || keel.isStopping()) {
                 heads.addAll(due.subList(i, due.size()));
                 break;
             }
@@ -261,7 +283,7 @@ final class LaneWorker {
             now = keel.clock().instant();
             switch (r.outcome()) {
                 case SUCCESS -> {
-                    delivered++;
+                    deliveredCount++;
                     finishHead(p.scope(), now);
                 }
                 case PAUSED -> {
@@ -300,9 +322,17 @@ final class LaneWorker {
         int work = 0;
         for (batchIndex = 0; batchIndex < batch.size(); batchIndex++) {
             LogRecord rec = batch.get(batchIndex);
+            if (keel.isStopping()) {
+                if (batchReordered) {
+                    deferRest(batchIndex, keel.clock().instant());
+                    newCursor = batchLastSeq;
+                }
+                endBatch();
+                return work;
+            }
             Event<?> e = rec.event();
             long seq = rec.sequence();
-            if (!sub.subscription.matches(e.type()) || (!pendingSeqs.isEmpty() && pendingSeqs.contains(seq))) {
+            if (!wants(e.type()) || (!pendingSeqs.isEmpty() && pendingSeqs.contains(seq))) {
                 advance(seq);
                 continue;
             }
@@ -333,7 +363,7 @@ final class LaneWorker {
             currentRecord = null;
             work++;
             if (r == SUCCESS) {
-                delivered++;
+                deliveredCount++;
                 advance(seq);
                 continue;
             }
@@ -366,6 +396,15 @@ final class LaneWorker {
         }
         endBatch();
         return work;
+    }
+
+    /** Whether the subscription wants the type; remembers the last answer, as types repeat in runs. */
+    private boolean wants(String type) {
+        if (type != lastType) {
+            lastTypeMatches = sub.subscription.matches(type);
+            lastType = type;
+        }
+        return lastTypeMatches;
     }
 
     private void endBatch() {
@@ -462,6 +501,11 @@ final class LaneWorker {
             Duration delay = error instanceof RetryAfterException ra
                     ? ra.delay()
                     : policy.delayAfter(attempt, keel.random().nextDouble());
+            if (delay.isNegative()) {
+                delay = Duration.ZERO;
+            } else if (delay.compareTo(MAX_RETRY_DELAY) > 0) {
+                delay = MAX_RETRY_DELAY;
+            }
             Pending p = new Pending(name, lane, seq, scope, false, attempt, now.plus(delay), errors, replayCount, e);
             if (isHead) {
                 ArrayDeque<Pending> dq = scopes.get(scope);
@@ -653,6 +697,7 @@ final class LaneWorker {
         }
         dueCount = due;
         parkedCount = parked;
+        delivered = deliveredCount;
         minPendingSeq = min;
         Pending next = heads.peek();
         nextDue = next == null ? null : next.dueAt();
@@ -679,8 +724,11 @@ final class LaneWorker {
         long stamp = 0;
         if (timeout != null) {
             stamp = keel.stamp(start);
-            inflightThread = Thread.currentThread();
-            slot.set(stamp);
+            Thread me = Thread.currentThread();
+            if (inflightThread != me) {
+                inflightThread = me;
+            }
+            slot.setRelease(stamp);
         }
         Result result;
         try {
@@ -691,6 +739,9 @@ final class LaneWorker {
         } catch (StackOverflowError e) {
             result = new Result(Outcome.FAILED, e, null);
         } catch (VirtualMachineError e) {
+            if (timeout != null && !slot.compareAndSet(stamp, 0)) {
+                slot.compareAndSet(-stamp, 0);
+            }
             throw e;
         } catch (Throwable e) {
             result = new Result(Outcome.FAILED, e, null);
@@ -711,6 +762,8 @@ final class LaneWorker {
                         result = new Result(Outcome.FAILED, te, null);
                     }
                 } else {
+                    // The watchdog took over; it interrupted this thread before doing so.
+                    Thread.interrupted();
                     endSpan(span, traceScope, result);
                     return LOST;
                 }
@@ -803,7 +856,7 @@ final class LaneWorker {
             }
             interruptSent = true;
         }
-        if (elapsed >= 2 * budget && keel.isStarted()) {
+        if (s < 0 && elapsed >= 2 * budget && keel.isStarted()) {
             long cur = slot.get();
             if ((cur == start || cur == -start) && slot.compareAndSet(cur, ABANDONED)) {
                 takeOver();
@@ -938,6 +991,7 @@ final class LaneWorker {
 
     /** Waits until no pass runs and stops further passes (for unsubscribe). */
     void retire(Duration wait) {
+        retired = true;
         generation++;
         if (runnerThread == Thread.currentThread()) {
             return; // called from this worker's own handler (a stream cancelled while delivering)

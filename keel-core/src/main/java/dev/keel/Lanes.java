@@ -2,19 +2,20 @@ package dev.keel;
 
 /**
  * Maps ordering keys to lanes. The mapping is part of the storage format (a durable log keeps events in
- * the lanes it chose), so it is fixed: 32-bit FNV-1a over the key's UTF-16 code units, then the
- * non-negative remainder by the lane count.
+ * the lanes it chose), so it is fixed: {@link String#hashCode()} (whose formula the Java specification
+ * fixes, and which strings cache), spread by the MurmurHash3 32-bit finalizer, then the non-negative
+ * remainder by the lane count.
  */
 final class Lanes {
     private Lanes() {}
 
     static int of(String key, int lanes) {
-        int h = 0x811c9dc5;
-        for (int i = 0, n = key.length(); i < n; i++) {
-            char c = key.charAt(i);
-            h = (h ^ (c & 0xff)) * 0x01000193;
-            h = (h ^ (c >>> 8)) * 0x01000193;
-        }
+        int h = key.hashCode();
+        h ^= h >>> 16;
+        h *= 0x85ebca6b;
+        h ^= h >>> 13;
+        h *= 0xc2b2ae35;
+        h ^= h >>> 16;
         return Math.floorMod(h, lanes);
     }
 }

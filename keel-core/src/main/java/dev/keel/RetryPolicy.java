@@ -78,7 +78,9 @@ public record RetryPolicy(
 
     /** Whether the error is worth retrying at all (ignoring the attempt count). */
     public boolean isRetryable(Throwable error) {
-        if (error instanceof PermanentFailureException || matches(abortOn, error)) {
+        if (error instanceof PermanentFailureException
+                || error instanceof LoopDetectedException
+                || matches(abortOn, error)) {
             return false;
         }
         return retryOn.isEmpty() || matches(retryOn, error) || error instanceof RetryAfterException;

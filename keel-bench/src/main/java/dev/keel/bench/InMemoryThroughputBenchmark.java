@@ -66,6 +66,10 @@ public class InMemoryThroughputBenchmark {
     private final String[] keys = new String[KEYS];
     private final Integer payload = 42;
     private LongAdder[] counters;
+    /** Keel's consumers know their lane, so each counts in its own cache line, as each Disruptor handler does. */
+    private java.util.concurrent.atomic.AtomicLongArray laneCounts;
+
+    private static final int PAD = 16;
     private long expected;
 
     private Keel keel;
@@ -111,11 +115,15 @@ public class InMemoryThroughputBenchmark {
         if (contestant.endsWith("keel")) {
             Keel.Builder b = Keel.builder().lanes(lanes).intake(0, Duration.ZERO);
             keel = b.build();
+            laneCounts = new java.util.concurrent.atomic.AtomicLongArray(subscriptions * lanes * PAD);
             for (int s = 0; s < subscriptions; s++) {
-                LongAdder c = counters[s];
+                int base = s * lanes;
                 keel.subscribe(Subscription.builder("bench-" + s)
                         .types("bench.event")
-                        .handler(Object.class, d -> c.increment())
+                        .handler(Object.class, d -> {
+                            int at = (base + d.lane()) * PAD;
+                            laneCounts.lazySet(at, laneCounts.get(at) + 1);
+                        })
                         .build());
             }
             keel.start();
@@ -158,11 +166,20 @@ public class InMemoryThroughputBenchmark {
         }
     }
 
+    private long laneSum(int subscription) {
+        long sum = 0;
+        for (int lane = 0; lane < lanes; lane++) {
+            sum += laneCounts.get((subscription * lanes + lane) * PAD);
+        }
+        return sum;
+    }
+
     @TearDown(Level.Trial)
     public void tearDown() {
         if (keel != null) {
             keel.close(Duration.ofSeconds(5));
             keel = null;
+            laneCounts = null;
         }
         if (disruptor != null) {
             disruptor.halt();
@@ -224,6 +241,14 @@ public class InMemoryThroughputBenchmark {
      */
     private void awaitAll() {
         expected += BATCH;
+        if (laneCounts != null) {
+            for (int s = 0; s < subscriptions; s++) {
+                while (laneSum(s) < expected) {
+                    java.util.concurrent.locks.LockSupport.parkNanos(20_000);
+                }
+            }
+            return;
+        }
         for (LongAdder c : counters) {
             while (c.sum() < expected) {
                 java.util.concurrent.locks.LockSupport.parkNanos(20_000);

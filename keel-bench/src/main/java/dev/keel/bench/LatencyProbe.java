@@ -14,10 +14,11 @@ import java.util.concurrent.locks.LockSupport;
 /**
  * Emit → handler latency at a fixed offered rate (not a closed loop, so queueing shows): a producer emits
  * {@code rate} events per second for {@code seconds}, each carrying its emit time; the handler records
- * {@code now - emitted}. The first second is warm-up and not recorded. Prints p50, p99, p99.9 and max for
+ * {@code now - emitted}. Each contestant first runs {@code warmup} seconds unrecorded (the JIT needs a few
+ * seconds on a small machine). Prints p50, p99, p99.9 and max for
  * Keel and, in the same run, for the LMAX Disruptor doing the same hand-off.
  *
- * <pre>java -cp keel-bench/target/benchmarks.jar dev.keel.bench.LatencyProbe [rate] [seconds] [lanes]</pre>
+ * <pre>java -cp keel-bench/target/benchmarks.jar dev.keel.bench.LatencyProbe [rate] [seconds] [lanes] [warmup]</pre>
  */
 public final class LatencyProbe {
     private LatencyProbe() {}
@@ -29,14 +30,20 @@ public final class LatencyProbe {
         int rate = args.length > 0 ? Integer.parseInt(args[0]) : 100_000;
         int seconds = args.length > 1 ? Integer.parseInt(args[1]) : 10;
         int lanes = args.length > 2 ? Integer.parseInt(args[2]) : 8;
+        int warmup = args.length > 3 ? Integer.parseInt(args[3]) : 5;
         System.out.printf(
-                "offered rate %,d events/s for %d s (+1 s warm-up), %d lanes, JDK %s, %d cpus%n",
-                rate, seconds, lanes, Runtime.version(), Runtime.getRuntime().availableProcessors());
-        report("keel", keel(rate, seconds, lanes));
-        report("disruptor (blocking)", disruptor(rate, seconds));
+                "offered rate %,d events/s for %d s after %d s of warm-up, %d lanes, JDK %s, %d cpus%n",
+                rate,
+                seconds,
+                warmup,
+                lanes,
+                Runtime.version(),
+                Runtime.getRuntime().availableProcessors());
+        report("keel", keel(rate, seconds, lanes, warmup));
+        report("disruptor (blocking)", disruptor(rate, seconds, warmup));
     }
 
-    private static long[] keel(int rate, int seconds, int lanes) throws InterruptedException {
+    private static long[] keel(int rate, int seconds, int lanes, int warmup) throws InterruptedException {
         Recorder rec = new Recorder(rate * seconds);
         try (Keel keel = Keel.builder().lanes(lanes).build()) {
             keel.subscribe(Subscription.builder("latency")
@@ -48,13 +55,13 @@ public final class LatencyProbe {
             for (int i = 0; i < keys.length; i++) {
                 keys[i] = "key-" + i;
             }
-            drive(rate, seconds, (i, stamp) -> keel.emit("probe.tick", keys[i & 1023], stamp));
+            drive(rate, seconds, warmup, (i, stamp) -> keel.emit("probe.tick", keys[i & 1023], stamp));
             rec.await(rate * seconds);
         }
         return rec.sorted();
     }
 
-    private static long[] disruptor(int rate, int seconds) throws InterruptedException {
+    private static long[] disruptor(int rate, int seconds, int warmup) throws InterruptedException {
         Recorder rec = new Recorder(rate * seconds);
         Disruptor<InMemoryThroughputBenchmark.Slot> d = new Disruptor<>(
                 InMemoryThroughputBenchmark.Slot::new,
@@ -64,7 +71,7 @@ public final class LatencyProbe {
                 new BlockingWaitStrategy());
         d.handleEventsWith((slot, seq, end) -> rec.record((Stamp) slot.value));
         RingBuffer<InMemoryThroughputBenchmark.Slot> ring = d.start();
-        drive(rate, seconds, (i, stamp) -> {
+        drive(rate, seconds, warmup, (i, stamp) -> {
             long seq = ring.next();
             ring.get(seq).value = stamp;
             ring.publish(seq);
@@ -78,11 +85,11 @@ public final class LatencyProbe {
         void send(int i, Stamp stamp);
     }
 
-    private static void drive(int rate, int seconds, Sender sender) {
+    private static void drive(int rate, int seconds, int warmup, Sender sender) {
         long interval = 1_000_000_000L / rate;
         long start = System.nanoTime();
-        long warmEnd = rate;
-        long total = (long) rate * (seconds + 1);
+        long warmEnd = (long) rate * warmup;
+        long total = (long) rate * (seconds + warmup);
         for (long i = 0; i < total; i++) {
             long due = start + i * interval;
             long now;

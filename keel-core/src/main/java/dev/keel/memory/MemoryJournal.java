@@ -37,6 +37,7 @@ public final class MemoryJournal implements Journal {
     private final ConcurrentHashMap<String, Dedup> dedup = new ConcurrentHashMap<>();
     private final ReentrantLock state = new ReentrantLock();
     private final Clock clock;
+    private volatile long lastDedupSweep;
     private volatile boolean closed;
 
     /** A memory journal whose dedup windows run on the system clock. */
@@ -238,7 +239,11 @@ public final class MemoryJournal implements Journal {
     @Override
     public void prune(int lane, long passed, Instant appendedBefore, Instant now) {
         lane(lane).prune(passed, appendedBefore.toEpochMilli());
-        dedup.values().removeIf(d -> d.until().isBefore(now));
+        long nowMillis = now.toEpochMilli();
+        if (nowMillis - lastDedupSweep >= 1000) {
+            lastDedupSweep = nowMillis;
+            dedup.values().removeIf(d -> d.until().isBefore(now));
+        }
     }
 
     @Override
@@ -289,7 +294,7 @@ public final class MemoryJournal implements Journal {
         private final Clock clock;
         private volatile LogRecord[] ring = new LogRecord[1024];
         private long[] appendedAt = new long[1024];
-        private long first = 1;
+        private volatile long first = 1;
         volatile long head;
 
         LaneLog(int lane, Clock clock) {
@@ -310,26 +315,34 @@ public final class MemoryJournal implements Journal {
             return seq;
         }
 
+        /**
+         * Records after {@code after}. A reader behind what was pruned (a subscription re-added after its
+         * events were dropped) starts at the oldest record still kept.
+         */
         List<LogRecord> read(long after, int max) {
-            long last = head;
-            LogRecord[] r = ring;
-            long from = after + 1;
-            if (from > last) {
-                return List.of();
-            }
-            int n = (int) Math.min(max, last - from + 1);
-            List<LogRecord> out = new ArrayList<>(n);
-            int mask = r.length - 1;
-            for (long seq = from; seq < from + n; seq++) {
-                LogRecord rec = r[(int) (seq & mask)];
-                if (rec == null || rec.sequence() != seq) {
-                    // Pruned: only a reader behind every cursor can get here; it gets what is left.
-                    out.clear();
-                    continue;
+            while (true) {
+                long last = head;
+                LogRecord[] r = ring;
+                long from = Math.max(after + 1, first);
+                if (from > last) {
+                    return List.of();
                 }
-                out.add(rec);
+                int n = (int) Math.min(max, last - from + 1);
+                List<LogRecord> out = new ArrayList<>(n);
+                int mask = r.length - 1;
+                boolean torn = false;
+                for (long seq = from; seq < from + n; seq++) {
+                    LogRecord rec = r[(int) (seq & mask)];
+                    if (rec == null || rec.sequence() != seq) {
+                        torn = true; // pruned under us: start again from the new oldest record
+                        break;
+                    }
+                    out.add(rec);
+                }
+                if (!torn) {
+                    return out;
+                }
             }
-            return out;
         }
 
         synchronized void prune(long passed, long appendedBeforeMillis) {

@@ -40,7 +40,7 @@ public final class CircuitBreakerMiddleware implements Middleware {
         } catch (PermanentFailureException e) {
             breaker.releasePermission();
             throw e;
-        } catch (Exception e) {
+        } catch (Exception | Error e) {
             breaker.onError(System.nanoTime() - start, TimeUnit.NANOSECONDS, e);
             throw e;
         }

@@ -291,6 +291,18 @@ public abstract class JournalContract {
     }
 
     @Test
+    void shouldReadFromTheOldestKeptRecordWhenAskedForPrunedOnes() {
+        for (int i = 1; i <= 300; i++) {
+            append(plain(1, event("a.b", "k", i)));
+        }
+        journal.prune(1, 290, Instant.now().plusSeconds(1), Instant.now());
+        assertThat(journal.read(1, 0, 5)).extracting(LogRecord::sequence).containsExactly(291L, 292L, 293L, 294L, 295L);
+        assertThat(journal.read(1, 295, 100))
+                .extracting(LogRecord::sequence)
+                .containsExactly(296L, 297L, 298L, 299L, 300L);
+    }
+
+    @Test
     void shouldAppendFromManyThreadsWithoutLosingOrDuplicatingSequences() throws Exception {
         int threads = 4;
         int perThread = 500;

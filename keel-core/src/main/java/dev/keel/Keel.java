@@ -54,15 +54,15 @@ public final class Keel implements AutoCloseable {
      * not wake nappers. Only then do they sleep until signalled. Under load the next events arrive within
      * microseconds, and a nap nobody has to interrupt costs far less than a park and an unpark per emit.
      */
-    private static final long NAP_NANOS = Long.getLong("keel.nap.nanos", 20_000);
+    private static final long NAP_NANOS = 20_000;
 
-    private static final int NAPS = Integer.getInteger("keel.naps", 3);
+    private static final int NAPS = 3;
 
     /**
      * Napping pays only under load: a worker naps when the moving average of its pass sizes is at least this
      * many deliveries. Under light load it sleeps until signalled, which keeps latency low.
      */
-    private static final int NAP_WHEN_BATCH = Integer.getInteger("keel.nap.batch", 8);
+    private static final int NAP_WHEN_BATCH = 8;
 
     private static final Duration WATCHDOG_TICK = Duration.ofMillis(5);
 
@@ -95,6 +95,9 @@ public final class Keel implements AutoCloseable {
 
     private final ThreadLocal<DeliveryScope> deliveryScope = ThreadLocal.withInitial(DeliveryScope::new);
     private final long nanoOrigin = System.nanoTime();
+    /** Nanoseconds since the runtime was built, refreshed by the watchdog each tick: a clock read for free. */
+    private volatile long coarseNanos = 1;
+
     private final ConcurrentHashMap<String, SubscriptionState> subscriptions = new ConcurrentHashMap<>();
     private volatile LaneWorker[][] byLane;
     private final LongAdder emitted = new LongAdder();
@@ -637,7 +640,9 @@ public final class Keel implements AutoCloseable {
     private void watchdogLoop() {
         while (state == State.OPEN || running) {
             LockSupport.parkNanos(WATCHDOG_TICK.toNanos());
-            long now = System.nanoTime();
+            long now = System.nanoTime() - nanoOrigin + 1;
+            coarseNanos = now;
+            telemetry.refresh();
             for (SubscriptionState s : subscriptions.values()) {
                 if (s.subscription.policy().timeout() == null) {
                     continue;
@@ -899,9 +904,9 @@ public final class Keel implements AutoCloseable {
         return deliveryScope.get();
     }
 
-    /** A positive timestamp for in-flight slots, from a nanoTime reading. */
-    long stamp(long nanoTime) {
-        return nanoTime - nanoOrigin + 1;
+    /** Nanoseconds since the runtime was built, at the watchdog's resolution. */
+    long coarseNanos() {
+        return coarseNanos;
     }
 
     void wake(LaneWorker w) {

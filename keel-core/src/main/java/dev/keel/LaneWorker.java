@@ -98,6 +98,9 @@ final class LaneWorker {
     private TypeMeters meters;
     private boolean paused;
     private long pausedUntil;
+    private DeliveryScope passScope;
+    private long stampSeq;
+    private static final long STAMP_SEQ_MASK = 0xFFFF;
 
     // ---- summaries for other threads, published at the end of each pass ----
     volatile long cursor;
@@ -195,6 +198,7 @@ final class LaneWorker {
             if (retired) {
                 return 0;
             }
+            passScope = keel.deliveryScope();
             int work = applyReprocessRequests();
             if (!isPausedNow()) {
                 int due = deliverDue();
@@ -716,14 +720,19 @@ final class LaneWorker {
         Delivery<?> delivery = new Delivery<>(name, converted, attempt, errors, lane, seq, replayCount);
         Span span = keel.telemetry().startConsumer(name, event, attempt);
         Scope traceScope = span == null ? null : span.makeCurrent();
-        DeliveryScope scope = keel.deliveryScope();
+        DeliveryScope scope = passScope != null ? passScope : keel.deliveryScope();
         Delivery<?> outer = scope.current;
         scope.current = delivery;
         boolean timing = keel.telemetry().metering();
-        long start = timeout != null || timing ? System.nanoTime() : 0;
+        long start = timing ? System.nanoTime() : 0;
         long stamp = 0;
         if (timeout != null) {
-            stamp = keel.stamp(start);
+            // The watchdog's coarse clock, with a per-delivery number in the low bits so no two
+            // deliveries of this worker share a stamp within a tick.
+            stamp = (keel.coarseNanos() & ~STAMP_SEQ_MASK) | (++stampSeq & STAMP_SEQ_MASK);
+            if (stamp == 0) {
+                stamp = 1;
+            }
             Thread me = Thread.currentThread();
             if (inflightThread != me) {
                 inflightThread = me;
@@ -838,12 +847,11 @@ final class LaneWorker {
         if (s == 0 || s == ABANDONED || timeout == null) {
             return;
         }
-        now = keel.stamp(now);
-        long start = Math.abs(s);
+        long start = Math.abs(s) & ~STAMP_SEQ_MASK;
         long budget = timeout.toNanos();
         long elapsed = now - start;
-        if (elapsed >= budget / 5 * 4 && warnedFor != start) {
-            warnedFor = start;
+        if (elapsed >= budget / 5 * 4 && warnedFor != s && warnedFor != -s) {
+            warnedFor = Math.abs(s);
             sub.timeoutWarnings.increment();
             log.warn(
                     "subscription '{}' lane {}: a delivery has used 80% of its {} ms timeout",
@@ -857,8 +865,7 @@ final class LaneWorker {
             interruptSent = true;
         }
         if (s < 0 && elapsed >= 2 * budget && keel.isStarted()) {
-            long cur = slot.get();
-            if ((cur == start || cur == -start) && slot.compareAndSet(cur, ABANDONED)) {
+            if (slot.compareAndSet(s, ABANDONED)) {
                 takeOver();
             }
         }

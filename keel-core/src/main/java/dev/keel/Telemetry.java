@@ -56,6 +56,17 @@ final class Telemetry {
      * as soon as a registry is added to the composite.
      */
     boolean metering() {
+        return metering;
+    }
+
+    private volatile boolean metering = computeMetering();
+
+    /** Re-reads whether a registry was added behind the default composite (called each watchdog tick). */
+    void refresh() {
+        metering = computeMetering();
+    }
+
+    private boolean computeMetering() {
         return !(registry instanceof io.micrometer.core.instrument.composite.CompositeMeterRegistry c)
                 || !c.getRegistries().isEmpty();
     }

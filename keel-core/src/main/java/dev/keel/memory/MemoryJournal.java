@@ -29,7 +29,8 @@ import java.util.concurrent.locks.ReentrantLock;
  */
 public final class MemoryJournal implements Journal {
     private LaneLog[] lanes;
-    private final Map<String, long[]> cursors = new HashMap<>();
+    private final ConcurrentHashMap<String, java.util.concurrent.atomic.AtomicLongArray> cursors =
+            new ConcurrentHashMap<>();
     private final Map<String, TreeMap<Long, Pending>> pending = new HashMap<>();
     private final ConcurrentSkipListMap<String, DeadLetter> deadLetters = new ConcurrentSkipListMap<>();
     private final ConcurrentHashMap<String, java.util.concurrent.atomic.LongAdder> deadLetterCounts =
@@ -118,13 +119,9 @@ public final class MemoryJournal implements Journal {
 
     @Override
     public OptionalLong cursor(String subscription, int lane) {
-        state.lock();
-        try {
-            long[] c = cursors.get(subscription);
-            return c == null || c[lane] < 0 ? OptionalLong.empty() : OptionalLong.of(c[lane]);
-        } finally {
-            state.unlock();
-        }
+        var c = cursors.get(subscription);
+        long at = c == null ? -1 : c.get(lane);
+        return at < 0 ? OptionalLong.empty() : OptionalLong.of(at);
     }
 
     @Override
@@ -133,11 +130,19 @@ public final class MemoryJournal implements Journal {
         if (commit.isEmpty()) {
             return;
         }
+        boolean cursorOnly = commit.upserts().isEmpty()
+                && commit.removals().isEmpty()
+                && commit.deadLetters().isEmpty()
+                && commit.removedDeadLetters().isEmpty();
+        if (cursorOnly) {
+            // The common case: nothing but progress. One (subscription, lane) has one writer, so no lock.
+            cursorsOf(commit.subscription()).set(commit.lane(), commit.cursor());
+            return;
+        }
         state.lock();
         try {
             if (commit.cursor() != Commit.UNCHANGED) {
-                long[] c = cursors.computeIfAbsent(commit.subscription(), k -> newCursors());
-                c[commit.lane()] = commit.cursor();
+                cursorsOf(commit.subscription()).set(commit.lane(), commit.cursor());
             }
             if (!commit.upserts().isEmpty() || !commit.removals().isEmpty()) {
                 TreeMap<Long, Pending> p =
@@ -256,10 +261,18 @@ public final class MemoryJournal implements Journal {
         return lane(lane).size();
     }
 
-    private long[] newCursors() {
-        long[] c = new long[lanes.length];
-        java.util.Arrays.fill(c, -1);
-        return c;
+    private java.util.concurrent.atomic.AtomicLongArray cursorsOf(String subscription) {
+        var c = cursors.get(subscription);
+        if (c != null) {
+            return c;
+        }
+        return cursors.computeIfAbsent(subscription, k -> {
+            var made = new java.util.concurrent.atomic.AtomicLongArray(lanes.length);
+            for (int i = 0; i < made.length(); i++) {
+                made.set(i, -1);
+            }
+            return made;
+        });
     }
 
     private static String key(String subscription, int lane) {

@@ -163,6 +163,88 @@ class MiddlewareTest {
     }
 
     @Test
+    void shouldPauseTheLaneWhileTheBulkheadIsFullAndDeliverEverythingAfterwards() throws Exception {
+        io.github.resilience4j.bulkhead.Bulkhead bulkhead = io.github.resilience4j.bulkhead.Bulkhead.of(
+                "inventory",
+                io.github.resilience4j.bulkhead.BulkheadConfig.custom()
+                        .maxConcurrentCalls(1)
+                        .maxWaitDuration(Duration.ZERO)
+                        .build());
+        CountDownLatch entered = new CountDownLatch(1);
+        CountDownLatch hold = new CountDownLatch(1);
+        List<Object> delivered = new CopyOnWriteArrayList<>();
+        keel = Keel.builder().lanes(4).build();
+        keel.subscribe(Subscription.builder("inventory")
+                .types("stock.*")
+                .use(Middleware.bulkhead(bulkhead))
+                .handler(Integer.class, d -> {
+                    if (d.data() == 0) {
+                        entered.countDown();
+                        hold.await();
+                    }
+                    delivered.add(d.data());
+                })
+                .build());
+        keel.start();
+        keel.emit("stock.changed", "sku-0", 0).join();
+        assertThat(entered.await(5, java.util.concurrent.TimeUnit.SECONDS)).isTrue();
+        for (int i = 1; i < 8; i++) {
+            keel.emit("stock.changed", "sku-" + i, i).join();
+        }
+        await().atMost(Duration.ofSeconds(5))
+                .until(() -> keel.stats().subscription("inventory").pauses() > 0);
+        assertThat(delivered).isEmpty();
+        hold.countDown();
+        await().atMost(Duration.ofSeconds(10)).until(() -> delivered.size() == 8);
+        assertThat(keel.stats().subscription("inventory").failedAttempts()).isZero();
+    }
+
+    @Test
+    void shouldBoundDeliveriesPerKeyAcrossSubscriptionsSharingTheLimit() {
+        Middleware perAccount = Middleware.concurrencyPerKey(1, Duration.ofSeconds(5));
+        AtomicInteger inFlight = new AtomicInteger();
+        AtomicInteger peak = new AtomicInteger();
+        keel = Keel.builder().lanes(2).build();
+        for (String name : List.of("ledger", "limits", "audit")) {
+            keel.subscribe(Subscription.builder(name)
+                    .types("txn.*")
+                    .use(perAccount)
+                    .handler(Object.class, d -> {
+                        peak.accumulateAndGet(inFlight.incrementAndGet(), Math::max);
+                        Thread.sleep(5);
+                        inFlight.decrementAndGet();
+                    })
+                    .build());
+        }
+        keel.start();
+        for (int i = 0; i < 20; i++) {
+            keel.emit("txn.booked", "account-1", i).join();
+        }
+        await().atMost(Duration.ofSeconds(20)).until(() -> keel.stats().delivered() == 60);
+        assertThat(peak.get()).isEqualTo(1);
+    }
+
+    @Test
+    void shouldWarnAtEightyPercentOfTheTimeoutWithoutFailingTheAttempt() {
+        io.micrometer.core.instrument.simple.SimpleMeterRegistry registry =
+                new io.micrometer.core.instrument.simple.SimpleMeterRegistry();
+        keel = Keel.builder().lanes(1).meterRegistry(registry).build();
+        keel.subscribe(Subscription.builder("nearly")
+                .types("a.b")
+                .timeout(Duration.ofMillis(200))
+                .handler(Object.class, d -> Thread.sleep(180))
+                .build());
+        keel.emit("a.b", "k", 1).join();
+        keel.process();
+        assertThat(keel.stats().subscription("nearly").delivered()).isEqualTo(1);
+        assertThat(registry.get(dev.keel.KeelMeter.TIMEOUT_WARNINGS.meterName())
+                        .tag("subscription", "nearly")
+                        .counter()
+                        .count())
+                .isEqualTo(1);
+    }
+
+    @Test
     void shouldBoundConcurrencyAcrossLanes() throws Exception {
         AtomicInteger inFlight = new AtomicInteger();
         AtomicInteger peak = new AtomicInteger();

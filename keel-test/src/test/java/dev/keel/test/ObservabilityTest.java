@@ -74,6 +74,28 @@ class ObservabilityTest {
     }
 
     @Test
+    void shouldReportCircuitStateAsAGauge() {
+        SimpleMeterRegistry registry = new SimpleMeterRegistry();
+        io.github.resilience4j.circuitbreaker.CircuitBreaker breaker =
+                io.github.resilience4j.circuitbreaker.CircuitBreaker.ofDefaults("gateway");
+        try (Keel keel = Keel.builder().meterRegistry(registry).build()) {
+            keel.subscribe(Subscription.builder("payments")
+                    .types("pay.*")
+                    .use(dev.keel.Middleware.circuitBreaker(breaker))
+                    .handler(Object.class, d -> {})
+                    .build());
+            var gauge = registry.get(KeelMeter.CIRCUIT_STATE.meterName())
+                    .tags("subscription", "payments", "breaker", "gateway")
+                    .gauge();
+            assertThat(gauge.value()).isZero();
+            breaker.transitionToOpenState();
+            assertThat(gauge.value()).isEqualTo(1);
+            breaker.transitionToHalfOpenState();
+            assertThat(gauge.value()).isEqualTo(2);
+        }
+    }
+
+    @Test
     void shouldLinkConsumerSpansToTheProducerThroughTraceparent() {
         InMemorySpanExporter spans = InMemorySpanExporter.create();
         OpenTelemetrySdk otel = OpenTelemetrySdk.builder()

@@ -86,24 +86,14 @@ public record Event<T>(
 
     /** An event of the type with the payload, a fresh id, the default source and the current time. */
     public static <T> Event<T> of(String type, T data) {
+        long now = System.currentTimeMillis();
+        return bare(EventIds.next(now), DEFAULT_SOURCE, type, Instant.ofEpochMilli(now), data, null);
+    }
+
+    /** An event with only the required attributes, a payload and an ordering key. */
+    static <T> Event<T> bare(String id, String source, String type, Instant time, T data, String key) {
         return new Event<>(
-                EventIds.next(),
-                DEFAULT_SOURCE,
-                type,
-                SPEC_VERSION,
-                Instant.now(),
-                null,
-                JSON,
-                data,
-                null,
-                null,
-                null,
-                null,
-                null,
-                0,
-                null,
-                0,
-                null);
+                id, source, type, SPEC_VERSION, time, null, JSON, data, key, null, null, null, null, 0, null, 0, null);
     }
 
     /** A builder for an event of the type with the payload. */

@@ -271,24 +271,7 @@ public final class Keel implements AutoCloseable {
         Event<Object> e;
         try {
             long now = clock.millis();
-            e = new Event<>(
-                    EventIds.next(now),
-                    source,
-                    type,
-                    Event.SPEC_VERSION,
-                    Instant.ofEpochMilli(now),
-                    null,
-                    Event.JSON,
-                    data,
-                    key,
-                    null,
-                    null,
-                    null,
-                    null,
-                    0,
-                    null,
-                    0,
-                    null);
+            e = Event.bare(EventIds.next(now), source, type, Instant.ofEpochMilli(now), data, key);
         } catch (InvalidEventException ex) {
             reject("invalid");
             throw ex;

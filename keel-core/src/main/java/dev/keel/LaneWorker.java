@@ -295,17 +295,7 @@ final class LaneWorker {
                     heads.addAll(due.subList(i, due.size()));
                     return work;
                 }
-                default ->
-                    fail(
-                            p.event(),
-                            p.sequence(),
-                            p.scope(),
-                            p.attempt() + 1,
-                            p.errors(),
-                            p.replayCount(),
-                            r.error(),
-                            true,
-                            now);
+                default -> failHead(p, r.error(), now);
             }
         }
         return work;
@@ -327,11 +317,7 @@ final class LaneWorker {
         for (batchIndex = 0; batchIndex < batch.size(); batchIndex++) {
             LogRecord rec = batch.get(batchIndex);
             if (keel.isStopping()) {
-                if (batchReordered) {
-                    deferRest(batchIndex, keel.clock().instant());
-                    newCursor = batchLastSeq;
-                }
-                endBatch();
+                leaveBatch(batchIndex, keel.clock().instant());
                 return work;
             }
             Event<?> e = rec.event();
@@ -373,11 +359,7 @@ final class LaneWorker {
             }
             if (r.outcome() == Outcome.PAUSED) {
                 pause(r.pause());
-                if (batchReordered) {
-                    deferRest(batchIndex, keel.clock().instant().plus(r.pause()));
-                    newCursor = batchLastSeq;
-                }
-                endBatch();
+                leaveBatch(batchIndex, keel.clock().instant().plus(r.pause()));
                 return work;
             }
             fail(
@@ -409,6 +391,23 @@ final class LaneWorker {
             lastType = type;
         }
         return lastTypeMatches;
+    }
+
+    /**
+     * Stops the batch before record {@code from}. Without reordering the cursor already stands before it;
+     * in a reordered batch the records not handled wait in the pending set, due at {@code due}.
+     */
+    private void leaveBatch(int from, Instant due) {
+        if (batchReordered) {
+            deferRest(from, due);
+            newCursor = batchLastSeq;
+        }
+        endBatch();
+    }
+
+    /** Records a failed attempt of a pending head. */
+    private void failHead(Pending p, Throwable error, Instant now) {
+        fail(p.event(), p.sequence(), p.scope(), p.attempt() + 1, p.errors(), p.replayCount(), error, true, now);
     }
 
     private void endBatch() {
@@ -878,16 +877,7 @@ final class LaneWorker {
         Instant now = keel.clock().instant();
         if (currentPending != null) {
             Pending p = currentPending;
-            fail(
-                    p.event(),
-                    p.sequence(),
-                    p.scope(),
-                    p.attempt() + 1,
-                    p.errors(),
-                    p.replayCount(),
-                    new DeliveryTimeoutException(name, p.event().id(), timeout),
-                    true,
-                    now);
+            failHead(p, new DeliveryTimeoutException(name, p.event().id(), timeout), now);
         } else if (currentRecord != null) {
             LogRecord r = currentRecord;
             Event<?> e = r.event();

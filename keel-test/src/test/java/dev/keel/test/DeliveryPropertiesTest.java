@@ -100,16 +100,7 @@ class DeliveryPropertiesTest {
                             .initialDelay(Duration.ofSeconds(1))
                             .maxDelay(Duration.ofSeconds(8))
                             .build())
-                    .handler(Integer.class, d -> {
-                        int i = d.data();
-                        if (fails(seed, i, d.attempt(), failRate)) {
-                            throw new IOException("random failure");
-                        }
-                        successes.computeIfAbsent(i, k -> new AtomicInteger()).incrementAndGet();
-                        orderSeen
-                                .computeIfAbsent(d.event().partitionKey(), k -> new CopyOnWriteArrayList<>())
-                                .add(i);
-                    })
+                    .handler(Integer.class, d -> record(d, seed, failRate, 0, successes, orderSeen))
                     .build());
             List<Emitted> emitted = new ArrayList<>();
             for (int i = 0; i < events; i++) {
@@ -147,17 +138,7 @@ class DeliveryPropertiesTest {
                             .initialDelay(Duration.ofMillis(1))
                             .maxDelay(Duration.ofMillis(5))
                             .build())
-                    .handler(Integer.class, d -> {
-                        int i = d.data();
-                        LockSupport.parkNanos(new Random(seed + i).nextInt(200_000));
-                        if (fails(seed, i, d.attempt(), failRate)) {
-                            throw new IOException("random failure");
-                        }
-                        successes.computeIfAbsent(i, k -> new AtomicInteger()).incrementAndGet();
-                        orderSeen
-                                .computeIfAbsent(d.event().partitionKey(), k -> new CopyOnWriteArrayList<>())
-                                .add(i);
-                    })
+                    .handler(Integer.class, d -> record(d, seed, failRate, 200_000, successes, orderSeen))
                     .build());
             keel.start();
             List<Emitted> emitted = new ArrayList<>();
@@ -173,6 +154,28 @@ class DeliveryPropertiesTest {
             });
             verify(keel, mode, emitted, successes, orderSeen);
         }
+    }
+
+    /** The handler of both checks: waits a seeded while, fails as {@link #fails} says, records successes. */
+    private static void record(
+            dev.keel.Delivery<Integer> d,
+            long seed,
+            double failRate,
+            int maxLatencyNanos,
+            Map<Integer, AtomicInteger> successes,
+            Map<String, List<Integer>> orderSeen)
+            throws IOException {
+        int i = d.data();
+        if (maxLatencyNanos > 0) {
+            LockSupport.parkNanos(new Random(seed + i).nextInt(maxLatencyNanos));
+        }
+        if (fails(seed, i, d.attempt(), failRate)) {
+            throw new IOException("random failure");
+        }
+        successes.computeIfAbsent(i, k -> new AtomicInteger()).incrementAndGet();
+        orderSeen
+                .computeIfAbsent(d.event().partitionKey(), k -> new CopyOnWriteArrayList<>())
+                .add(i);
     }
 
     private static boolean settled(Keel keel) {

@@ -49,6 +49,7 @@ public final class Keel implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(Keel.class);
     private static final long IDLE_PARK_NANOS = Duration.ofMillis(200).toNanos();
     private static final Duration MAINTENANCE_INTERVAL = Duration.ofMillis(10);
+    private static final Duration DEAD_LETTER_PURGE_INTERVAL = Duration.ofSeconds(1);
     /**
      * Idle workers first nap this long, up to {@link #NAPS} times, checking for work in between; producers do
      * not wake nappers. Only then do they sleep until signalled. Under load the next events arrive within
@@ -110,7 +111,10 @@ public final class Keel implements AutoCloseable {
     private Thread watchdog;
     private Thread maintenance;
     private ShutdownReport closeReport;
-    private long maintenanceRuns;
+    private final java.util.concurrent.locks.ReentrantLock maintaining = new java.util.concurrent.locks.ReentrantLock();
+    private long lastPrune = System.nanoTime() - Duration.ofDays(1).toNanos();
+    private long lastPurge = System.nanoTime() - Duration.ofDays(1).toNanos();
+    private final long pruneIntervalNanos;
 
     private Keel(Builder b) {
         this.journal = b.journal != null ? b.journal : new MemoryJournal(b.clock);
@@ -134,6 +138,7 @@ public final class Keel implements AutoCloseable {
         this.maxReplays = b.maxReplays;
         this.byLane = new LaneWorker[lanes][0];
         this.deadLetters = new DeadLetters(this);
+        this.pruneIntervalNanos = journal.pruneInterval().toNanos();
         journal.open(lanes);
         for (Subscription s : b.subscriptions) {
             subscribe(s);
@@ -657,22 +662,31 @@ public final class Keel implements AutoCloseable {
 
     /** Prunes what every subscription has passed, purges old dead letters, expires dedup records. */
     private void maintain() {
-        if (state == State.CLOSED) {
+        if (state == State.CLOSED || !maintaining.tryLock()) {
             return;
         }
-        Instant now = clock.instant();
-        Instant appendedBefore = now.minus(retention);
-        for (int lane = 0; lane < lanes; lane++) {
-            long passed = journal.head(lane);
-            for (LaneWorker w : byLane[lane]) {
-                passed = Math.min(passed, w.prunePoint());
+        try {
+            long nowNanos = System.nanoTime();
+            Instant now = clock.instant();
+            if (nowNanos - lastPrune >= pruneIntervalNanos) {
+                lastPrune = nowNanos;
+                Instant appendedBefore = now.minus(retention);
+                for (int lane = 0; lane < lanes; lane++) {
+                    long passed = journal.head(lane);
+                    for (LaneWorker w : byLane[lane]) {
+                        passed = Math.min(passed, w.prunePoint());
+                    }
+                    journal.prune(lane, passed, appendedBefore, now);
+                }
             }
-            journal.prune(lane, passed, appendedBefore, now);
-        }
-        if (deadLetterRetention != null
-                && maintenanceRuns++ % 100 == 0
-                && journal.purgeDeadLetters(now.minus(deadLetterRetention)) > 0) {
-            refreshDeadLetterCounts();
+            if (deadLetterRetention != null && nowNanos - lastPurge >= DEAD_LETTER_PURGE_INTERVAL.toNanos()) {
+                lastPurge = nowNanos;
+                if (journal.purgeDeadLetters(now.minus(deadLetterRetention)) > 0) {
+                    refreshDeadLetterCounts();
+                }
+            }
+        } finally {
+            maintaining.unlock();
         }
     }
 

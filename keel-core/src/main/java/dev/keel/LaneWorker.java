@@ -155,7 +155,14 @@ final class LaneWorker {
             return;
         }
         var stored = journal.cursor(name, lane);
-        cursor = stored.isPresent() ? stored.getAsLong() : journal.head(lane);
+        if (stored.isPresent()) {
+            cursor = stored.getAsLong();
+        } else {
+            // New to this journal: it starts at the head, and says so at once, so that a restart before its
+            // first delivery resumes here instead of at a later head.
+            cursor = journal.head(lane);
+            journal.commit(new Commit(name, lane, cursor, List.of(), List.of(), List.of(), List.of()));
+        }
         List<Pending> all = journal.pending(name, lane);
         for (Pending p : all) {
             if (!p.parked()) {

@@ -251,6 +251,12 @@ public final class MemoryJournal implements Journal {
         }
     }
 
+    /** Every 10 ms: consumed events leave the heap before they reach the old generation. */
+    @Override
+    public java.time.Duration pruneInterval() {
+        return java.time.Duration.ofMillis(10);
+    }
+
     @Override
     public void close() {
         closed = true;

@@ -71,6 +71,14 @@ public interface Journal extends AutoCloseable {
      */
     void prune(int lane, long passed, Instant appendedBefore, Instant now);
 
+    /**
+     * How often the runtime should prune each lane: pruning a memory engine is nearly free and keeps the
+     * heap small, while a database pays a transaction for it. One second unless the engine says otherwise.
+     */
+    default java.time.Duration pruneInterval() {
+        return java.time.Duration.ofSeconds(1);
+    }
+
     /** Releases the store. */
     @Override
     void close();

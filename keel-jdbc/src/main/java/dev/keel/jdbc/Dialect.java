@@ -1,0 +1,18 @@
+package dev.keel.jdbc;
+
+import com.zaxxer.hikari.HikariConfig;
+
+/** What differs between the databases Keel runs on; everything else is one code path. */
+interface Dialect {
+    /** A name for messages. */
+    String name();
+
+    /** The column type for binary envelopes in the migrations. */
+    String blobType();
+
+    /** Connection pool settings the database needs. */
+    void configure(HikariConfig config);
+
+    /** Whether the database lets several instances share the journal (lane leases arrive with them). */
+    boolean sharedByInstances();
+}

@@ -1,0 +1,119 @@
+package dev.keel.jdbc;
+
+import dev.keel.spi.Append;
+import dev.keel.spi.Journal.AppendResult;
+import dev.keel.spi.JournalException;
+import java.sql.SQLException;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.LinkedBlockingQueue;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The one thread that writes appends: it takes every request waiting, writes them in one transaction, and
+ * completes their futures after the commit. Under load many emits share one fsync; alone, an emit waits
+ * for one transaction.
+ */
+final class GroupCommitWriter {
+    private static final Logger log = LoggerFactory.getLogger(GroupCommitWriter.class);
+
+    private record Request(List<Append> appends, CompletableFuture<List<AppendResult>> done) {}
+
+    private static final Request STOP = new Request(List.of(), null);
+
+    private final JdbcJournal journal;
+    private final int maxBatch;
+    private final LinkedBlockingQueue<Request> queue = new LinkedBlockingQueue<>();
+    private final Thread thread;
+    private volatile boolean stopping;
+
+    GroupCommitWriter(JdbcJournal journal, int maxBatch) {
+        this.journal = journal;
+        this.maxBatch = maxBatch;
+        this.thread = Thread.ofPlatform().daemon().name("keel-journal-writer").start(this::run);
+    }
+
+    CompletableFuture<List<AppendResult>> submit(List<Append> appends) {
+        CompletableFuture<List<AppendResult>> done = new CompletableFuture<>();
+        if (stopping) {
+            done.completeExceptionally(new JournalException("the journal " + journal.describe() + " is closing"));
+            return done;
+        }
+        queue.add(new Request(List.copyOf(appends), done));
+        return done;
+    }
+
+    private void run() {
+        List<Request> group = new ArrayList<>();
+        while (true) {
+            try {
+                Request first = queue.take();
+                if (first == STOP) {
+                    return;
+                }
+                group.add(first);
+                int size = first.appends().size();
+                Request more;
+                while (size < maxBatch && (more = queue.peek()) != null && more != STOP) {
+                    group.add(queue.poll());
+                    size += more.appends().size();
+                }
+                writeGroup(group);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                return;
+            } catch (RuntimeException e) {
+                log.error("journal writer failed unexpectedly; its requests were failed", e);
+            } finally {
+                group.clear();
+            }
+        }
+    }
+
+    private void writeGroup(List<Request> group) {
+        List<Append> all = new ArrayList<>();
+        for (Request r : group) {
+            all.addAll(r.appends());
+        }
+        List<AppendResult> results;
+        try {
+            results = journal.write(all);
+        } catch (SQLException e) {
+            JournalException failure = journal.failure("store " + all.size() + " events", e);
+            group.forEach(r -> r.done().completeExceptionally(failure));
+            return;
+        } catch (RuntimeException e) {
+            JournalException failure = e instanceof JournalException je
+                    ? je
+                    : new JournalException("could not store " + all.size() + " events: " + e.getMessage(), e);
+            group.forEach(r -> r.done().completeExceptionally(failure));
+            return;
+        }
+        int at = 0;
+        for (Request r : group) {
+            int n = r.appends().size();
+            r.done().complete(results.subList(at, at + n));
+            at += n;
+        }
+    }
+
+    /** Writes what is queued, then stops. */
+    void close() {
+        stopping = true;
+        queue.add(STOP);
+        try {
+            thread.join(10_000);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        Request left;
+        while ((left = queue.poll()) != null) {
+            if (left.done() != null) {
+                left.done()
+                        .completeExceptionally(new JournalException("the journal " + journal.describe() + " closed"));
+            }
+        }
+    }
+}

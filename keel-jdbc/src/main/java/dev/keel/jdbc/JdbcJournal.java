@@ -1,0 +1,853 @@
+package dev.keel.jdbc;
+
+import com.fasterxml.jackson.databind.DeserializationFeature;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.SerializationFeature;
+import com.fasterxml.jackson.datatype.jsr310.JavaTimeModule;
+import com.zaxxer.hikari.HikariConfig;
+import com.zaxxer.hikari.HikariDataSource;
+import dev.keel.DeadLetter;
+import dev.keel.DeadLetterQuery;
+import dev.keel.spi.Append;
+import dev.keel.spi.Commit;
+import dev.keel.spi.Journal;
+import dev.keel.spi.JournalException;
+import dev.keel.spi.LogRecord;
+import dev.keel.spi.Pending;
+import java.nio.file.Path;
+import java.sql.Connection;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.sql.Types;
+import java.time.Clock;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.Optional;
+import java.util.OptionalLong;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.atomic.AtomicLongArray;
+import org.flywaydb.core.Flyway;
+import org.flywaydb.core.api.FlywayException;
+
+/**
+ * The durable journal on SQLite (the embedded default) or PostgreSQL: one schema, one code path, a small
+ * dialect for each database. Appends are group-committed by one writer thread: many emits share one
+ * transaction, and each emit's future completes only after that transaction is durable. Delivery outcomes
+ * ({@link #commit}) are one transaction each. The schema is migrated at {@link #open} (Flyway; safe when
+ * several instances start at once on PostgreSQL, which serialises migrations with an advisory lock).
+ *
+ * <p>Build one with {@link #sqlite(Path)}, {@link #postgres(String, String, String)} or {@link #builder()}.
+ */
+public final class JdbcJournal implements Journal {
+    /** Default connection pool size. */
+    public static final int DEFAULT_POOL_SIZE = 8;
+    /** Default most appends written in one transaction. */
+    public static final int DEFAULT_MAX_BATCH = 2048;
+
+    private static final Duration PRUNE_EVERY = Duration.ofSeconds(1);
+    private static final Duration HEADS_REFRESH = Duration.ofMillis(100);
+
+    private final Dialect dialect;
+    private final int poolSize;
+    private final int maxBatch;
+    private final Clock clock;
+    private final EnvelopeCodec codec;
+    private HikariDataSource pool;
+    private GroupCommitWriter writer;
+    private int lanes;
+    private AtomicLongArray heads;
+    private volatile long headsReadAt;
+    private volatile long lastDedupSweep;
+    private volatile boolean closed;
+
+    private JdbcJournal(Builder b) {
+        this.dialect =
+                Objects.requireNonNull(b.dialect, "choose a database: sqlite(path), postgres(url, ...) or url(...)");
+        this.poolSize = b.poolSize;
+        this.maxBatch = b.maxBatch;
+        this.clock = b.clock;
+        this.codec = new EnvelopeCodec(b.objectMapper != null ? b.objectMapper : defaultMapper());
+    }
+
+    /** A journal in a SQLite file, created with its directory when missing. */
+    public static JdbcJournal sqlite(Path file) {
+        return builder().sqlite(file).build();
+    }
+
+    /** A journal in a PostgreSQL database ({@code jdbc:postgresql://host:port/db}). */
+    public static JdbcJournal postgres(String url, String user, String password) {
+        return builder().postgres(url, user, password).build();
+    }
+
+    /** A builder; choose the database with {@code sqlite}, {@code postgres} or {@code url}. */
+    public static Builder builder() {
+        return new Builder();
+    }
+
+    static ObjectMapper defaultMapper() {
+        return new ObjectMapper()
+                .registerModule(new JavaTimeModule())
+                .disable(SerializationFeature.WRITE_DATES_AS_TIMESTAMPS)
+                .disable(DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES);
+    }
+
+    // ---- opening ----
+
+    @Override
+    public synchronized void open(int laneCount) {
+        if (laneCount < 1) {
+            throw new IllegalArgumentException("lanes must be at least 1 but was " + laneCount);
+        }
+        if (pool != null) {
+            if (laneCount != lanes) {
+                throw new JournalException(dialect.name() + " is open with " + lanes + " lanes, not " + laneCount);
+            }
+            return;
+        }
+        HikariConfig config = new HikariConfig();
+        config.setPoolName("keel-journal");
+        config.setMaximumPoolSize(poolSize);
+        config.setInitializationFailTimeout(1);
+        config.setConnectionTimeout(Duration.ofSeconds(10).toMillis());
+        dialect.configure(config);
+        HikariDataSource ds;
+        try {
+            ds = new HikariDataSource(config);
+        } catch (RuntimeException e) {
+            throw new JournalException(
+                    "cannot reach the journal database " + dialect.name() + ": " + rootMessage(e)
+                            + ". Check the URL (KEEL_JDBC_URL), credentials and that the database is up",
+                    e);
+        }
+        try {
+            migrate(ds);
+            checkLanes(ds, laneCount);
+            lanes = laneCount;
+            heads = new AtomicLongArray(laneCount);
+            refreshHeads(ds);
+            pool = ds;
+            writer = new GroupCommitWriter(this, maxBatch);
+        } catch (RuntimeException e) {
+            ds.close();
+            throw e;
+        }
+    }
+
+    private void migrate(HikariDataSource ds) {
+        try {
+            Flyway.configure()
+                    .dataSource(ds)
+                    .locations("classpath:db/keel")
+                    .table("keel_schema_history")
+                    .placeholders(Map.of("blob", dialect.blobType()))
+                    .load()
+                    .migrate();
+        } catch (FlywayException e) {
+            String message = rootMessage(e);
+            if (message.contains("non-empty schema") || message.contains("without schema history")) {
+                throw new JournalException(
+                        dialect.name() + " holds tables that are not Keel's; Keel left them untouched."
+                                + " Give Keel its own database (or SQLite file)",
+                        e);
+            }
+            throw new JournalException("cannot prepare the journal schema in " + dialect.name() + ": " + message, e);
+        }
+    }
+
+    private void checkLanes(HikariDataSource ds, int laneCount) {
+        try (Connection c = ds.getConnection()) {
+            c.setAutoCommit(false);
+            String stored = null;
+            try (PreparedStatement s = c.prepareStatement("SELECT value FROM keel_meta WHERE name = 'lanes'");
+                    ResultSet r = s.executeQuery()) {
+                if (r.next()) {
+                    stored = r.getString(1);
+                }
+            }
+            if (stored == null) {
+                try (PreparedStatement s = c.prepareStatement(
+                        "INSERT INTO keel_meta (name, value) VALUES ('lanes', ?) ON CONFLICT (name) DO NOTHING")) {
+                    s.setString(1, Integer.toString(laneCount));
+                    s.executeUpdate();
+                }
+                try (PreparedStatement s = c.prepareStatement("SELECT value FROM keel_meta WHERE name = 'lanes'");
+                        ResultSet r = s.executeQuery()) {
+                    r.next();
+                    stored = r.getString(1);
+                }
+            }
+            if (Integer.parseInt(stored) != laneCount) {
+                c.rollback();
+                throw new JournalException("the journal in " + dialect.name() + " was created with " + stored
+                        + " lanes, and this runtime asks for " + laneCount
+                        + "; keys would move to other lanes and lose their order. Use lanes(" + stored + ")");
+            }
+            try (PreparedStatement s = c.prepareStatement(
+                    "INSERT INTO keel_lanes (lane, head) VALUES (?, 0) ON CONFLICT (lane) DO NOTHING")) {
+                for (int lane = 0; lane < laneCount; lane++) {
+                    s.setInt(1, lane);
+                    s.addBatch();
+                }
+                s.executeBatch();
+            }
+            c.commit();
+        } catch (SQLException e) {
+            throw failure("prepare the lanes", e);
+        }
+    }
+
+    // ---- appends (group commit) ----
+
+    @Override
+    public CompletableFuture<List<AppendResult>> append(List<Append> batch) {
+        ensureOpen();
+        for (Append a : batch) {
+            lane(a.lane());
+        }
+        return writer.submit(batch);
+    }
+
+    /** Writes appends in one transaction; called by the writer thread only. */
+    List<AppendResult> write(List<Append> appends) throws SQLException {
+        try (Connection c = pool.getConnection()) {
+            c.setAutoCommit(false);
+            try {
+                List<AppendResult> results = write(c, appends);
+                c.commit();
+                for (AppendResult r : results) {
+                    if (!r.duplicate()) {
+                        heads.accumulateAndGet(r.lane(), r.sequence(), Math::max);
+                    }
+                }
+                return results;
+            } catch (SQLException | RuntimeException e) {
+                c.rollback();
+                throw e;
+            }
+        }
+    }
+
+    private List<AppendResult> write(Connection c, List<Append> appends) throws SQLException {
+        long now = clock.millis();
+        AppendResult[] results = new AppendResult[appends.size()];
+        Map<String, AppendResult> seen = new HashMap<>();
+        int[] perLane = new int[lanes];
+        try (PreparedStatement find =
+                c.prepareStatement("SELECT event_id, lane, seq, until_at FROM keel_dedup WHERE dedup_key = ?")) {
+            for (int i = 0; i < appends.size(); i++) {
+                Append a = appends.get(i);
+                if (a.dedupKey() != null) {
+                    AppendResult earlier = seen.get(a.dedupKey());
+                    if (earlier == null) {
+                        find.setString(1, a.dedupKey());
+                        try (ResultSet r = find.executeQuery()) {
+                            if (r.next() && r.getLong(4) > now) {
+                                earlier = new AppendResult(r.getInt(2), r.getLong(3), r.getString(1), true);
+                            }
+                        }
+                    }
+                    if (earlier != null) {
+                        results[i] = new AppendResult(earlier.lane(), earlier.sequence(), earlier.eventId(), true);
+                        seen.putIfAbsent(a.dedupKey(), results[i]);
+                        continue;
+                    }
+                }
+                perLane[a.lane()]++;
+                if (a.dedupKey() != null) {
+                    seen.put(
+                            a.dedupKey(),
+                            new AppendResult(a.lane(), -1, a.event().id(), false));
+                }
+            }
+        }
+        long[] next = new long[lanes];
+        try (PreparedStatement bump = c.prepareStatement("UPDATE keel_lanes SET head = head + ? WHERE lane = ?");
+                PreparedStatement read = c.prepareStatement("SELECT head FROM keel_lanes WHERE lane = ?")) {
+            for (int lane = 0; lane < lanes; lane++) {
+                if (perLane[lane] == 0) {
+                    continue;
+                }
+                bump.setInt(1, perLane[lane]);
+                bump.setInt(2, lane);
+                bump.executeUpdate();
+                read.setInt(1, lane);
+                try (ResultSet r = read.executeQuery()) {
+                    r.next();
+                    next[lane] = r.getLong(1) - perLane[lane] + 1;
+                }
+            }
+        }
+        try (PreparedStatement insert = c.prepareStatement(
+                        "INSERT INTO keel_events (lane, seq, event_id, type, appended_at, envelope) VALUES (?, ?, ?, ?, ?, ?)");
+                PreparedStatement dedup = c.prepareStatement(
+                        "INSERT INTO keel_dedup (dedup_key, event_id, lane, seq, until_at) VALUES (?, ?, ?, ?, ?)"
+                                + " ON CONFLICT (dedup_key) DO UPDATE SET event_id = excluded.event_id,"
+                                + " lane = excluded.lane, seq = excluded.seq, until_at = excluded.until_at")) {
+            boolean dedups = false;
+            for (int i = 0; i < appends.size(); i++) {
+                if (results[i] != null) {
+                    continue;
+                }
+                Append a = appends.get(i);
+                long seq = next[a.lane()]++;
+                insert.setInt(1, a.lane());
+                insert.setLong(2, seq);
+                insert.setString(3, a.event().id());
+                insert.setString(4, a.event().type());
+                insert.setLong(5, now);
+                insert.setBytes(6, codec.write(a.event()));
+                insert.addBatch();
+                results[i] = new AppendResult(a.lane(), seq, a.event().id(), false);
+                if (a.dedupKey() != null) {
+                    dedup.setString(1, a.dedupKey());
+                    dedup.setString(2, a.event().id());
+                    dedup.setInt(3, a.lane());
+                    dedup.setLong(4, seq);
+                    dedup.setLong(5, a.dedupUntil().toEpochMilli());
+                    dedup.addBatch();
+                    dedups = true;
+                }
+            }
+            insert.executeBatch();
+            if (dedups) {
+                dedup.executeBatch();
+            }
+        }
+        // Duplicates of an event first seen in this same batch get its sequence.
+        for (int i = 0; i < results.length; i++) {
+            Append a = appends.get(i);
+            if (results[i].duplicate() && results[i].sequence() < 0) {
+                for (int j = 0; j < i; j++) {
+                    if (a.dedupKey().equals(appends.get(j).dedupKey()) && !results[j].duplicate()) {
+                        results[i] =
+                                new AppendResult(results[j].lane(), results[j].sequence(), results[j].eventId(), true);
+                        break;
+                    }
+                }
+            }
+        }
+        return List.of(results);
+    }
+
+    // ---- reading ----
+
+    @Override
+    public long head(int lane) {
+        lane(lane);
+        if (dialect.sharedByInstances() && System.nanoTime() - headsReadAt > HEADS_REFRESH.toNanos()) {
+            try {
+                refreshHeads(pool);
+            } catch (JournalException e) {
+                // The cached heads stay valid for this instance's own appends; deliveries retry the database.
+            }
+        }
+        return heads.get(lane);
+    }
+
+    private void refreshHeads(HikariDataSource ds) {
+        headsReadAt = System.nanoTime();
+        try (Connection c = ds.getConnection();
+                PreparedStatement s = c.prepareStatement("SELECT lane, head FROM keel_lanes");
+                ResultSet r = s.executeQuery()) {
+            while (r.next()) {
+                int lane = r.getInt(1);
+                if (lane < heads.length()) {
+                    heads.accumulateAndGet(lane, r.getLong(2), Math::max);
+                }
+            }
+        } catch (SQLException e) {
+            throw failure("read the lane heads", e);
+        }
+    }
+
+    @Override
+    public List<LogRecord> read(int lane, long after, int max) {
+        ensureOpen();
+        lane(lane);
+        try (Connection c = pool.getConnection();
+                PreparedStatement s = c.prepareStatement(
+                        "SELECT seq, envelope FROM keel_events WHERE lane = ? AND seq > ? ORDER BY seq LIMIT ?")) {
+            s.setInt(1, lane);
+            s.setLong(2, after);
+            s.setInt(3, max);
+            try (ResultSet r = s.executeQuery()) {
+                List<LogRecord> out = new ArrayList<>();
+                while (r.next()) {
+                    out.add(new LogRecord(lane, r.getLong(1), codec.read(r.getBytes(2))));
+                }
+                return out;
+            }
+        } catch (SQLException e) {
+            throw failure("read lane " + lane, e);
+        }
+    }
+
+    @Override
+    public OptionalLong cursor(String subscription, int lane) {
+        ensureOpen();
+        try (Connection c = pool.getConnection();
+                PreparedStatement s =
+                        c.prepareStatement("SELECT position FROM keel_cursors WHERE subscription = ? AND lane = ?")) {
+            s.setString(1, subscription);
+            s.setInt(2, lane);
+            try (ResultSet r = s.executeQuery()) {
+                return r.next() ? OptionalLong.of(r.getLong(1)) : OptionalLong.empty();
+            }
+        } catch (SQLException e) {
+            throw failure("read the cursor of '" + subscription + "' on lane " + lane, e);
+        }
+    }
+
+    // ---- outcomes ----
+
+    @Override
+    public void commit(Commit commit) {
+        ensureOpen();
+        if (commit.isEmpty()) {
+            return;
+        }
+        try (Connection c = pool.getConnection()) {
+            c.setAutoCommit(false);
+            try {
+                apply(c, commit);
+                c.commit();
+            } catch (SQLException | RuntimeException e) {
+                c.rollback();
+                throw e;
+            }
+        } catch (SQLException e) {
+            throw failure("commit delivery outcomes of '" + commit.subscription() + "' on lane " + commit.lane(), e);
+        }
+    }
+
+    private void apply(Connection c, Commit commit) throws SQLException {
+        String sub = commit.subscription();
+        int lane = commit.lane();
+        if (commit.cursor() != Commit.UNCHANGED) {
+            try (PreparedStatement s = c.prepareStatement(
+                    "INSERT INTO keel_cursors (subscription, lane, position)"
+                            + " VALUES (?, ?, ?) ON CONFLICT (subscription, lane) DO UPDATE SET position = excluded.position")) {
+                s.setString(1, sub);
+                s.setInt(2, lane);
+                s.setLong(3, commit.cursor());
+                s.executeUpdate();
+            }
+        }
+        if (!commit.removals().isEmpty()) {
+            try (PreparedStatement s =
+                    c.prepareStatement("DELETE FROM keel_pending WHERE subscription = ? AND lane = ? AND seq = ?")) {
+                for (Long seq : commit.removals()) {
+                    s.setString(1, sub);
+                    s.setInt(2, lane);
+                    s.setLong(3, seq);
+                    s.addBatch();
+                }
+                s.executeBatch();
+            }
+        }
+        if (!commit.upserts().isEmpty()) {
+            try (PreparedStatement s = c.prepareStatement("INSERT INTO keel_pending"
+                    + " (subscription, lane, seq, scope, parked, attempt, due_at, errors, replay_count, envelope)"
+                    + " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (subscription, lane, seq) DO UPDATE SET"
+                    + " scope = excluded.scope, parked = excluded.parked, attempt = excluded.attempt,"
+                    + " due_at = excluded.due_at, errors = excluded.errors, replay_count = excluded.replay_count,"
+                    + " envelope = excluded.envelope")) {
+                for (Pending p : commit.upserts()) {
+                    s.setString(1, sub);
+                    s.setInt(2, lane);
+                    s.setLong(3, p.sequence());
+                    s.setString(4, p.scope());
+                    s.setInt(5, p.parked() ? 1 : 0);
+                    s.setInt(6, p.attempt());
+                    if (p.dueAt() == null) {
+                        s.setNull(7, Types.BIGINT);
+                    } else {
+                        s.setLong(7, p.dueAt().toEpochMilli());
+                    }
+                    s.setString(8, codec.writeErrors(p.errors()));
+                    s.setInt(9, p.replayCount());
+                    s.setBytes(10, codec.write(p.event()));
+                    s.addBatch();
+                }
+                s.executeBatch();
+            }
+        }
+        if (!commit.removedDeadLetters().isEmpty()) {
+            try (PreparedStatement s = c.prepareStatement("DELETE FROM keel_dead_letters WHERE id = ?")) {
+                for (String id : commit.removedDeadLetters()) {
+                    s.setString(1, id);
+                    s.addBatch();
+                }
+                s.executeBatch();
+            }
+        }
+        if (!commit.deadLetters().isEmpty()) {
+            try (PreparedStatement s = c.prepareStatement("INSERT INTO keel_dead_letters (id, subscription, lane,"
+                    + " seq, type, partition_key, tenant, last_error_type, reason, errors, dead_lettered_at,"
+                    + " replay_count, poison, envelope) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")) {
+                for (DeadLetter d : commit.deadLetters()) {
+                    s.setString(1, d.id());
+                    s.setString(2, d.subscription());
+                    s.setInt(3, d.lane());
+                    s.setLong(4, d.sequence());
+                    s.setString(5, d.event().type());
+                    s.setString(6, d.event().partitionKey());
+                    s.setString(7, d.event().tenant());
+                    s.setString(8, d.lastErrorType());
+                    s.setString(9, d.reason());
+                    s.setString(10, codec.writeErrors(d.errors()));
+                    s.setLong(11, d.deadLetteredAt().toEpochMilli());
+                    s.setInt(12, d.replayCount());
+                    s.setInt(13, d.poison() ? 1 : 0);
+                    s.setBytes(14, codec.write(d.event()));
+                    s.addBatch();
+                }
+                s.executeBatch();
+            }
+        }
+    }
+
+    @Override
+    public List<Pending> pending(String subscription, int lane) {
+        ensureOpen();
+        try (Connection c = pool.getConnection();
+                PreparedStatement s = c.prepareStatement(
+                        "SELECT seq, scope, parked, attempt, due_at, errors,"
+                                + " replay_count, envelope FROM keel_pending WHERE subscription = ? AND lane = ? ORDER BY seq")) {
+            s.setString(1, subscription);
+            s.setInt(2, lane);
+            try (ResultSet r = s.executeQuery()) {
+                List<Pending> out = new ArrayList<>();
+                while (r.next()) {
+                    long due = r.getLong(5);
+                    Instant dueAt = r.wasNull() ? null : Instant.ofEpochMilli(due);
+                    out.add(new Pending(
+                            subscription,
+                            lane,
+                            r.getLong(1),
+                            r.getString(2),
+                            r.getInt(3) != 0,
+                            r.getInt(4),
+                            dueAt,
+                            codec.readErrors(r.getString(6)),
+                            r.getInt(7),
+                            codec.read(r.getBytes(8))));
+                }
+                return out;
+            }
+        } catch (SQLException e) {
+            throw failure("read the pending deliveries of '" + subscription + "' on lane " + lane, e);
+        }
+    }
+
+    // ---- dead letters ----
+
+    private static final String DEAD_LETTER_COLUMNS =
+            "id, subscription, lane, seq, errors, reason," + " dead_lettered_at, replay_count, poison, envelope";
+
+    @Override
+    public List<DeadLetter> deadLetters(DeadLetterQuery query) {
+        ensureOpen();
+        StringBuilder sql = new StringBuilder("SELECT " + DEAD_LETTER_COLUMNS + " FROM keel_dead_letters WHERE 1 = 1");
+        List<Object> args = new ArrayList<>();
+        if (query.subscription() != null) {
+            sql.append(" AND subscription = ?");
+            args.add(query.subscription());
+        }
+        if (query.key() != null) {
+            sql.append(" AND partition_key = ?");
+            args.add(query.key());
+        }
+        if (query.tenant() != null) {
+            sql.append(" AND tenant = ?");
+            args.add(query.tenant());
+        }
+        if (query.olderThan() != null) {
+            sql.append(" AND dead_lettered_at < ?");
+            args.add(query.olderThan().toEpochMilli());
+        }
+        if (query.newerThan() != null) {
+            sql.append(" AND dead_lettered_at >= ?");
+            args.add(query.newerThan().toEpochMilli());
+        }
+        sql.append(" AND id > ? ORDER BY id LIMIT ?");
+        List<DeadLetter> out = new ArrayList<>();
+        String after = query.afterId() == null ? "" : query.afterId();
+        int page = Math.min(DeadLetterQuery.MAX_LIMIT, Math.max(query.limit() * 2, 64));
+        try (Connection c = pool.getConnection();
+                PreparedStatement s = c.prepareStatement(sql.toString())) {
+            while (out.size() < query.limit()) {
+                int i = 1;
+                for (Object arg : args) {
+                    s.setObject(i++, arg);
+                }
+                s.setString(i++, after);
+                s.setInt(i, page);
+                int rows = 0;
+                try (ResultSet r = s.executeQuery()) {
+                    while (r.next()) {
+                        rows++;
+                        DeadLetter d = deadLetter(r);
+                        after = d.id();
+                        if (query.matches(d)) {
+                            out.add(d);
+                            if (out.size() == query.limit()) {
+                                break;
+                            }
+                        }
+                    }
+                }
+                if (rows < page) {
+                    break;
+                }
+            }
+            return out;
+        } catch (SQLException e) {
+            throw failure("list dead letters", e);
+        }
+    }
+
+    private DeadLetter deadLetter(ResultSet r) throws SQLException {
+        return new DeadLetter(
+                r.getString(1),
+                r.getString(2),
+                r.getInt(3),
+                r.getLong(4),
+                codec.read(r.getBytes(10)),
+                codec.readErrors(r.getString(5)),
+                r.getString(6),
+                Instant.ofEpochMilli(r.getLong(7)),
+                r.getInt(8),
+                r.getInt(9) != 0);
+    }
+
+    @Override
+    public Optional<DeadLetter> deadLetter(String id) {
+        ensureOpen();
+        try (Connection c = pool.getConnection();
+                PreparedStatement s =
+                        c.prepareStatement("SELECT " + DEAD_LETTER_COLUMNS + " FROM keel_dead_letters WHERE id = ?")) {
+            s.setString(1, id);
+            try (ResultSet r = s.executeQuery()) {
+                return r.next() ? Optional.of(deadLetter(r)) : Optional.empty();
+            }
+        } catch (SQLException e) {
+            throw failure("read dead letter " + id, e);
+        }
+    }
+
+    @Override
+    public boolean updateDeadLetter(DeadLetter d) {
+        return update(
+                        "update dead letter " + d.id(),
+                        "UPDATE keel_dead_letters SET reason = ?, errors = ?, last_error_type = ?, replay_count = ?,"
+                                + " poison = ? WHERE id = ?",
+                        d.reason(),
+                        codec.writeErrors(d.errors()),
+                        d.lastErrorType(),
+                        d.replayCount(),
+                        d.poison() ? 1 : 0,
+                        d.id())
+                > 0;
+    }
+
+    @Override
+    public boolean deleteDeadLetter(String id) {
+        return update("delete dead letter " + id, "DELETE FROM keel_dead_letters WHERE id = ?", id) > 0;
+    }
+
+    @Override
+    public int purgeDeadLetters(Instant before) {
+        return update(
+                "purge dead letters",
+                "DELETE FROM keel_dead_letters WHERE dead_lettered_at < ?",
+                before.toEpochMilli());
+    }
+
+    @Override
+    public long countDeadLetters(String subscription) {
+        ensureOpen();
+        String sql = subscription == null
+                ? "SELECT COUNT(*) FROM keel_dead_letters"
+                : "SELECT COUNT(*) FROM keel_dead_letters WHERE subscription = ?";
+        try (Connection c = pool.getConnection();
+                PreparedStatement s = c.prepareStatement(sql)) {
+            if (subscription != null) {
+                s.setString(1, subscription);
+            }
+            try (ResultSet r = s.executeQuery()) {
+                r.next();
+                return r.getLong(1);
+            }
+        } catch (SQLException e) {
+            throw failure("count dead letters", e);
+        }
+    }
+
+    // ---- retention ----
+
+    @Override
+    public void prune(int lane, long passed, Instant appendedBefore, Instant now) {
+        ensureOpen();
+        long nowMillis = now.toEpochMilli();
+        update(
+                "prune lane " + lane,
+                "DELETE FROM keel_events WHERE lane = ? AND seq <= ? AND appended_at < ?",
+                lane,
+                passed,
+                appendedBefore.toEpochMilli());
+        if (nowMillis - lastDedupSweep >= PRUNE_EVERY.toMillis()) {
+            lastDedupSweep = nowMillis;
+            update("expire dedup records", "DELETE FROM keel_dedup WHERE until_at < ?", nowMillis);
+        }
+    }
+
+    @Override
+    public synchronized void close() {
+        if (closed) {
+            return;
+        }
+        closed = true;
+        if (writer != null) {
+            writer.close();
+        }
+        if (pool != null) {
+            pool.close();
+        }
+    }
+
+    // ---- helpers ----
+
+    private int update(String what, String sql, Object... args) {
+        ensureOpen();
+        try (Connection c = pool.getConnection();
+                PreparedStatement s = c.prepareStatement(sql)) {
+            for (int i = 0; i < args.length; i++) {
+                s.setObject(i + 1, args[i]);
+            }
+            return s.executeUpdate();
+        } catch (SQLException e) {
+            throw failure(what, e);
+        }
+    }
+
+    JournalException failure(String what, SQLException e) {
+        String message = e.getMessage() == null ? e.toString() : e.getMessage();
+        String hint =
+                message.contains("SQLITE_FULL") || message.contains("disk is full") || "53100".equals(e.getSQLState())
+                        ? " The disk is full: free space and Keel resumes; nothing was half-written"
+                        : "";
+        return new JournalException("could not " + what + " in " + dialect.name() + ": " + message + "." + hint, e);
+    }
+
+    String describe() {
+        return dialect.name();
+    }
+
+    private void ensureOpen() {
+        if (closed) {
+            throw new JournalException("the journal " + dialect.name() + " is closed");
+        }
+        if (pool == null) {
+            throw new JournalException("the journal " + dialect.name() + " is not open; call open(lanes) first");
+        }
+    }
+
+    private void lane(int lane) {
+        if (lane < 0 || lane >= lanes) {
+            throw new JournalException("lane " + lane + " does not exist; the journal has " + lanes + " lanes");
+        }
+    }
+
+    private static String rootMessage(Throwable t) {
+        Throwable root = t;
+        while (root.getCause() != null && root.getCause() != root) {
+            root = root.getCause();
+        }
+        return root.getMessage() == null ? root.toString() : root.getMessage();
+    }
+
+    /** Configures a {@link JdbcJournal}. */
+    public static final class Builder {
+        private Dialect dialect;
+        private int poolSize = DEFAULT_POOL_SIZE;
+        private int maxBatch = DEFAULT_MAX_BATCH;
+        private Clock clock = Clock.systemUTC();
+        private ObjectMapper objectMapper;
+
+        private Builder() {}
+
+        /** A SQLite file (created with its directory when missing). */
+        public Builder sqlite(Path file) {
+            this.dialect = new SqliteDialect(Objects.requireNonNull(file, "file"));
+            return this;
+        }
+
+        /** A PostgreSQL database. */
+        public Builder postgres(String url, String user, String password) {
+            if (url == null || !url.startsWith("jdbc:postgresql:")) {
+                throw new IllegalArgumentException(
+                        "a PostgreSQL URL starts with 'jdbc:postgresql:' but was '" + url + "'");
+            }
+            this.dialect = new PostgresDialect(url, user, password);
+            return this;
+        }
+
+        /** A database by JDBC URL: {@code jdbc:sqlite:<file>} or {@code jdbc:postgresql://...}. */
+        public Builder url(String url, String user, String password) {
+            if (url != null && url.startsWith("jdbc:sqlite:")) {
+                String file = url.substring("jdbc:sqlite:".length());
+                if (file.isBlank() || file.startsWith(":memory:") || file.contains("?")) {
+                    throw new IllegalArgumentException("a SQLite journal needs a plain file path, as in"
+                            + " 'jdbc:sqlite:./keel-data/keel.db', but the URL was '" + url + "'");
+                }
+                return sqlite(Path.of(file));
+            }
+            if (url != null && url.startsWith("jdbc:postgresql:")) {
+                return postgres(url, user, password);
+            }
+            throw new IllegalArgumentException("unsupported journal URL '" + url
+                    + "'; use jdbc:sqlite:<file> or jdbc:postgresql://host:port/database");
+        }
+
+        /** Connections in the pool; at least 2 (the group-commit writer holds one while it writes). */
+        public Builder poolSize(int value) {
+            if (value < 2 || value > 200) {
+                throw new IllegalArgumentException("poolSize must be between 2 and 200 but was " + value);
+            }
+            this.poolSize = value;
+            return this;
+        }
+
+        /** The most appends one transaction carries. */
+        public Builder maxBatch(int value) {
+            if (value < 1 || value > 100_000) {
+                throw new IllegalArgumentException("maxBatch must be between 1 and 100000 but was " + value);
+            }
+            this.maxBatch = value;
+            return this;
+        }
+
+        /** The clock of dedup windows and append times (give the runtime's). */
+        public Builder clock(Clock value) {
+            this.clock = Objects.requireNonNull(value, "clock");
+            return this;
+        }
+
+        /** The mapper for event data and error histories. */
+        public Builder objectMapper(ObjectMapper value) {
+            this.objectMapper = Objects.requireNonNull(value, "objectMapper");
+            return this;
+        }
+
+        public JdbcJournal build() {
+            return new JdbcJournal(this);
+        }
+    }
+}

@@ -1,0 +1,42 @@
+package dev.keel.jdbc;
+
+import com.zaxxer.hikari.HikariConfig;
+
+/** PostgreSQL: the default {@code synchronous_commit=on}, so a commit is durable when it returns. */
+final class PostgresDialect implements Dialect {
+    private final String url;
+    private final String user;
+    private final String password;
+
+    PostgresDialect(String url, String user, String password) {
+        this.url = url;
+        this.user = user;
+        this.password = password;
+    }
+
+    @Override
+    public String name() {
+        return "PostgreSQL (" + url.replaceAll("password=[^&]*", "password=***") + ")";
+    }
+
+    @Override
+    public String blobType() {
+        return "BYTEA";
+    }
+
+    @Override
+    public boolean sharedByInstances() {
+        return true;
+    }
+
+    @Override
+    public void configure(HikariConfig config) {
+        config.setJdbcUrl(url);
+        if (user != null) {
+            config.setUsername(user);
+        }
+        if (password != null) {
+            config.setPassword(password);
+        }
+    }
+}

@@ -99,6 +99,8 @@ final class LaneWorker {
     private boolean paused;
     private long pausedUntil;
     private DeliveryScope passScope;
+    private long lastCommitNanos;
+    private final long commitIntervalNanos;
     private long stampSeq;
     private static final long STAMP_SEQ_MASK = 0xFFFF;
 
@@ -137,6 +139,7 @@ final class LaneWorker {
         this.ordering = sub.subscription.policy().ordering();
         this.timeout = sub.subscription.policy().timeout();
         this.payloadType = sub.subscription.payloadType();
+        this.commitIntervalNanos = keel.journal().commitInterval().toNanos();
     }
 
     /** Loads the cursor and the pending entries; a subscription new to the journal starts at the head. */
@@ -223,7 +226,9 @@ final class LaneWorker {
                     work += logged;
                 }
             }
-            flush();
+            if (!(work > 0 && mayDeferCommit())) {
+                flush();
+            }
             publish();
             return work;
         } catch (RuntimeException e) {
@@ -647,6 +652,22 @@ final class LaneWorker {
         return work;
     }
 
+    /**
+     * Whether this pass's commit can wait for the next: the journal allows it, the pass only moved the
+     * cursor, the last commit is recent and not much is uncommitted. The next pass that finds nothing to do
+     * commits.
+     */
+    private boolean mayDeferCommit() {
+        return commitIntervalNanos > 0
+                && newCursor != Commit.UNCHANGED
+                && upserts.isEmpty()
+                && removals.isEmpty()
+                && newDeadLetters.isEmpty()
+                && removedDeadLetters.isEmpty()
+                && newCursor - cursor < 4L * keel.batchSize()
+                && System.nanoTime() - lastCommitNanos < commitIntervalNanos;
+    }
+
     private void flush() {
         boolean changed = !upserts.isEmpty() || !removals.isEmpty();
         boolean deadLettersChanged = !newDeadLetters.isEmpty() || !removedDeadLetters.isEmpty();
@@ -664,6 +685,7 @@ final class LaneWorker {
                     removedDeadLetters);
             try {
                 journal.commit(c);
+                lastCommitNanos = System.nanoTime();
             } catch (RuntimeException ex) {
                 log.warn(
                         "subscription '{}' lane {}: could not commit delivery outcomes ({}); reloading its state and retrying in {} ms",

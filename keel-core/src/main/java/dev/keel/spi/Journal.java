@@ -79,6 +79,16 @@ public interface Journal extends AutoCloseable {
         return java.time.Duration.ofSeconds(1);
     }
 
+    /**
+     * How long a busy subscription may hold back a commit that only moves its cursor, so that several passes
+     * share one transaction. An idle one commits at once. After a crash, what was delivered but not yet
+     * committed is delivered again, so this widens the redelivery window by at most this long. Zero (the
+     * default) commits every pass.
+     */
+    default java.time.Duration commitInterval() {
+        return java.time.Duration.ZERO;
+    }
+
     /** Releases the store. */
     @Override
     void close();

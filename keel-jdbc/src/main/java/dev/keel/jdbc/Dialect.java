@@ -15,4 +15,10 @@ interface Dialect {
 
     /** Whether the database lets several instances share the journal (lane leases arrive with them). */
     boolean sharedByInstances();
+
+    /**
+     * Whether the database has one writer at a time. Its writes are then queued in the process, in order,
+     * instead of each writer meeting a locked database and sleeping in its busy handler.
+     */
+    boolean singleWriter();
 }

@@ -52,6 +52,7 @@ public final class JdbcJournal implements Journal {
 
     private static final Duration PRUNE_EVERY = Duration.ofSeconds(1);
     private static final Duration HEADS_REFRESH = Duration.ofMillis(100);
+    private static final Duration COMMIT_INTERVAL = Duration.ofMillis(10);
 
     private final Dialect dialect;
     private final int poolSize;
@@ -65,6 +66,7 @@ public final class JdbcJournal implements Journal {
     private volatile long headsReadAt;
     private volatile long lastDedupSweep;
     private volatile boolean closed;
+    private final java.util.concurrent.locks.ReentrantLock writes = new java.util.concurrent.locks.ReentrantLock(true);
 
     private JdbcJournal(Builder b) {
         this.dialect =
@@ -215,6 +217,7 @@ public final class JdbcJournal implements Journal {
 
     /** Writes appends in one transaction; called by the writer thread only. */
     List<AppendResult> write(List<Append> appends) throws SQLException {
+        lockWrites();
         try (Connection c = pool.getConnection()) {
             c.setAutoCommit(false);
             try {
@@ -230,6 +233,20 @@ public final class JdbcJournal implements Journal {
                 c.rollback();
                 throw e;
             }
+        } finally {
+            unlockWrites();
+        }
+    }
+
+    private void lockWrites() {
+        if (dialect.singleWriter()) {
+            writes.lock();
+        }
+    }
+
+    private void unlockWrites() {
+        if (dialect.singleWriter()) {
+            writes.unlock();
         }
     }
 
@@ -412,6 +429,7 @@ public final class JdbcJournal implements Journal {
         if (commit.isEmpty()) {
             return;
         }
+        lockWrites();
         try (Connection c = pool.getConnection()) {
             c.setAutoCommit(false);
             try {
@@ -423,6 +441,8 @@ public final class JdbcJournal implements Journal {
             }
         } catch (SQLException e) {
             throw failure("commit delivery outcomes of '" + commit.subscription() + "' on lane " + commit.lane(), e);
+        } finally {
+            unlockWrites();
         }
     }
 
@@ -708,6 +728,12 @@ public final class JdbcJournal implements Journal {
         }
     }
 
+    /** Cursor-only commits of busy subscriptions are held back up to this long, to share transactions. */
+    @Override
+    public Duration commitInterval() {
+        return COMMIT_INTERVAL;
+    }
+
     @Override
     public synchronized void close() {
         if (closed) {
@@ -726,6 +752,7 @@ public final class JdbcJournal implements Journal {
 
     private int update(String what, String sql, Object... args) {
         ensureOpen();
+        lockWrites();
         try (Connection c = pool.getConnection();
                 PreparedStatement s = c.prepareStatement(sql)) {
             for (int i = 0; i < args.length; i++) {
@@ -734,6 +761,8 @@ public final class JdbcJournal implements Journal {
             return s.executeUpdate();
         } catch (SQLException e) {
             throw failure(what, e);
+        } finally {
+            unlockWrites();
         }
     }
 

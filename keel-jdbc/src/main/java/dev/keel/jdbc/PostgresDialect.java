@@ -30,6 +30,11 @@ final class PostgresDialect implements Dialect {
     }
 
     @Override
+    public boolean singleWriter() {
+        return false;
+    }
+
+    @Override
     public void configure(HikariConfig config) {
         config.setJdbcUrl(url);
         if (user != null) {

@@ -18,6 +18,7 @@ import org.sqlite.SQLiteDataSource;
 final class SqliteDialect implements Dialect {
     private static final byte[] HEADER = "SQLite format 3\u0000".getBytes(StandardCharsets.US_ASCII);
     static final int BUSY_TIMEOUT_MS = 10_000;
+    static final int WAL_AUTOCHECKPOINT_PAGES = 10_000;
 
     private final Path file;
 
@@ -38,6 +39,11 @@ final class SqliteDialect implements Dialect {
     @Override
     public boolean sharedByInstances() {
         return false;
+    }
+
+    @Override
+    public boolean singleWriter() {
+        return true;
     }
 
     @Override
@@ -63,6 +69,8 @@ final class SqliteDialect implements Dialect {
         ds.setUrl("jdbc:sqlite:" + file.toAbsolutePath());
         config.setDataSource(ds);
         config.setConnectionTestQuery("SELECT 1");
+        // Checkpoint the write-ahead log every ~40 MB instead of every 4 MB: fewer stalls in the writer.
+        config.setConnectionInitSql("PRAGMA wal_autocheckpoint = " + WAL_AUTOCHECKPOINT_PAGES);
     }
 
     /**

@@ -1,4 +1,4 @@
-package dev.keel.test;
+package dev.keel.jdbc;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
@@ -9,13 +9,18 @@ import dev.keel.RetryPolicy;
 import dev.keel.Subscription;
 import io.github.resilience4j.circuitbreaker.CircuitBreaker;
 import java.io.IOException;
+import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.CopyOnWriteArrayList;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 /** The README's sample, kept compiling and working: a flaky gateway is retried until it charges. */
 class ReadmeExampleTest {
+    @TempDir
+    Path dir;
+
     record Order(String id, int cents) {}
 
     /** A payment gateway that times out on its first call. */
@@ -36,7 +41,10 @@ class ReadmeExampleTest {
         Gateway gateway = new Gateway();
         Order order = new Order("o-1", 1200);
 
-        try (Keel keel = Keel.builder().lanes(8).build()) {
+        try (Keel keel = Keel.builder()
+                .lanes(8)
+                .journal(JdbcJournal.sqlite(dir.resolve("keel-data/keel.db")))
+                .build()) {
             keel.subscribe(Subscription.builder("payments")
                     .types("order.placed")
                     .retry(RetryPolicy.builder()

@@ -230,11 +230,20 @@ public final class JdbcJournal implements Journal {
                 }
                 return results;
             } catch (SQLException | RuntimeException e) {
-                c.rollback();
+                rollback(c, e);
                 throw e;
             }
         } finally {
             unlockWrites();
+        }
+    }
+
+    /** Rolls back, keeping the original failure: a database may already have rolled back on its own. */
+    private static void rollback(Connection c, Exception cause) {
+        try {
+            c.rollback();
+        } catch (SQLException e) {
+            cause.addSuppressed(e);
         }
     }
 
@@ -436,7 +445,7 @@ public final class JdbcJournal implements Journal {
                 apply(c, commit);
                 c.commit();
             } catch (SQLException | RuntimeException e) {
-                c.rollback();
+                rollback(c, e);
                 throw e;
             }
         } catch (SQLException e) {
@@ -805,6 +814,8 @@ public final class JdbcJournal implements Journal {
     /** Configures a {@link JdbcJournal}. */
     public static final class Builder {
         private Dialect dialect;
+        private Path sqliteFile;
+        private long maxBytes;
         private int poolSize = DEFAULT_POOL_SIZE;
         private int maxBatch = DEFAULT_MAX_BATCH;
         private Clock clock = Clock.systemUTC();
@@ -814,7 +825,23 @@ public final class JdbcJournal implements Journal {
 
         /** A SQLite file (created with its directory when missing). */
         public Builder sqlite(Path file) {
-            this.dialect = new SqliteDialect(Objects.requireNonNull(file, "file"));
+            this.sqliteFile = Objects.requireNonNull(file, "file");
+            this.dialect = new SqliteDialect(file, maxBytes);
+            return this;
+        }
+
+        /**
+         * Caps a SQLite journal's file size, so the embedded database cannot fill the disk; past the cap
+         * emits fail with {@link JournalException} as on a full disk. 0 (the default) sets no cap.
+         */
+        public Builder maxDatabaseBytes(long value) {
+            if (value < 0) {
+                throw new IllegalArgumentException("maxDatabaseBytes must be 0 (no cap) or more but was " + value);
+            }
+            this.maxBytes = value;
+            if (sqliteFile != null) {
+                this.dialect = new SqliteDialect(sqliteFile, value);
+            }
             return this;
         }
 

@@ -21,9 +21,11 @@ final class SqliteDialect implements Dialect {
     static final int WAL_AUTOCHECKPOINT_PAGES = 10_000;
 
     private final Path file;
+    private final long maxBytes;
 
-    SqliteDialect(Path file) {
+    SqliteDialect(Path file, long maxBytes) {
         this.file = file;
+        this.maxBytes = maxBytes;
     }
 
     @Override
@@ -65,12 +67,16 @@ final class SqliteDialect implements Dialect {
         sqlite.setTransactionMode(SQLiteConfig.TransactionMode.IMMEDIATE);
         sqlite.setBusyTimeout(BUSY_TIMEOUT_MS);
         sqlite.enforceForeignKeys(true);
+        // Checkpoint the write-ahead log every ~40 MB instead of every 4 MB: fewer stalls in the writer.
+        sqlite.setWalAutocheckpoint(WAL_AUTOCHECKPOINT_PAGES);
+        if (maxBytes > 0) {
+            // Caps the file at maxBytes (4 KiB pages); past it writes fail with SQLITE_FULL, as on a full disk.
+            sqlite.setMaxPageCount((int) Math.min(Integer.MAX_VALUE, Math.max(1, maxBytes / 4096)));
+        }
         SQLiteDataSource ds = new SQLiteDataSource(sqlite);
         ds.setUrl("jdbc:sqlite:" + file.toAbsolutePath());
         config.setDataSource(ds);
         config.setConnectionTestQuery("SELECT 1");
-        // Checkpoint the write-ahead log every ~40 MB instead of every 4 MB: fewer stalls in the writer.
-        config.setConnectionInitSql("PRAGMA wal_autocheckpoint = " + WAL_AUTOCHECKPOINT_PAGES);
     }
 
     /**

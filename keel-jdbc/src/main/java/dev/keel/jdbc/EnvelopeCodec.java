@@ -1,12 +1,14 @@
 package dev.keel.jdbc;
 
+import com.fasterxml.jackson.core.JsonGenerator;
+import com.fasterxml.jackson.core.JsonParser;
+import com.fasterxml.jackson.core.JsonToken;
 import com.fasterxml.jackson.core.type.TypeReference;
-import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.keel.AttemptError;
 import dev.keel.Event;
 import dev.keel.spi.JournalException;
+import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.time.Instant;
 import java.util.ArrayList;
@@ -28,69 +30,110 @@ final class EnvelopeCodec {
     }
 
     byte[] write(Event<?> e) {
-        ObjectNode n = mapper.createObjectNode();
-        n.put("specversion", e.specVersion());
-        n.put("id", e.id());
-        n.put("source", e.source());
-        n.put("type", e.type());
-        n.put("time", e.time().toString());
-        putIfSet(n, "subject", e.subject());
-        putIfSet(n, "datacontenttype", e.dataContentType());
-        putIfSet(n, "partitionkey", e.partitionKey());
-        putIfSet(n, "tenant", e.tenant());
-        putIfSet(n, "idempotencykey", e.idempotencyKey());
-        putIfSet(n, "correlationid", e.correlationId());
-        putIfSet(n, "causationid", e.causationId());
-        if (e.depth() != 0) {
-            n.put("depth", e.depth());
-        }
-        putIfSet(n, "traceparent", e.traceparent());
-        if (e.priority() != 0) {
-            n.put("priority", e.priority());
-        }
-        if (e.deliverAt() != null) {
-            n.put("deliverat", e.deliverAt().toString());
-        }
-        Object data = e.data();
-        if (data instanceof byte[] bytes) {
-            n.put("data_base64", Base64.getEncoder().encodeToString(bytes));
-        } else if (data != null) {
-            n.set("data", mapper.valueToTree(data));
-        }
-        try {
-            return mapper.writeValueAsBytes(n);
+        ByteArrayOutputStream out = new ByteArrayOutputStream(256);
+        try (JsonGenerator g = mapper.getFactory().createGenerator(out)) {
+            g.writeStartObject();
+            g.writeStringField("specversion", e.specVersion());
+            g.writeStringField("id", e.id());
+            g.writeStringField("source", e.source());
+            g.writeStringField("type", e.type());
+            g.writeStringField("time", e.time().toString());
+            field(g, "subject", e.subject());
+            field(g, "datacontenttype", e.dataContentType());
+            field(g, "partitionkey", e.partitionKey());
+            field(g, "tenant", e.tenant());
+            field(g, "idempotencykey", e.idempotencyKey());
+            field(g, "correlationid", e.correlationId());
+            field(g, "causationid", e.causationId());
+            if (e.depth() != 0) {
+                g.writeNumberField("depth", e.depth());
+            }
+            field(g, "traceparent", e.traceparent());
+            if (e.priority() != 0) {
+                g.writeNumberField("priority", e.priority());
+            }
+            if (e.deliverAt() != null) {
+                g.writeStringField("deliverat", e.deliverAt().toString());
+            }
+            Object data = e.data();
+            if (data instanceof byte[] bytes) {
+                g.writeStringField("data_base64", Base64.getEncoder().encodeToString(bytes));
+            } else if (data != null) {
+                g.writeFieldName("data");
+                mapper.writeValue(g, data);
+            }
+            g.writeEndObject();
         } catch (IOException ex) {
             throw new JournalException("event " + e.id() + " could not be written as JSON: " + ex.getMessage(), ex);
         }
+        return out.toByteArray();
     }
 
     Event<Object> read(byte[] envelope) {
-        try {
-            JsonNode n = mapper.readTree(envelope);
-            Object data = null;
-            if (n.hasNonNull("data_base64")) {
-                data = Base64.getDecoder().decode(n.get("data_base64").asText());
-            } else if (n.has("data") && !n.get("data").isNull()) {
-                data = mapper.treeToValue(n.get("data"), Object.class);
+        String id = null;
+        String source = null;
+        String type = null;
+        String specVersion = null;
+        String time = null;
+        String subject = null;
+        String contentType = null;
+        String partitionKey = null;
+        String tenant = null;
+        String idempotencyKey = null;
+        String correlationId = null;
+        String causationId = null;
+        String traceparent = null;
+        String deliverAt = null;
+        int depth = 0;
+        int priority = 0;
+        Object data = null;
+        try (JsonParser p = mapper.getFactory().createParser(envelope)) {
+            if (p.nextToken() != JsonToken.START_OBJECT) {
+                throw new IOException("not a JSON object");
+            }
+            while (p.nextToken() == JsonToken.FIELD_NAME) {
+                String name = p.currentName();
+                JsonToken value = p.nextToken();
+                switch (name) {
+                    case "id" -> id = p.getValueAsString();
+                    case "source" -> source = p.getValueAsString();
+                    case "type" -> type = p.getValueAsString();
+                    case "specversion" -> specVersion = p.getValueAsString();
+                    case "time" -> time = p.getValueAsString();
+                    case "subject" -> subject = p.getValueAsString();
+                    case "datacontenttype" -> contentType = p.getValueAsString();
+                    case "partitionkey" -> partitionKey = p.getValueAsString();
+                    case "tenant" -> tenant = p.getValueAsString();
+                    case "idempotencykey" -> idempotencyKey = p.getValueAsString();
+                    case "correlationid" -> correlationId = p.getValueAsString();
+                    case "causationid" -> causationId = p.getValueAsString();
+                    case "traceparent" -> traceparent = p.getValueAsString();
+                    case "deliverat" -> deliverAt = p.getValueAsString();
+                    case "depth" -> depth = p.getValueAsInt();
+                    case "priority" -> priority = p.getValueAsInt();
+                    case "data_base64" -> data = Base64.getDecoder().decode(p.getValueAsString());
+                    case "data" -> data = value == JsonToken.VALUE_NULL ? null : mapper.readValue(p, Object.class);
+                    default -> p.skipChildren();
+                }
             }
             return new Event<>(
-                    text(n, "id"),
-                    text(n, "source"),
-                    text(n, "type"),
-                    text(n, "specversion"),
-                    Instant.parse(text(n, "time")),
-                    text(n, "subject"),
-                    text(n, "datacontenttype"),
+                    id,
+                    source,
+                    type,
+                    specVersion,
+                    Instant.parse(time),
+                    subject,
+                    contentType,
                     data,
-                    text(n, "partitionkey"),
-                    text(n, "tenant"),
-                    text(n, "idempotencykey"),
-                    text(n, "correlationid"),
-                    text(n, "causationid"),
-                    n.path("depth").asInt(0),
-                    text(n, "traceparent"),
-                    n.path("priority").asInt(0),
-                    n.hasNonNull("deliverat") ? Instant.parse(text(n, "deliverat")) : null);
+                    partitionKey,
+                    tenant,
+                    idempotencyKey,
+                    correlationId,
+                    causationId,
+                    depth,
+                    traceparent,
+                    priority,
+                    deliverAt == null ? null : Instant.parse(deliverAt));
         } catch (IOException | RuntimeException ex) {
             throw new JournalException(
                     "a stored event could not be read back (" + ex.getMessage()
@@ -115,14 +158,9 @@ final class EnvelopeCodec {
         }
     }
 
-    private static void putIfSet(ObjectNode n, String name, String value) {
+    private static void field(JsonGenerator g, String name, String value) throws IOException {
         if (value != null) {
-            n.put(name, value);
+            g.writeStringField(name, value);
         }
-    }
-
-    private static String text(JsonNode n, String name) {
-        JsonNode v = n.get(name);
-        return v == null || v.isNull() ? null : v.asText();
     }
 }

@@ -144,29 +144,27 @@ final class LaneWorker {
 
     /** Loads the cursor and the pending entries; a subscription new to the journal starts at the head. */
     void load() {
-        scopes.clear();
-        heads.clear();
-        pendingSeqs.clear();
-        upserts.clear();
-        removals.clear();
-        newDeadLetters.clear();
-        removedDeadLetters.clear();
-        newCursor = Commit.UNCHANGED;
         if (sub.subscription.ephemeral()) {
-            cursor = journal.head(lane);
+            long head = journal.head(lane);
+            clearState();
+            cursor = head;
             publish();
             return;
         }
+        // Read everything first: if the journal fails here, the state in memory stays as it was.
         var stored = journal.cursor(name, lane);
+        List<Pending> all = journal.pending(name, lane);
         if (stored.isPresent()) {
+            clearState();
             cursor = stored.getAsLong();
         } else {
             // New to this journal: it starts at the head, and says so at once, so that a restart before its
             // first delivery resumes here instead of at a later head.
-            cursor = journal.head(lane);
-            journal.commit(new Commit(name, lane, cursor, List.of(), List.of(), List.of(), List.of()));
+            long head = journal.head(lane);
+            journal.commit(new Commit(name, lane, head, List.of(), List.of(), List.of(), List.of()));
+            clearState();
+            cursor = head;
         }
-        List<Pending> all = journal.pending(name, lane);
         for (Pending p : all) {
             if (!p.parked()) {
                 scopes.computeIfAbsent(p.scope(), k -> new ArrayDeque<>()).addFirst(p);
@@ -250,6 +248,17 @@ final class LaneWorker {
                 runner.compareAndSet(gen, 0);
             }
         }
+    }
+
+    private void clearState() {
+        scopes.clear();
+        heads.clear();
+        pendingSeqs.clear();
+        upserts.clear();
+        removals.clear();
+        newDeadLetters.clear();
+        removedDeadLetters.clear();
+        newCursor = Commit.UNCHANGED;
     }
 
     int generation() {
@@ -659,6 +668,8 @@ final class LaneWorker {
      */
     private boolean mayDeferCommit() {
         return commitIntervalNanos > 0
+                && !retired
+                && !keel.isStopping()
                 && newCursor != Commit.UNCHANGED
                 && upserts.isEmpty()
                 && removals.isEmpty()

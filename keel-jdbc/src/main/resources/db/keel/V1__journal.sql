@@ -1,4 +1,5 @@
 -- Keel journal schema, version 1. One schema for SQLite and PostgreSQL; ${blob} is the binary type.
+-- Values whose length Keel does not bound (ids, keys, tenants, error types) are TEXT.
 -- Events, pending entries and dead letters carry the event as a JSON envelope (CloudEvents JSON format
 -- with Keel's extensions); the columns beside it exist to be queried.
 
@@ -15,7 +16,7 @@ CREATE TABLE keel_lanes (
 CREATE TABLE keel_events (
     lane        INTEGER      NOT NULL,
     seq         BIGINT       NOT NULL,
-    event_id    VARCHAR(255) NOT NULL,
+    event_id    TEXT         NOT NULL,
     type        VARCHAR(200) NOT NULL,
     appended_at BIGINT       NOT NULL,
     envelope    ${blob}      NOT NULL,
@@ -33,7 +34,7 @@ CREATE TABLE keel_pending (
     subscription VARCHAR(200)  NOT NULL,
     lane         INTEGER       NOT NULL,
     seq          BIGINT        NOT NULL,
-    scope        VARCHAR(1024) NOT NULL,
+    scope        TEXT          NOT NULL,
     parked       INTEGER       NOT NULL,
     attempt      INTEGER       NOT NULL,
     due_at       BIGINT,
@@ -49,9 +50,9 @@ CREATE TABLE keel_dead_letters (
     lane            INTEGER       NOT NULL,
     seq             BIGINT        NOT NULL,
     type            VARCHAR(200)  NOT NULL,
-    partition_key   VARCHAR(1024),
-    tenant          VARCHAR(255),
-    last_error_type VARCHAR(1024),
+    partition_key   TEXT,
+    tenant          TEXT,
+    last_error_type TEXT,
     reason          TEXT          NOT NULL,
     errors          TEXT          NOT NULL,
     dead_lettered_at BIGINT       NOT NULL,
@@ -64,8 +65,8 @@ CREATE INDEX keel_dead_letters_subscription ON keel_dead_letters (subscription, 
 CREATE INDEX keel_dead_letters_age ON keel_dead_letters (dead_lettered_at);
 
 CREATE TABLE keel_dedup (
-    dedup_key VARCHAR(1300) PRIMARY KEY,
-    event_id  VARCHAR(255)  NOT NULL,
+    dedup_key TEXT          PRIMARY KEY,
+    event_id  TEXT          NOT NULL,
     lane      INTEGER       NOT NULL,
     seq       BIGINT        NOT NULL,
     until_at  BIGINT        NOT NULL

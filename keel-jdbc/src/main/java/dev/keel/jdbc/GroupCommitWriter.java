@@ -19,15 +19,17 @@ import org.slf4j.LoggerFactory;
 final class GroupCommitWriter {
     private static final Logger log = LoggerFactory.getLogger(GroupCommitWriter.class);
 
-    private record Request(List<Append> appends, CompletableFuture<List<AppendResult>> done) {}
+    private record Request(List<Append> appends, List<byte[]> envelopes, CompletableFuture<List<AppendResult>> done) {}
 
-    private static final Request STOP = new Request(List.of(), null);
+    private static final Request STOP = new Request(List.of(), List.of(), null);
 
     private final JdbcJournal journal;
     private final int maxBatch;
     private final LinkedBlockingQueue<Request> queue = new LinkedBlockingQueue<>();
     private final Thread thread;
-    private volatile boolean stopping;
+    private final java.util.concurrent.ExecutorService completer =
+            java.util.concurrent.Executors.newVirtualThreadPerTaskExecutor();
+    private boolean stopping;
 
     GroupCommitWriter(JdbcJournal journal, int maxBatch) {
         this.journal = journal;
@@ -35,13 +37,15 @@ final class GroupCommitWriter {
         this.thread = Thread.ofPlatform().daemon().name("keel-journal-writer").start(this::run);
     }
 
-    CompletableFuture<List<AppendResult>> submit(List<Append> appends) {
+    CompletableFuture<List<AppendResult>> submit(List<Append> appends, List<byte[]> envelopes) {
         CompletableFuture<List<AppendResult>> done = new CompletableFuture<>();
-        if (stopping) {
-            done.completeExceptionally(new JournalException("the journal " + journal.describe() + " is closing"));
-            return done;
+        synchronized (this) {
+            if (stopping) {
+                done.completeExceptionally(new JournalException("the journal " + journal.describe() + " is closing"));
+                return done;
+            }
+            queue.add(new Request(List.copyOf(appends), envelopes, done));
         }
-        queue.add(new Request(List.copyOf(appends), done));
         return done;
     }
 
@@ -64,7 +68,10 @@ final class GroupCommitWriter {
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
                 return;
-            } catch (RuntimeException e) {
+            } catch (Throwable e) {
+                // Whatever happens, the writer goes on: the group fails, later emits still get answers.
+                JournalException failure = new JournalException("could not store events: " + e, e);
+                group.forEach(r -> r.done().completeExceptionally(failure));
                 log.error("journal writer failed unexpectedly; its requests were failed", e);
             } finally {
                 group.clear();
@@ -74,12 +81,14 @@ final class GroupCommitWriter {
 
     private void writeGroup(List<Request> group) {
         List<Append> all = new ArrayList<>();
+        List<byte[]> envelopes = new ArrayList<>();
         for (Request r : group) {
             all.addAll(r.appends());
+            envelopes.addAll(r.envelopes());
         }
         List<AppendResult> results;
         try {
-            results = journal.write(all);
+            results = journal.write(all, envelopes);
         } catch (SQLException e) {
             JournalException failure = journal.failure("store " + all.size() + " events", e);
             group.forEach(r -> r.done().completeExceptionally(failure));
@@ -91,18 +100,25 @@ final class GroupCommitWriter {
             group.forEach(r -> r.done().completeExceptionally(failure));
             return;
         }
-        int at = 0;
-        for (Request r : group) {
-            int n = r.appends().size();
-            r.done().complete(results.subList(at, at + n));
-            at += n;
-        }
+        // Completed on another thread: callbacks chained on an emit (even one that waits for another emit)
+        // must never run on, or block, the writer.
+        List<Request> done = List.copyOf(group);
+        completer.execute(() -> {
+            int at = 0;
+            for (Request r : done) {
+                int n = r.appends().size();
+                r.done().complete(results.subList(at, at + n));
+                at += n;
+            }
+        });
     }
 
     /** Writes what is queued, then stops. */
     void close() {
-        stopping = true;
-        queue.add(STOP);
+        synchronized (this) {
+            stopping = true;
+            queue.add(STOP);
+        }
         try {
             thread.join(10_000);
         } catch (InterruptedException e) {
@@ -115,5 +131,6 @@ final class GroupCommitWriter {
                         .completeExceptionally(new JournalException("the journal " + journal.describe() + " closed"));
             }
         }
+        completer.close();
     }
 }

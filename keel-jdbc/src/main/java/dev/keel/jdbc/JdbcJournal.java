@@ -8,6 +8,7 @@ import com.zaxxer.hikari.HikariConfig;
 import com.zaxxer.hikari.HikariDataSource;
 import dev.keel.DeadLetter;
 import dev.keel.DeadLetterQuery;
+import dev.keel.Handler;
 import dev.keel.spi.Append;
 import dev.keel.spi.Commit;
 import dev.keel.spi.Journal;
@@ -96,7 +97,8 @@ public final class JdbcJournal implements Journal {
         return new ObjectMapper()
                 .registerModule(new JavaTimeModule())
                 .disable(SerializationFeature.WRITE_DATES_AS_TIMESTAMPS)
-                .disable(DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES);
+                .disable(DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES)
+                .enable(DeserializationFeature.USE_BIG_DECIMAL_FOR_FLOATS);
     }
 
     // ---- opening ----
@@ -209,19 +211,26 @@ public final class JdbcJournal implements Journal {
     @Override
     public CompletableFuture<List<AppendResult>> append(List<Append> batch) {
         ensureOpen();
-        for (Append a : batch) {
-            lane(a.lane());
+        List<byte[]> envelopes = new ArrayList<>(batch.size());
+        try {
+            for (Append a : batch) {
+                lane(a.lane());
+                envelopes.add(codec.write(a.event()));
+            }
+        } catch (JournalException e) {
+            // Encoded here, on the caller's thread, so one event that cannot be written fails only its emit.
+            return CompletableFuture.failedFuture(e);
         }
-        return writer.submit(batch);
+        return writer.submit(batch, envelopes);
     }
 
     /** Writes appends in one transaction; called by the writer thread only. */
-    List<AppendResult> write(List<Append> appends) throws SQLException {
+    List<AppendResult> write(List<Append> appends, List<byte[]> envelopes) throws SQLException {
         lockWrites();
         try (Connection c = pool.getConnection()) {
             c.setAutoCommit(false);
             try {
-                List<AppendResult> results = write(c, appends);
+                List<AppendResult> results = write(c, appends, envelopes);
                 c.commit();
                 for (AppendResult r : results) {
                     if (!r.duplicate()) {
@@ -259,7 +268,7 @@ public final class JdbcJournal implements Journal {
         }
     }
 
-    private List<AppendResult> write(Connection c, List<Append> appends) throws SQLException {
+    private List<AppendResult> write(Connection c, List<Append> appends, List<byte[]> envelopes) throws SQLException {
         long now = clock.millis();
         AppendResult[] results = new AppendResult[appends.size()];
         Map<String, AppendResult> seen = new HashMap<>();
@@ -327,7 +336,7 @@ public final class JdbcJournal implements Journal {
                 insert.setString(3, a.event().id());
                 insert.setString(4, a.event().type());
                 insert.setLong(5, now);
-                insert.setBytes(6, codec.write(a.event()));
+                insert.setBytes(6, envelopes.get(i));
                 insert.addBatch();
                 results[i] = new AppendResult(a.lane(), seq, a.event().id(), false);
                 if (a.dedupKey() != null) {
@@ -719,21 +728,78 @@ public final class JdbcJournal implements Journal {
         }
     }
 
+    // ---- transactional handlers ----
+
+    /**
+     * Wraps a handler so that its database work applies effectively once per (subscription, event). Each
+     * delivery runs in one transaction on this journal's database: the handler's statements, then a row in
+     * {@code keel_inbox} for the subscription and event id, then the commit. A delivery that finds its row
+     * already there (a redelivery after a crash, which at-least-once delivery allows) skips the handler.
+     * If the handler throws, everything it wrote is rolled back and the attempt fails as usual.
+     *
+     * <p>What is guaranteed: writes made through the given connection, to this database, happen at most
+     * once per subscription and event, and at least once for every acknowledged event. What is not: side
+     * effects outside that connection (HTTP calls, other databases, messages) may still repeat on
+     * redelivery; inbox rows are kept for the dedup window of {@link #INBOX_RETENTION}.
+     */
+    public <T> Handler<T> transactional(Class<T> type, TransactionalHandler<T> handler) {
+        Objects.requireNonNull(type, "type");
+        Objects.requireNonNull(handler, "handler");
+        return delivery -> {
+            ensureOpen();
+            lockWrites();
+            try (Connection c = pool.getConnection()) {
+                c.setAutoCommit(false);
+                try {
+                    boolean fresh;
+                    try (PreparedStatement s = c.prepareStatement("INSERT INTO keel_inbox (subscription, event_id,"
+                            + " processed_at) VALUES (?, ?, ?) ON CONFLICT (subscription, event_id) DO NOTHING")) {
+                        s.setString(1, delivery.subscription());
+                        s.setString(2, delivery.event().id());
+                        s.setLong(3, clock.millis());
+                        fresh = s.executeUpdate() == 1;
+                    }
+                    if (fresh) {
+                        handler.handle(delivery, c);
+                    }
+                    c.commit();
+                } catch (Exception e) {
+                    rollback(c, e);
+                    throw e;
+                }
+            } finally {
+                unlockWrites();
+            }
+        };
+    }
+
+    /** How long the inbox of transactional handlers remembers an applied event. */
+    public static final Duration INBOX_RETENTION = Duration.ofDays(7);
+
     // ---- retention ----
 
     @Override
     public void prune(int lane, long passed, Instant appendedBefore, Instant now) {
         ensureOpen();
         long nowMillis = now.toEpochMilli();
+        // Never past a cursor stored in the journal: a subscription this process has not registered (yet,
+        // or any more) still owns its place in the log.
         update(
                 "prune lane " + lane,
-                "DELETE FROM keel_events WHERE lane = ? AND seq <= ? AND appended_at < ?",
+                "DELETE FROM keel_events WHERE lane = ? AND seq <= ? AND appended_at < ?"
+                        + " AND seq <= COALESCE((SELECT MIN(position) FROM keel_cursors WHERE lane = ?), ?)",
                 lane,
                 passed,
-                appendedBefore.toEpochMilli());
+                appendedBefore.toEpochMilli(),
+                lane,
+                passed);
         if (nowMillis - lastDedupSweep >= PRUNE_EVERY.toMillis()) {
             lastDedupSweep = nowMillis;
             update("expire dedup records", "DELETE FROM keel_dedup WHERE until_at < ?", nowMillis);
+            update(
+                    "expire inbox records",
+                    "DELETE FROM keel_inbox WHERE processed_at < ?",
+                    nowMillis - INBOX_RETENTION.toMillis());
         }
     }
 

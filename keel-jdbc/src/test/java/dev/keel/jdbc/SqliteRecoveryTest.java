@@ -101,6 +101,28 @@ class SqliteRecoveryTest {
     }
 
     @Test
+    void shouldNeverPruneEventsASubscriptionNotRegisteredYetStillNeeds() {
+        Path file = dir.resolve("keel.db");
+        try (Keel first = runtime(file, false)) {
+            first.emit("order.created", "a", Map.of("id", "a1")).join();
+            first.emit("order.created", "b", Map.of("id", "b1")).join();
+        }
+        clock.advance(Duration.ofMinutes(1)); // the events are now old enough to prune, were they passed
+        // A runtime that runs its maintenance before "billing" registers again.
+        try (Keel bare = Keel.builder()
+                .clock(clock)
+                .lanes(4)
+                .journal(JdbcJournal.builder().sqlite(file).clock(clock).build())
+                .build()) {
+            bare.process();
+        }
+        try (Keel again = runtime(file, false)) {
+            again.process();
+        }
+        assertThat(delivered).containsExactlyInAnyOrder("a1", "b1");
+    }
+
+    @Test
     void shouldRefuseAFileThatIsNotADatabaseAndLeaveItUntouched() throws Exception {
         Path file = dir.resolve("notes.txt");
         Files.writeString(file, "my shopping list, not a database");

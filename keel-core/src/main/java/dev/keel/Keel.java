@@ -93,6 +93,15 @@ public final class Keel implements AutoCloseable {
     private final Consumer<DeadLetterAlert> alertCallback;
     private final int maxReplays;
     private final DeadLetters deadLetters;
+    private final dev.keel.spi.LaneLeases leases;
+    private final Duration leaseDuration;
+    private final String instanceId = "keel-" + EventIds.next();
+    private final ConcurrentHashMap<Integer, Long> ownedLanes = new ConcurrentHashMap<>();
+    /** Lanes being given back: no new deliveries, but their last commits still carry a valid fence. */
+    private final java.util.Set<Integer> releasing = ConcurrentHashMap.newKeySet();
+
+    private volatile long leaseValidUntil;
+    private Thread leaseLoop;
 
     private final ThreadLocal<DeliveryScope> deliveryScope = ThreadLocal.withInitial(DeliveryScope::new);
     private final long nanoOrigin = System.nanoTime();
@@ -139,6 +148,8 @@ public final class Keel implements AutoCloseable {
         this.byLane = new LaneWorker[lanes][0];
         this.deadLetters = new DeadLetters(this);
         this.pruneIntervalNanos = journal.pruneInterval().toNanos();
+        this.leases = journal.leases().orElse(null);
+        this.leaseDuration = b.leaseDuration;
         journal.open(lanes);
         for (Subscription s : b.subscriptions) {
             subscribe(s);
@@ -555,6 +566,10 @@ public final class Keel implements AutoCloseable {
             }
             running = true;
             started = true;
+            if (leases != null) {
+                renewLeases();
+                leaseLoop = Thread.ofVirtual().name("keel-leases").start(this::leaseLoop);
+            }
             for (SubscriptionState s : subscriptions.values()) {
                 for (LaneWorker w : s.workers) {
                     startLoop(w);
@@ -563,6 +578,110 @@ public final class Keel implements AutoCloseable {
             maintenance = Thread.ofVirtual().name("keel-maintenance").start(this::maintenanceLoop);
         }
         return this;
+    }
+
+    /** Whether lanes are leased: a started runtime on a journal several instances share. */
+    boolean leasing() {
+        return leases != null && started;
+    }
+
+    /** Whether this instance may deliver the lane now. */
+    boolean holdsLane(int lane) {
+        if (!leasing()) {
+            return true;
+        }
+        return ownedLanes.containsKey(lane) && !releasing.contains(lane) && System.nanoTime() - leaseValidUntil < 0;
+    }
+
+    /** The fencing token to commit with for the lane. */
+    long fenceFor(int lane) {
+        if (!leasing()) {
+            return dev.keel.spi.Commit.NO_FENCE;
+        }
+        Long token = ownedLanes.get(lane);
+        return token == null ? Long.MIN_VALUE : token;
+    }
+
+    /** This runtime's name among the instances sharing its journal. */
+    public String instanceId() {
+        return instanceId;
+    }
+
+    /** The lanes this instance delivers now (all of them unless the journal is shared and leased). */
+    public java.util.Set<Integer> heldLanes() {
+        if (!leasing()) {
+            java.util.Set<Integer> all = new java.util.TreeSet<>();
+            for (int i = 0; i < lanes; i++) {
+                all.add(i);
+            }
+            return all;
+        }
+        java.util.Set<Integer> held = new java.util.TreeSet<>();
+        for (Integer lane : ownedLanes.keySet()) {
+            if (holdsLane(lane)) {
+                held.add(lane);
+            }
+        }
+        return held;
+    }
+
+    private void leaseLoop() {
+        long every = Math.max(Duration.ofMillis(20).toNanos(), leaseDuration.toNanos() / 4);
+        while (running) {
+            LockSupport.parkNanos(every);
+            if (!running) {
+                return;
+            }
+            try {
+                renewLeases();
+            } catch (RuntimeException e) {
+                log.warn("could not renew lane leases ({}); delivery stops when they lapse", e.toString());
+            }
+        }
+    }
+
+    /** Heartbeat: renew, take what is granted, drop what is lost, give back what is over the fair share. */
+    private synchronized void renewLeases() {
+        long sent = System.nanoTime();
+        dev.keel.spi.LaneLeases.Held held = leases.heartbeat(instanceId, leaseDuration);
+        // The database set the expiry after this instant; stopping at 3/4 of the lease keeps a margin.
+        leaseValidUntil = sent + leaseDuration.toNanos() / 4 * 3;
+        for (Integer lane : List.copyOf(ownedLanes.keySet())) {
+            if (!held.lanes().containsKey(lane)) {
+                ownedLanes.remove(lane);
+                forEachWorker(lane, LaneWorker::leaseChanged);
+            }
+        }
+        held.lanes().forEach((lane, token) -> {
+            Long before = ownedLanes.put(lane, token);
+            if (before == null || !before.equals(token)) {
+                forEachWorker(lane, w -> {
+                    w.leaseChanged();
+                    wake(w);
+                });
+            }
+        });
+        int extra = ownedLanes.size() - held.fairShare();
+        if (extra > 0) {
+            List<Integer> give =
+                    new ArrayList<>(new java.util.TreeSet<>(ownedLanes.keySet()).descendingSet()).subList(0, extra);
+            releasing.addAll(give);
+            for (Integer lane : give) {
+                forEachWorker(lane, w -> {
+                    w.leaseChanged();
+                    w.awaitIdle(Duration.ofSeconds(5));
+                });
+            }
+            leases.release(instanceId, give);
+            give.forEach(ownedLanes::remove);
+            releasing.removeAll(give);
+        }
+    }
+
+    private void forEachWorker(int lane, Consumer<LaneWorker> action) {
+        for (LaneWorker w : byLane[lane]) {
+            action.accept(w);
+        }
     }
 
     boolean isStarted() {
@@ -797,6 +916,10 @@ public final class Keel implements AutoCloseable {
             LockSupport.unpark(maintenance);
             threads.add(maintenance);
         }
+        if (leaseLoop != null) {
+            LockSupport.unpark(leaseLoop);
+            threads.add(leaseLoop);
+        }
         long joinUntil = System.nanoTime() + Duration.ofSeconds(1).toNanos();
         for (Thread t : threads) {
             try {
@@ -830,6 +953,15 @@ public final class Keel implements AutoCloseable {
         synchronized (lifecycle) {
             closeReport = report;
             state = State.CLOSED;
+        }
+        if (leases != null && started && !ownedLanes.isEmpty()) {
+            try {
+                // Hand the lanes over now instead of letting the others wait for the leases to expire.
+                leases.release(instanceId, List.copyOf(ownedLanes.keySet()));
+            } catch (RuntimeException e) {
+                log.warn("could not release lane leases on close; they expire in {}", leaseDuration, e);
+            }
+            ownedLanes.clear();
         }
         journal.close();
         if (undelivered + pending + parked > 0 || !drained) {
@@ -929,6 +1061,8 @@ public final class Keel implements AutoCloseable {
         public static final Duration DEFAULT_DEDUP_WINDOW = Duration.ofHours(24);
         /** Default replay limit per dead letter. */
         public static final int DEFAULT_MAX_REPLAYS = 5;
+        /** Default lane lease on a shared journal. */
+        public static final Duration DEFAULT_LEASE_DURATION = Duration.ofSeconds(10);
 
         private Journal journal;
         private int lanes = DEFAULT_LANES;
@@ -949,6 +1083,7 @@ public final class Keel implements AutoCloseable {
         private long alertThreshold = Long.MAX_VALUE;
         private Consumer<DeadLetterAlert> alertCallback;
         private int maxReplays = DEFAULT_MAX_REPLAYS;
+        private Duration leaseDuration = DEFAULT_LEASE_DURATION;
         private final List<Subscription> subscriptions = new ArrayList<>();
 
         private Builder() {}
@@ -1094,6 +1229,18 @@ public final class Keel implements AutoCloseable {
                 throw new IllegalArgumentException("maxReplays must be at least 1 but was " + value);
             }
             this.maxReplays = value;
+            return this;
+        }
+
+        /**
+         * How long a lane lease lasts on a journal several instances share (PostgreSQL); renewed every
+         * quarter of it. A dead instance's lanes move after at most this long. Default 10 s.
+         */
+        public Builder leaseDuration(Duration value) {
+            if (value == null || value.compareTo(Duration.ofMillis(200)) < 0) {
+                throw new IllegalArgumentException("leaseDuration must be at least 200 ms but was " + value);
+            }
+            this.leaseDuration = value;
             return this;
         }
 

@@ -23,6 +23,7 @@ import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.locks.LockSupport;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -77,6 +78,7 @@ final class LaneWorker {
     private final AtomicInteger runner = new AtomicInteger();
     private volatile Thread runnerThread;
     private volatile boolean retired;
+    private volatile boolean needsLoad;
     private static final Duration MAX_RETRY_DELAY = Duration.ofDays(365);
     private volatile int generation = 1;
 
@@ -203,8 +205,13 @@ final class LaneWorker {
         runnerThread = Thread.currentThread();
         boolean owner = true;
         try {
-            if (retired) {
+            if (retired || !keel.holdsLane(lane)) {
                 return 0;
+            }
+            if (needsLoad) {
+                // Granted (again): another instance may have moved this lane on meanwhile.
+                load();
+                needsLoad = false;
             }
             passScope = keel.deliveryScope();
             int work = applyReprocessRequests();
@@ -294,7 +301,7 @@ final class LaneWorker {
         int work = 0;
         for (int i = 0; i < due.size(); i++) {
             Pending p = due.get(i);
-            if (isPausedNow() || keel.isStopping()) {
+            if (isPausedNow() || keel.isStopping() || !keel.holdsLane(lane)) {
                 heads.addAll(due.subList(i, due.size()));
                 break;
             }
@@ -337,7 +344,7 @@ final class LaneWorker {
         int work = 0;
         for (batchIndex = 0; batchIndex < batch.size(); batchIndex++) {
             LogRecord rec = batch.get(batchIndex);
-            if (keel.isStopping()) {
+            if (keel.isStopping() || !keel.holdsLane(lane)) {
                 leaveBatch(batchIndex, keel.clock().instant());
                 return work;
             }
@@ -693,10 +700,18 @@ final class LaneWorker {
                     upserts.isEmpty() ? List.of() : List.copyOf(upserts.values()),
                     removals.isEmpty() ? List.of() : List.copyOf(removals),
                     newDeadLetters,
-                    removedDeadLetters);
+                    removedDeadLetters,
+                    keel.fenceFor(lane));
             try {
                 journal.commit(c);
                 lastCommitNanos = System.nanoTime();
+            } catch (dev.keel.spi.LeaseLostException lost) {
+                // Another instance holds the lane now: drop what this pass did (it redelivers) and reload when
+                // the lane comes back.
+                log.info("subscription '{}' lane {}: {}", name, lane, lost.getMessage());
+                clearState();
+                needsLoad = true;
+                return;
             } catch (RuntimeException ex) {
                 log.warn(
                         "subscription '{}' lane {}: could not commit delivery outcomes ({}); reloading its state and retrying in {} ms",
@@ -999,8 +1014,24 @@ final class LaneWorker {
         return until != 0 && System.nanoTime() - until < 0;
     }
 
+    /** The lane was granted, lost or re-granted: reload before the next delivery. */
+    void leaseChanged() {
+        needsLoad = true;
+    }
+
+    /** Waits until no pass runs (a lane being given back finishes and commits first). */
+    void awaitIdle(Duration wait) {
+        long deadline = System.nanoTime() + wait.toNanos();
+        while (runner.get() != 0 && System.nanoTime() - deadline < 0) {
+            LockSupport.parkNanos(1_000_000);
+        }
+    }
+
     /** Whether a pass now would find work. */
     boolean hasWork() {
+        if (!keel.holdsLane(lane)) {
+            return false;
+        }
         if (!reprocessRequests.isEmpty()) {
             return true;
         }
@@ -1016,7 +1047,13 @@ final class LaneWorker {
 
     /** Whether nothing is left to do now: no pass running, no lag, nothing due. */
     boolean isDrained() {
-        if (runner.get() != 0 || !reprocessRequests.isEmpty()) {
+        if (runner.get() != 0) {
+            return false;
+        }
+        if (!keel.holdsLane(lane)) {
+            return true; // another instance delivers it
+        }
+        if (!reprocessRequests.isEmpty()) {
             return false;
         }
         Instant due = nextDue;

@@ -15,6 +15,8 @@ import java.util.List;
  * @param removals sequences of pending entries to remove
  * @param deadLetters dead letters to add
  * @param removedDeadLetters ids of dead letters to remove (reprocessed)
+ * @param fence the lane's fencing token the committer holds, or {@link #NO_FENCE}; an engine with leases
+ *     refuses the commit with {@link LeaseLostException} when the lane's token is another
  */
 public record Commit(
         String subscription,
@@ -23,9 +25,25 @@ public record Commit(
         List<Pending> upserts,
         List<Long> removals,
         List<DeadLetter> deadLetters,
-        List<String> removedDeadLetters) {
+        List<String> removedDeadLetters,
+        long fence) {
     /** The cursor value meaning "leave the cursor where it is". */
     public static final long UNCHANGED = -1;
+
+    /** The fence of a commit made without a lease. */
+    public static final long NO_FENCE = -1;
+
+    /** A commit made without a lease. */
+    public Commit(
+            String subscription,
+            int lane,
+            long cursor,
+            List<Pending> upserts,
+            List<Long> removals,
+            List<DeadLetter> deadLetters,
+            List<String> removedDeadLetters) {
+        this(subscription, lane, cursor, upserts, removals, deadLetters, removedDeadLetters, NO_FENCE);
+    }
 
     public Commit {
         upserts = List.copyOf(upserts);

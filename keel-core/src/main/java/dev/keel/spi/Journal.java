@@ -89,6 +89,11 @@ public interface Journal extends AutoCloseable {
         return java.time.Duration.ZERO;
     }
 
+    /** Lane leases, when several instances may share this journal; empty for single-instance engines. */
+    default java.util.Optional<LaneLeases> leases() {
+        return java.util.Optional.empty();
+    }
+
     /** Releases the store. */
     @Override
     void close();

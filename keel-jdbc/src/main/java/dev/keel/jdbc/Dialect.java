@@ -21,4 +21,10 @@ interface Dialect {
      * instead of each writer meeting a locked database and sleeping in its busy handler.
      */
     boolean singleWriter();
+
+    /** SQL for the database clock's time in epoch milliseconds. */
+    String nowMillis();
+
+    /** The suffix that locks selected rows and skips those locked by others, or "" when unsupported. */
+    String skipLocked();
 }

@@ -193,12 +193,17 @@ public final class JdbcJournal implements Journal {
                         + "; keys would move to other lanes and lose their order. Use lanes(" + stored + ")");
             }
             try (PreparedStatement s = c.prepareStatement(
-                    "INSERT INTO keel_lanes (lane, head) VALUES (?, 0) ON CONFLICT (lane) DO NOTHING")) {
+                            "INSERT INTO keel_lanes (lane, head) VALUES (?, 0) ON CONFLICT (lane) DO NOTHING");
+                    PreparedStatement l = c.prepareStatement("INSERT INTO keel_leases (lane, owner, token, expires_at)"
+                            + " VALUES (?, NULL, 0, 0) ON CONFLICT (lane) DO NOTHING")) {
                 for (int lane = 0; lane < laneCount; lane++) {
                     s.setInt(1, lane);
                     s.addBatch();
+                    l.setInt(1, lane);
+                    l.addBatch();
                 }
                 s.executeBatch();
+                l.executeBatch();
             }
             c.commit();
         } catch (SQLException e) {
@@ -467,6 +472,18 @@ public final class JdbcJournal implements Journal {
     private void apply(Connection c, Commit commit) throws SQLException {
         String sub = commit.subscription();
         int lane = commit.lane();
+        if (commit.fence() != Commit.NO_FENCE) {
+            try (PreparedStatement s = c.prepareStatement(
+                    "SELECT token FROM keel_leases WHERE lane = ?" + (dialect.singleWriter() ? "" : " FOR UPDATE"))) {
+                s.setInt(1, lane);
+                try (ResultSet r = s.executeQuery()) {
+                    long current = r.next() ? r.getLong(1) : -1;
+                    if (current != commit.fence()) {
+                        throw new dev.keel.spi.LeaseLostException(lane, commit.fence(), current);
+                    }
+                }
+            }
+        }
         if (commit.cursor() != Commit.UNCHANGED) {
             try (PreparedStatement s = c.prepareStatement(
                     "INSERT INTO keel_cursors (subscription, lane, position)"
@@ -725,6 +742,111 @@ public final class JdbcJournal implements Journal {
             }
         } catch (SQLException e) {
             throw failure("count dead letters", e);
+        }
+    }
+
+    // ---- lane leases ----
+
+    /** Lane leases on PostgreSQL, where several instances may share the journal; none on SQLite. */
+    @Override
+    public Optional<dev.keel.spi.LaneLeases> leases() {
+        return dialect.sharedByInstances() ? Optional.of(new Leases()) : Optional.empty();
+    }
+
+    /** Leases in {@code keel_leases}, timed by the database clock, granted with increasing fencing tokens. */
+    private final class Leases implements dev.keel.spi.LaneLeases {
+        @Override
+        public Held heartbeat(String instance, Duration ttl) {
+            ensureOpen();
+            String now = dialect.nowMillis();
+            long ttlMillis = ttl.toMillis();
+            try (Connection c = pool.getConnection()) {
+                c.setAutoCommit(false);
+                try {
+                    execute(
+                            c,
+                            "INSERT INTO keel_instances (instance, expires_at) VALUES (?, " + now + " + ?)"
+                                    + " ON CONFLICT (instance) DO UPDATE SET expires_at = excluded.expires_at",
+                            instance,
+                            ttlMillis);
+                    execute(c, "DELETE FROM keel_instances WHERE expires_at < " + now + " - 60000");
+                    long live = queryLong(c, "SELECT COUNT(*) FROM keel_instances WHERE expires_at > " + now);
+                    execute(
+                            c,
+                            "UPDATE keel_leases SET expires_at = " + now + " + ? WHERE owner = ? AND expires_at > "
+                                    + now,
+                            ttlMillis,
+                            instance);
+                    Map<Integer, Long> held = new java.util.TreeMap<>();
+                    try (PreparedStatement s = c.prepareStatement("SELECT lane, token FROM keel_leases WHERE owner = ?"
+                            + " AND expires_at > " + now + " ORDER BY lane")) {
+                        s.setString(1, instance);
+                        try (ResultSet r = s.executeQuery()) {
+                            while (r.next()) {
+                                held.put(r.getInt(1), r.getLong(2));
+                            }
+                        }
+                    }
+                    int fair = (int) Math.ceil(lanes / (double) Math.max(1, live));
+                    if (held.size() < fair) {
+                        List<Integer> free = new ArrayList<>();
+                        try (PreparedStatement s = c.prepareStatement("SELECT lane FROM keel_leases WHERE owner IS NULL"
+                                + " OR expires_at <= " + now + " ORDER BY lane LIMIT ?" + dialect.skipLocked())) {
+                            s.setInt(1, fair - held.size());
+                            try (ResultSet r = s.executeQuery()) {
+                                while (r.next()) {
+                                    free.add(r.getInt(1));
+                                }
+                            }
+                        }
+                        for (int lane : free) {
+                            execute(
+                                    c,
+                                    "UPDATE keel_leases SET owner = ?, token = token + 1, expires_at = " + now
+                                            + " + ? WHERE lane = ?",
+                                    instance,
+                                    ttlMillis,
+                                    lane);
+                            held.put(lane, queryLong(c, "SELECT token FROM keel_leases WHERE lane = " + lane));
+                        }
+                    }
+                    c.commit();
+                    return new Held(held, fair);
+                } catch (SQLException | RuntimeException e) {
+                    rollback(c, e);
+                    throw e;
+                }
+            } catch (SQLException e) {
+                throw failure("renew the lane leases of " + instance, e);
+            }
+        }
+
+        @Override
+        public void release(String instance, java.util.Collection<Integer> released) {
+            for (int lane : released) {
+                update(
+                        "release lane " + lane,
+                        "UPDATE keel_leases SET owner = NULL, expires_at = 0 WHERE owner = ? AND lane = ?",
+                        instance,
+                        lane);
+            }
+        }
+    }
+
+    private static void execute(Connection c, String sql, Object... args) throws SQLException {
+        try (PreparedStatement s = c.prepareStatement(sql)) {
+            for (int i = 0; i < args.length; i++) {
+                s.setObject(i + 1, args[i]);
+            }
+            s.executeUpdate();
+        }
+    }
+
+    private static long queryLong(Connection c, String sql) throws SQLException {
+        try (PreparedStatement s = c.prepareStatement(sql);
+                ResultSet r = s.executeQuery()) {
+            r.next();
+            return r.getLong(1);
         }
     }
 

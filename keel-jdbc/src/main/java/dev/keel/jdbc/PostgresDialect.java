@@ -35,6 +35,16 @@ final class PostgresDialect implements Dialect {
     }
 
     @Override
+    public String nowMillis() {
+        return "CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT)";
+    }
+
+    @Override
+    public String skipLocked() {
+        return " FOR UPDATE SKIP LOCKED";
+    }
+
+    @Override
     public void configure(HikariConfig config) {
         config.setJdbcUrl(url);
         if (user != null) {

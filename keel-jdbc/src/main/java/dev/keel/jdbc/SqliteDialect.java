@@ -49,6 +49,16 @@ final class SqliteDialect implements Dialect {
     }
 
     @Override
+    public String nowMillis() {
+        return "CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)";
+    }
+
+    @Override
+    public String skipLocked() {
+        return "";
+    }
+
+    @Override
     public void configure(HikariConfig config) {
         refuseForeignFile();
         refuseForeignTables();

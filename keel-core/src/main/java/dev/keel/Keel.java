@@ -103,7 +103,11 @@ public final class Keel implements AutoCloseable {
     private volatile long leaseValidUntil;
     private Thread leaseLoop;
 
-    private final ThreadLocal<DeliveryScope> deliveryScope = ThreadLocal.withInitial(DeliveryScope::new);
+    private final ThreadLocal<DeliveryScope> deliveryScope;
+    private final List<TypePattern> atMostOnce;
+    /** Delivers the at-most-once event types from memory when the journal is durable; null otherwise. */
+    private final Keel twin;
+
     private final long nanoOrigin = System.nanoTime();
     /** Nanoseconds since the runtime was built, refreshed by the watchdog each tick: a clock read for free. */
     private volatile long coarseNanos = 1;
@@ -126,6 +130,8 @@ public final class Keel implements AutoCloseable {
     private final long pruneIntervalNanos;
 
     private Keel(Builder b) {
+        this.deliveryScope = b.sharedScope != null ? b.sharedScope : ThreadLocal.withInitial(DeliveryScope::new);
+        this.atMostOnce = List.copyOf(b.atMostOnce);
         this.journal = b.journal != null ? b.journal : new MemoryJournal(b.clock);
         this.memory = journal instanceof MemoryJournal m ? m : null;
         this.lanes = b.lanes;
@@ -151,6 +157,8 @@ public final class Keel implements AutoCloseable {
         this.leases = journal.leases().orElse(null);
         this.leaseDuration = b.leaseDuration;
         journal.open(lanes);
+        this.twin =
+                !atMostOnce.isEmpty() && memory == null ? b.twin(deliveryScope).build() : null;
         for (Subscription s : b.subscriptions) {
             subscribe(s);
         }
@@ -214,11 +222,17 @@ public final class Keel implements AutoCloseable {
                 }
             }
         }
+        if (twin != null) {
+            twin.subscribe(subscription);
+        }
         return subscription;
     }
 
     /** Removes a subscription; its stored cursors, pending entries and dead letters stay. */
     public boolean unsubscribe(String name) {
+        if (twin != null) {
+            twin.unsubscribe(name);
+        }
         SubscriptionState s;
         synchronized (lifecycle) {
             s = subscriptions.remove(name);
@@ -301,6 +315,29 @@ public final class Keel implements AutoCloseable {
      */
     public CompletableFuture<List<Receipt>> emitBatch(List<? extends Event<?>> events) {
         ensureOpen();
+        if (twin != null) {
+            List<Event<?>> kept = new ArrayList<>();
+            List<Event<?>> volatileOnes = new ArrayList<>();
+            for (Event<?> e : events) {
+                (isAtMostOnce(Objects.requireNonNull(e, "event in batch").type()) ? volatileOnes : kept).add(e);
+            }
+            if (!volatileOnes.isEmpty()) {
+                if (kept.isEmpty()) {
+                    return twin.emitBatch(volatileOnes);
+                }
+                CompletableFuture<List<Receipt>> durable = emitBatch(kept);
+                CompletableFuture<List<Receipt>> inMemory = twin.emitBatch(volatileOnes);
+                return durable.thenCombine(inMemory, (d, v) -> {
+                    List<Receipt> all = new ArrayList<>(events.size());
+                    int di = 0;
+                    int vi = 0;
+                    for (Event<?> e : events) {
+                        all.add(isAtMostOnce(e.type()) ? v.get(vi++) : d.get(di++));
+                    }
+                    return all;
+                });
+            }
+        }
         List<Event<?>> prepared = new ArrayList<>(events.size());
         for (Event<?> e : events) {
             prepared.add(prepare(Objects.requireNonNull(e, "event in batch")));
@@ -347,6 +384,9 @@ public final class Keel implements AutoCloseable {
 
     private CompletableFuture<Receipt> emitOne(Event<?> event, boolean producerIdentified) {
         ensureOpen();
+        if (twin != null && isAtMostOnce(event.type())) {
+            return twin.emitOne(event, producerIdentified);
+        }
         Event<?> ready = prepare(event);
         awaitRoom(Lanes.of(ready.orderingKey(), lanes));
         Span span = telemetry.startProducer(ready.type());
@@ -541,6 +581,19 @@ public final class Keel implements AutoCloseable {
      * clock and call it again).
      */
     public int process() {
+        if (twin == null) {
+            return processHere();
+        }
+        int total = 0;
+        int round;
+        do {
+            round = processHere() + twin.processHere();
+            total += round;
+        } while (round > 0);
+        return total;
+    }
+
+    private int processHere() {
         int total = 0;
         boolean progress;
         do {
@@ -566,6 +619,9 @@ public final class Keel implements AutoCloseable {
             }
             running = true;
             started = true;
+            if (twin != null) {
+                twin.start();
+            }
             if (leases != null) {
                 renewLeases();
                 leaseLoop = Thread.ofVirtual().name("keel-leases").start(this::leaseLoop);
@@ -578,6 +634,15 @@ public final class Keel implements AutoCloseable {
             maintenance = Thread.ofVirtual().name("keel-maintenance").start(this::maintenanceLoop);
         }
         return this;
+    }
+
+    private boolean isAtMostOnce(String type) {
+        for (TypePattern p : atMostOnce) {
+            if (p.matches(type)) {
+                return true;
+            }
+        }
+        return false;
     }
 
     /** Whether lanes are leased: a started runtime on a journal several instances share. */
@@ -865,7 +930,37 @@ public final class Keel implements AutoCloseable {
                     s.pauses.sum()));
         }
         subs.sort(java.util.Comparator.comparing(SubscriptionStats::name));
-        return new KeelStats(emitted.sum(), duplicates.sum(), rejected.sum(), lanes, subs);
+        KeelStats own = new KeelStats(emitted.sum(), duplicates.sum(), rejected.sum(), lanes, subs);
+        return twin == null ? own : merge(own, twin.stats());
+    }
+
+    private static KeelStats merge(KeelStats a, KeelStats b) {
+        java.util.Map<String, SubscriptionStats> byName = new java.util.TreeMap<>();
+        for (SubscriptionStats s : a.subscriptions()) {
+            byName.put(s.name(), s);
+        }
+        for (SubscriptionStats s : b.subscriptions()) {
+            byName.merge(
+                    s.name(),
+                    s,
+                    (x, y) -> new SubscriptionStats(
+                            x.name(),
+                            x.delivered() + y.delivered(),
+                            x.failedAttempts() + y.failedAttempts(),
+                            x.retriesScheduled() + y.retriesScheduled(),
+                            x.deadLettered() + y.deadLettered(),
+                            x.deadLetters(),
+                            x.pendingDue() + y.pendingDue(),
+                            x.parked() + y.parked(),
+                            x.lag() + y.lag(),
+                            x.pauses() + y.pauses()));
+        }
+        return new KeelStats(
+                a.emitted() + b.emitted(),
+                a.duplicates() + b.duplicates(),
+                a.rejected() + b.rejected(),
+                a.lanes(),
+                List.copyOf(byName.values()));
     }
 
     /** Closes with a 30 second drain deadline. */
@@ -882,6 +977,22 @@ public final class Keel implements AutoCloseable {
      * @return what was finished and what was left
      */
     public ShutdownReport close(Duration deadline) {
+        if (twin != null) {
+            // First, so that its handlers can still emit durable events while it drains.
+            ShutdownReport inMemory = twin.close(deadline);
+            ShutdownReport durable = closeHere(deadline);
+            return new ShutdownReport(
+                    inMemory.drained() && durable.drained(),
+                    inMemory.took().plus(durable.took()),
+                    inMemory.undelivered() + durable.undelivered(),
+                    inMemory.pending() + durable.pending(),
+                    inMemory.parked() + durable.parked(),
+                    inMemory.interrupted() + durable.interrupted());
+        }
+        return closeHere(deadline);
+    }
+
+    private ShutdownReport closeHere(Duration deadline) {
         long start = System.nanoTime();
         synchronized (lifecycle) {
             if (state != State.OPEN) {
@@ -1084,6 +1195,8 @@ public final class Keel implements AutoCloseable {
         private Consumer<DeadLetterAlert> alertCallback;
         private int maxReplays = DEFAULT_MAX_REPLAYS;
         private Duration leaseDuration = DEFAULT_LEASE_DURATION;
+        private final List<TypePattern> atMostOnce = new ArrayList<>();
+        private ThreadLocal<DeliveryScope> sharedScope;
         private final List<Subscription> subscriptions = new ArrayList<>();
 
         private Builder() {}
@@ -1242,6 +1355,45 @@ public final class Keel implements AutoCloseable {
             }
             this.leaseDuration = value;
             return this;
+        }
+
+        /**
+         * Event types kept in memory and never journaled, for high-volume telemetry: on a durable journal,
+         * events whose type matches one of these patterns are delivered from memory, at most once (lost in a
+         * crash), while every other type stays durable. Their dead letters stay in memory too and are not
+         * listed by {@link Keel#deadLetters()}. Has no effect on the memory journal, where everything is.
+         */
+        public Builder atMostOnce(String... typePatterns) {
+            for (String p : typePatterns) {
+                atMostOnce.add(TypePattern.of(p));
+            }
+            return this;
+        }
+
+        /** The in-memory twin of a durable runtime: same settings, memory journal, shared causation. */
+        Builder twin(ThreadLocal<DeliveryScope> scope) {
+            Builder t = new Builder();
+            t.journal = new MemoryJournal(clock);
+            t.lanes = lanes;
+            t.clock = clock;
+            t.random = random;
+            t.meterRegistry = meterRegistry;
+            t.openTelemetry = openTelemetry;
+            t.objectMapper = objectMapper;
+            t.source = source;
+            t.batchSize = batchSize;
+            t.maxPayloadBytes = maxPayloadBytes;
+            t.maxDepth = maxDepth;
+            t.highWaterMark = highWaterMark;
+            t.emitWait = emitWait;
+            t.dedupWindow = dedupWindow;
+            t.retention = retention;
+            t.deadLetterRetention = deadLetterRetention;
+            t.alertThreshold = alertThreshold;
+            t.alertCallback = alertCallback;
+            t.maxReplays = maxReplays;
+            t.sharedScope = scope;
+            return t;
         }
 
         /** A subscription to register at build time. */

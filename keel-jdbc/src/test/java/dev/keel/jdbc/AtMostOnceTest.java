@@ -1,0 +1,62 @@
+package dev.keel.jdbc;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.keel.Event;
+import dev.keel.Keel;
+import java.nio.file.Path;
+import java.sql.Connection;
+import java.sql.DriverManager;
+import java.sql.ResultSet;
+import java.sql.Statement;
+import java.util.ArrayList;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** Event types declared at-most-once are delivered from memory and never written to the journal. */
+class AtMostOnceTest {
+    @TempDir
+    Path dir;
+
+    private int journaledEvents(Path file) throws Exception {
+        try (Connection c = DriverManager.getConnection("jdbc:sqlite:" + file);
+                Statement s = c.createStatement();
+                ResultSet r = s.executeQuery("SELECT COUNT(*) FROM keel_events")) {
+            r.next();
+            return r.getInt(1);
+        }
+    }
+
+    @Test
+    void shouldDeliverTelemetryFromMemoryAndKeepEverythingElseDurable() throws Exception {
+        Path file = dir.resolve("keel.db");
+        List<String> seen = new ArrayList<>();
+        List<Event<?>> followUps = new ArrayList<>();
+        try (Keel keel = Keel.builder()
+                .lanes(2)
+                .atMostOnce("telemetry.**")
+                .retention(java.time.Duration.ofHours(1)) // keep delivered events, to count what was written
+                .journal(JdbcJournal.sqlite(file))
+                .build()) {
+            keel.on("**", Object.class, d -> seen.add(d.event().type()));
+            keel.on("telemetry.cpu", Object.class, d -> keel.emit("alert.raised", "host-1", "cpu high"));
+            keel.on("alert.raised", Object.class, d -> followUps.add(d.event()));
+            for (int i = 0; i < 50; i++) {
+                keel.emit("telemetry.cpu", "host-1", i).join();
+            }
+            keel.emitBatch(List.of(
+                            Event.builder("order.created", 1).key("o-1").build(),
+                            Event.builder("telemetry.memory", 2).key("host-1").build()))
+                    .join();
+            keel.process();
+            assertThat(seen).filteredOn("telemetry.cpu"::equals).hasSize(50);
+            assertThat(seen).contains("order.created", "telemetry.memory", "alert.raised");
+            assertThat(followUps).hasSize(50).allSatisfy(e -> assertThat(e.depth())
+                    .isEqualTo(1));
+            assertThat(keel.stats().emitted()).isEqualTo(102);
+        }
+        // Only the durable events were written: the order and the 50 alerts.
+        assertThat(journaledEvents(file)).isEqualTo(51);
+    }
+}

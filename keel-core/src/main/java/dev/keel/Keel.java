@@ -97,6 +97,11 @@ public final class Keel implements AutoCloseable {
     private final Duration leaseDuration;
     private final String instanceId = "keel-" + EventIds.next();
     private final ConcurrentHashMap<Integer, Long> ownedLanes = new ConcurrentHashMap<>();
+    /** The stored pauses, as last read (every second, and at once after a local change). */
+    private volatile java.util.Map<String, Instant> pauses = java.util.Map.of();
+
+    private long lastPauseRead = System.nanoTime() - Duration.ofDays(1).toNanos();
+    private static final Duration PAUSE_REFRESH = Duration.ofSeconds(1);
     /** Lanes being given back: no new deliveries, but their last commits still carry a valid fence. */
     private final java.util.Set<Integer> releasing = ConcurrentHashMap.newKeySet();
 
@@ -743,6 +748,104 @@ public final class Keel implements AutoCloseable {
         }
     }
 
+    // ---- pauses every instance honours ----
+
+    /**
+     * Pauses a subscription on every instance sharing the journal until the instant passes or
+     * {@link #resume(String)}; nothing is delivered to it meanwhile and no attempts are used. Others see it
+     * within a second.
+     *
+     * @throws SubscriptionException when no subscription has that name
+     */
+    public void pause(String subscription, Duration duration) {
+        if (!subscriptions.containsKey(subscription)) {
+            throw new SubscriptionException("no subscription named '" + subscription + "' to pause");
+        }
+        if (duration == null || duration.isNegative() || duration.isZero()) {
+            throw new IllegalArgumentException("pause duration must be positive but was " + duration);
+        }
+        journal.pause(SUBSCRIPTION_PAUSE + subscription, clock.instant().plus(duration));
+        refreshPauses(true);
+    }
+
+    /** Ends a pause made by {@link #pause(String, Duration)} on every instance. */
+    public void resume(String subscription) {
+        journal.pause(SUBSCRIPTION_PAUSE + subscription, null);
+        refreshPauses(true);
+    }
+
+    /** Until when a subscription is paused (by an operator or by an open circuit), or null. */
+    public Instant pausedUntil(String subscription) {
+        refreshPauses(false);
+        SubscriptionState s = subscriptions.get(subscription);
+        Instant until = pauses.get(SUBSCRIPTION_PAUSE + subscription);
+        if (s != null) {
+            for (String breaker : s.breakers) {
+                Instant open = pauses.get(CIRCUIT_PAUSE + breaker);
+                if (open != null && (until == null || open.isAfter(until))) {
+                    until = open;
+                }
+            }
+        }
+        return until;
+    }
+
+    /** Whether a subscription may not deliver now, by a stored pause. */
+    boolean pausedByStore(SubscriptionState s) {
+        java.util.Map<String, Instant> current = pauses;
+        if (current.isEmpty()) {
+            return false;
+        }
+        Instant now = clock.instant();
+        Instant until = current.get(SUBSCRIPTION_PAUSE + s.name);
+        if (until != null && until.isAfter(now)) {
+            return true;
+        }
+        for (String breaker : s.breakers) {
+            Instant open = current.get(CIRCUIT_PAUSE + breaker);
+            if (open != null && open.isAfter(now)) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /** A breaker opened here: every instance pauses its subscriptions until its open period ends. */
+    void circuitOpened(String breaker, Duration openFor) {
+        try {
+            journal.pause(CIRCUIT_PAUSE + breaker, clock.instant().plus(openFor));
+            refreshPauses(true);
+        } catch (RuntimeException e) {
+            log.warn("could not share that circuit '{}' opened: {}", breaker, e.toString());
+        }
+    }
+
+    /** A breaker closed here: the shared pause ends. */
+    void circuitClosed(String breaker) {
+        try {
+            journal.pause(CIRCUIT_PAUSE + breaker, null);
+            refreshPauses(true);
+        } catch (RuntimeException e) {
+            log.warn("could not share that circuit '{}' closed: {}", breaker, e.toString());
+        }
+    }
+
+    private void refreshPauses(boolean now) {
+        long t = System.nanoTime();
+        if (!now && t - lastPauseRead < PAUSE_REFRESH.toNanos()) {
+            return;
+        }
+        lastPauseRead = t;
+        try {
+            pauses = java.util.Map.copyOf(journal.pauses(clock.instant()));
+        } catch (RuntimeException e) {
+            log.warn("could not read the stored pauses ({}); using the last ones read", e.toString());
+        }
+    }
+
+    static final String SUBSCRIPTION_PAUSE = "subscription:";
+    static final String CIRCUIT_PAUSE = "circuit:";
+
     private void forEachWorker(int lane, Consumer<LaneWorker> action) {
         for (LaneWorker w : byLane[lane]) {
             action.accept(w);
@@ -850,6 +953,7 @@ public final class Keel implements AutoCloseable {
             return;
         }
         try {
+            refreshPauses(false);
             long nowNanos = System.nanoTime();
             Instant now = clock.instant();
             if (nowNanos - lastPrune >= pruneIntervalNanos) {

@@ -205,7 +205,7 @@ final class LaneWorker {
         runnerThread = Thread.currentThread();
         boolean owner = true;
         try {
-            if (retired || !keel.holdsLane(lane)) {
+            if (retired || !keel.holdsLane(lane) || keel.pausedByStore(sub)) {
                 return 0;
             }
             if (needsLoad) {
@@ -1029,7 +1029,7 @@ final class LaneWorker {
 
     /** Whether a pass now would find work. */
     boolean hasWork() {
-        if (!keel.holdsLane(lane)) {
+        if (!keel.holdsLane(lane) || keel.pausedByStore(sub)) {
             return false;
         }
         if (!reprocessRequests.isEmpty()) {

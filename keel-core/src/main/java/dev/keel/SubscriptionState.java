@@ -5,6 +5,8 @@ import io.github.resilience4j.circuitbreaker.CircuitBreaker;
 import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.Meter;
+import java.time.Duration;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.LongAdder;
@@ -23,6 +25,9 @@ final class SubscriptionState {
     final Counter timeoutWarnings;
     final List<Meter> meters = new java.util.concurrent.CopyOnWriteArrayList<>();
     volatile boolean alerted;
+    /** Names of the circuit breakers among its middleware. */
+    final List<String> breakers = new ArrayList<>();
+
     private final Keel keel;
     private final java.util.concurrent.ConcurrentHashMap<String, LaneWorker.TypeMeters> typeMeters =
             new java.util.concurrent.ConcurrentHashMap<>();
@@ -59,6 +64,20 @@ final class SubscriptionState {
                 .register(t.registry));
         for (Middleware m : subscription.middleware()) {
             if (m instanceof CircuitBreakerMiddleware cb) {
+                breakers.add(cb.breaker().getName());
+                cb.breaker().getEventPublisher().onStateTransition(e -> {
+                    switch (e.getStateTransition().getToState()) {
+                        case OPEN, FORCED_OPEN ->
+                            keel.circuitOpened(
+                                    cb.breaker().getName(),
+                                    Duration.ofMillis(cb.breaker()
+                                            .getCircuitBreakerConfig()
+                                            .getWaitIntervalFunctionInOpenState()
+                                            .apply(1)));
+                        case CLOSED -> keel.circuitClosed(cb.breaker().getName());
+                        default -> {}
+                    }
+                });
                 meters.add(
                         Gauge.builder(KeelMeter.CIRCUIT_STATE.meterName(), cb.breaker(), SubscriptionState::stateCode)
                                 .tag("subscription", name)

@@ -262,6 +262,28 @@ public final class MemoryJournal implements Journal {
         closed = true;
     }
 
+    private final ConcurrentHashMap<String, Instant> pauses = new ConcurrentHashMap<>();
+
+    @Override
+    public void pause(String key, Instant until) {
+        if (until == null) {
+            pauses.remove(key);
+        } else {
+            pauses.put(key, until);
+        }
+    }
+
+    @Override
+    public Map<String, Instant> pauses(Instant now) {
+        Map<String, Instant> live = new HashMap<>();
+        pauses.forEach((k, v) -> {
+            if (v.isAfter(now)) {
+                live.put(k, v);
+            }
+        });
+        return live;
+    }
+
     /** How many records the lane holds now (after pruning). */
     public int size(int lane) {
         return lane(lane).size();

@@ -89,6 +89,15 @@ public interface Journal extends AutoCloseable {
         return java.time.Duration.ZERO;
     }
 
+    /**
+     * Stores a pause every instance honours, keyed by what it pauses ({@code subscription:<name>} or
+     * {@code circuit:<breaker>}); a null {@code until} removes it.
+     */
+    void pause(String key, java.time.Instant until);
+
+    /** The pauses stored and not yet over at {@code now}. */
+    java.util.Map<String, java.time.Instant> pauses(java.time.Instant now);
+
     /** Lane leases, when several instances may share this journal; empty for single-instance engines. */
     default java.util.Optional<LaneLeases> leases() {
         return java.util.Optional.empty();

@@ -745,6 +745,41 @@ public final class JdbcJournal implements Journal {
         }
     }
 
+    // ---- pauses ----
+
+    @Override
+    public void pause(String key, Instant until) {
+        if (until == null) {
+            update("resume " + key, "DELETE FROM keel_pauses WHERE pause_key = ?", key);
+        } else {
+            update(
+                    "pause " + key,
+                    "INSERT INTO keel_pauses (pause_key, until_at) VALUES (?, ?)"
+                            + " ON CONFLICT (pause_key) DO UPDATE SET until_at = excluded.until_at",
+                    key,
+                    until.toEpochMilli());
+        }
+    }
+
+    @Override
+    public Map<String, Instant> pauses(Instant now) {
+        ensureOpen();
+        try (Connection c = pool.getConnection();
+                PreparedStatement s =
+                        c.prepareStatement("SELECT pause_key, until_at FROM keel_pauses WHERE until_at > ?")) {
+            s.setLong(1, now.toEpochMilli());
+            try (ResultSet r = s.executeQuery()) {
+                Map<String, Instant> out = new HashMap<>();
+                while (r.next()) {
+                    out.put(r.getString(1), Instant.ofEpochMilli(r.getLong(2)));
+                }
+                return out;
+            }
+        } catch (SQLException e) {
+            throw failure("read the pauses", e);
+        }
+    }
+
     // ---- lane leases ----
 
     /** Lane leases on PostgreSQL, where several instances may share the journal; none on SQLite. */

@@ -54,6 +54,14 @@ public final class DurableProbe {
                 case "throughput" -> {
                     keelThroughput(journal(engine, dir, pg, "keel"), (int) n);
                     naiveThroughput(engine, dir, pg, (int) Math.min(n, 20_000));
+                    DbSchedulerPeer.run(
+                            pg == null ? "jdbc:sqlite:" + dir.resolve("dbscheduler.db") : url(pg, "dbscheduler"),
+                            pg != null,
+                            (int) Math.min(n, 20_000));
+                    JobRunrPeer.run(
+                            pg == null ? "jdbc:sqlite:" + dir.resolve("jobrunr.db") : url(pg, "jobrunr"),
+                            pg != null,
+                            (int) Math.min(n, 20_000));
                 }
                 case "latency" -> emitLatency(journal(engine, dir, pg, "keel"), (int) n);
                 case "restart" -> restart(engine, dir, pg, (int) n);

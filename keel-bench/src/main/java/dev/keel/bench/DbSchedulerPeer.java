@@ -3,7 +3,6 @@ package dev.keel.bench;
 import com.github.kagkarlsson.scheduler.Scheduler;
 import com.github.kagkarlsson.scheduler.task.helper.OneTimeTask;
 import com.github.kagkarlsson.scheduler.task.helper.Tasks;
-import com.zaxxer.hikari.HikariConfig;
 import com.zaxxer.hikari.HikariDataSource;
 import java.sql.Connection;
 import java.sql.Statement;
@@ -11,8 +10,6 @@ import java.time.Duration;
 import java.time.Instant;
 import java.util.concurrent.atomic.LongAdder;
 import java.util.concurrent.locks.LockSupport;
-import org.sqlite.SQLiteConfig;
-import org.sqlite.SQLiteDataSource;
 
 /** db-scheduler doing the same work as Keel's durable probe: enqueue N one-time jobs, execute each once. */
 final class DbSchedulerPeer {
@@ -30,22 +27,7 @@ final class DbSchedulerPeer {
     }
 
     static void run(String url, boolean postgres, int jobs) throws Exception {
-        HikariConfig config = new HikariConfig();
-        config.setMaximumPoolSize(10);
-        if (postgres) {
-            config.setJdbcUrl(url);
-            config.setUsername("postgres");
-        } else {
-            SQLiteConfig sqlite = new SQLiteConfig();
-            sqlite.setJournalMode(SQLiteConfig.JournalMode.WAL);
-            sqlite.setSynchronous(SQLiteConfig.SynchronousMode.FULL);
-            sqlite.setTransactionMode(SQLiteConfig.TransactionMode.IMMEDIATE);
-            sqlite.setBusyTimeout(10_000);
-            SQLiteDataSource ds = new SQLiteDataSource(sqlite);
-            ds.setUrl(url);
-            config.setDataSource(ds);
-        }
-        try (HikariDataSource ds = new HikariDataSource(config)) {
+        try (HikariDataSource ds = PeerDataSource.create(url, postgres)) {
             try (Connection c = ds.getConnection();
                     Statement s = c.createStatement()) {
                 s.execute(table(postgres));

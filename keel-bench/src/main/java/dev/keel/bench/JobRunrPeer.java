@@ -1,6 +1,5 @@
 package dev.keel.bench;
 
-import com.zaxxer.hikari.HikariConfig;
 import com.zaxxer.hikari.HikariDataSource;
 import java.time.Duration;
 import java.util.concurrent.atomic.LongAdder;
@@ -9,8 +8,6 @@ import org.jobrunr.configuration.JobRunr;
 import org.jobrunr.scheduling.JobScheduler;
 import org.jobrunr.server.BackgroundJobServerConfiguration;
 import org.jobrunr.storage.sql.common.SqlStorageProviderFactory;
-import org.sqlite.SQLiteConfig;
-import org.sqlite.SQLiteDataSource;
 
 /** JobRunr doing the same work as Keel's durable probe: enqueue N jobs, execute each once. */
 public final class JobRunrPeer {
@@ -24,23 +21,8 @@ public final class JobRunrPeer {
     }
 
     static void run(String url, boolean postgres, int jobs) {
-        HikariConfig config = new HikariConfig();
-        config.setMaximumPoolSize(10);
-        if (postgres) {
-            config.setJdbcUrl(url);
-            config.setUsername("postgres");
-        } else {
-            SQLiteConfig sqlite = new SQLiteConfig();
-            sqlite.setJournalMode(SQLiteConfig.JournalMode.WAL);
-            sqlite.setSynchronous(SQLiteConfig.SynchronousMode.FULL);
-            sqlite.setTransactionMode(SQLiteConfig.TransactionMode.IMMEDIATE);
-            sqlite.setBusyTimeout(10_000);
-            SQLiteDataSource ds = new SQLiteDataSource(sqlite);
-            ds.setUrl(url);
-            config.setDataSource(ds);
-        }
         EXECUTED.reset();
-        HikariDataSource ds = new HikariDataSource(config);
+        HikariDataSource ds = PeerDataSource.create(url, postgres);
         try {
             JobScheduler scheduler = JobRunr.configure()
                     .useStorageProvider(SqlStorageProviderFactory.using(ds))

@@ -6,12 +6,8 @@ import dev.keel.PermanentFailureException;
 import dev.keel.RetryPolicy;
 import dev.keel.Subscription;
 import java.io.IOException;
-import java.nio.ByteBuffer;
-import java.nio.channels.FileChannel;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardOpenOption;
 import java.time.Duration;
 import java.util.concurrent.Semaphore;
 
@@ -39,8 +35,8 @@ public final class CrashChild {
         int total = Integer.parseInt(args[3]);
         boolean finish = args[4].equals("finish");
         int start = Math.max(0, highestAck(acks) + 1 - 4096);
-        try (FileChannel ackLog = append(acks);
-                FileChannel deliveryLog = append(delivered);
+        try (AppendLog ackLog = new AppendLog(acks);
+                AppendLog deliveryLog = new AppendLog(delivered);
                 Keel keel = Keel.builder()
                         .lanes(LANES)
                         .journal(JdbcJournal.sqlite(db))
@@ -55,7 +51,7 @@ public final class CrashChild {
                         if (poisoned(d.data())) {
                             throw new PermanentFailureException("poisoned " + d.data());
                         }
-                        write(deliveryLog, d.data() + " " + d.event().partitionKey() + "\n");
+                        deliveryLog.line(d.data() + " " + d.event().partitionKey());
                     })
                     .build());
             keel.start();
@@ -70,7 +66,7 @@ public final class CrashChild {
                                 .build())
                         .whenComplete((receipt, error) -> {
                             if (error == null) {
-                                write(ackLog, index + "\n");
+                                ackLog.line(Integer.toString(index));
                             }
                             window.release();
                         });
@@ -93,23 +89,6 @@ public final class CrashChild {
             System.out.println("deadletters=" + keel.deadLetters().count("crash"));
         }
         System.exit(0);
-    }
-
-    private static FileChannel append(Path file) throws IOException {
-        return FileChannel.open(file, StandardOpenOption.CREATE, StandardOpenOption.WRITE, StandardOpenOption.APPEND);
-    }
-
-    private static void write(FileChannel log, String line) {
-        ByteBuffer b = ByteBuffer.wrap(line.getBytes(StandardCharsets.US_ASCII));
-        synchronized (log) {
-            try {
-                while (b.hasRemaining()) {
-                    log.write(b);
-                }
-            } catch (IOException e) {
-                throw new IllegalStateException(e);
-            }
-        }
     }
 
     private static int highestAck(Path acks) throws IOException {

@@ -3,12 +3,7 @@ package dev.keel.jdbc;
 import dev.keel.Event;
 import dev.keel.Keel;
 import dev.keel.Subscription;
-import java.io.IOException;
-import java.nio.ByteBuffer;
-import java.nio.channels.FileChannel;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
-import java.nio.file.StandardOpenOption;
 import java.time.Duration;
 
 /**
@@ -26,8 +21,8 @@ public final class LeaseChild {
         int to = Integer.parseInt(args[3]);
         Path acks = Path.of(args[4]);
         Path deliveries = Path.of(args[5]);
-        try (FileChannel ackLog = open(acks);
-                FileChannel deliveryLog = open(deliveries);
+        try (AppendLog ackLog = new AppendLog(acks);
+                AppendLog deliveryLog = new AppendLog(deliveries);
                 Keel keel = Keel.builder()
                         .lanes(8)
                         .leaseDuration(Duration.ofMillis(1500))
@@ -37,10 +32,8 @@ public final class LeaseChild {
                     .types("order.*")
                     .handler(
                             Integer.class,
-                            d -> write(
-                                    deliveryLog,
-                                    name + " " + d.lane() + " " + d.event().partitionKey() + " " + d.data() + " "
-                                            + d.sequence() + "\n"))
+                            d -> deliveryLog.line(name + " " + d.lane() + " "
+                                    + d.event().partitionKey() + " " + d.data() + " " + d.sequence()))
                     .build());
             keel.start();
             for (int i = from; i < to; i++) {
@@ -50,29 +43,12 @@ public final class LeaseChild {
                                 .key("k" + (i % 40))
                                 .build())
                         .join();
-                write(ackLog, i + "\n");
+                ackLog.line(Integer.toString(i));
                 if (i % 50 == 0) {
                     Thread.sleep(20); // spread the load over a few seconds
                 }
             }
             Thread.sleep(Long.MAX_VALUE);
-        }
-    }
-
-    private static FileChannel open(Path file) throws IOException {
-        return FileChannel.open(file, StandardOpenOption.CREATE, StandardOpenOption.WRITE, StandardOpenOption.APPEND);
-    }
-
-    private static void write(FileChannel log, String line) {
-        ByteBuffer b = ByteBuffer.wrap(line.getBytes(StandardCharsets.US_ASCII));
-        synchronized (log) {
-            try {
-                while (b.hasRemaining()) {
-                    log.write(b);
-                }
-            } catch (IOException e) {
-                throw new IllegalStateException(e);
-            }
         }
     }
 }

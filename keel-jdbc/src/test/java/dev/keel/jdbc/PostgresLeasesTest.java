@@ -17,23 +17,10 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.CopyOnWriteArrayList;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
 /** Several runtimes on one PostgreSQL: each lane is delivered by one of them, and moves safely. */
-class PostgresLeasesTest {
-    private static PostgresServer server;
-
-    @BeforeAll
-    static void startPostgres() throws Exception {
-        server = PostgresServer.start();
-    }
-
-    @AfterAll
-    static void stopPostgres() throws Exception {
-        server.close();
-    }
+class PostgresLeasesTest extends WithPostgres {
 
     /** One delivery: which instance, lane, key and event. */
     record Seen(String instance, int lane, String key, int index) {}

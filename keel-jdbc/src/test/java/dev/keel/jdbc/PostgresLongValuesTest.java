@@ -11,23 +11,10 @@ import java.math.BigDecimal;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
 /** Values PostgreSQL would refuse in bounded columns, and numbers that must stay exact. */
-class PostgresLongValuesTest {
-    private static PostgresServer server;
-
-    @BeforeAll
-    static void startPostgres() throws Exception {
-        server = PostgresServer.start();
-    }
-
-    @AfterAll
-    static void stopPostgres() throws Exception {
-        server.close();
-    }
+class PostgresLongValuesTest extends WithPostgres {
 
     @Test
     void shouldStoreLongIdsKeysAndTenantsThroughRetriesAndDeadLetters() throws Exception {

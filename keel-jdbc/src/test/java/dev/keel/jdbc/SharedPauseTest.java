@@ -11,23 +11,10 @@ import io.github.resilience4j.circuitbreaker.CircuitBreakerConfig;
 import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.CopyOnWriteArrayList;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
 /** Pauses and open circuits are stored, so every instance on the journal honours them. */
-class SharedPauseTest {
-    private static PostgresServer server;
-
-    @BeforeAll
-    static void startPostgres() throws Exception {
-        server = PostgresServer.start();
-    }
-
-    @AfterAll
-    static void stopPostgres() throws Exception {
-        server.close();
-    }
+class SharedPauseTest extends WithPostgres {
 
     private static Keel runtime(String url, CircuitBreaker breaker, List<Object> seen) {
         Keel keel = Keel.builder()

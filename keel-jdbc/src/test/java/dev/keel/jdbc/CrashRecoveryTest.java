@@ -1,10 +1,12 @@
 package dev.keel.jdbc;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
 
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.HashSet;
@@ -39,7 +41,11 @@ class CrashRecoveryTest {
         try {
             for (int kill = 0; kill < KILLS; kill++) {
                 Process child = child(db, acks, delivered, total, false);
-                Thread.sleep(1500 + random.nextInt(2500));
+                // Kill at a random point of progress: once this run has acknowledged a random number more.
+                int target = lines(acks) + total / 40 + random.nextInt(Math.max(1, total / 5));
+                await().atMost(Duration.ofSeconds(60))
+                        .pollInterval(Duration.ofMillis(20))
+                        .until(() -> lines(acks) >= target);
                 child.destroyForcibly(); // SIGKILL
                 assertThat(child.waitFor(30, TimeUnit.SECONDS)).isTrue();
             }
@@ -90,6 +96,15 @@ class CrashRecoveryTest {
             assertThat(out).contains("deadletters=" + poisoned);
         } catch (AssertionError e) {
             throw new AssertionError("crash test failed with -Dkeel.seed=" + seed + ": " + e.getMessage(), e);
+        }
+    }
+
+    private static int lines(Path file) throws IOException {
+        if (!Files.exists(file)) {
+            return 0;
+        }
+        try (var stream = Files.lines(file)) {
+            return (int) stream.count();
         }
     }
 

@@ -40,8 +40,11 @@ class MultiInstanceTest {
                 for (int n = 0; n < 3; n++) {
                     children.add(child(url, "I" + n, n * PER_INSTANCE, (n + 1) * PER_INSTANCE, deliveries));
                 }
-                Thread.sleep(3_000);
-                children.get(1).destroyForcibly(); // SIGKILL, mid-load
+                // Mid-load: once a third of all events have been delivered somewhere.
+                await().atMost(Duration.ofSeconds(60))
+                        .pollInterval(Duration.ofMillis(50))
+                        .until(() -> read(deliveries).size() >= PER_INSTANCE);
+                children.get(1).destroyForcibly(); // SIGKILL
                 assertThat(children.get(1).waitFor(30, TimeUnit.SECONDS)).isTrue();
 
                 Set<Integer> acked = new HashSet<>();

@@ -103,8 +103,14 @@ class PostgresLeasesTest extends WithPostgres {
             LaneLeases leases = journal.leases().orElseThrow();
             long first = leases.heartbeat("x", Duration.ofMillis(300)).lanes().get(0);
             journal.commit(new Commit("s", 0, 1, List.of(), List.of(), List.of(), List.of(), first));
-            Thread.sleep(400); // x's lease expires; y takes the lane with a newer token
-            long second = leases.heartbeat("y", Duration.ofSeconds(5)).lanes().get(0);
+            // Once x's lease has expired (by the database clock), y takes the lane with a newer token.
+            long second = await().atMost(Duration.ofSeconds(5))
+                    .pollInterval(Duration.ofMillis(50))
+                    .until(
+                            () -> leases.heartbeat("y", Duration.ofSeconds(5))
+                                    .lanes()
+                                    .get(0),
+                            token -> token != null);
             assertThat(second).isGreaterThan(first);
             assertThatThrownBy(() ->
                             journal.commit(new Commit("s", 0, 2, List.of(), List.of(), List.of(), List.of(), first)))

@@ -53,8 +53,7 @@ class SharedPauseTest extends WithPostgres {
             for (int i = 0; i < 10; i++) {
                 b.emit("pay.requested", "p" + i, i).join();
             }
-            Thread.sleep(1_000);
-            assertThat(seen).isEmpty();
+            await().during(Duration.ofSeconds(1)).atMost(Duration.ofSeconds(3)).until(seen::isEmpty);
             b.resume("payments");
             await().atMost(Duration.ofSeconds(10)).until(() -> seen.size() == 10);
 
@@ -63,8 +62,7 @@ class SharedPauseTest extends WithPostgres {
             for (int i = 10; i < 20; i++) {
                 b.emit("pay.requested", "p" + i, i).join();
             }
-            Thread.sleep(500);
-            assertThat(seen).hasSize(10);
+            await().during(Duration.ofMillis(500)).atMost(Duration.ofSeconds(2)).until(() -> seen.size() == 10);
             // The open period ends (2 s) and both instances deliver again, without having used attempts.
             await().atMost(Duration.ofSeconds(15)).until(() -> seen.size() == 20);
             assertThat(b.stats().subscription("payments").failedAttempts()).isZero();

@@ -120,6 +120,8 @@ public final class Keel implements AutoCloseable {
     private final ConcurrentHashMap<String, SubscriptionState> subscriptions = new ConcurrentHashMap<>();
     private volatile LaneWorker[][] byLane;
     private final LongAdder emitted = new LongAdder();
+    private final java.util.concurrent.atomic.AtomicInteger appendsInFlight =
+            new java.util.concurrent.atomic.AtomicInteger();
     private final LongAdder duplicates = new LongAdder();
     private final LongAdder rejected = new LongAdder();
     private final Object lifecycle = new Object();
@@ -363,7 +365,7 @@ public final class Keel implements AutoCloseable {
             }
             appends.add(append(ready, true));
         }
-        return journal.append(appends)
+        return tracked(journal.append(appends))
                 .whenComplete((r, err) -> spans.forEach(Span::end))
                 .thenApply(results -> {
                     List<Receipt> receipts = new ArrayList<>(results.size());
@@ -418,7 +420,7 @@ public final class Keel implements AutoCloseable {
             }
         }
         Event<?> stored = ready;
-        return journal.append(List.of(a))
+        return tracked(journal.append(List.of(a)))
                 .whenComplete((r, err) -> {
                     if (span != null) {
                         span.end();
@@ -586,16 +588,28 @@ public final class Keel implements AutoCloseable {
      * clock and call it again).
      */
     public int process() {
-        if (twin == null) {
-            return processHere();
-        }
         int total = 0;
         int round;
         do {
-            round = processHere() + twin.processHere();
+            // Events handlers emitted on a durable journal are stored asynchronously: wait for them, or the
+            // round that should deliver them would find nothing yet.
+            awaitAppends();
+            round = processHere() + (twin != null ? twin.processHere() : 0);
             total += round;
-        } while (round > 0);
+        } while (round > 0 || appendsInFlight.get() > 0);
         return total;
+    }
+
+    private void awaitAppends() {
+        while (appendsInFlight.get() > 0) {
+            LockSupport.parkNanos(100_000);
+        }
+    }
+
+    /** Counts an append the journal completes later, for {@link #process()}. */
+    private <T> CompletableFuture<T> tracked(CompletableFuture<T> append) {
+        appendsInFlight.incrementAndGet();
+        return append.whenComplete((r, e) -> appendsInFlight.decrementAndGet());
     }
 
     private int processHere() {

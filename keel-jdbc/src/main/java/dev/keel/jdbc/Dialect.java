@@ -10,6 +10,12 @@ interface Dialect {
     /** The column type for binary envelopes in the migrations. */
     String blobType();
 
+    /**
+     * The column type for the log's 64-bit position key in the migrations: one that makes it the table's
+     * clustering key where the database has one (SQLite's rowid).
+     */
+    String positionType();
+
     /** Connection pool settings the database needs. */
     void configure(HikariConfig config);
 

@@ -1,34 +1,44 @@
 package dev.keel.jdbc;
 
 import dev.keel.spi.Append;
+import dev.keel.spi.Commit;
 import dev.keel.spi.Journal.AppendResult;
 import dev.keel.spi.JournalException;
 import java.sql.SQLException;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
 import java.util.concurrent.LinkedBlockingQueue;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * The one thread that writes appends: it takes every request waiting, writes them in one transaction, and
- * completes their futures after the commit. Under load many emits share one fsync; alone, an emit waits
- * for one transaction.
+ * The one thread that writes appends and, on a single-writer database, delivery outcomes: it takes every
+ * request waiting, writes them in one transaction, and completes their futures after the commit. Under load
+ * many emits and many lanes' cursor advances share one fsync; alone, a request waits for one transaction. When
+ * a shared transaction fails, each request is tried again in its own, so one bad request fails only itself.
  */
 final class GroupCommitWriter {
     private static final Logger log = LoggerFactory.getLogger(GroupCommitWriter.class);
 
-    private record Request(List<Append> appends, List<byte[]> envelopes, CompletableFuture<List<AppendResult>> done) {}
+    private sealed interface Request permits Appends, Outcome, Stop {}
 
-    private static final Request STOP = new Request(List.of(), List.of(), null);
+    private record Appends(List<Append> appends, List<byte[]> envelopes, CompletableFuture<List<AppendResult>> done)
+            implements Request {}
+
+    private record Outcome(Commit commit, CompletableFuture<Void> done) implements Request {}
+
+    private record Stop() implements Request {}
+
+    private static final Stop STOP = new Stop();
 
     private final JdbcJournal journal;
     private final int maxBatch;
     private final LinkedBlockingQueue<Request> queue = new LinkedBlockingQueue<>();
     private final Thread thread;
-    private final java.util.concurrent.ExecutorService completer =
-            java.util.concurrent.Executors.newVirtualThreadPerTaskExecutor();
+    private final ExecutorService completer = Executors.newVirtualThreadPerTaskExecutor();
     private boolean stopping;
 
     GroupCommitWriter(JdbcJournal journal, int maxBatch) {
@@ -39,14 +49,25 @@ final class GroupCommitWriter {
 
     CompletableFuture<List<AppendResult>> submit(List<Append> appends, List<byte[]> envelopes) {
         CompletableFuture<List<AppendResult>> done = new CompletableFuture<>();
+        enqueue(new Appends(List.copyOf(appends), envelopes, done), done);
+        return done;
+    }
+
+    /** Queues delivery outcomes to be written with the next group; the future completes once they are durable. */
+    CompletableFuture<Void> submit(Commit commit) {
+        CompletableFuture<Void> done = new CompletableFuture<>();
+        enqueue(new Outcome(commit, done), done);
+        return done;
+    }
+
+    private void enqueue(Request request, CompletableFuture<?> done) {
         synchronized (this) {
             if (stopping) {
                 done.completeExceptionally(new JournalException("the journal " + journal.describe() + " is closing"));
-                return done;
+                return;
             }
-            queue.add(new Request(List.copyOf(appends), envelopes, done));
+            queue.add(request);
         }
-        return done;
     }
 
     private void run() {
@@ -58,20 +79,20 @@ final class GroupCommitWriter {
                     return;
                 }
                 group.add(first);
-                int size = first.appends().size();
+                int size = weight(first);
                 Request more;
                 while (size < maxBatch && (more = queue.peek()) != null && more != STOP) {
                     group.add(queue.poll());
-                    size += more.appends().size();
+                    size += weight(more);
                 }
                 writeGroup(group);
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
                 return;
             } catch (Throwable e) {
-                // Whatever happens, the writer goes on: the group fails, later emits still get answers.
-                JournalException failure = new JournalException("could not store events: " + e, e);
-                group.forEach(r -> r.done().completeExceptionally(failure));
+                // Whatever happens, the writer goes on: the group fails, later requests still get answers.
+                JournalException failure = new JournalException("could not write to the journal: " + e, e);
+                group.forEach(r -> fail(r, failure));
                 log.error("journal writer failed unexpectedly; its requests were failed", e);
             } finally {
                 group.clear();
@@ -79,25 +100,41 @@ final class GroupCommitWriter {
         }
     }
 
+    private static int weight(Request r) {
+        return switch (r) {
+            case Appends a -> a.appends().size();
+            case Outcome o ->
+                1 + o.commit().upserts().size() + o.commit().deadLetters().size();
+            case Stop s -> 0;
+        };
+    }
+
     private void writeGroup(List<Request> group) {
-        List<Append> all = new ArrayList<>();
+        List<Append> appends = new ArrayList<>();
         List<byte[]> envelopes = new ArrayList<>();
+        List<Commit> commits = new ArrayList<>();
         for (Request r : group) {
-            all.addAll(r.appends());
-            envelopes.addAll(r.envelopes());
+            switch (r) {
+                case Appends a -> {
+                    appends.addAll(a.appends());
+                    envelopes.addAll(a.envelopes());
+                }
+                case Outcome o -> commits.add(o.commit());
+                case Stop s -> {}
+            }
         }
         List<AppendResult> results;
         try {
-            results = journal.write(all, envelopes);
-        } catch (SQLException e) {
-            JournalException failure = journal.failure("store " + all.size() + " events", e);
-            group.forEach(r -> r.done().completeExceptionally(failure));
-            return;
-        } catch (RuntimeException e) {
-            JournalException failure = e instanceof JournalException je
-                    ? je
-                    : new JournalException("could not store " + all.size() + " events: " + e.getMessage(), e);
-            group.forEach(r -> r.done().completeExceptionally(failure));
+            results = journal.write(appends, envelopes, commits);
+        } catch (SQLException | RuntimeException e) {
+            if (group.size() > 1) {
+                // The shared transaction rolled back: each request on its own, so only the faulty one fails.
+                for (Request r : group) {
+                    writeGroup(List.of(r));
+                }
+                return;
+            }
+            fail(group.get(0), failure(group.get(0), e));
             return;
         }
         // Completed on another thread: callbacks chained on an emit (even one that waits for another emit)
@@ -106,11 +143,42 @@ final class GroupCommitWriter {
         completer.execute(() -> {
             int at = 0;
             for (Request r : done) {
-                int n = r.appends().size();
-                r.done().complete(results.subList(at, at + n));
-                at += n;
+                switch (r) {
+                    case Appends a -> {
+                        int n = a.appends().size();
+                        a.done().complete(results.subList(at, at + n));
+                        at += n;
+                    }
+                    case Outcome o -> o.done().complete(null);
+                    case Stop s -> {}
+                }
             }
         });
+    }
+
+    private RuntimeException failure(Request r, Exception e) {
+        if (e instanceof RuntimeException re && (e instanceof JournalException || !(r instanceof Appends))) {
+            return re; // a lease lost, or a journal failure already described
+        }
+        String what =
+                switch (r) {
+                    case Appends a -> "store " + a.appends().size() + " events";
+                    case Outcome o ->
+                        "commit delivery outcomes of '" + o.commit().subscription() + "' on lane "
+                                + o.commit().lane();
+                    case Stop s -> "stop";
+                };
+        return e instanceof SQLException sql
+                ? journal.failure(what, sql)
+                : new JournalException("could not " + what + ": " + e.getMessage(), e);
+    }
+
+    private static void fail(Request r, Throwable failure) {
+        switch (r) {
+            case Appends a -> a.done().completeExceptionally(failure);
+            case Outcome o -> o.done().completeExceptionally(failure);
+            case Stop s -> {}
+        }
     }
 
     /** Writes what is queued, then stops. */
@@ -125,11 +193,9 @@ final class GroupCommitWriter {
             Thread.currentThread().interrupt();
         }
         Request left;
+        JournalException closed = new JournalException("the journal " + journal.describe() + " closed");
         while ((left = queue.poll()) != null) {
-            if (left.done() != null) {
-                left.done()
-                        .completeExceptionally(new JournalException("the journal " + journal.describe() + " closed"));
-            }
+            fail(left, closed);
         }
         completer.close();
     }

@@ -54,6 +54,8 @@ public final class JdbcJournal implements Journal {
     private static final Duration PRUNE_EVERY = Duration.ofSeconds(1);
     private static final Duration HEADS_REFRESH = Duration.ofMillis(100);
     private static final Duration COMMIT_INTERVAL = Duration.ofMillis(10);
+    private static final int SEQ_BITS = 53;
+    private static final long MAX_SEQ = (1L << SEQ_BITS) - 1;
 
     private final Dialect dialect;
     private final int poolSize;
@@ -149,7 +151,7 @@ public final class JdbcJournal implements Journal {
                     .dataSource(ds)
                     .locations("classpath:db/keel")
                     .table("keel_schema_history")
-                    .placeholders(Map.of("blob", dialect.blobType()))
+                    .placeholders(Map.of("blob", dialect.blobType(), "position", dialect.positionType()))
                     .load()
                     .migrate();
         } catch (FlywayException e) {
@@ -229,13 +231,19 @@ public final class JdbcJournal implements Journal {
         return writer.submit(batch, envelopes);
     }
 
-    /** Writes appends in one transaction; called by the writer thread only. */
-    List<AppendResult> write(List<Append> appends, List<byte[]> envelopes) throws SQLException {
+    /**
+     * Writes appends and delivery outcomes in one transaction; called by the writer thread only. Outcomes come
+     * after the appends: a transaction never depends on what it appends itself.
+     */
+    List<AppendResult> write(List<Append> appends, List<byte[]> envelopes, List<Commit> commits) throws SQLException {
         lockWrites();
         try (Connection c = pool.getConnection()) {
             c.setAutoCommit(false);
             try {
-                List<AppendResult> results = write(c, appends, envelopes);
+                List<AppendResult> results = appends.isEmpty() ? List.of() : write(c, appends, envelopes);
+                for (Commit commit : commits) {
+                    apply(c, commit);
+                }
                 c.commit();
                 for (AppendResult r : results) {
                     if (!r.duplicate()) {
@@ -320,11 +328,16 @@ public final class JdbcJournal implements Journal {
                 try (ResultSet r = read.executeQuery()) {
                     r.next();
                     next[lane] = r.getLong(1) - perLane[lane] + 1;
+                    if (r.getLong(1) > MAX_SEQ) {
+                        throw new JournalException("lane " + lane + " of " + dialect.name() + " has reached its last"
+                                + " sequence number (2^53 - 1); start a new journal");
+                    }
                 }
             }
         }
         try (PreparedStatement insert = c.prepareStatement(
-                        "INSERT INTO keel_events (lane, seq, event_id, type, appended_at, envelope) VALUES (?, ?, ?, ?, ?, ?)");
+                        "INSERT INTO keel_log (position, lane, seq, event_id, type, appended_at, envelope)"
+                                + " VALUES (?, ?, ?, ?, ?, ?, ?)");
                 PreparedStatement dedup = c.prepareStatement(
                         "INSERT INTO keel_dedup (dedup_key, event_id, lane, seq, until_at) VALUES (?, ?, ?, ?, ?)"
                                 + " ON CONFLICT (dedup_key) DO UPDATE SET event_id = excluded.event_id,"
@@ -336,12 +349,13 @@ public final class JdbcJournal implements Journal {
                 }
                 Append a = appends.get(i);
                 long seq = next[a.lane()]++;
-                insert.setInt(1, a.lane());
-                insert.setLong(2, seq);
-                insert.setString(3, a.event().id());
-                insert.setString(4, a.event().type());
-                insert.setLong(5, now);
-                insert.setBytes(6, envelopes.get(i));
+                insert.setLong(1, position(a.lane(), seq));
+                insert.setInt(2, a.lane());
+                insert.setLong(3, seq);
+                insert.setString(4, a.event().id());
+                insert.setString(5, a.event().type());
+                insert.setLong(6, now);
+                insert.setBytes(7, envelopes.get(i));
                 insert.addBatch();
                 results[i] = new AppendResult(a.lane(), seq, a.event().id(), false);
                 if (a.dedupKey() != null) {
@@ -373,6 +387,11 @@ public final class JdbcJournal implements Journal {
             }
         }
         return List.of(results);
+    }
+
+    /** The log's key: lanes are at most 1,024 and a lane's sequence stays below 2^53 (see V5__clustered_log). */
+    static long position(int lane, long seq) {
+        return ((long) lane << SEQ_BITS) + seq;
     }
 
     // ---- reading ----
@@ -412,9 +431,9 @@ public final class JdbcJournal implements Journal {
         lane(lane);
         try (Connection c = pool.getConnection();
                 PreparedStatement s = c.prepareStatement(
-                        "SELECT seq, envelope FROM keel_events WHERE lane = ? AND seq > ? ORDER BY seq LIMIT ?")) {
-            s.setInt(1, lane);
-            s.setLong(2, after);
+                        "SELECT seq, envelope FROM keel_log WHERE position > ? AND position <= ? ORDER BY position LIMIT ?")) {
+            s.setLong(1, position(lane, after));
+            s.setLong(2, position(lane, MAX_SEQ));
             s.setInt(3, max);
             try (ResultSet r = s.executeQuery()) {
                 List<LogRecord> out = new ArrayList<>();
@@ -451,6 +470,22 @@ public final class JdbcJournal implements Journal {
         ensureOpen();
         if (commit.isEmpty()) {
             return;
+        }
+        if (dialect.singleWriter()) {
+            // One writer for everything: the outcome shares the next transaction (and fsync) with appends
+            // and other lanes' outcomes instead of queueing for the database's single write lock.
+            try {
+                writer.submit(commit).join();
+                return;
+            } catch (java.util.concurrent.CompletionException e) {
+                if (e.getCause() instanceof RuntimeException cause) {
+                    throw cause;
+                }
+                throw new JournalException(
+                        "could not commit delivery outcomes of '" + commit.subscription() + "' on lane " + commit.lane()
+                                + ": " + e.getCause(),
+                        e.getCause());
+            }
         }
         lockWrites();
         try (Connection c = pool.getConnection()) {
@@ -943,10 +978,10 @@ public final class JdbcJournal implements Journal {
         // or any more) still owns its place in the log.
         update(
                 "prune lane " + lane,
-                "DELETE FROM keel_events WHERE lane = ? AND seq <= ? AND appended_at < ?"
+                "DELETE FROM keel_log WHERE position > ? AND position <= ? AND appended_at < ?"
                         + " AND seq <= COALESCE((SELECT MIN(position) FROM keel_cursors WHERE lane = ?), ?)",
-                lane,
-                passed,
+                position(lane, 0),
+                position(lane, passed),
                 appendedBefore.toEpochMilli(),
                 lane,
                 passed);

@@ -25,6 +25,11 @@ final class PostgresDialect implements Dialect {
     }
 
     @Override
+    public String positionType() {
+        return "BIGINT";
+    }
+
+    @Override
     public boolean sharedByInstances() {
         return true;
     }

@@ -39,6 +39,11 @@ final class SqliteDialect implements Dialect {
     }
 
     @Override
+    public String positionType() {
+        return "INTEGER"; // exactly this spelling makes the column an alias of the 64-bit rowid
+    }
+
+    @Override
     public boolean sharedByInstances() {
         return false;
     }

@@ -22,7 +22,7 @@ class AtMostOnceTest {
     private int journaledEvents(Path file) throws Exception {
         try (Connection c = DriverManager.getConnection("jdbc:sqlite:" + file);
                 Statement s = c.createStatement();
-                ResultSet r = s.executeQuery("SELECT COUNT(*) FROM keel_events")) {
+                ResultSet r = s.executeQuery("SELECT COUNT(*) FROM keel_log")) {
             r.next();
             return r.getInt(1);
         }

@@ -24,7 +24,8 @@ import java.util.concurrent.locks.LockSupport;
  *
  * <ul>
  *   <li>{@code throughput}: emit {@code events} events (5,000 awaiting the journal at most) on 8 lanes to one
- *       no-op subscription; time until every event is delivered and its cursor committed. Beside it, a naive
+ *       no-op subscription; time until every event is delivered and its cursor committed. One warm-up round,
+ *       then five measured rounds on the same runtime and journal; the median is reported. Beside it, a naive
  *       baseline on the same database: one transaction per enqueue, one per execution.
  *   <li>{@code latency}: emit at a steady {@code rate} for 10 s; emit → durable acknowledgement percentiles.
  *   <li>{@code restart}: leave {@code events} events pending, close, build a new runtime on the same journal;
@@ -34,6 +35,9 @@ import java.util.concurrent.locks.LockSupport;
  * <pre>java -cp keel-bench/target/benchmarks.jar dev.keel.bench.DurableProbe [throughput|latency|restart] [sqlite|postgres] [events|rate]</pre>
  */
 public final class DurableProbe {
+    /** Measured rounds of the throughput run, after one round of the same size that warms the JIT up. */
+    private static final int ROUNDS = 5;
+
     private DurableProbe() {}
 
     public static void main(String[] args) throws Exception {
@@ -101,19 +105,30 @@ public final class DurableProbe {
                     .build());
             keel.start();
             Semaphore window = new Semaphore(5_000);
-            long start = System.nanoTime();
-            for (int i = 0; i < events; i++) {
-                window.acquire();
-                keel.emit("bench.event", "key-" + (i & 1023), i).whenComplete((r, e) -> window.release());
+            double[] rates = new double[ROUNDS];
+            for (int round = 0; round <= ROUNDS; round++) {
+                long target = delivered.sum() + events;
+                long start = System.nanoTime();
+                for (int i = 0; i < events; i++) {
+                    window.acquire();
+                    keel.emit("bench.event", "key-" + (i & 1023), i).whenComplete((r, e) -> window.release());
+                }
+                while (delivered.sum() < target
+                        || keel.stats().subscription("bench").lag() > 0) {
+                    LockSupport.parkNanos(1_000_000);
+                }
+                double seconds = (System.nanoTime() - start) / 1e9;
+                System.out.printf(
+                        "keel %s: %,d events emitted, delivered and committed in %.2f s: %,.0f events/s%n",
+                        round == 0 ? "warm-up" : "round " + round, events, seconds, events / seconds);
+                if (round > 0) {
+                    rates[round - 1] = events / seconds;
+                }
             }
-            while (delivered.sum() < events
-                    || keel.stats().subscription("bench").lag() > 0) {
-                LockSupport.parkNanos(1_000_000);
-            }
-            double seconds = (System.nanoTime() - start) / 1e9;
+            Arrays.sort(rates);
             System.out.printf(
-                    "keel: %,d events emitted, delivered and committed in %.2f s: %,.0f events/s%n",
-                    events, seconds, events / seconds);
+                    "keel: median of %d rounds after warm-up: %,.0f events/s (min %,.0f, max %,.0f)%n",
+                    ROUNDS, rates[ROUNDS / 2], rates[0], rates[ROUNDS - 1]);
         }
     }
 

@@ -315,17 +315,15 @@ public final class JdbcJournal implements Journal {
             }
         }
         long[] next = new long[lanes];
-        try (PreparedStatement bump = c.prepareStatement("UPDATE keel_lanes SET head = head + ? WHERE lane = ?");
-                PreparedStatement read = c.prepareStatement("SELECT head FROM keel_lanes WHERE lane = ?")) {
+        try (PreparedStatement bump =
+                c.prepareStatement("UPDATE keel_lanes SET head = head + ? WHERE lane = ? RETURNING head")) {
             for (int lane = 0; lane < lanes; lane++) {
                 if (perLane[lane] == 0) {
                     continue;
                 }
                 bump.setInt(1, perLane[lane]);
                 bump.setInt(2, lane);
-                bump.executeUpdate();
-                read.setInt(1, lane);
-                try (ResultSet r = read.executeQuery()) {
+                try (ResultSet r = bump.executeQuery()) {
                     r.next();
                     next[lane] = r.getLong(1) - perLane[lane] + 1;
                     if (r.getLong(1) > MAX_SEQ) {

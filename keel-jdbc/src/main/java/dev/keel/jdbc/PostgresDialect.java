@@ -52,6 +52,8 @@ final class PostgresDialect implements Dialect {
     @Override
     public void configure(HikariConfig config) {
         config.setJdbcUrl(url);
+        // A batch of inserts goes to the server as multi-row statements: one round trip per 128 rows, not one each.
+        config.addDataSourceProperty("reWriteBatchedInserts", "true");
         if (user != null) {
             config.setUsername(user);
         }

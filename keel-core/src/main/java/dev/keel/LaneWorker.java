@@ -334,6 +334,9 @@ final class LaneWorker {
     /** Delivers a batch from the log; -1 when the watchdog took the state over meanwhile. */
     private int deliverLog() {
         long from = newCursor != Commit.UNCHANGED ? newCursor : cursor;
+        if (journal.head(lane) <= from) {
+            return 0; // nothing new: no query (a pass also runs for retries, reprocessing and wake-ups)
+        }
         List<LogRecord> records = journal.read(lane, from, keel.batchSize());
         if (records.isEmpty()) {
             return 0;

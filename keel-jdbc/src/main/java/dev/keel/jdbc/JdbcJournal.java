@@ -66,6 +66,10 @@ public final class JdbcJournal implements Journal {
     private GroupCommitWriter writer;
     private int lanes;
     private AtomicLongArray heads;
+    private RecentAppends recent;
+    /** The writer thread's own connection and statements, kept across its transactions. */
+    private Statements writerStatements;
+
     private volatile long headsReadAt;
     private volatile long lastDedupSweep;
     private volatile boolean closed;
@@ -136,6 +140,7 @@ public final class JdbcJournal implements Journal {
             checkLanes(ds, laneCount);
             lanes = laneCount;
             heads = new AtomicLongArray(laneCount);
+            recent = new RecentAppends(laneCount);
             refreshHeads(ds);
             pool = ds;
             writer = new GroupCommitWriter(this, maxBatch);
@@ -237,14 +242,29 @@ public final class JdbcJournal implements Journal {
      */
     List<AppendResult> write(List<Append> appends, List<byte[]> envelopes, List<Commit> commits) throws SQLException {
         lockWrites();
-        try (Connection c = pool.getConnection()) {
-            c.setAutoCommit(false);
+        try {
+            if (writerStatements == null) {
+                writerStatements = new Statements(pool.getConnection());
+            }
+            Statements st = writerStatements;
+            Connection c = st.connection();
             try {
-                List<AppendResult> results = appends.isEmpty() ? List.of() : write(c, appends, envelopes);
+                c.setAutoCommit(false);
+                List<AppendResult> results = appends.isEmpty() ? List.of() : write(st, appends, envelopes);
                 for (Commit commit : commits) {
-                    apply(c, commit);
+                    apply(st, commit);
                 }
                 c.commit();
+                // Between groups the connection holds no transaction (SQLite's driver begins the next one at
+                // commit, which in immediate mode would keep the write lock).
+                c.setAutoCommit(true);
+                // Kept before the heads move: a lane worker that sees the new head finds the envelopes here.
+                for (int i = 0; i < results.size(); i++) {
+                    AppendResult r = results.get(i);
+                    if (!r.duplicate()) {
+                        recent.add(r.lane(), r.sequence(), envelopes.get(i));
+                    }
+                }
                 for (AppendResult r : results) {
                     if (!r.duplicate()) {
                         heads.accumulateAndGet(r.lane(), r.sequence(), Math::max);
@@ -253,10 +273,26 @@ public final class JdbcJournal implements Journal {
                 return results;
             } catch (SQLException | RuntimeException e) {
                 rollback(c, e);
+                // The next group starts on a fresh connection: this one may be what failed.
+                closeWriterConnection();
                 throw e;
             }
         } finally {
             unlockWrites();
+        }
+    }
+
+    /** Gives the writer's connection back to the pool; called by the writer thread, or after it stopped. */
+    private void closeWriterConnection() {
+        Statements st = writerStatements;
+        writerStatements = null;
+        if (st != null) {
+            st.close();
+            try {
+                st.connection().close();
+            } catch (SQLException ignored) {
+                // a connection that failed may fail to close too; the pool replaces it
+            }
         }
     }
 
@@ -281,13 +317,14 @@ public final class JdbcJournal implements Journal {
         }
     }
 
-    private List<AppendResult> write(Connection c, List<Append> appends, List<byte[]> envelopes) throws SQLException {
+    private List<AppendResult> write(Statements st, List<Append> appends, List<byte[]> envelopes) throws SQLException {
         long now = clock.millis();
         AppendResult[] results = new AppendResult[appends.size()];
         Map<String, AppendResult> seen = new HashMap<>();
         int[] perLane = new int[lanes];
-        try (PreparedStatement find =
-                c.prepareStatement("SELECT event_id, lane, seq, until_at FROM keel_dedup WHERE dedup_key = ?")) {
+        {
+            PreparedStatement find =
+                    st.prepare("SELECT event_id, lane, seq, until_at FROM keel_dedup WHERE dedup_key = ?");
             for (int i = 0; i < appends.size(); i++) {
                 Append a = appends.get(i);
                 if (a.dedupKey() != null) {
@@ -315,8 +352,8 @@ public final class JdbcJournal implements Journal {
             }
         }
         long[] next = new long[lanes];
-        try (PreparedStatement bump =
-                c.prepareStatement("UPDATE keel_lanes SET head = head + ? WHERE lane = ? RETURNING head")) {
+        {
+            PreparedStatement bump = st.prepare("UPDATE keel_lanes SET head = head + ? WHERE lane = ? RETURNING head");
             for (int lane = 0; lane < lanes; lane++) {
                 if (perLane[lane] == 0) {
                     continue;
@@ -333,13 +370,14 @@ public final class JdbcJournal implements Journal {
                 }
             }
         }
-        try (PreparedStatement insert = c.prepareStatement(
-                        "INSERT INTO keel_log (position, lane, seq, event_id, type, appended_at, envelope)"
-                                + " VALUES (?, ?, ?, ?, ?, ?, ?)");
-                PreparedStatement dedup = c.prepareStatement(
-                        "INSERT INTO keel_dedup (dedup_key, event_id, lane, seq, until_at) VALUES (?, ?, ?, ?, ?)"
-                                + " ON CONFLICT (dedup_key) DO UPDATE SET event_id = excluded.event_id,"
-                                + " lane = excluded.lane, seq = excluded.seq, until_at = excluded.until_at")) {
+        {
+            PreparedStatement insert =
+                    st.prepare("INSERT INTO keel_log (position, lane, seq, event_id, type, appended_at, envelope)"
+                            + " VALUES (?, ?, ?, ?, ?, ?, ?)");
+            PreparedStatement dedup = st.prepare(
+                    "INSERT INTO keel_dedup (dedup_key, event_id, lane, seq, until_at) VALUES (?, ?, ?, ?, ?)"
+                            + " ON CONFLICT (dedup_key) DO UPDATE SET event_id = excluded.event_id,"
+                            + " lane = excluded.lane, seq = excluded.seq, until_at = excluded.until_at");
             boolean dedups = false;
             for (int i = 0; i < appends.size(); i++) {
                 if (results[i] != null) {
@@ -427,6 +465,14 @@ public final class JdbcJournal implements Journal {
     public List<LogRecord> read(int lane, long after, int max) {
         ensureOpen();
         lane(lane);
+        List<RecentAppends.Entry> recentOnes = recent.after(lane, after, max);
+        if (!recentOnes.isEmpty()) {
+            List<LogRecord> out = new ArrayList<>(recentOnes.size());
+            for (RecentAppends.Entry e : recentOnes) {
+                out.add(new LogRecord(lane, e.sequence(), codec.read(e.envelope())));
+            }
+            return out;
+        }
         try (Connection c = pool.getConnection();
                 PreparedStatement s = c.prepareStatement(
                         "SELECT seq, envelope FROM keel_log WHERE position > ? AND position <= ? ORDER BY position LIMIT ?")) {
@@ -486,10 +532,11 @@ public final class JdbcJournal implements Journal {
             }
         }
         lockWrites();
-        try (Connection c = pool.getConnection()) {
+        try (Connection c = pool.getConnection();
+                Statements st = new Statements(c)) {
             c.setAutoCommit(false);
             try {
-                apply(c, commit);
+                apply(st, commit);
                 c.commit();
             } catch (SQLException | RuntimeException e) {
                 rollback(c, e);
@@ -502,12 +549,13 @@ public final class JdbcJournal implements Journal {
         }
     }
 
-    private void apply(Connection c, Commit commit) throws SQLException {
+    private void apply(Statements st, Commit commit) throws SQLException {
         String sub = commit.subscription();
         int lane = commit.lane();
         if (commit.fence() != Commit.NO_FENCE) {
-            try (PreparedStatement s = c.prepareStatement(
-                    "SELECT token FROM keel_leases WHERE lane = ?" + (dialect.singleWriter() ? "" : " FOR UPDATE"))) {
+            {
+                PreparedStatement s = st.prepare(
+                        "SELECT token FROM keel_leases WHERE lane = ?" + (dialect.singleWriter() ? "" : " FOR UPDATE"));
                 s.setInt(1, lane);
                 try (ResultSet r = s.executeQuery()) {
                     long current = r.next() ? r.getLong(1) : -1;
@@ -518,9 +566,10 @@ public final class JdbcJournal implements Journal {
             }
         }
         if (commit.cursor() != Commit.UNCHANGED) {
-            try (PreparedStatement s = c.prepareStatement(
-                    "INSERT INTO keel_cursors (subscription, lane, position)"
-                            + " VALUES (?, ?, ?) ON CONFLICT (subscription, lane) DO UPDATE SET position = excluded.position")) {
+            {
+                PreparedStatement s = st.prepare(
+                        "INSERT INTO keel_cursors (subscription, lane, position)"
+                                + " VALUES (?, ?, ?) ON CONFLICT (subscription, lane) DO UPDATE SET position = excluded.position");
                 s.setString(1, sub);
                 s.setInt(2, lane);
                 s.setLong(3, commit.cursor());
@@ -528,8 +577,9 @@ public final class JdbcJournal implements Journal {
             }
         }
         if (!commit.removals().isEmpty()) {
-            try (PreparedStatement s =
-                    c.prepareStatement("DELETE FROM keel_pending WHERE subscription = ? AND lane = ? AND seq = ?")) {
+            {
+                PreparedStatement s =
+                        st.prepare("DELETE FROM keel_pending WHERE subscription = ? AND lane = ? AND seq = ?");
                 for (Long seq : commit.removals()) {
                     s.setString(1, sub);
                     s.setInt(2, lane);
@@ -540,12 +590,13 @@ public final class JdbcJournal implements Journal {
             }
         }
         if (!commit.upserts().isEmpty()) {
-            try (PreparedStatement s = c.prepareStatement("INSERT INTO keel_pending"
-                    + " (subscription, lane, seq, scope, parked, attempt, due_at, errors, replay_count, envelope)"
-                    + " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (subscription, lane, seq) DO UPDATE SET"
-                    + " scope = excluded.scope, parked = excluded.parked, attempt = excluded.attempt,"
-                    + " due_at = excluded.due_at, errors = excluded.errors, replay_count = excluded.replay_count,"
-                    + " envelope = excluded.envelope")) {
+            {
+                PreparedStatement s = st.prepare("INSERT INTO keel_pending"
+                        + " (subscription, lane, seq, scope, parked, attempt, due_at, errors, replay_count, envelope)"
+                        + " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (subscription, lane, seq) DO UPDATE SET"
+                        + " scope = excluded.scope, parked = excluded.parked, attempt = excluded.attempt,"
+                        + " due_at = excluded.due_at, errors = excluded.errors, replay_count = excluded.replay_count,"
+                        + " envelope = excluded.envelope");
                 for (Pending p : commit.upserts()) {
                     s.setString(1, sub);
                     s.setInt(2, lane);
@@ -567,7 +618,8 @@ public final class JdbcJournal implements Journal {
             }
         }
         if (!commit.removedDeadLetters().isEmpty()) {
-            try (PreparedStatement s = c.prepareStatement("DELETE FROM keel_dead_letters WHERE id = ?")) {
+            {
+                PreparedStatement s = st.prepare("DELETE FROM keel_dead_letters WHERE id = ?");
                 for (String id : commit.removedDeadLetters()) {
                     s.setString(1, id);
                     s.addBatch();
@@ -576,9 +628,10 @@ public final class JdbcJournal implements Journal {
             }
         }
         if (!commit.deadLetters().isEmpty()) {
-            try (PreparedStatement s = c.prepareStatement("INSERT INTO keel_dead_letters (id, subscription, lane,"
-                    + " seq, type, partition_key, tenant, last_error_type, reason, errors, dead_lettered_at,"
-                    + " replay_count, poison, envelope) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")) {
+            {
+                PreparedStatement s = st.prepare("INSERT INTO keel_dead_letters (id, subscription, lane,"
+                        + " seq, type, partition_key, tenant, last_error_type, reason, errors, dead_lettered_at,"
+                        + " replay_count, poison, envelope) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
                 for (DeadLetter d : commit.deadLetters()) {
                     s.setString(1, d.id());
                     s.setString(2, d.subscription());
@@ -972,6 +1025,7 @@ public final class JdbcJournal implements Journal {
     public void prune(int lane, long passed, Instant appendedBefore, Instant now) {
         ensureOpen();
         long nowMillis = now.toEpochMilli();
+        recent.forget(lane, passed); // before the delete: a read never gets from memory what the log lost
         // Never past a cursor stored in the journal: a subscription this process has not registered (yet,
         // or any more) still owns its place in the log.
         update(
@@ -1007,6 +1061,7 @@ public final class JdbcJournal implements Journal {
         closed = true;
         if (writer != null) {
             writer.close();
+            closeWriterConnection();
         }
         if (pool != null) {
             pool.close();

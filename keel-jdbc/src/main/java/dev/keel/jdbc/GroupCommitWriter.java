@@ -40,6 +40,7 @@ final class GroupCommitWriter {
     private final Thread thread;
     private final ExecutorService completer = Executors.newVirtualThreadPerTaskExecutor();
     private boolean stopping;
+    private final java.util.concurrent.atomic.AtomicLong retriedAlone = new java.util.concurrent.atomic.AtomicLong();
 
     GroupCommitWriter(JdbcJournal journal, int maxBatch) {
         this.journal = journal;
@@ -127,33 +128,64 @@ final class GroupCommitWriter {
         try {
             results = journal.write(appends, envelopes, commits);
         } catch (SQLException | RuntimeException e) {
-            if (group.size() > 1) {
-                // The shared transaction rolled back: each request on its own, so only the faulty one fails.
+            if (group.size() > 1 && faultOfOneRequest(e)) {
+                // The shared transaction rolled back over what one request holds (a constraint, a value, a
+                // lease): each request on its own, so only the faulty one fails. Failures of the database
+                // itself (unreachable, busy, full) fail the group at once instead of once per request.
+                retriedAlone.addAndGet(group.size());
                 for (Request r : group) {
                     writeGroup(List.of(r));
                 }
                 return;
             }
-            fail(group.get(0), failure(group.get(0), e));
+            group.forEach(r -> fail(r, failure(r, e)));
             return;
         }
-        // Completed on another thread: callbacks chained on an emit (even one that waits for another emit)
-        // must never run on, or block, the writer.
+        // Outcomes first, here: their only waiter is a lane worker blocked in commit(), which must not wait
+        // behind emit callbacks.
+        for (Request r : group) {
+            if (r instanceof Outcome o) {
+                o.done().complete(null);
+            }
+        }
+        // Emits are completed on another thread: callbacks chained on an emit (even one that waits for another
+        // emit) must never run on, or block, the writer.
         List<Request> done = List.copyOf(group);
         completer.execute(() -> {
             int at = 0;
             for (Request r : done) {
-                switch (r) {
-                    case Appends a -> {
-                        int n = a.appends().size();
-                        a.done().complete(results.subList(at, at + n));
-                        at += n;
-                    }
-                    case Outcome o -> o.done().complete(null);
-                    case Stop s -> {}
+                if (r instanceof Appends a) {
+                    int n = a.appends().size();
+                    a.done().complete(results.subList(at, at + n));
+                    at += n;
                 }
             }
         });
+    }
+
+    /**
+     * Whether a failure belongs to one request of a group rather than to the database: a constraint or a bad
+     * value (SQLState classes 23 and 22, SQLite's CONSTRAINT, TOOBIG and MISMATCH), a lost lease, an event that
+     * cannot be encoded.
+     */
+    static boolean faultOfOneRequest(Exception e) {
+        if (e instanceof SQLException sql) {
+            String state = sql.getSQLState();
+            int sqlite = sql.getErrorCode() & 0xff;
+            return (state != null && (state.startsWith("23") || state.startsWith("22")))
+                    || (sql instanceof org.sqlite.SQLiteException && (sqlite == 19 || sqlite == 18 || sqlite == 20));
+        }
+        return e instanceof dev.keel.spi.LeaseLostException || e instanceof JournalException;
+    }
+
+    /** How many requests were written again on their own after a shared transaction failed (for tests). */
+    long retriedAlone() {
+        return retriedAlone.get();
+    }
+
+    /** How many requests wait for the writer. */
+    int backlog() {
+        return queue.size();
     }
 
     private RuntimeException failure(Request r, Exception e) {
@@ -181,8 +213,11 @@ final class GroupCommitWriter {
         }
     }
 
-    /** Writes what is queued, then stops. */
-    void close() {
+    /**
+     * Writes what is queued, then stops. Returns whether the writer stopped; if it is still busy after 10 s
+     * (a database that does not answer), it is left to finish on its own and its state is not touched.
+     */
+    boolean close() {
         synchronized (this) {
             stopping = true;
             queue.add(STOP);
@@ -192,11 +227,16 @@ final class GroupCommitWriter {
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         }
+        if (thread.isAlive()) {
+            log.warn("the journal writer of {} is still writing after 10 s; closing without it", journal.describe());
+            return false;
+        }
         Request left;
         JournalException closed = new JournalException("the journal " + journal.describe() + " closed");
         while ((left = queue.poll()) != null) {
             fail(left, closed);
         }
         completer.close();
+        return true;
     }
 }

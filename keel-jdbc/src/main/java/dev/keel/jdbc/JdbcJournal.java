@@ -56,6 +56,8 @@ public final class JdbcJournal implements Journal {
     private static final Duration COMMIT_INTERVAL = Duration.ofMillis(10);
     private static final int SEQ_BITS = 53;
     private static final long MAX_SEQ = (1L << SEQ_BITS) - 1;
+    /** Positions are lane × 2^53 + seq in a signed 64-bit integer: 1,024 lanes fit. */
+    private static final int MAX_LANES = 1 << (63 - SEQ_BITS);
 
     private final Dialect dialect;
     private final int poolSize;
@@ -111,8 +113,8 @@ public final class JdbcJournal implements Journal {
 
     @Override
     public synchronized void open(int laneCount) {
-        if (laneCount < 1) {
-            throw new IllegalArgumentException("lanes must be at least 1 but was " + laneCount);
+        if (laneCount < 1 || laneCount > MAX_LANES) {
+            throw new IllegalArgumentException("lanes must be between 1 and " + MAX_LANES + " but was " + laneCount);
         }
         if (pool != null) {
             if (laneCount != lanes) {
@@ -142,8 +144,8 @@ public final class JdbcJournal implements Journal {
             heads = new AtomicLongArray(laneCount);
             recent = new RecentAppends(laneCount);
             refreshHeads(ds);
-            pool = ds;
             writer = new GroupCommitWriter(this, maxBatch);
+            pool = ds;
         } catch (RuntimeException e) {
             ds.close();
             throw e;
@@ -156,7 +158,13 @@ public final class JdbcJournal implements Journal {
                     .dataSource(ds)
                     .locations("classpath:db/keel")
                     .table("keel_schema_history")
-                    .placeholders(Map.of("blob", dialect.blobType(), "position", dialect.positionType()))
+                    .placeholders(Map.of(
+                            "blob",
+                            dialect.blobType(),
+                            "position",
+                            dialect.positionType(),
+                            "lock_old_log",
+                            dialect.sharedByInstances() ? "LOCK TABLE keel_events IN EXCLUSIVE MODE;" : ""))
                     .load()
                     .migrate();
         } catch (FlywayException e) {
@@ -248,16 +256,30 @@ public final class JdbcJournal implements Journal {
             }
             Statements st = writerStatements;
             Connection c = st.connection();
+            List<AppendResult> results;
             try {
                 c.setAutoCommit(false);
-                List<AppendResult> results = appends.isEmpty() ? List.of() : write(st, appends, envelopes);
+                results = appends.isEmpty() ? List.of() : write(st, appends, envelopes);
                 for (Commit commit : commits) {
                     apply(st, commit);
                 }
                 c.commit();
+            } catch (Throwable e) {
+                // Errors too: a transaction left open would be committed with the next group.
+                rollback(c, e);
+                // The next group starts on a fresh connection: this one may be what failed.
+                closeWriterConnection(true);
+                throw e;
+            }
+            // Committed: from here on nothing may report the group as failed.
+            try {
                 // Between groups the connection holds no transaction (SQLite's driver begins the next one at
                 // commit, which in immediate mode would keep the write lock).
                 c.setAutoCommit(true);
+            } catch (SQLException e) {
+                closeWriterConnection(true);
+            }
+            {
                 // Kept before the heads move: a lane worker that sees the new head finds the envelopes here.
                 for (int i = 0; i < results.size(); i++) {
                     AppendResult r = results.get(i);
@@ -271,23 +293,25 @@ public final class JdbcJournal implements Journal {
                     }
                 }
                 return results;
-            } catch (SQLException | RuntimeException e) {
-                rollback(c, e);
-                // The next group starts on a fresh connection: this one may be what failed.
-                closeWriterConnection();
-                throw e;
             }
         } finally {
             unlockWrites();
         }
     }
 
-    /** Gives the writer's connection back to the pool; called by the writer thread, or after it stopped. */
-    private void closeWriterConnection() {
+    /**
+     * Gives the writer's connection back to the pool, or, after a failure, has the pool drop it; called by the
+     * writer thread, or after it stopped.
+     */
+    private void closeWriterConnection(boolean failed) {
         Statements st = writerStatements;
         writerStatements = null;
         if (st != null) {
             st.close();
+            if (failed) {
+                pool.evictConnection(st.connection());
+                return;
+            }
             try {
                 st.connection().close();
             } catch (SQLException ignored) {
@@ -297,7 +321,7 @@ public final class JdbcJournal implements Journal {
     }
 
     /** Rolls back, keeping the original failure: a database may already have rolled back on its own. */
-    private static void rollback(Connection c, Exception cause) {
+    private static void rollback(Connection c, Throwable cause) {
         try {
             c.rollback();
         } catch (SQLException e) {
@@ -1024,6 +1048,7 @@ public final class JdbcJournal implements Journal {
     @Override
     public void prune(int lane, long passed, Instant appendedBefore, Instant now) {
         ensureOpen();
+        lane(lane);
         long nowMillis = now.toEpochMilli();
         recent.forget(lane, passed); // before the delete: a read never gets from memory what the log lost
         // Never past a cursor stored in the journal: a subscription this process has not registered (yet,
@@ -1060,8 +1085,9 @@ public final class JdbcJournal implements Journal {
         }
         closed = true;
         if (writer != null) {
-            writer.close();
-            closeWriterConnection();
+            if (writer.close()) {
+                closeWriterConnection(false);
+            }
         }
         if (pool != null) {
             pool.close();
@@ -1091,8 +1117,22 @@ public final class JdbcJournal implements Journal {
         String hint =
                 message.contains("SQLITE_FULL") || message.contains("disk is full") || "53100".equals(e.getSQLState())
                         ? " The disk is full: free space and Keel resumes; nothing was half-written"
-                        : "";
+                        : e.getSQLState() != null && e.getSQLState().startsWith("08")
+                                ? " The connection to the database was lost; if it was lost while committing, what"
+                                        + " was written may have been stored: emit again with the same idempotency"
+                                        + " key to be safe"
+                                : "";
         return new JournalException("could not " + what + " in " + dialect.name() + ": " + message + "." + hint, e);
+    }
+
+    /** Requests the writer wrote again on their own after a shared transaction failed (for tests). */
+    long requestsRetriedAlone() {
+        return writer.retriedAlone();
+    }
+
+    /** Requests waiting for the writer (for tests). */
+    int writerBacklog() {
+        return writer.backlog();
     }
 
     String describe() {

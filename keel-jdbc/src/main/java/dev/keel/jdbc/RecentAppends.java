@@ -14,10 +14,13 @@ import java.util.concurrent.atomic.AtomicReferenceArray;
  * transaction that commits after this one.
  */
 final class RecentAppends {
-    /** Entries over every lane together; each lane gets a power-of-two share, at least 64 and at most 4,096. */
+    /**
+     * Entries over every lane together; each lane gets a power-of-two share of it, at most 4,096 (1,024 lanes,
+     * the most there can be, get 16 each).
+     */
     static final int TOTAL_ENTRIES = 16_384;
-    /** Envelopes larger than this are not kept: the cache stays within TOTAL_ENTRIES × this many bytes. */
-    static final int MAX_ENVELOPE_BYTES = 4_096;
+    /** Envelopes larger than this are not kept: the cache stays within TOTAL_ENTRIES × this many bytes (32 MiB). */
+    static final int MAX_ENVELOPE_BYTES = 2_048;
 
     record Entry(long sequence, byte[] envelope) {}
 
@@ -29,7 +32,7 @@ final class RecentAppends {
 
     @SuppressWarnings("unchecked")
     RecentAppends(int laneCount) {
-        int perLane = Integer.highestOneBit(Math.max(64, Math.min(4_096, TOTAL_ENTRIES / laneCount)));
+        int perLane = Integer.highestOneBit(Math.max(1, Math.min(4_096, TOTAL_ENTRIES / laneCount)));
         this.mask = perLane - 1;
         this.lanes = new AtomicReferenceArray[laneCount];
         this.floors = new AtomicLongArray(laneCount);
@@ -51,7 +54,7 @@ final class RecentAppends {
 
     /** The envelopes of {@code after + 1}, {@code after + 2}, … while they are here, at most {@code max}. */
     List<Entry> after(int lane, long after, int max) {
-        if (after < floors.get(lane)) {
+        if (max <= 0 || after < floors.get(lane)) {
             return List.of();
         }
         AtomicReferenceArray<Entry> ring = lanes[lane];

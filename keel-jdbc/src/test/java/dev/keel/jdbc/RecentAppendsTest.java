@@ -27,11 +27,12 @@ class RecentAppendsTest {
         assertThat(recent.after(3, 5, 100)).isEmpty(); // the database has 6
         assertThat(sequences(recent.after(3, 6, 100))).containsExactly(7L);
         assertThat(recent.after(2, 0, 100)).isEmpty(); // lanes are separate
+        assertThat(recent.after(3, 0, 0)).isEmpty();
     }
 
     @Test
     void shouldForgetWhatTheRingOverwroteAndWhatIsTooLargeToKeep() {
-        RecentAppends recent = new RecentAppends(RecentAppends.TOTAL_ENTRIES); // the smallest ring: 64 a lane
+        RecentAppends recent = new RecentAppends(RecentAppends.TOTAL_ENTRIES / 64); // 64 entries a lane
         for (long seq = 1; seq <= 100; seq++) {
             recent.add(0, seq, envelope(10));
         }
@@ -45,6 +46,16 @@ class RecentAppendsTest {
         recent.add(0, 102, envelope(10));
         assertThat(recent.after(0, 100, 10)).isEmpty(); // 101 must come from the database
         assertThat(sequences(recent.after(0, 101, 10))).containsExactly(102L);
+    }
+
+    @Test
+    void shouldStayWithinItsBoundWithTheMostLanes() {
+        RecentAppends recent = new RecentAppends(1024);
+        for (long seq = 1; seq <= 40; seq++) {
+            recent.add(1023, seq, envelope(10));
+        }
+        assertThat(sequences(recent.after(1023, 0, 100))).isEmpty(); // 16 a lane: 1 was overwritten
+        assertThat(sequences(recent.after(1023, 24, 100))).hasSize(16).endsWith(40L);
     }
 
     @Test

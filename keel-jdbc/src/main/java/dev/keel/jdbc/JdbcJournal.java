@@ -55,6 +55,7 @@ public final class JdbcJournal implements Journal {
     private static final Duration HEADS_REFRESH = Duration.ofMillis(100);
     private static final Duration COMMIT_INTERVAL = Duration.ofMillis(10);
     private static final int SEQ_BITS = 53;
+    private static final int PRUNE_SLICE = 512;
     private static final long MAX_SEQ = (1L << SEQ_BITS) - 1;
     /** Positions are lane × 2^53 + seq in a signed 64-bit integer: 1,024 lanes fit. */
     private static final int MAX_LANES = 1 << (63 - SEQ_BITS);
@@ -1045,23 +1046,47 @@ public final class JdbcJournal implements Journal {
 
     // ---- retention ----
 
+    /** The oldest sequence kept in a lane up to {@code upTo}, or 0 when there is none. */
+    private long oldestSequence(int lane, long upTo) {
+        try (Connection c = pool.getConnection();
+                PreparedStatement s =
+                        c.prepareStatement("SELECT MIN(position) FROM keel_log WHERE position > ? AND position <= ?")) {
+            s.setLong(1, position(lane, 0));
+            s.setLong(2, position(lane, upTo));
+            try (ResultSet r = s.executeQuery()) {
+                long oldest = r.next() ? r.getLong(1) : 0;
+                return r.wasNull() || oldest == 0 ? 0 : oldest - position(lane, 0);
+            }
+        } catch (SQLException e) {
+            throw failure("find the oldest event of lane " + lane, e);
+        }
+    }
+
     @Override
     public void prune(int lane, long passed, Instant appendedBefore, Instant now) {
         ensureOpen();
         lane(lane);
         long nowMillis = now.toEpochMilli();
         recent.forget(lane, passed); // before the delete: a read never gets from memory what the log lost
-        // Never past a cursor stored in the journal: a subscription this process has not registered (yet,
-        // or any more) still owns its place in the log.
-        update(
-                "prune lane " + lane,
-                "DELETE FROM keel_log WHERE position > ? AND position <= ? AND appended_at < ?"
-                        + " AND seq <= COALESCE((SELECT MIN(position) FROM keel_cursors WHERE lane = ?), ?)",
-                position(lane, 0),
-                position(lane, passed),
-                appendedBefore.toEpochMilli(),
-                lane,
-                passed);
+        long oldest = oldestSequence(lane, passed);
+        // In slices of PRUNE_SLICE events, each its own short write: the group-commit writer waits for one
+        // slice at most, never for a whole second's worth of deletes. Never past a cursor stored in the
+        // journal: a subscription this process has not registered (yet, or any more) still owns its place.
+        for (long from = oldest - 1; oldest > 0 && from < passed; from += PRUNE_SLICE) {
+            long to = Math.min(passed, from + PRUNE_SLICE);
+            int deleted = update(
+                    "prune lane " + lane,
+                    "DELETE FROM keel_log WHERE position > ? AND position <= ? AND appended_at < ?"
+                            + " AND seq <= COALESCE((SELECT MIN(position) FROM keel_cursors WHERE lane = ?), ?)",
+                    position(lane, from),
+                    position(lane, to),
+                    appendedBefore.toEpochMilli(),
+                    lane,
+                    passed);
+            if (deleted < to - from) {
+                break; // the rest is too young or not passed by a stored cursor; the next round goes on
+            }
+        }
         if (nowMillis - lastDedupSweep >= PRUNE_EVERY.toMillis()) {
             lastDedupSweep = nowMillis;
             update("expire dedup records", "DELETE FROM keel_dedup WHERE until_at < ?", nowMillis);

@@ -139,6 +139,28 @@ class SqliteWriterTest {
         }
     }
 
+    @Test
+    void shouldPruneALongStretchSliceBySliceAndStopAtTheRetention() {
+        JdbcJournal journal = JdbcJournal.sqlite(dir.resolve("prune.db"));
+        journal.open(1);
+        try {
+            List<Append> appends = new java.util.ArrayList<>();
+            for (int i = 1; i <= 1_300; i++) {
+                appends.add(new Append(0, event("order.created", i), null, null));
+            }
+            journal.append(appends).join();
+            Instant later = Instant.now().plusSeconds(60);
+            journal.prune(0, 1_100, later, later); // three slices of 512, the last one partial
+            assertThat(journal.read(0, 0, 1)).extracting(LogRecord::sequence).containsExactly(1_101L);
+            journal.prune(0, 1_300, Instant.now().minusSeconds(60), later); // all too young: nothing goes
+            assertThat(journal.read(0, 0, 1)).extracting(LogRecord::sequence).containsExactly(1_101L);
+            journal.prune(0, 1_300, later, later);
+            assertThat(journal.read(0, 0, 1)).isEmpty();
+        } finally {
+            journal.close();
+        }
+    }
+
     private static Event<Object> event(String type, Object data) {
         return Event.builder(type, data).key("k").time(T0).build();
     }

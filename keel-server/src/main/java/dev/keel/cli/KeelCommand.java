@@ -9,7 +9,7 @@ import picocli.CommandLine.Command;
         mixinStandardHelpOptions = true,
         version = "keel 0.1.0-SNAPSHOT",
         description = "Keel, a durable event runtime for Java.",
-        subcommands = {DemoCommand.class, CommandLine.HelpCommand.class})
+        subcommands = {ServeCommand.class, DemoCommand.class, CommandLine.HelpCommand.class})
 public final class KeelCommand implements Runnable {
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;

@@ -1,0 +1,120 @@
+package dev.keel.cli;
+
+import dev.keel.Keel;
+import dev.keel.jdbc.StoreSettings;
+import dev.keel.server.KeelServer;
+import dev.keel.spi.Journal;
+import io.micrometer.prometheusmetrics.PrometheusConfig;
+import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
+import java.io.PrintWriter;
+import java.time.Duration;
+import java.util.HashMap;
+import java.util.Map;
+import java.util.concurrent.Callable;
+import java.util.concurrent.CountDownLatch;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
+
+/**
+ * Runs Keel as an HTTP event gateway: the runtime on the configured journal (SQLite in {@code ./keel-data} by
+ * default) behind {@link KeelServer}. Flags override {@code KEEL_*} environment variables. SIGTERM and SIGINT
+ * stop accepting, drain, and exit 0.
+ */
+@Command(
+        name = "serve",
+        mixinStandardHelpOptions = true,
+        description = "Run the HTTP event gateway (POST /v1/events, /v1/stats, /health/*, /metrics).")
+final class ServeCommand implements Callable<Integer> {
+    @Spec
+    picocli.CommandLine.Model.CommandSpec spec;
+
+    @Option(names = "--port", description = "Port to listen on (KEEL_PORT; default 8080; 0 picks a free one).")
+    Integer port;
+
+    @Option(
+            names = "--host",
+            description = "Address to bind (KEEL_HOST; default 127.0.0.1: with no auth tokens the server"
+                    + " stays on loopback).")
+    String host;
+
+    @Option(names = "--data-dir", description = "Directory of the SQLite journal (KEEL_DATA_DIR; default ./keel-data).")
+    String dataDir;
+
+    @Option(names = "--drain-timeout", description = "How long shutdown waits for in-flight deliveries (default 30s).")
+    String drainTimeout;
+
+    private final Map<String, String> environment;
+    private final CountDownLatch stop = new CountDownLatch(1);
+
+    ServeCommand() {
+        this(System.getenv());
+    }
+
+    ServeCommand(Map<String, String> environment) {
+        this.environment = environment;
+    }
+
+    @Override
+    public Integer call() throws Exception {
+        PrintWriter out = spec.commandLine().getOut();
+        Map<String, String> env = new HashMap<>(environment);
+        if (dataDir != null) {
+            env.put("KEEL_DATA_DIR", dataDir);
+        }
+        StoreSettings settings = StoreSettings.fromEnvironment(env);
+        int listenPort = port != null ? port : Integer.parseInt(env.getOrDefault("KEEL_PORT", "8080"));
+        String bind = host != null ? host : env.getOrDefault("KEEL_HOST", "127.0.0.1");
+        Duration drain = StoreSettings.parseDuration(drainTimeout != null ? drainTimeout : "30s");
+        PrometheusMeterRegistry prometheus = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
+        Journal journal = settings.journal();
+        Keel keel = Keel.builder()
+                .journal(journal)
+                .lanes(settings.lanes())
+                .retention(settings.retention())
+                .meterRegistry(prometheus)
+                .build();
+        KeelServer server;
+        try {
+            keel.start();
+            server = KeelServer.builder(keel)
+                    .journal(journal)
+                    .prometheus(prometheus)
+                    .host(bind)
+                    .port(listenPort)
+                    .drainTimeout(drain)
+                    .build()
+                    .start();
+        } catch (RuntimeException e) {
+            keel.close(Duration.ZERO);
+            throw e;
+        }
+        out.printf(
+                "keel serve: listening on http://%s:%d (journal: %s)%n",
+                bind, server.port(), settings.store().name().toLowerCase(java.util.Locale.ROOT));
+        out.printf("  POST http://%s:%d/v1/events   GET /v1/stats /health/ready /metrics%n", bind, server.port());
+        out.println("  open development mode: no auth tokens are configured; anyone who can reach this address"
+                + " may emit events");
+        out.flush();
+        Runnable shutdown = () -> {
+            try {
+                server.close();
+            } finally {
+                stop.countDown();
+            }
+        };
+        Thread hook = new Thread(shutdown, "keel-shutdown");
+        Runtime.getRuntime().addShutdownHook(hook);
+        for (String name : new String[] {"TERM", "INT"}) {
+            // Handled here rather than by the JVM's default, so a drained shutdown exits 0.
+            sun.misc.Signal.handle(new sun.misc.Signal(name), signal -> {
+                Thread.ofPlatform().name("keel-signal").start(() -> {
+                    shutdown.run();
+                    Runtime.getRuntime().halt(0);
+                });
+            });
+        }
+        stop.await();
+        return 0;
+    }
+}

@@ -1,0 +1,429 @@
+package dev.keel.server;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.SerializationFeature;
+import com.fasterxml.jackson.datatype.jsr310.JavaTimeModule;
+import dev.keel.Event;
+import dev.keel.IntakeFullException;
+import dev.keel.InvalidEventException;
+import dev.keel.Keel;
+import dev.keel.KeelClosedException;
+import dev.keel.LoopDetectedException;
+import dev.keel.PayloadTooLargeException;
+import dev.keel.Receipt;
+import dev.keel.spi.Journal;
+import dev.keel.spi.JournalException;
+import io.javalin.Javalin;
+import io.javalin.http.Context;
+import io.javalin.http.HttpResponseException;
+import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
+import java.io.IOException;
+import java.io.InputStream;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Objects;
+import java.util.concurrent.CompletionException;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Keel's HTTP gateway: events in over HTTP ({@code POST /v1/events}), the runtime's state out ({@code
+ * /v1/stats}, {@code /health/*}, {@code /metrics}). Errors are RFC 9457 problems. Built on Javalin (Jetty 12)
+ * with a virtual thread per request.
+ *
+ * <pre>{@code
+ * try (KeelServer server = KeelServer.builder(keel).port(8080).build().start()) {
+ *     ...
+ * }
+ * }</pre>
+ */
+public final class KeelServer implements AutoCloseable {
+    private static final Logger log = LoggerFactory.getLogger(KeelServer.class);
+
+    /** The default port. */
+    public static final int DEFAULT_PORT = 8080;
+    /** The default largest request body: 1 MiB. */
+    public static final int DEFAULT_MAX_BODY_BYTES = 1 << 20;
+    /** The default largest batch: 1,000 events. */
+    public static final int DEFAULT_MAX_BATCH = 1_000;
+
+    private final Keel keel;
+    private final Journal journal;
+    private final PrometheusMeterRegistry prometheus;
+    private final String host;
+    private final int port;
+    private final int maxBodyBytes;
+    private final int maxBatch;
+    private final Duration drainTimeout;
+    private final ObjectMapper mapper;
+    private final CloudEventReader reader;
+    private final Javalin app;
+    private volatile boolean started;
+    private volatile boolean draining;
+
+    private KeelServer(Builder b) {
+        this.keel = b.keel;
+        this.journal = b.journal;
+        this.prometheus = b.prometheus;
+        this.host = b.host;
+        this.port = b.port;
+        this.maxBodyBytes = b.maxBodyBytes;
+        this.maxBatch = b.maxBatch;
+        this.drainTimeout = b.drainTimeout;
+        this.mapper = new ObjectMapper()
+                .registerModule(new JavaTimeModule())
+                .disable(SerializationFeature.WRITE_DATES_AS_TIMESTAMPS);
+        this.reader = new CloudEventReader(mapper);
+        this.app = Javalin.create(config -> {
+            config.jetty.host = host;
+            config.jetty.port = port;
+            config.concurrency.useVirtualThreads = true;
+            config.startup.showJavalinBanner = false;
+            // Bodies are read by the handlers, which answer an oversized one with a problem of their own.
+            config.http.maxRequestSize = Long.MAX_VALUE;
+            config.routes.post("/v1/events", this::postEvents);
+            config.routes.get("/v1/stats", ctx -> json(ctx, 200, keel.stats()));
+            config.routes.get("/health/live", ctx -> json(ctx, 200, Map.of("status", "UP")));
+            config.routes.get("/health/ready", this::ready);
+            config.routes.get("/health/startup", this::startup);
+            config.routes.get("/metrics", this::metrics);
+            config.routes.exception(Exception.class, this::failed);
+            config.routes.error(404, "*", ctx -> {
+                if (ctx.res().getContentType() == null
+                        || !ctx.res().getContentType().startsWith(Problem.MEDIA_TYPE)) {
+                    problem(
+                            ctx,
+                            new Problem(
+                                    "/problems/not-found",
+                                    "Not found",
+                                    404,
+                                    ctx.method() + " " + ctx.path() + " is not part of the API; see /v1/events"));
+                }
+            });
+            config.routes.error(
+                    405,
+                    "*",
+                    ctx -> problem(
+                            ctx,
+                            new Problem(
+                                    "/problems/method-not-allowed",
+                                    "Method not allowed",
+                                    405,
+                                    ctx.method() + " is not allowed on " + ctx.path())));
+        });
+    }
+
+    /** A builder for a server in front of the runtime. */
+    public static Builder builder(Keel keel) {
+        return new Builder(keel);
+    }
+
+    /** Starts listening; returns once the port is bound. */
+    public KeelServer start() {
+        app.start();
+        started = true;
+        return this;
+    }
+
+    /** The port the server listens on (the bound one when configured as 0). */
+    public int port() {
+        return app.port();
+    }
+
+    /** The host the server is bound to. */
+    public String host() {
+        return host;
+    }
+
+    /**
+     * Stops accepting events (new ones are answered 503 with {@code Retry-After}), lets the runtime drain
+     * in-flight deliveries up to the drain timeout, then stops listening. The runtime is closed too.
+     */
+    @Override
+    public void close() {
+        draining = true;
+        try {
+            keel.close(drainTimeout);
+        } finally {
+            app.stop();
+        }
+    }
+
+    // ---- routes ----
+
+    private void postEvents(Context ctx) {
+        if (draining) {
+            ctx.header("Retry-After", "5");
+            throw new ProblemException(
+                    503,
+                    "shutting-down",
+                    "Shutting down",
+                    "this server is shutting down and accepts no more events; send them to another instance or"
+                            + " retry after it restarts");
+        }
+        byte[] body = body(ctx);
+        String contentType = mediaType(ctx.contentType());
+        List<Event<Object>> events;
+        if (CloudEventReader.STRUCTURED.equals(contentType)) {
+            events = List.of(reader.structured(reader.parse(body), "the event", null));
+        } else if (CloudEventReader.BATCH.equals(contentType)) {
+            events = reader.batch(reader.parse(body), maxBatch, null);
+        } else {
+            Map<String, String> headers = new HashMap<>();
+            ctx.headerMap().forEach((k, v) -> headers.put(k.toLowerCase(Locale.ROOT), v));
+            events = List.of(reader.binary(headers, ctx.contentType(), body, null));
+        }
+        String idempotencyKey = ctx.header("Idempotency-Key");
+        if (idempotencyKey != null) {
+            if (CloudEventReader.BATCH.equals(contentType)) {
+                throw ProblemException.badRequest(
+                        "invalid-batch",
+                        "the Idempotency-Key header applies to one event; in a batch, give each event an"
+                                + " 'idempotencykey' attribute");
+            }
+            if (idempotencyKey.isBlank() || idempotencyKey.length() > 200) {
+                throw ProblemException.badRequest(
+                        "invalid-idempotency-key", "the Idempotency-Key header must be 1 to 200 characters");
+            }
+            events = List.of(
+                    events.getFirst().toBuilder().idempotencyKey(idempotencyKey).build());
+        }
+        List<Receipt> receipts =
+                await(events.size() == 1 ? keel.emit(events.getFirst()).thenApply(List::of) : keel.emitBatch(events));
+        List<String> accepted = new ArrayList<>(receipts.size());
+        List<String> duplicates = new ArrayList<>();
+        for (Receipt r : receipts) {
+            accepted.add(r.eventId());
+            if (r.duplicate()) {
+                duplicates.add(r.eventId());
+            }
+        }
+        Map<String, Object> response = new LinkedHashMap<>();
+        response.put("accepted", accepted);
+        if (!duplicates.isEmpty()) {
+            response.put("duplicates", duplicates);
+        }
+        json(ctx, 202, response);
+    }
+
+    private void ready(Context ctx) {
+        if (!started || draining) {
+            throw new ProblemException(
+                    503, "not-ready", "Not ready", draining ? "the server is shutting down" : "the server is starting");
+        }
+        if (journal != null) {
+            try {
+                journal.cursor("keel-health", 0);
+            } catch (RuntimeException e) {
+                throw new ProblemException(
+                        503, "not-ready", "Not ready", "journal: the journal cannot be read: " + e.getMessage());
+            }
+        }
+        json(ctx, 200, Map.of("status", "UP"));
+    }
+
+    private void startup(Context ctx) {
+        if (!started) {
+            throw new ProblemException(503, "starting", "Starting", "the server is starting");
+        }
+        json(ctx, 200, Map.of("status", "UP"));
+    }
+
+    private void metrics(Context ctx) {
+        if (prometheus == null) {
+            throw new ProblemException(
+                    404, "metrics-disabled", "Metrics disabled", "this server was built without a Prometheus registry");
+        }
+        ctx.contentType("text/plain; version=0.0.4; charset=utf-8").result(prometheus.scrape());
+    }
+
+    // ---- helpers ----
+
+    private byte[] body(Context ctx) {
+        long declared = ctx.req().getContentLengthLong();
+        if (declared > maxBodyBytes) {
+            throw tooLarge(declared);
+        }
+        try (InputStream in = ctx.req().getInputStream()) {
+            byte[] body = in.readNBytes(maxBodyBytes + 1);
+            if (body.length > maxBodyBytes) {
+                throw tooLarge(-1);
+            }
+            return body;
+        } catch (IOException e) {
+            throw ProblemException.badRequest("unreadable-body", "the request body could not be read: " + e);
+        }
+    }
+
+    private ProblemException tooLarge(long declared) {
+        return new ProblemException(
+                413,
+                "body-too-large",
+                "Request body too large",
+                (declared > 0 ? "the body is " + declared + " bytes; " : "the body is larger than allowed; ")
+                        + "at most " + maxBodyBytes + " bytes are accepted in one request. Send smaller batches");
+    }
+
+    private static String mediaType(String contentType) {
+        if (contentType == null) {
+            return null;
+        }
+        int semicolon = contentType.indexOf(';');
+        return (semicolon < 0 ? contentType : contentType.substring(0, semicolon))
+                .trim()
+                .toLowerCase(Locale.ROOT);
+    }
+
+    private static <T> T await(java.util.concurrent.CompletableFuture<T> future) {
+        try {
+            return future.join();
+        } catch (CompletionException e) {
+            if (e.getCause() instanceof RuntimeException cause) {
+                throw cause;
+            }
+            throw e;
+        }
+    }
+
+    private void failed(Exception e, Context ctx) {
+        Problem p =
+                switch (e) {
+                    case ProblemException pe -> pe.problem();
+                    case InvalidEventException ie ->
+                        new Problem("/problems/invalid-event", "Bad request", 400, ie.getMessage());
+                    case LoopDetectedException le ->
+                        new Problem("/problems/loop-detected", "Bad request", 400, le.getMessage());
+                    case PayloadTooLargeException pe ->
+                        new Problem("/problems/payload-too-large", "Payload too large", 413, pe.getMessage());
+                    case IntakeFullException ie -> {
+                        ctx.header("Retry-After", "1");
+                        yield new Problem(
+                                "/problems/intake-full",
+                                "Too many events",
+                                503,
+                                ie.getMessage() + "; retry after a second");
+                    }
+                    case KeelClosedException ce -> {
+                        ctx.header("Retry-After", "5");
+                        yield new Problem("/problems/shutting-down", "Shutting down", 503, ce.getMessage());
+                    }
+                    case JournalException je -> {
+                        ctx.header("Retry-After", "1");
+                        yield new Problem(
+                                "/problems/journal-unavailable",
+                                "Journal unavailable",
+                                503,
+                                "the events were not stored: " + je.getMessage());
+                    }
+                    case HttpResponseException he ->
+                        new Problem(
+                                "/problems/http-" + he.getStatus(), he.getMessage(), he.getStatus(), he.getMessage());
+                    default -> {
+                        log.error("{} {} failed", ctx.method(), ctx.path(), e);
+                        yield new Problem(
+                                "/problems/internal-error",
+                                "Internal error",
+                                500,
+                                "the server failed to handle the request ("
+                                        + e.getClass().getSimpleName()
+                                        + "); it is logged. Nothing was stored if no 202 was sent");
+                    }
+                };
+        problem(ctx, p);
+    }
+
+    private void problem(Context ctx, Problem p) {
+        try {
+            ctx.status(p.status()).contentType(Problem.MEDIA_TYPE).result(mapper.writeValueAsBytes(p.body(ctx.path())));
+        } catch (IOException e) {
+            ctx.status(p.status()).result(p.detail());
+        }
+    }
+
+    private void json(Context ctx, int status, Object body) {
+        try {
+            ctx.status(status).contentType("application/json").result(mapper.writeValueAsBytes(body));
+        } catch (IOException e) {
+            throw new IllegalStateException("could not write the response: " + e.getMessage(), e);
+        }
+    }
+
+    /** Configuration of a {@link KeelServer}. */
+    public static final class Builder {
+        private final Keel keel;
+        private Journal journal;
+        private PrometheusMeterRegistry prometheus;
+        private String host = "127.0.0.1";
+        private int port = DEFAULT_PORT;
+        private int maxBodyBytes = DEFAULT_MAX_BODY_BYTES;
+        private int maxBatch = DEFAULT_MAX_BATCH;
+        private Duration drainTimeout = Duration.ofSeconds(30);
+
+        private Builder(Keel keel) {
+            this.keel = Objects.requireNonNull(keel, "keel");
+        }
+
+        /** The journal the runtime uses, probed by {@code /health/ready}. */
+        public Builder journal(Journal value) {
+            this.journal = value;
+            return this;
+        }
+
+        /** The registry the runtime meters into, served at {@code /metrics}. */
+        public Builder prometheus(PrometheusMeterRegistry value) {
+            this.prometheus = value;
+            return this;
+        }
+
+        /** The address to bind; 127.0.0.1 by default (0.0.0.0 for every interface). */
+        public Builder host(String value) {
+            this.host = Objects.requireNonNull(value, "host");
+            return this;
+        }
+
+        /** The port; 0 picks a free one. */
+        public Builder port(int value) {
+            if (value < 0 || value > 65_535) {
+                throw new IllegalArgumentException("port must be between 0 and 65535 but was " + value);
+            }
+            this.port = value;
+            return this;
+        }
+
+        /** The largest request body accepted, in bytes. */
+        public Builder maxBodyBytes(int value) {
+            if (value < 1) {
+                throw new IllegalArgumentException("maxBodyBytes must be positive but was " + value);
+            }
+            this.maxBodyBytes = value;
+            return this;
+        }
+
+        /** The most events one batch request may hold. */
+        public Builder maxBatch(int value) {
+            if (value < 1) {
+                throw new IllegalArgumentException("maxBatch must be positive but was " + value);
+            }
+            this.maxBatch = value;
+            return this;
+        }
+
+        /** How long shutdown waits for in-flight deliveries. */
+        public Builder drainTimeout(Duration value) {
+            if (value.isNegative()) {
+                throw new IllegalArgumentException("drainTimeout must not be negative but was " + value);
+            }
+            this.drainTimeout = value;
+            return this;
+        }
+
+        public KeelServer build() {
+            return new KeelServer(this);
+        }
+    }
+}

@@ -92,6 +92,8 @@ public final class KeelServer implements AutoCloseable {
             config.routes.get("/health/ready", this::ready);
             config.routes.get("/health/startup", this::startup);
             config.routes.get("/metrics", this::metrics);
+            new DeadLetterRoutes(keel, mapper, (ctx, body) -> json(ctx, ctx.statusCode(), body))
+                    .register(config.routes);
             config.routes.exception(Exception.class, this::failed);
             config.routes.error(404, "*", ctx -> {
                 if (ctx.res().getContentType() == null

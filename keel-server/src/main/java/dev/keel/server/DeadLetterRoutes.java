@@ -1,0 +1,221 @@
+package dev.keel.server;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.keel.DeadLetter;
+import dev.keel.DeadLetterNotFoundException;
+import dev.keel.DeadLetterQuery;
+import dev.keel.Event;
+import dev.keel.Keel;
+import dev.keel.ReplayLimitExceededException;
+import dev.keel.ReprocessRequest;
+import dev.keel.ReprocessResult;
+import dev.keel.SubscriptionException;
+import dev.keel.jdbc.StoreSettings;
+import io.javalin.config.RoutesConfig;
+import io.javalin.http.Context;
+import java.io.IOException;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.function.BiConsumer;
+
+/**
+ * The dead-letter admin API: list with filters and paging, show one with its full error history, reprocess one
+ * or many (with a dry run), delete.
+ */
+final class DeadLetterRoutes {
+    private final Keel keel;
+    private final ObjectMapper mapper;
+    private final BiConsumer<Context, Map<String, Object>> json;
+
+    DeadLetterRoutes(Keel keel, ObjectMapper mapper, BiConsumer<Context, Map<String, Object>> json) {
+        this.keel = keel;
+        this.mapper = mapper;
+        this.json = json;
+    }
+
+    void register(RoutesConfig routes) {
+        routes.get("/v1/dead-letters", this::list);
+        routes.post("/v1/dead-letters/reprocess", this::reprocessMany);
+        routes.get("/v1/dead-letters/{id}", ctx -> json.accept(ctx, full(find(ctx.pathParam("id")))));
+        routes.post("/v1/dead-letters/{id}/reprocess", this::reprocessOne);
+        routes.delete("/v1/dead-letters/{id}", ctx -> {
+            if (!keel.deadLetters().delete(ctx.pathParam("id"))) {
+                throw notFound(ctx.pathParam("id"));
+            }
+            ctx.status(204);
+        });
+    }
+
+    private void list(Context ctx) {
+        DeadLetterQuery query = query(ctx::queryParam);
+        List<DeadLetter> page = keel.deadLetters().list(query);
+        Map<String, Object> body = new LinkedHashMap<>();
+        body.put("items", page.stream().map(this::summary).toList());
+        body.put("next", page.size() == query.limit() ? page.getLast().id() : null);
+        json.accept(ctx, body);
+    }
+
+    private void reprocessOne(Context ctx) {
+        String id = ctx.pathParam("id");
+        try {
+            DeadLetter d = keel.deadLetters().reprocess(id);
+            ctx.status(202);
+            json.accept(ctx, Map.of("reprocessed", d.id()));
+        } catch (DeadLetterNotFoundException e) {
+            throw notFound(id);
+        } catch (ReplayLimitExceededException | SubscriptionException e) {
+            throw new ProblemException(409, "not-reprocessable", "Not reprocessable", e.getMessage());
+        }
+    }
+
+    private void reprocessMany(Context ctx) {
+        JsonNode body;
+        try {
+            byte[] bytes = ctx.bodyAsBytes();
+            body = bytes.length == 0 ? mapper.createObjectNode() : mapper.readTree(bytes);
+        } catch (IOException e) {
+            throw ProblemException.badRequest("malformed-json", "the request body is not valid JSON");
+        }
+        if (!body.isObject()) {
+            throw ProblemException.badRequest(
+                    "invalid-criteria",
+                    "send a JSON object of criteria: type, subscription, key, error, olderThan,"
+                            + " newerThan, limit, dryRun");
+        }
+        DeadLetterQuery query =
+                query(name -> body.hasNonNull(name) ? body.get(name).asText() : null);
+        int limit = body.hasNonNull("limit") ? body.get("limit").asInt(-1) : DeadLetterQuery.MAX_LIMIT;
+        if (limit < 1) {
+            throw ProblemException.badRequest("invalid-criteria", "'limit' must be a positive integer");
+        }
+        ReprocessRequest request = ReprocessRequest.of(query.withLimit(DeadLetterQuery.MAX_LIMIT), limit);
+        if (body.path("dryRun").asBoolean(false)) {
+            request = request.asDryRun();
+        }
+        ReprocessResult result = keel.deadLetters().reprocess(request);
+        Map<String, Object> out = new LinkedHashMap<>();
+        out.put("matched", result.matched());
+        out.put("reprocessed", result.reprocessed());
+        out.put("skippedPoison", result.skippedPoison());
+        out.put("dryRun", result.dryRun());
+        json.accept(ctx, out);
+    }
+
+    private DeadLetterQuery query(java.util.function.Function<String, String> param) {
+        DeadLetterQuery q = DeadLetterQuery.all();
+        try {
+            String v;
+            if ((v = param.apply("type")) != null) {
+                q = q.withType(v);
+            }
+            if ((v = param.apply("subscription")) != null) {
+                q = q.withSubscription(v);
+            }
+            if ((v = param.apply("key")) != null) {
+                q = q.withKey(v);
+            }
+            if ((v = param.apply("error")) != null) {
+                q = q.withErrorType(v);
+            }
+            if ((v = param.apply("olderThan")) != null) {
+                q = q.withOlderThan(Instant.now().minus(age(v, "olderThan")));
+            }
+            if ((v = param.apply("newerThan")) != null) {
+                q = q.withNewerThan(Instant.now().minus(age(v, "newerThan")));
+            }
+            if ((v = param.apply("after")) != null) {
+                q = q.withAfterId(v);
+            }
+            if ((v = param.apply("pageSize")) != null) {
+                q = q.withLimit(Integer.parseInt(v));
+            }
+        } catch (NumberFormatException e) {
+            throw ProblemException.badRequest("invalid-criteria", "'pageSize' must be an integer");
+        } catch (IllegalArgumentException e) {
+            throw ProblemException.badRequest("invalid-criteria", e.getMessage());
+        }
+        return q;
+    }
+
+    private static Duration age(String text, String name) {
+        try {
+            return StoreSettings.parseDuration(text);
+        } catch (IllegalArgumentException e) {
+            throw ProblemException.badRequest("invalid-criteria", "'" + name + "': " + e.getMessage());
+        }
+    }
+
+    private DeadLetter find(String id) {
+        return keel.deadLetters().get(id).orElseThrow(() -> notFound(id));
+    }
+
+    private static ProblemException notFound(String id) {
+        return new ProblemException(
+                404, "dead-letter-not-found", "Not found", "there is no dead letter '" + id + "' (any more)");
+    }
+
+    private Map<String, Object> summary(DeadLetter d) {
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("id", d.id());
+        m.put("subscription", d.subscription());
+        m.put("eventId", d.event().id());
+        m.put("type", d.event().type());
+        m.put("partitionKey", d.event().partitionKey());
+        m.put("lastErrorType", d.lastErrorType());
+        m.put("reason", d.reason());
+        m.put("deadLetteredAt", d.deadLetteredAt().toString());
+        m.put("replayCount", d.replayCount());
+        m.put("poison", d.poison());
+        return m;
+    }
+
+    private Map<String, Object> full(DeadLetter d) {
+        Map<String, Object> m = summary(d);
+        m.put("lane", d.lane());
+        m.put("sequence", d.sequence());
+        m.put("event", cloudEvent(d.event()));
+        m.put(
+                "errors",
+                d.errors().stream()
+                        .map(e -> Map.of(
+                                "attempt", e.attempt(),
+                                "at", e.at().toString(),
+                                "errorType", e.errorType(),
+                                "message", e.message() == null ? "" : e.message()))
+                        .toList());
+        return m;
+    }
+
+    /** The event as a structured-mode CloudEvent. */
+    static Map<String, Object> cloudEvent(Event<?> e) {
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("specversion", e.specVersion());
+        m.put("id", e.id());
+        m.put("source", e.source());
+        m.put("type", e.type());
+        m.put("time", e.time().toString());
+        putIfSet(m, "subject", e.subject());
+        putIfSet(m, "datacontenttype", e.dataContentType());
+        putIfSet(m, "partitionkey", e.partitionKey());
+        putIfSet(m, "tenant", e.tenant());
+        putIfSet(m, "idempotencykey", e.idempotencyKey());
+        putIfSet(m, "correlationid", e.correlationId());
+        putIfSet(m, "causationid", e.causationId());
+        if (e.data() instanceof byte[] bytes) {
+            m.put("data_base64", java.util.Base64.getEncoder().encodeToString(bytes));
+        } else if (e.data() != null) {
+            m.put("data", e.data());
+        }
+        return m;
+    }
+
+    private static void putIfSet(Map<String, Object> m, String name, Object value) {
+        if (value != null) {
+            m.put(name, value);
+        }
+    }
+}

@@ -20,6 +20,22 @@ public final class KeelCommand implements Runnable {
     }
 
     public static void main(String[] args) {
-        System.exit(new CommandLine(new KeelCommand()).execute(args));
+        System.exit(commandLine().execute(args));
+    }
+
+    /**
+     * The command line, with failures users can act on (bad configuration, an unreachable database) printed as
+     * one line naming the command, not as a stack trace: exit code 2 for configuration, 1 for the rest.
+     */
+    static CommandLine commandLine() {
+        CommandLine cli = new CommandLine(new KeelCommand());
+        cli.setExecutionExceptionHandler((e, command, parsed) -> {
+            if (e instanceof IllegalArgumentException || e instanceof dev.keel.KeelException) {
+                command.getErr().println("keel " + command.getCommandName() + ": " + e.getMessage());
+                return e instanceof IllegalArgumentException ? 2 : 1;
+            }
+            throw e;
+        });
+        return cli;
     }
 }

@@ -2,6 +2,7 @@ package dev.keel.cli;
 
 import dev.keel.Keel;
 import dev.keel.jdbc.StoreSettings;
+import dev.keel.server.AccessToken;
 import dev.keel.server.KeelServer;
 import dev.keel.spi.Journal;
 import io.micrometer.prometheusmetrics.PrometheusConfig;
@@ -9,6 +10,7 @@ import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import java.io.PrintWriter;
 import java.time.Duration;
 import java.util.HashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
@@ -44,6 +46,12 @@ final class ServeCommand implements Callable<Integer> {
     @Option(names = "--drain-timeout", description = "How long shutdown waits for in-flight deliveries (default 30s).")
     String drainTimeout;
 
+    @Option(
+            names = "--config",
+            description = "A YAML file (port, host, dataDir, drainTimeout, auth.tokens); environment variables"
+                    + " override it, flags override both.")
+    java.nio.file.Path config;
+
     private final Map<String, String> environment;
     private final CountDownLatch stop = new CountDownLatch(1);
 
@@ -58,14 +66,25 @@ final class ServeCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         PrintWriter out = spec.commandLine().getOut();
+        ServeConfig file = config != null ? ServeConfig.load(config) : ServeConfig.EMPTY;
         Map<String, String> env = new HashMap<>(environment);
+        if (file.dataDir() != null) {
+            env.putIfAbsent("KEEL_DATA_DIR", file.dataDir());
+        }
         if (dataDir != null) {
             env.put("KEEL_DATA_DIR", dataDir);
         }
         StoreSettings settings = StoreSettings.fromEnvironment(env);
-        int listenPort = port != null ? port : Integer.parseInt(env.getOrDefault("KEEL_PORT", "8080"));
-        String bind = host != null ? host : env.getOrDefault("KEEL_HOST", "127.0.0.1");
-        Duration drain = StoreSettings.parseDuration(drainTimeout != null ? drainTimeout : "30s");
+        int listenPort = port != null
+                ? port
+                : env.containsKey("KEEL_PORT")
+                        ? Integer.parseInt(env.get("KEEL_PORT"))
+                        : file.port() != null ? file.port() : KeelServer.DEFAULT_PORT;
+        String bind =
+                host != null ? host : env.getOrDefault("KEEL_HOST", file.host() != null ? file.host() : "127.0.0.1");
+        Duration drain = StoreSettings.parseDuration(
+                drainTimeout != null ? drainTimeout : file.drainTimeout() != null ? file.drainTimeout() : "30s");
+        List<AccessToken> tokens = file.tokens();
         PrometheusMeterRegistry prometheus = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
         Journal journal = settings.journal();
         Keel keel = Keel.builder()
@@ -83,6 +102,7 @@ final class ServeCommand implements Callable<Integer> {
                     .host(bind)
                     .port(listenPort)
                     .drainTimeout(drain)
+                    .tokens(tokens)
                     .build()
                     .start();
         } catch (RuntimeException e) {
@@ -93,8 +113,12 @@ final class ServeCommand implements Callable<Integer> {
                 "keel serve: listening on http://%s:%d (journal: %s)%n",
                 bind, server.port(), settings.store().name().toLowerCase(java.util.Locale.ROOT));
         out.printf("  POST http://%s:%d/v1/events   GET /v1/stats /health/ready /metrics%n", bind, server.port());
-        out.println("  open development mode: no auth tokens are configured; anyone who can reach this address"
-                + " may emit events");
+        if (tokens.isEmpty()) {
+            out.println("  OPEN DEVELOPMENT MODE: no auth tokens are configured (auth.tokens in --config); the"
+                    + " server stays on loopback and anyone on this machine may emit events");
+        } else {
+            out.printf("  %d auth token(s) configured; requests need 'Authorization: Bearer <token>'%n", tokens.size());
+        }
         out.flush();
         Runnable shutdown = () -> {
             try {

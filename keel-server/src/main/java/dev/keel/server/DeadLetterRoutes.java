@@ -29,20 +29,24 @@ import java.util.function.BiConsumer;
 final class DeadLetterRoutes {
     private final Keel keel;
     private final ObjectMapper mapper;
+    private final Authenticator auth;
     private final BiConsumer<Context, Map<String, Object>> json;
 
-    DeadLetterRoutes(Keel keel, ObjectMapper mapper, BiConsumer<Context, Map<String, Object>> json) {
+    DeadLetterRoutes(
+            Keel keel, ObjectMapper mapper, Authenticator auth, BiConsumer<Context, Map<String, Object>> json) {
         this.keel = keel;
         this.mapper = mapper;
+        this.auth = auth;
         this.json = json;
     }
 
     void register(RoutesConfig routes) {
         routes.get("/v1/dead-letters", this::list);
         routes.post("/v1/dead-letters/reprocess", this::reprocessMany);
-        routes.get("/v1/dead-letters/{id}", ctx -> json.accept(ctx, full(find(ctx.pathParam("id")))));
+        routes.get("/v1/dead-letters/{id}", ctx -> json.accept(ctx, full(find(ctx, ctx.pathParam("id")))));
         routes.post("/v1/dead-letters/{id}/reprocess", this::reprocessOne);
         routes.delete("/v1/dead-letters/{id}", ctx -> {
+            find(ctx, ctx.pathParam("id"));
             if (!keel.deadLetters().delete(ctx.pathParam("id"))) {
                 throw notFound(ctx.pathParam("id"));
             }
@@ -51,7 +55,7 @@ final class DeadLetterRoutes {
     }
 
     private void list(Context ctx) {
-        DeadLetterQuery query = query(ctx::queryParam);
+        DeadLetterQuery query = query(ctx, ctx::queryParam);
         List<DeadLetter> page = keel.deadLetters().list(query);
         Map<String, Object> body = new LinkedHashMap<>();
         body.put("items", page.stream().map(this::summary).toList());
@@ -61,6 +65,7 @@ final class DeadLetterRoutes {
 
     private void reprocessOne(Context ctx) {
         String id = ctx.pathParam("id");
+        find(ctx, id);
         try {
             DeadLetter d = keel.deadLetters().reprocess(id);
             ctx.status(202);
@@ -73,6 +78,7 @@ final class DeadLetterRoutes {
     }
 
     private void reprocessMany(Context ctx) {
+        String tenant = auth.authorize(ctx, dev.keel.server.AccessToken.Scope.ADMIN);
         JsonNode body;
         try {
             byte[] bytes = ctx.bodyAsBytes();
@@ -87,7 +93,7 @@ final class DeadLetterRoutes {
                             + " newerThan, limit, dryRun");
         }
         DeadLetterQuery query =
-                query(name -> body.hasNonNull(name) ? body.get(name).asText() : null);
+                query(tenant, name -> body.hasNonNull(name) ? body.get(name).asText() : null);
         int limit = body.hasNonNull("limit") ? body.get("limit").asInt(-1) : DeadLetterQuery.MAX_LIMIT;
         if (limit < 1) {
             throw ProblemException.badRequest("invalid-criteria", "'limit' must be a positive integer");
@@ -105,8 +111,14 @@ final class DeadLetterRoutes {
         json.accept(ctx, out);
     }
 
-    private DeadLetterQuery query(java.util.function.Function<String, String> param) {
-        DeadLetterQuery q = DeadLetterQuery.all();
+    private DeadLetterQuery query(Context ctx, java.util.function.Function<String, String> param) {
+        return query(auth.authorize(ctx, AccessToken.Scope.ADMIN), param);
+    }
+
+    /** The criteria, always within the caller's tenant. */
+    private DeadLetterQuery query(String tenant, java.util.function.Function<String, String> param) {
+        DeadLetterQuery q =
+                tenant == null ? DeadLetterQuery.all() : DeadLetterQuery.all().withTenant(tenant);
         try {
             String v;
             if ((v = param.apply("type")) != null) {
@@ -149,8 +161,13 @@ final class DeadLetterRoutes {
         }
     }
 
-    private DeadLetter find(String id) {
-        return keel.deadLetters().get(id).orElseThrow(() -> notFound(id));
+    /** The dead letter, if the caller may see it: another tenant's is not found, as if it did not exist. */
+    private DeadLetter find(Context ctx, String id) {
+        String tenant = auth.authorize(ctx, AccessToken.Scope.ADMIN);
+        return keel.deadLetters()
+                .get(id)
+                .filter(d -> tenant == null || tenant.equals(d.event().tenant()))
+                .orElseThrow(() -> notFound(id));
     }
 
     private static ProblemException notFound(String id) {

@@ -62,6 +62,7 @@ public final class KeelServer implements AutoCloseable {
     private final Duration drainTimeout;
     private final ObjectMapper mapper;
     private final CloudEventReader reader;
+    private final Authenticator auth;
     private final Javalin app;
     private volatile boolean started;
     private volatile boolean draining;
@@ -79,6 +80,11 @@ public final class KeelServer implements AutoCloseable {
                 .registerModule(new JavaTimeModule())
                 .disable(SerializationFeature.WRITE_DATES_AS_TIMESTAMPS);
         this.reader = new CloudEventReader(mapper);
+        this.auth = new Authenticator(b.tokens);
+        if (auth.open() && !loopback(host)) {
+            throw new IllegalArgumentException("no auth tokens are configured, so the server listens on loopback only,"
+                    + " not on '" + host + "'; configure tokens (auth.tokens) to listen there");
+        }
         this.app = Javalin.create(config -> {
             config.jetty.host = host;
             config.jetty.port = port;
@@ -87,12 +93,15 @@ public final class KeelServer implements AutoCloseable {
             // Bodies are read by the handlers, which answer an oversized one with a problem of their own.
             config.http.maxRequestSize = Long.MAX_VALUE;
             config.routes.post("/v1/events", this::postEvents);
-            config.routes.get("/v1/stats", ctx -> json(ctx, 200, keel.stats()));
+            config.routes.get("/v1/stats", ctx -> {
+                auth.authorize(ctx, AccessToken.Scope.ADMIN);
+                json(ctx, 200, keel.stats());
+            });
             config.routes.get("/health/live", ctx -> json(ctx, 200, Map.of("status", "UP")));
             config.routes.get("/health/ready", this::ready);
             config.routes.get("/health/startup", this::startup);
             config.routes.get("/metrics", this::metrics);
-            new DeadLetterRoutes(keel, mapper, (ctx, body) -> json(ctx, ctx.statusCode(), body))
+            new DeadLetterRoutes(keel, mapper, auth, (ctx, body) -> json(ctx, ctx.statusCode(), body))
                     .register(config.routes);
             config.routes.exception(Exception.class, this::failed);
             config.routes.error(404, "*", ctx -> {
@@ -159,6 +168,7 @@ public final class KeelServer implements AutoCloseable {
     // ---- routes ----
 
     private void postEvents(Context ctx) {
+        String tenant = auth.authorize(ctx, AccessToken.Scope.PRODUCE);
         if (draining) {
             ctx.header("Retry-After", "5");
             throw new ProblemException(
@@ -172,13 +182,13 @@ public final class KeelServer implements AutoCloseable {
         String contentType = mediaType(ctx.contentType());
         List<Event<Object>> events;
         if (CloudEventReader.STRUCTURED.equals(contentType)) {
-            events = List.of(reader.structured(reader.parse(body), "the event", null));
+            events = List.of(reader.structured(reader.parse(body), "the event", tenant));
         } else if (CloudEventReader.BATCH.equals(contentType)) {
-            events = reader.batch(reader.parse(body), maxBatch, null);
+            events = reader.batch(reader.parse(body), maxBatch, tenant);
         } else {
             Map<String, String> headers = new HashMap<>();
             ctx.headerMap().forEach((k, v) -> headers.put(k.toLowerCase(Locale.ROOT), v));
-            events = List.of(reader.binary(headers, ctx.contentType(), body, null));
+            events = List.of(reader.binary(headers, ctx.contentType(), body, tenant));
         }
         String idempotencyKey = ctx.header("Idempotency-Key");
         if (idempotencyKey != null) {
@@ -269,6 +279,20 @@ public final class KeelServer implements AutoCloseable {
                 "Request body too large",
                 (declared > 0 ? "the body is " + declared + " bytes; " : "the body is larger than allowed; ")
                         + "at most " + maxBodyBytes + " bytes are accepted in one request. Send smaller batches");
+    }
+
+    /** Whether the address is this machine only. */
+    static boolean loopback(String host) {
+        try {
+            return java.net.InetAddress.getByName(host).isLoopbackAddress();
+        } catch (java.net.UnknownHostException e) {
+            throw new IllegalArgumentException("cannot resolve the host '" + host + "': " + e.getMessage(), e);
+        }
+    }
+
+    /** Whether requests need a token (false in open development mode). */
+    public boolean requiresTokens() {
+        return !auth.open();
     }
 
     private static String mediaType(String contentType) {
@@ -365,6 +389,7 @@ public final class KeelServer implements AutoCloseable {
         private int maxBodyBytes = DEFAULT_MAX_BODY_BYTES;
         private int maxBatch = DEFAULT_MAX_BATCH;
         private Duration drainTimeout = Duration.ofSeconds(30);
+        private List<AccessToken> tokens = List.of();
 
         private Builder(Keel keel) {
             this.keel = Objects.requireNonNull(keel, "keel");
@@ -412,6 +437,15 @@ public final class KeelServer implements AutoCloseable {
                 throw new IllegalArgumentException("maxBatch must be positive but was " + value);
             }
             this.maxBatch = value;
+            return this;
+        }
+
+        /**
+         * The bearer tokens the server accepts. With none, every request is let through (open development
+         * mode) and the server may only listen on loopback.
+         */
+        public Builder tokens(List<AccessToken> value) {
+            this.tokens = List.copyOf(value);
             return this;
         }
 

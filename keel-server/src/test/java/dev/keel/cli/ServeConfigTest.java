@@ -1,0 +1,60 @@
+package dev.keel.cli;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import dev.keel.server.AccessToken;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Set;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+class ServeConfigTest {
+    @TempDir
+    Path dir;
+
+    private Path file(String yaml) throws Exception {
+        return Files.writeString(dir.resolve("keel.yaml"), yaml);
+    }
+
+    @Test
+    void shouldReadEveryKey() throws Exception {
+        ServeConfig c = ServeConfig.load(file("""
+                port: 9090
+                host: 0.0.0.0
+                dataDir: /var/lib/keel
+                drainTimeout: 5s
+                auth:
+                  tokens:
+                    - token: acme-token-0123456789
+                      tenant: acme
+                      scopes: [produce, ADMIN]
+                """));
+        assertThat(c.port()).isEqualTo(9090);
+        assertThat(c.host()).isEqualTo("0.0.0.0");
+        assertThat(c.dataDir()).isEqualTo("/var/lib/keel");
+        assertThat(c.drainTimeout()).isEqualTo("5s");
+        assertThat(c.tokens()).singleElement().satisfies(t -> {
+            assertThat(t.tenant()).isEqualTo("acme");
+            assertThat(t.scopes()).isEqualTo(Set.of(AccessToken.Scope.PRODUCE, AccessToken.Scope.ADMIN));
+        });
+        assertThat(ServeConfig.load(file("")).tokens()).isEmpty();
+    }
+
+    @Test
+    void shouldNameWhatIsWrong() throws Exception {
+        assertThatThrownBy(() -> ServeConfig.load(file("prot: 9090\n")))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("prot");
+        assertThatThrownBy(() -> ServeConfig.load(file("port: eighty\n"))).hasMessageContaining("port");
+        assertThatThrownBy(() -> ServeConfig.load(file(
+                                "auth:\n  tokens:\n    - {token: acme-token-0123456789, tenant: a, scopes: [root]}\n"))
+                        .tokens())
+                .hasMessageContaining("unknown scope 'root'");
+        assertThatThrownBy(() -> ServeConfig.load(file("auth:\n  tokens:\n    - {token: x, tenant: a}\n"))
+                        .tokens())
+                .hasMessageContaining("token, tenant and scopes");
+        assertThatThrownBy(() -> ServeConfig.load(dir.resolve("missing.yaml"))).hasMessageContaining("does not exist");
+    }
+}

@@ -12,9 +12,6 @@ import dev.keel.RetryPolicy;
 import dev.keel.Subscription;
 import dev.keel.jdbc.JdbcJournal;
 import dev.keel.server.AccessToken.Scope;
-import java.net.URI;
-import java.net.http.HttpClient;
-import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -36,7 +33,6 @@ class AuthTest {
     @TempDir
     Path dir;
 
-    private final HttpClient http = HttpClient.newHttpClient();
     private final List<Event<?>> delivered = new CopyOnWriteArrayList<>();
     private Keel keel;
     private KeelServer server;
@@ -74,15 +70,10 @@ class AuthTest {
     }
 
     private HttpResponse<String> send(String method, String path, String token, String body) throws Exception {
-        HttpRequest.Builder b = HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + server.port() + path))
-                .header("Content-Type", "application/cloudevents+json")
-                .method(
-                        method,
-                        body == null ? HttpRequest.BodyPublishers.noBody() : HttpRequest.BodyPublishers.ofString(body));
-        if (token != null) {
-            b.header("Authorization", "Bearer " + token);
-        }
-        return http.send(b.build(), HttpResponse.BodyHandlers.ofString());
+        return token == null
+                ? new Requests(server).send(method, path, "application/cloudevents+json", body)
+                : new Requests(server)
+                        .send(method, path, "application/cloudevents+json", body, "Authorization", "Bearer " + token);
     }
 
     private static String event(String id, String type) {

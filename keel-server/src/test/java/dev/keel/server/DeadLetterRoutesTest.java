@@ -10,9 +10,6 @@ import dev.keel.RetryPolicy;
 import dev.keel.Subscription;
 import dev.keel.jdbc.JdbcJournal;
 import java.io.IOException;
-import java.net.URI;
-import java.net.http.HttpClient;
-import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -30,7 +27,6 @@ class DeadLetterRoutesTest {
     @TempDir
     Path dir;
 
-    private final HttpClient http = HttpClient.newHttpClient();
     private final AtomicBoolean ledgerUp = new AtomicBoolean(false);
     private final List<Object> booked = new CopyOnWriteArrayList<>();
     private Keel keel;
@@ -62,11 +58,7 @@ class DeadLetterRoutesTest {
     }
 
     private HttpResponse<String> send(String method, String path, String body) throws Exception {
-        HttpRequest.Builder b = HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + server.port() + path))
-                .method(
-                        method,
-                        body == null ? HttpRequest.BodyPublishers.noBody() : HttpRequest.BodyPublishers.ofString(body));
-        return http.send(b.header("Content-Type", "application/json").build(), HttpResponse.BodyHandlers.ofString());
+        return new Requests(server).send(method, path, "application/json", body);
     }
 
     private JsonNode ok(HttpResponse<String> r, int status) throws Exception {

@@ -11,9 +11,6 @@ import dev.keel.Subscription;
 import dev.keel.jdbc.JdbcJournal;
 import io.micrometer.prometheusmetrics.PrometheusConfig;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
-import java.net.URI;
-import java.net.http.HttpClient;
-import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -32,7 +29,6 @@ class KeelServerTest {
     @TempDir
     Path dir;
 
-    private final HttpClient http = HttpClient.newHttpClient();
     private final List<Event<?>> delivered = new CopyOnWriteArrayList<>();
     private Keel keel;
     private KeelServer server;
@@ -67,23 +63,11 @@ class KeelServerTest {
     }
 
     private HttpResponse<String> post(String contentType, String body, String... headers) throws Exception {
-        HttpRequest.Builder b =
-                HttpRequest.newBuilder(uri("/v1/events")).POST(HttpRequest.BodyPublishers.ofString(body));
-        if (contentType != null) {
-            b.header("Content-Type", contentType);
-        }
-        for (int i = 0; i < headers.length; i += 2) {
-            b.header(headers[i], headers[i + 1]);
-        }
-        return http.send(b.build(), HttpResponse.BodyHandlers.ofString());
+        return new Requests(server).send("POST", "/v1/events", contentType, body, headers);
     }
 
     private HttpResponse<String> get(String path) throws Exception {
-        return http.send(HttpRequest.newBuilder(uri(path)).build(), HttpResponse.BodyHandlers.ofString());
-    }
-
-    private URI uri(String path) {
-        return URI.create("http://127.0.0.1:" + server.port() + path);
+        return new Requests(server).send("GET", path, null, null);
     }
 
     private static String event(String id, String type, String extra) {
@@ -265,18 +249,13 @@ class KeelServerTest {
     }
 
     @Test
-    void shouldAnswerNotReadyAndRefuseEventsWhileShuttingDown() throws Exception {
+    void shouldRefuseEventsWithRetryAfterOnceTheRuntimeIsClosed() throws Exception {
         server.close();
-        // The server no longer listens: a fresh one on a closed runtime refuses events with a problem.
         Keel closed = Keel.builder().build();
         closed.close();
         try (KeelServer second = KeelServer.builder(closed).port(0).build().start()) {
-            HttpResponse<String> r = http.send(
-                    HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + second.port() + "/v1/events"))
-                            .header("Content-Type", "application/cloudevents+json")
-                            .POST(HttpRequest.BodyPublishers.ofString(event("z", "order.created", "")))
-                            .build(),
-                    HttpResponse.BodyHandlers.ofString());
+            HttpResponse<String> r = new Requests(second)
+                    .send("POST", "/v1/events", "application/cloudevents+json", event("z", "order.created", ""));
             assertThat(problem(r, 503).get("type").asText()).isEqualTo("/problems/shutting-down");
             assertThat(r.headers().firstValue("Retry-After")).isPresent();
         }

@@ -1248,10 +1248,13 @@ public final class JdbcJournal implements Journal {
                     + "'; use jdbc:sqlite:<file> or jdbc:postgresql://host:port/database");
         }
 
-        /** Connections in the pool; at least 2 (the group-commit writer holds one while it writes). */
+        /**
+         * Connections in the pool; at least 3: the group-commit writer keeps one for itself, and reads, leases
+         * and pruning need the others.
+         */
         public Builder poolSize(int value) {
-            if (value < 2 || value > 200) {
-                throw new IllegalArgumentException("poolSize must be between 2 and 200 but was " + value);
+            if (value < 3 || value > 200) {
+                throw new IllegalArgumentException("poolSize must be between 3 and 200 but was " + value);
             }
             this.poolSize = value;
             return this;

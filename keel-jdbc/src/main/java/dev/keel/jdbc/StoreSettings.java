@@ -83,7 +83,7 @@ public record StoreSettings(
                 store == Store.MEMORY ? null : url,
                 blankToNull(env.get("KEEL_JDBC_USER")),
                 blankToNull(env.get("KEEL_JDBC_PASSWORD")),
-                intSetting(env, "KEEL_POOL_SIZE", JdbcJournal.DEFAULT_POOL_SIZE, 2, 200),
+                intSetting(env, "KEEL_POOL_SIZE", JdbcJournal.DEFAULT_POOL_SIZE, 3, 200),
                 intSetting(env, "KEEL_LANES", Keel.Builder.DEFAULT_LANES, 1, 1024),
                 durationSetting(env, "KEEL_RETENTION", Duration.ZERO));
     }

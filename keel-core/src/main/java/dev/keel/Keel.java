@@ -480,9 +480,13 @@ public final class Keel implements AutoCloseable {
 
     private Append append(Event<?> e, boolean producerIdentified) {
         int lane = Lanes.of(e.orderingKey(), lanes);
+        // Within a tenant: one tenant's keys never make another's events duplicates.
+        // Length-prefixed, so no tenant and key can spell another pair (and no byte a database refuses).
+        // "-" without one: after "k:" or "s:", a digit means a tenant follows, a dash that none does.
+        String tenant = e.tenant() == null ? "-:" : e.tenant().length() + ":" + e.tenant() + ":";
         String dedupKey = e.idempotencyKey() != null
-                ? "k:" + e.idempotencyKey()
-                : producerIdentified ? "s:" + e.source() + " " + e.id() : null;
+                ? "k:" + tenant + e.idempotencyKey()
+                : producerIdentified ? "s:" + tenant + e.source() + " " + e.id() : null;
         return new Append(
                 lane, e, dedupKey, dedupKey == null ? null : clock.instant().plus(dedupWindow));
     }

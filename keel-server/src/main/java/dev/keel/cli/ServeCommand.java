@@ -120,23 +120,23 @@ final class ServeCommand implements Callable<Integer> {
             out.printf("  %d auth token(s) configured; requests need 'Authorization: Bearer <token>'%n", tokens.size());
         }
         out.flush();
-        Runnable shutdown = () -> {
-            try {
-                server.close();
-            } finally {
-                stop.countDown();
-            }
-        };
-        Thread hook = new Thread(shutdown, "keel-shutdown");
-        Runtime.getRuntime().addShutdownHook(hook);
+        // One shutdown path: the hook drains (KeelServer.close runs once; later callers return at once).
+        Runtime.getRuntime()
+                .addShutdownHook(new Thread(
+                        () -> {
+                            try {
+                                server.close();
+                            } finally {
+                                stop.countDown();
+                            }
+                        },
+                        "keel-shutdown"));
         for (String name : new String[] {"TERM", "INT"}) {
-            // Handled here rather than by the JVM's default, so a drained shutdown exits 0.
-            sun.misc.Signal.handle(new sun.misc.Signal(name), signal -> {
-                Thread.ofPlatform().name("keel-signal").start(() -> {
-                    shutdown.run();
-                    Runtime.getRuntime().halt(0);
-                });
-            });
+            // Handled here rather than by the JVM's default (exit status 143 or 130): a drained stop exits 0.
+            // The hook above does the draining; a second signal while it runs changes nothing.
+            sun.misc.Signal.handle(
+                    new sun.misc.Signal(name),
+                    signal -> Thread.ofPlatform().name("keel-signal").start(() -> System.exit(0)));
         }
         stop.await();
         return 0;

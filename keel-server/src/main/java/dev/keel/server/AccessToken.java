@@ -17,7 +17,7 @@ public record AccessToken(String token, String tenant, Set<Scope> scopes) {
     public enum Scope {
         /** Emit events. */
         PRODUCE,
-        /** Read streams and stats. */
+        /** Read streams (with the streaming API, not built yet). */
         CONSUME,
         /** Manage dead letters and subscriptions. */
         ADMIN;

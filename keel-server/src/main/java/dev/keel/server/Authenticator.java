@@ -38,8 +38,6 @@ final class Authenticator {
         String presented = null;
         if (header != null && header.regionMatches(true, 0, "Bearer ", 0, 7)) {
             presented = header.substring(7).trim();
-        } else if (header == null) {
-            presented = ctx.queryParam("access_token");
         }
         if (presented == null || presented.isEmpty()) {
             ctx.header("WWW-Authenticate", "Bearer");

@@ -15,7 +15,6 @@ import dev.keel.jdbc.StoreSettings;
 import io.javalin.config.RoutesConfig;
 import io.javalin.http.Context;
 import java.io.IOException;
-import java.time.Duration;
 import java.time.Instant;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -27,16 +26,25 @@ import java.util.function.BiConsumer;
  * or many (with a dry run), delete.
  */
 final class DeadLetterRoutes {
+    private static final List<String> CRITERIA =
+            List.of("type", "subscription", "key", "error", "olderThan", "newerThan", "limit", "dryRun");
+
     private final Keel keel;
     private final ObjectMapper mapper;
     private final Authenticator auth;
+    private final java.util.function.Function<Context, byte[]> body;
     private final BiConsumer<Context, Map<String, Object>> json;
 
     DeadLetterRoutes(
-            Keel keel, ObjectMapper mapper, Authenticator auth, BiConsumer<Context, Map<String, Object>> json) {
+            Keel keel,
+            ObjectMapper mapper,
+            Authenticator auth,
+            java.util.function.Function<Context, byte[]> body,
+            BiConsumer<Context, Map<String, Object>> json) {
         this.keel = keel;
         this.mapper = mapper;
         this.auth = auth;
+        this.body = body;
         this.json = json;
     }
 
@@ -81,7 +89,7 @@ final class DeadLetterRoutes {
         String tenant = auth.authorize(ctx, dev.keel.server.AccessToken.Scope.ADMIN);
         JsonNode body;
         try {
-            byte[] bytes = ctx.bodyAsBytes();
+            byte[] bytes = this.body.apply(ctx); // bounded like every body
             body = bytes.length == 0 ? mapper.createObjectNode() : mapper.readTree(bytes);
         } catch (IOException e) {
             throw ProblemException.badRequest("malformed-json", "the request body is not valid JSON");
@@ -94,15 +102,37 @@ final class DeadLetterRoutes {
         }
         DeadLetterQuery query =
                 query(tenant, name -> body.hasNonNull(name) ? body.get(name).asText() : null);
-        int limit = body.hasNonNull("limit") ? body.get("limit").asInt(-1) : DeadLetterQuery.MAX_LIMIT;
-        if (limit < 1) {
+        for (java.util.Iterator<String> names = body.fieldNames(); names.hasNext(); ) {
+            String name = names.next();
+            if (!CRITERIA.contains(name)) {
+                throw ProblemException.badRequest(
+                        "invalid-criteria", "unknown criterion '" + name + "'; use " + String.join(", ", CRITERIA));
+            }
+        }
+        JsonNode limitNode = body.get("limit");
+        if (limitNode != null && !(limitNode.isIntegralNumber() && limitNode.asInt() > 0)) {
             throw ProblemException.badRequest("invalid-criteria", "'limit' must be a positive integer");
         }
+        JsonNode dryRunNode = body.get("dryRun");
+        if (dryRunNode != null && !dryRunNode.isBoolean()) {
+            throw ProblemException.badRequest("invalid-criteria", "'dryRun' must be true or false");
+        }
+        int limit = limitNode != null ? limitNode.asInt() : DeadLetterQuery.MAX_LIMIT;
         ReprocessRequest request = ReprocessRequest.of(query.withLimit(DeadLetterQuery.MAX_LIMIT), limit);
-        if (body.path("dryRun").asBoolean(false)) {
+        if (dryRunNode != null && dryRunNode.asBoolean()) {
             request = request.asDryRun();
         }
-        ReprocessResult result = keel.deadLetters().reprocess(request);
+        ReprocessResult result;
+        try {
+            result = keel.deadLetters().reprocess(request);
+        } catch (SubscriptionException e) {
+            throw new ProblemException(
+                    409,
+                    "not-reprocessable",
+                    "Not reprocessable",
+                    e.getMessage() + "; dead letters of subscriptions this server does not run cannot be sent"
+                            + " back (some may have been sent before this one)");
+        }
         Map<String, Object> out = new LinkedHashMap<>();
         out.put("matched", result.matched());
         out.put("reprocessed", result.reprocessed());
@@ -134,10 +164,10 @@ final class DeadLetterRoutes {
                 q = q.withErrorType(v);
             }
             if ((v = param.apply("olderThan")) != null) {
-                q = q.withOlderThan(Instant.now().minus(age(v, "olderThan")));
+                q = q.withOlderThan(before(v, "olderThan"));
             }
             if ((v = param.apply("newerThan")) != null) {
-                q = q.withNewerThan(Instant.now().minus(age(v, "newerThan")));
+                q = q.withNewerThan(before(v, "newerThan"));
             }
             if ((v = param.apply("after")) != null) {
                 q = q.withAfterId(v);
@@ -153,10 +183,10 @@ final class DeadLetterRoutes {
         return q;
     }
 
-    private static Duration age(String text, String name) {
+    private static Instant before(String text, String name) {
         try {
-            return StoreSettings.parseDuration(text);
-        } catch (IllegalArgumentException e) {
+            return Instant.now().minus(StoreSettings.parseDuration(text));
+        } catch (IllegalArgumentException | java.time.DateTimeException | ArithmeticException e) {
             throw ProblemException.badRequest("invalid-criteria", "'" + name + "': " + e.getMessage());
         }
     }

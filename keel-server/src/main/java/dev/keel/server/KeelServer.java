@@ -78,6 +78,8 @@ public final class KeelServer implements AutoCloseable {
         this.drainTimeout = b.drainTimeout;
         this.mapper = new ObjectMapper()
                 .registerModule(new JavaTimeModule())
+                .enable(com.fasterxml.jackson.databind.DeserializationFeature.FAIL_ON_TRAILING_TOKENS)
+                .enable(com.fasterxml.jackson.databind.DeserializationFeature.USE_BIG_DECIMAL_FOR_FLOATS)
                 .disable(SerializationFeature.WRITE_DATES_AS_TIMESTAMPS);
         this.reader = new CloudEventReader(mapper);
         this.auth = new Authenticator(b.tokens);
@@ -101,31 +103,16 @@ public final class KeelServer implements AutoCloseable {
             config.routes.get("/health/ready", this::ready);
             config.routes.get("/health/startup", this::startup);
             config.routes.get("/metrics", this::metrics);
-            new DeadLetterRoutes(keel, mapper, auth, (ctx, body) -> json(ctx, ctx.statusCode(), body))
+            new DeadLetterRoutes(keel, mapper, auth, this::body, (ctx, body) -> json(ctx, ctx.statusCode(), body))
                     .register(config.routes);
             config.routes.exception(Exception.class, this::failed);
+            // Paths outside the API: Javalin answers those without reaching the exception handlers.
             config.routes.error(404, "*", ctx -> {
-                if (ctx.res().getContentType() == null
-                        || !ctx.res().getContentType().startsWith(Problem.MEDIA_TYPE)) {
-                    problem(
-                            ctx,
-                            new Problem(
-                                    "/problems/not-found",
-                                    "Not found",
-                                    404,
-                                    ctx.method() + " " + ctx.path() + " is not part of the API; see /v1/events"));
+                String type = ctx.res().getContentType();
+                if (type == null || !type.startsWith(Problem.MEDIA_TYPE)) {
+                    problem(ctx, notFound(ctx));
                 }
             });
-            config.routes.error(
-                    405,
-                    "*",
-                    ctx -> problem(
-                            ctx,
-                            new Problem(
-                                    "/problems/method-not-allowed",
-                                    "Method not allowed",
-                                    405,
-                                    ctx.method() + " is not allowed on " + ctx.path())));
         });
     }
 
@@ -156,7 +143,10 @@ public final class KeelServer implements AutoCloseable {
      * in-flight deliveries up to the drain timeout, then stops listening. The runtime is closed too.
      */
     @Override
-    public void close() {
+    public synchronized void close() {
+        if (draining) {
+            return; // closed, or being closed by the thread that holds this lock
+        }
         draining = true;
         try {
             keel.close(drainTimeout);
@@ -346,6 +336,7 @@ public final class KeelServer implements AutoCloseable {
                                 503,
                                 "the events were not stored: " + je.getMessage());
                     }
+                    case io.javalin.http.NotFoundResponse nf -> notFound(ctx);
                     case HttpResponseException he ->
                         new Problem(
                                 "/problems/http-" + he.getStatus(), he.getMessage(), he.getStatus(), he.getMessage());
@@ -361,6 +352,14 @@ public final class KeelServer implements AutoCloseable {
                     }
                 };
         problem(ctx, p);
+    }
+
+    private static Problem notFound(Context ctx) {
+        return new Problem(
+                "/problems/not-found",
+                "Not found",
+                404,
+                ctx.method() + " " + ctx.path() + " is not part of the API; see docs/server.md");
     }
 
     private void problem(Context ctx, Problem p) {

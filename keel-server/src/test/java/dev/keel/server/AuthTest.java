@@ -139,6 +139,20 @@ class AuthTest {
     }
 
     @Test
+    void shouldKeepIdempotencyKeysAndIdsWithinATenant() throws Exception {
+        HttpResponse<String> acme = send("POST", "/v1/events", ACME, event("same-id", "order.created"));
+        HttpResponse<String> globex = send("POST", "/v1/events", GLOBEX_PRODUCER, event("same-id", "order.created"));
+        assertThat(acme.statusCode()).isEqualTo(202);
+        assertThat(JSON.readTree(globex.body()).has("duplicates")).isFalse();
+        assertThat(JSON.readTree(send("POST", "/v1/events", GLOBEX_PRODUCER, event("same-id", "order.created"))
+                                .body())
+                        .has("duplicates"))
+                .isTrue(); // within one tenant it is a duplicate
+        await().atMost(Duration.ofSeconds(10)).until(() -> delivered.size() == 2);
+        assertThat(delivered).extracting(Event::tenant).containsExactlyInAnyOrder("acme", "globex");
+    }
+
+    @Test
     void shouldListenBeyondLoopbackOnlyWithTokens() {
         Keel other = Keel.builder().build();
         try {

@@ -137,5 +137,16 @@ class DeadLetterRoutesTest {
                 .isEqualTo(400);
         assertThat(send("POST", "/v1/dead-letters/reprocess", "{\"limit\":0}").statusCode())
                 .isEqualTo(400);
+        assertThat(send("POST", "/v1/dead-letters/reprocess", "{\"dryRun\":\"yes\"}")
+                        .statusCode())
+                .isEqualTo(400);
+        assertThat(send("POST", "/v1/dead-letters/reprocess", "{\"tyep\":\"order.*\"}")
+                        .statusCode())
+                .isEqualTo(400);
+        assertThat(send("GET", "/v1/dead-letters?olderThan=400000000000d", null).statusCode())
+                .isEqualTo(400);
+        assertThat(send("GET", "/v1/dead-letters?olderThan=200000000000000d", null)
+                        .statusCode())
+                .isEqualTo(400);
     }
 }

@@ -226,6 +226,21 @@ class KeelServerTest {
                         400))
                 .isNotNull();
 
+        // A body without a declared length (chunked) is cut off at the limit too.
+        HttpResponse<String> chunked = java.net.http.HttpClient.newHttpClient()
+                .send(
+                        java.net.http.HttpRequest.newBuilder(
+                                        java.net.URI.create("http://127.0.0.1:" + server.port() + "/v1/events"))
+                                .header("Content-Type", "application/cloudevents+json")
+                                .POST(java.net.http.HttpRequest.BodyPublishers.ofInputStream(
+                                        () -> new java.io.ByteArrayInputStream(
+                                                big.getBytes(java.nio.charset.StandardCharsets.UTF_8))))
+                                .build(),
+                        HttpResponse.BodyHandlers.ofString());
+        assertThat(problem(chunked, 413).get("detail").asText()).contains("larger than allowed");
+        assertThat(problem(post("application/cloudevents+json", event("x", "order.created", "") + "garbage"), 400))
+                .isNotNull();
+
         assertThat(keel.stats().emitted()).isZero();
         await().during(Duration.ofMillis(200)).atMost(Duration.ofSeconds(2)).until(delivered::isEmpty);
     }
@@ -245,7 +260,9 @@ class KeelServerTest {
         assertThat(metrics.statusCode()).isEqualTo(200);
         assertThat(metrics.body()).contains("keel_");
 
-        assertThat(problem(get("/v1/nothing-here"), 404).get("detail").asText()).contains("/v1/nothing-here");
+        JsonNode missing = problem(get("/v1/nothing-here"), 404);
+        assertThat(missing.get("type").asText()).isEqualTo("/problems/not-found");
+        assertThat(missing.get("detail").asText()).contains("/v1/nothing-here");
     }
 
     @Test

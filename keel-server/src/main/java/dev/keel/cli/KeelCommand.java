@@ -9,7 +9,13 @@ import picocli.CommandLine.Command;
         mixinStandardHelpOptions = true,
         version = "keel 0.1.0-SNAPSHOT",
         description = "Keel, a durable event runtime for Java.",
-        subcommands = {ServeCommand.class, DemoCommand.class, CommandLine.HelpCommand.class})
+        subcommands = {
+            ServeCommand.class,
+            EmitCommand.class,
+            StatsCommand.class,
+            DemoCommand.class,
+            CommandLine.HelpCommand.class
+        })
 public final class KeelCommand implements Runnable {
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;
@@ -30,7 +36,9 @@ public final class KeelCommand implements Runnable {
     static CommandLine commandLine() {
         CommandLine cli = new CommandLine(new KeelCommand());
         cli.setExecutionExceptionHandler((e, command, parsed) -> {
-            if (e instanceof IllegalArgumentException || e instanceof dev.keel.KeelException) {
+            if (e instanceof IllegalArgumentException
+                    || e instanceof GatewayClient.CallFailed
+                    || e instanceof dev.keel.KeelException) {
                 command.getErr().println("keel " + command.getCommandName() + ": " + e.getMessage());
                 return e instanceof IllegalArgumentException ? 2 : 1;
             }

@@ -1,5 +1,7 @@
 package dev.keel.jdbc;
 
+import static org.awaitility.Awaitility.await;
+
 import dev.keel.Event;
 import dev.keel.Keel;
 import dev.keel.PermanentFailureException;
@@ -9,6 +11,7 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.Semaphore;
 
 /**
@@ -73,19 +76,14 @@ public final class CrashChild {
             }
             window.acquire(2000);
             if (!finish) {
-                Thread.sleep(Long.MAX_VALUE);
+                new CountDownLatch(1).await(); // until the test kills this process
             }
-            long deadline = System.nanoTime() + Duration.ofMinutes(3).toNanos();
-            while (true) {
-                var stats = keel.stats().subscription("crash");
-                if (stats.lag() == 0 && stats.pendingDue() == 0 && stats.parked() == 0) {
-                    break;
-                }
-                if (System.nanoTime() > deadline) {
-                    throw new IllegalStateException("not drained: " + stats);
-                }
-                Thread.sleep(20);
-            }
+            await("the crash subscription drains")
+                    .atMost(Duration.ofMinutes(3))
+                    .pollInterval(Duration.ofMillis(20))
+                    .until(
+                            () -> keel.stats().subscription("crash"),
+                            s -> s.lag() == 0 && s.pendingDue() == 0 && s.parked() == 0);
             System.out.println("deadletters=" + keel.deadLetters().count("crash"));
         }
         System.exit(0);

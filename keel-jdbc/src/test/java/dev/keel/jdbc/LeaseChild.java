@@ -3,8 +3,11 @@ package dev.keel.jdbc;
 import dev.keel.Event;
 import dev.keel.Keel;
 import dev.keel.Subscription;
+import io.github.resilience4j.ratelimiter.RateLimiter;
+import io.github.resilience4j.ratelimiter.RateLimiterConfig;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.concurrent.CountDownLatch;
 
 /**
  * One of the instances {@link MultiInstanceTest} runs on a shared PostgreSQL. It emits events
@@ -36,7 +39,16 @@ public final class LeaseChild {
                                     + d.event().partitionKey() + " " + d.data() + " " + d.sequence()))
                     .build());
             keel.start();
+            // About 2,500 emits a second: the load lasts a few seconds, so the test's kill lands in the middle.
+            RateLimiter pace = RateLimiter.of(
+                    "load",
+                    RateLimiterConfig.custom()
+                            .limitForPeriod(50)
+                            .limitRefreshPeriod(Duration.ofMillis(20))
+                            .timeoutDuration(Duration.ofSeconds(10))
+                            .build());
             for (int i = from; i < to; i++) {
+                RateLimiter.waitForPermission(pace);
                 keel.emit(Event.builder("order.placed", i)
                                 .id("evt-" + i)
                                 .source("/multi")
@@ -44,11 +56,8 @@ public final class LeaseChild {
                                 .build())
                         .join();
                 ackLog.line(Integer.toString(i));
-                if (i % 50 == 0) {
-                    Thread.sleep(20); // spread the load over a few seconds
-                }
             }
-            Thread.sleep(Long.MAX_VALUE);
+            new CountDownLatch(1).await(); // until the test kills this process
         }
     }
 }

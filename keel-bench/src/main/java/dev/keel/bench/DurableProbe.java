@@ -246,7 +246,7 @@ public final class DurableProbe {
     }
 
     private static double pct(long[] sorted, double p) {
-        return sorted[(int) Math.min(sorted.length - 1, Math.ceil(p * sorted.length) - 1)] / 1e6;
+        return Percentiles.of(sorted, p) / 1e6;
     }
 
     private static void restart(String engine, Path dir, EmbeddedPostgres pg, int events) throws Exception {

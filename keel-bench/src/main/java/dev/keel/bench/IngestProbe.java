@@ -147,6 +147,6 @@ public final class IngestProbe {
     }
 
     private static double pct(long[] sorted, double p) {
-        return sorted[(int) Math.min(sorted.length - 1, Math.ceil(p * sorted.length) - 1)] / 1e6;
+        return Percentiles.of(sorted, p) / 1e6;
     }
 }

@@ -147,6 +147,6 @@ public final class LatencyProbe {
     }
 
     private static double pct(long[] sorted, double p) {
-        return sorted[(int) Math.min(sorted.length - 1, Math.ceil(p * sorted.length) - 1)] / 1000.0;
+        return Percentiles.of(sorted, p) / 1000.0;
     }
 }

@@ -281,15 +281,12 @@ public final class JdbcJournal implements Journal {
                 closeWriterConnection(true);
             }
             {
-                // Kept before the heads move: a lane worker that sees the new head finds the envelopes here.
+                // Each envelope is kept before its head moves (a lane's sequences rise through the list), so a
+                // lane worker that sees a head finds every envelope up to it here.
                 for (int i = 0; i < results.size(); i++) {
                     AppendResult r = results.get(i);
                     if (!r.duplicate()) {
                         recent.add(r.lane(), r.sequence(), envelopes.get(i));
-                    }
-                }
-                for (AppendResult r : results) {
-                    if (!r.duplicate()) {
                         heads.accumulateAndGet(r.lane(), r.sequence(), Math::max);
                     }
                 }

@@ -32,19 +32,19 @@ final class DeadLetterRoutes {
     private final Keel keel;
     private final ObjectMapper mapper;
     private final Authenticator auth;
-    private final java.util.function.Function<Context, byte[]> body;
+    private final java.util.function.Function<Context, byte[]> readBody;
     private final BiConsumer<Context, Map<String, Object>> json;
 
     DeadLetterRoutes(
             Keel keel,
             ObjectMapper mapper,
             Authenticator auth,
-            java.util.function.Function<Context, byte[]> body,
+            java.util.function.Function<Context, byte[]> readBody,
             BiConsumer<Context, Map<String, Object>> json) {
         this.keel = keel;
         this.mapper = mapper;
         this.auth = auth;
-        this.body = body;
+        this.readBody = readBody;
         this.json = json;
     }
 
@@ -89,7 +89,7 @@ final class DeadLetterRoutes {
         String tenant = auth.authorize(ctx, dev.keel.server.AccessToken.Scope.ADMIN);
         JsonNode body;
         try {
-            byte[] bytes = this.body.apply(ctx); // bounded like every body
+            byte[] bytes = readBody.apply(ctx); // bounded like every body
             body = bytes.length == 0 ? mapper.createObjectNode() : mapper.readTree(bytes);
         } catch (IOException e) {
             throw ProblemException.badRequest("malformed-json", "the request body is not valid JSON");

@@ -353,7 +353,7 @@ final class LaneWorker {
             }
             Event<?> e = rec.event();
             long seq = rec.sequence();
-            if (!wants(e.type()) || (!pendingSeqs.isEmpty() && pendingSeqs.contains(seq))) {
+            if (!wants(e) || (!pendingSeqs.isEmpty() && pendingSeqs.contains(seq))) {
                 advance(seq);
                 continue;
             }
@@ -415,8 +415,13 @@ final class LaneWorker {
         return work;
     }
 
-    /** Whether the subscription wants the type; remembers the last answer, as types repeat in runs. */
-    private boolean wants(String type) {
+    /** Whether the subscription wants the event; remembers the last type's answer, as types repeat in runs. */
+    private boolean wants(Event<?> e) {
+        String tenant = sub.subscription.tenant();
+        if (tenant != null && !tenant.equals(e.tenant())) {
+            return false;
+        }
+        String type = e.type();
         if (type != lastType) {
             lastTypeMatches = sub.subscription.matches(type);
             lastType = type;
@@ -457,7 +462,7 @@ final class LaneWorker {
         for (int j = from; j < batch.size(); j++) {
             LogRecord rec = batch.get(j);
             Event<?> e = rec.event();
-            if (!sub.subscription.matches(e.type()) || pendingSeqs.contains(rec.sequence())) {
+            if (!sub.subscription.accepts(e) || pendingSeqs.contains(rec.sequence())) {
                 continue;
             }
             String scope = scopeOf(e, rec.sequence());

@@ -19,6 +19,7 @@ import java.util.regex.Pattern;
  * @param policy ordering, retries, timeout
  * @param ephemeral true for a subscription that lives only in this process (streams): it starts at the
  *     head of each lane and its position is not meant to survive a restart
+ * @param tenant when set, the subscription receives only events of this tenant; null for every tenant
  */
 public record Subscription(
         String name,
@@ -27,7 +28,8 @@ public record Subscription(
         Handler<?> handler,
         List<Middleware> middleware,
         DeliveryPolicy policy,
-        boolean ephemeral) {
+        boolean ephemeral,
+        String tenant) {
 
     private static final Pattern NAME = Pattern.compile("[A-Za-z0-9][A-Za-z0-9._:#*-]{0,199}");
 
@@ -53,7 +55,12 @@ public record Subscription(
         return new Builder(name);
     }
 
-    /** Whether the subscription wants events of this type. */
+    /** Whether the subscription wants this event: its type matches and, when the subscription has a tenant, its tenant. */
+    public boolean accepts(Event<?> event) {
+        return (tenant == null || tenant.equals(event.tenant())) && matches(event.type());
+    }
+
+    /** Whether the subscription wants events of this type (whatever their tenant). */
     public boolean matches(String type) {
         for (TypePattern p : types) {
             if (p.matches(type)) {
@@ -75,6 +82,7 @@ public record Subscription(
         private final List<DeliveryPolicy.TypeRetry> overrides = new ArrayList<>();
         private Duration timeout = DeliveryPolicy.DEFAULT_TIMEOUT;
         private boolean ephemeral;
+        private String tenant;
 
         private Builder(String name) {
             this.name = name;
@@ -129,6 +137,12 @@ public record Subscription(
             return this;
         }
 
+        /** Receives only the events of this tenant (null, the default, for every tenant). */
+        public Builder tenant(String value) {
+            this.tenant = value;
+            return this;
+        }
+
         public Subscription build() {
             return new Subscription(
                     name,
@@ -137,7 +151,8 @@ public record Subscription(
                     handler,
                     middleware,
                     new DeliveryPolicy(ordering, retry, overrides, timeout),
-                    ephemeral);
+                    ephemeral,
+                    tenant);
         }
     }
 }

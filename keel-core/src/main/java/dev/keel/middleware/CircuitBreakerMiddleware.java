@@ -11,8 +11,9 @@ import java.util.concurrent.TimeUnit;
 
 /**
  * Delivery through a Resilience4j circuit breaker. An open circuit pauses the subscription's lane rather
- * than failing the attempt; permanent failures (bad events, not a bad dependency) are not counted against
- * the breaker.
+ * than failing the attempt; so does a failed half-open probe, which reopens the circuit: while a dependency
+ * stays down, only the failures that opened the circuit use attempts, however long it stays down. Permanent
+ * failures (bad events, not a bad dependency) are not counted against the breaker.
  */
 public final class CircuitBreakerMiddleware implements Middleware {
     private static final Duration MAX_PAUSE = Duration.ofSeconds(1);
@@ -34,13 +35,23 @@ public final class CircuitBreakerMiddleware implements Middleware {
             throw new DeliveryPausedException(
                     "circuit breaker '" + breaker.getName() + "' is " + breaker.getState(), pause());
         }
+        boolean probe = breaker.getState() == CircuitBreaker.State.HALF_OPEN;
         long start = System.nanoTime();
         try {
             chain.proceed(delivery);
         } catch (PermanentFailureException e) {
             breaker.releasePermission();
             throw e;
-        } catch (Exception | Error e) {
+        } catch (Exception e) {
+            breaker.onError(System.nanoTime() - start, TimeUnit.NANOSECONDS, e);
+            if (probe && !(e instanceof DeliveryPausedException)) {
+                throw new DeliveryPausedException(
+                        "circuit breaker '" + breaker.getName() + "': the half-open probe failed (" + e + ")",
+                        pause(),
+                        e);
+            }
+            throw e;
+        } catch (Error e) {
             breaker.onError(System.nanoTime() - start, TimeUnit.NANOSECONDS, e);
             throw e;
         }

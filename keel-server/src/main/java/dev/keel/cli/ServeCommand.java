@@ -96,15 +96,20 @@ final class ServeCommand implements Callable<Integer> {
         KeelServer server;
         try {
             keel.start();
-            server = KeelServer.builder(keel)
+            KeelServer.Builder builder = KeelServer.builder(keel)
                     .journal(journal)
                     .prometheus(prometheus)
                     .host(bind)
                     .port(listenPort)
                     .drainTimeout(drain)
-                    .tokens(tokens)
-                    .build()
-                    .start();
+                    .tokens(tokens);
+            if (settings.store() != StoreSettings.Store.MEMORY) {
+                // Kept beside the journal's data, so subscriptions created over HTTP come back with it.
+                builder.subscriptionsFile(java.nio.file.Path.of(env.getOrDefault("KEEL_DATA_DIR", "./keel-data"))
+                        .resolve("subscriptions.json"));
+            }
+            file.declareSubscriptions(builder);
+            server = builder.build().start();
         } catch (RuntimeException e) {
             keel.close(Duration.ZERO);
             throw e;

@@ -27,6 +27,12 @@ import java.util.stream.Collectors;
  *     - token: 3f9c...           # at least 16 characters
  *       tenant: acme
  *       scopes: [produce, consume, admin]
+ * subscriptions:                 # webhook subscriptions that always run
+ *   billing:
+ *     tenant: acme               # receives acme's events; leave out for every tenant's
+ *     types: [order.*]
+ *     webhook: {url: https://billing.example/hooks, secret: whsec_...}
+ *     retry: {maxAttempts: 8, initialDelay: 1s}
  * }</pre>
  *
  * @param port the port
@@ -34,8 +40,16 @@ import java.util.stream.Collectors;
  * @param dataDir the SQLite journal's directory
  * @param drainTimeout how long shutdown waits for deliveries
  * @param auth the tokens
+ * @param subscriptions webhook subscriptions by name, each as in {@code PUT /v1/subscriptions/{name}} plus an
+ *     optional {@code tenant}
  */
-record ServeConfig(Integer port, String host, String dataDir, String drainTimeout, Auth auth) {
+record ServeConfig(
+        Integer port,
+        String host,
+        String dataDir,
+        String drainTimeout,
+        Auth auth,
+        java.util.Map<String, java.util.Map<String, Object>> subscriptions) {
     /** The {@code auth} section. */
     record Auth(List<Token> tokens) {}
 
@@ -45,7 +59,7 @@ record ServeConfig(Integer port, String host, String dataDir, String drainTimeou
             @JsonProperty("tenant") String tenant,
             @JsonProperty("scopes") List<String> scopes) {}
 
-    static final ServeConfig EMPTY = new ServeConfig(null, null, null, null, null);
+    static final ServeConfig EMPTY = new ServeConfig(null, null, null, null, null, null);
 
     /** Reads the file; a clear {@link IllegalArgumentException} names what is wrong and where. */
     static ServeConfig load(Path file) {
@@ -74,6 +88,24 @@ record ServeConfig(Integer port, String host, String dataDir, String drainTimeou
         } catch (IOException e) {
             throw new IllegalArgumentException("cannot read the config file '" + file + "': " + e.getMessage(), e);
         }
+    }
+
+    /** Declares the configured subscriptions on the server; they are checked when the server is built. */
+    void declareSubscriptions(dev.keel.server.KeelServer.Builder server) {
+        if (subscriptions == null) {
+            return;
+        }
+        subscriptions.forEach((name, fields) -> {
+            if (fields == null) {
+                throw new IllegalArgumentException("subscription '" + name + "' in the config file is empty");
+            }
+            java.util.Map<String, Object> spec = new java.util.LinkedHashMap<>(fields);
+            Object tenant = spec.remove("tenant");
+            if (tenant != null && !(tenant instanceof String)) {
+                throw new IllegalArgumentException("subscription '" + name + "': 'tenant' must be a string");
+            }
+            server.subscription(name, (String) tenant, spec);
+        });
     }
 
     /** The tokens, checked. */

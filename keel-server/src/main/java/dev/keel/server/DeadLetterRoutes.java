@@ -5,7 +5,6 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.keel.DeadLetter;
 import dev.keel.DeadLetterNotFoundException;
 import dev.keel.DeadLetterQuery;
-import dev.keel.Event;
 import dev.keel.Keel;
 import dev.keel.ReplayLimitExceededException;
 import dev.keel.ReprocessRequest;
@@ -224,7 +223,7 @@ final class DeadLetterRoutes {
         Map<String, Object> m = summary(d);
         m.put("lane", d.lane());
         m.put("sequence", d.sequence());
-        m.put("event", cloudEvent(d.event()));
+        m.put("event", CloudEventJson.structured(d.event()));
         m.put(
                 "errors",
                 d.errors().stream()
@@ -235,34 +234,5 @@ final class DeadLetterRoutes {
                                 "message", e.message() == null ? "" : e.message()))
                         .toList());
         return m;
-    }
-
-    /** The event as a structured-mode CloudEvent. */
-    static Map<String, Object> cloudEvent(Event<?> e) {
-        Map<String, Object> m = new LinkedHashMap<>();
-        m.put("specversion", e.specVersion());
-        m.put("id", e.id());
-        m.put("source", e.source());
-        m.put("type", e.type());
-        m.put("time", e.time().toString());
-        putIfSet(m, "subject", e.subject());
-        putIfSet(m, "datacontenttype", e.dataContentType());
-        putIfSet(m, "partitionkey", e.partitionKey());
-        putIfSet(m, "tenant", e.tenant());
-        putIfSet(m, "idempotencykey", e.idempotencyKey());
-        putIfSet(m, "correlationid", e.correlationId());
-        putIfSet(m, "causationid", e.causationId());
-        if (e.data() instanceof byte[] bytes) {
-            m.put("data_base64", java.util.Base64.getEncoder().encodeToString(bytes));
-        } else if (e.data() != null) {
-            m.put("data", e.data());
-        }
-        return m;
-    }
-
-    private static void putIfSet(Map<String, Object> m, String name, Object value) {
-        if (value != null) {
-            m.put(name, value);
-        }
     }
 }

@@ -63,6 +63,7 @@ public final class KeelServer implements AutoCloseable {
     private final ObjectMapper mapper;
     private final CloudEventReader reader;
     private final Authenticator auth;
+    private final WebhookSubscriptions webhooks;
     private final Javalin app;
     private volatile boolean started;
     private volatile boolean draining;
@@ -87,6 +88,16 @@ public final class KeelServer implements AutoCloseable {
             throw new IllegalArgumentException("no auth tokens are configured, so the server listens on loopback only,"
                     + " not on '" + host + "'; configure tokens (auth.tokens) to listen there");
         }
+        this.webhooks = new WebhookSubscriptions(keel, mapper, b.subscriptionsFile, java.time.Clock.systemUTC());
+        List<WebhookSubscriptions.Definition> declared = new ArrayList<>();
+        b.declared.forEach(d ->
+                declared.add(new WebhookSubscriptions.Definition(d.name(), d.tenant(), mapper.valueToTree(d.spec()))));
+        try {
+            webhooks.start(declared);
+        } catch (RuntimeException e) {
+            webhooks.close();
+            throw e;
+        }
         this.app = Javalin.create(config -> {
             config.jetty.host = host;
             config.jetty.port = port;
@@ -104,6 +115,8 @@ public final class KeelServer implements AutoCloseable {
             config.routes.get("/health/startup", this::startup);
             config.routes.get("/metrics", this::metrics);
             new DeadLetterRoutes(keel, mapper, auth, this::body, (ctx, body) -> json(ctx, ctx.statusCode(), body))
+                    .register(config.routes);
+            new SubscriptionRoutes(webhooks, mapper, auth, this::body, (ctx, body) -> json(ctx, ctx.statusCode(), body))
                     .register(config.routes);
             config.routes.exception(Exception.class, this::failed);
             // Paths outside the API: Javalin answers those without reaching the exception handlers.
@@ -151,7 +164,11 @@ public final class KeelServer implements AutoCloseable {
         try {
             keel.close(drainTimeout);
         } finally {
-            app.stop();
+            try {
+                app.stop();
+            } finally {
+                webhooks.close();
+            }
         }
     }
 
@@ -389,6 +406,8 @@ public final class KeelServer implements AutoCloseable {
         private int maxBatch = DEFAULT_MAX_BATCH;
         private Duration drainTimeout = Duration.ofSeconds(30);
         private List<AccessToken> tokens = List.of();
+        private java.nio.file.Path subscriptionsFile;
+        private final List<DeclaredSubscription> declared = new ArrayList<>();
 
         private Builder(Keel keel) {
             this.keel = Objects.requireNonNull(keel, "keel");
@@ -456,6 +475,30 @@ public final class KeelServer implements AutoCloseable {
             this.drainTimeout = value;
             return this;
         }
+
+        /**
+         * The file that keeps the subscriptions created over HTTP across restarts (it holds their signing
+         * secrets). Without one they live as long as the server.
+         */
+        public Builder subscriptionsFile(java.nio.file.Path value) {
+            this.subscriptionsFile = value;
+            return this;
+        }
+
+        /**
+         * A webhook subscription that always runs, as declared in the configuration file; it cannot be changed
+         * over HTTP. Checked when the server is built.
+         *
+         * @param name its name
+         * @param tenant the tenant it belongs to; null to receive every tenant's events
+         * @param spec its fields as in the body of {@code PUT /v1/subscriptions/{name}}
+         */
+        public Builder subscription(String name, String tenant, Map<String, Object> spec) {
+            declared.add(new DeclaredSubscription(name, tenant, new LinkedHashMap<>(spec)));
+            return this;
+        }
+
+        private record DeclaredSubscription(String name, String tenant, Map<String, Object> spec) {}
 
         public KeelServer build() {
             return new KeelServer(this);

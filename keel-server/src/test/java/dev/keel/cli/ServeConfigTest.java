@@ -43,6 +43,47 @@ class ServeConfigTest {
     }
 
     @Test
+    void shouldDeclareSubscriptionsAndNameTheOneThatIsWrong() throws Exception {
+        ServeConfig c = ServeConfig.load(file("""
+                subscriptions:
+                  billing:
+                    tenant: acme
+                    types: [order.*]
+                    webhook: {url: "http://127.0.0.1:9/hooks"}
+                    retry: {maxAttempts: 3, initialDelay: 250ms}
+                    ordering: strict
+                """));
+        try (dev.keel.Keel keel = dev.keel.Keel.builder().build()) {
+            dev.keel.server.KeelServer.Builder builder =
+                    dev.keel.server.KeelServer.builder(keel).port(0);
+            c.declareSubscriptions(builder);
+            builder.build().close();
+            assertThat(keel.subscriptions()).singleElement().satisfies(s -> {
+                assertThat(s.name()).isEqualTo("webhook:acme:billing");
+                assertThat(s.tenant()).isEqualTo("acme");
+                assertThat(s.policy().retry().maxAttempts()).isEqualTo(3);
+                assertThat(s.policy().ordering()).isEqualTo(dev.keel.OrderingMode.STRICT);
+            });
+        }
+        ServeConfig bad = ServeConfig.load(file("""
+                subscriptions:
+                  billing:
+                    types: [order.*]
+                    webhook: {url: "http://127.0.0.1:9/hooks"}
+                    retry: {maxAttempts: lots}
+                """));
+        try (dev.keel.Keel keel = dev.keel.Keel.builder().build()) {
+            dev.keel.server.KeelServer.Builder builder =
+                    dev.keel.server.KeelServer.builder(keel).port(0);
+            bad.declareSubscriptions(builder);
+            assertThatThrownBy(builder::build)
+                    .isInstanceOf(IllegalArgumentException.class)
+                    .hasMessageContaining("subscription 'billing'")
+                    .hasMessageContaining("retry.maxAttempts");
+        }
+    }
+
+    @Test
     void shouldNameWhatIsWrong() throws Exception {
         assertThatThrownBy(() -> ServeConfig.load(file("prot: 9090\n")))
                 .isInstanceOf(IllegalArgumentException.class)

@@ -137,6 +137,50 @@ class MiddlewareTest {
     }
 
     @Test
+    void shouldNotUseAttemptsOnFailedHalfOpenProbes() {
+        CircuitBreaker breaker = CircuitBreaker.of(
+                "ledger",
+                CircuitBreakerConfig.custom()
+                        .slidingWindowSize(2)
+                        .minimumNumberOfCalls(2)
+                        .failureRateThreshold(50)
+                        .waitDurationInOpenState(Duration.ofMillis(20))
+                        .permittedNumberOfCallsInHalfOpenState(1)
+                        .build());
+        AtomicBoolean down = new AtomicBoolean(true);
+        java.util.concurrent.atomic.AtomicInteger probes = new java.util.concurrent.atomic.AtomicInteger();
+        List<Object> delivered = new CopyOnWriteArrayList<>();
+        keel = Keel.builder().lanes(1).build();
+        keel.subscribe(Subscription.builder("ledger")
+                .types("pay.*")
+                .retry(RetryPolicy.builder()
+                        .maxAttempts(3)
+                        .initialDelay(Duration.ofMillis(1))
+                        .maxDelay(Duration.ofMillis(1))
+                        .build())
+                .use(Middleware.circuitBreaker(breaker))
+                .handler(Object.class, d -> {
+                    if (down.get()) {
+                        probes.incrementAndGet();
+                        throw new IOException("ledger down");
+                    }
+                    delivered.add(d.data());
+                })
+                .build());
+        keel.start();
+        for (int i = 0; i < 3; i++) {
+            keel.emit("pay.requested", "p" + i, i).join();
+        }
+        // Far more failed probes than the three attempts each event has: none of them may use an attempt.
+        await().atMost(Duration.ofSeconds(20)).until(() -> probes.get() >= 20);
+        assertThat(keel.deadLetters().count("ledger")).isZero();
+        down.set(false);
+        await().atMost(Duration.ofSeconds(10)).until(() -> delivered.size() == 3);
+        assertThat(keel.deadLetters().count("ledger")).isZero();
+        assertThat(keel.stats().subscription("ledger").failedAttempts()).isLessThanOrEqualTo(2);
+    }
+
+    @Test
     void shouldHoldDeliveriesToTheRateLimit() {
         RateLimiter limiter = RateLimiter.of(
                 "slow",

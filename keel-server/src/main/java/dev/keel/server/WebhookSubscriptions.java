@@ -1,0 +1,318 @@
+package dev.keel.server;
+
+import com.fasterxml.jackson.core.type.TypeReference;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.keel.Keel;
+import dev.keel.Middleware;
+import dev.keel.Subscription;
+import io.github.resilience4j.circuitbreaker.CircuitBreaker;
+import io.github.resilience4j.circuitbreaker.CircuitBreakerConfig;
+import io.github.resilience4j.ratelimiter.RateLimiter;
+import io.github.resilience4j.ratelimiter.RateLimiterConfig;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.net.http.HttpClient;
+import java.nio.file.AtomicMoveNotSupportedException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.time.Clock;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.Optional;
+import java.util.concurrent.Executors;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The webhook subscriptions a server runs: each is a runtime subscription whose handler posts to the
+ * webhook, behind a circuit breaker (and a rate limiter when asked). Those created over HTTP are kept in a
+ * JSON file, when one is given, and come back on restart; those declared in the configuration are applied
+ * at start and cannot be changed over HTTP.
+ */
+final class WebhookSubscriptions implements AutoCloseable {
+    private static final Logger log = LoggerFactory.getLogger(WebhookSubscriptions.class);
+
+    private final Keel keel;
+    private final ObjectMapper mapper;
+    private final Path file;
+    private final Clock clock;
+    private final HttpClient client;
+    private final Map<Key, Running> running = new LinkedHashMap<>();
+    private long lastGeneration;
+
+    private record Key(String tenant, String name) {}
+
+    private record Running(WebhookSubscription subscription, CircuitBreaker breaker) {}
+
+    /** A subscription as stored or declared, before it is parsed. */
+    record Definition(String name, String tenant, JsonNode spec) {}
+
+    /** The outcome of a {@link #put}: the subscription, and whether it was new. */
+    record Put(WebhookSubscription subscription, boolean created) {}
+
+    WebhookSubscriptions(Keel keel, ObjectMapper mapper, Path file, Clock clock) {
+        this.keel = keel;
+        this.mapper = mapper;
+        this.file = file;
+        this.clock = clock;
+        this.client = HttpClient.newBuilder()
+                .version(HttpClient.Version.HTTP_1_1)
+                .connectTimeout(Duration.ofSeconds(5))
+                .followRedirects(HttpClient.Redirect.NEVER)
+                .executor(Executors.newVirtualThreadPerTaskExecutor())
+                .build();
+    }
+
+    /**
+     * Starts the subscriptions stored in the file and those declared; a declared one wins over a stored one of
+     * the same tenant and name.
+     *
+     * @throws IllegalArgumentException naming the declared subscription that is not valid
+     */
+    synchronized void start(List<Definition> declared) {
+        Map<Key, WebhookSubscription> wanted = new LinkedHashMap<>();
+        for (Definition d : declared) {
+            try {
+                String deliveryName = "webhook:" + (d.tenant() == null ? "-" : d.tenant()) + ":" + d.name();
+                WebhookSubscription s = WebhookSubscription.parse(
+                        d.name(), d.tenant(), d.spec(), null, deliveryName, clock.instant(), true);
+                if (wanted.put(new Key(d.tenant(), d.name()), s) != null) {
+                    throw new IllegalArgumentException("it is declared twice");
+                }
+            } catch (IllegalArgumentException e) {
+                throw new IllegalArgumentException("subscription '" + d.name() + "': " + e.getMessage(), e);
+            }
+        }
+        for (WebhookSubscription s : load()) {
+            Key key = new Key(s.tenant(), s.name());
+            if (wanted.containsKey(key)) {
+                log.warn(
+                        "subscription '{}' is declared in the configuration and was also created over HTTP; the"
+                                + " declared one is used",
+                        s.name());
+            } else {
+                wanted.put(key, s);
+            }
+        }
+        for (Map.Entry<Key, WebhookSubscription> e : wanted.entrySet()) {
+            running.put(e.getKey(), run(e.getValue()));
+        }
+    }
+
+    synchronized List<WebhookSubscription> list(String tenant) {
+        return running.values().stream()
+                .map(Running::subscription)
+                .filter(s -> Objects.equals(s.tenant(), tenant))
+                .toList();
+    }
+
+    synchronized Optional<WebhookSubscription> get(String tenant, String name) {
+        Running r = running.get(new Key(tenant, name));
+        return r == null ? Optional.empty() : Optional.of(r.subscription());
+    }
+
+    /** The state of the subscription's circuit: closed, open or half_open. */
+    synchronized String circuit(String tenant, String name) {
+        Running r = running.get(new Key(tenant, name));
+        return r == null ? null : r.breaker().getState().name().toLowerCase(java.util.Locale.ROOT);
+    }
+
+    /**
+     * Creates or replaces a subscription. A replaced one keeps its position and pending retries.
+     *
+     * @throws IllegalArgumentException when the body is not a valid subscription
+     * @throws IllegalStateException when the subscription is declared in the configuration
+     */
+    synchronized Put put(String tenant, String name, JsonNode body) {
+        Key key = new Key(tenant, name);
+        Running old = running.get(key);
+        if (old != null && old.subscription().declared()) {
+            throw new IllegalStateException(declaredMessage(name));
+        }
+        Instant now = clock.instant();
+        String deliveryName = old != null ? old.subscription().deliveryName() : newDeliveryName(tenant, name, now);
+        WebhookSubscription next = WebhookSubscription.parse(
+                name, tenant, body, old == null ? null : old.subscription(), deliveryName, now, false);
+        if (old != null) {
+            next = new WebhookSubscription(
+                    next.name(),
+                    next.tenant(),
+                    next.types(),
+                    next.url(),
+                    next.secret(),
+                    next.retry(),
+                    next.timeout(),
+                    next.ordering(),
+                    next.rateLimit(),
+                    next.breaker(),
+                    next.deliveryName(),
+                    old.subscription().createdAt(),
+                    false);
+        }
+        save(key, next); // first: a subscription that could not be kept is not started
+        if (old != null) {
+            keel.unsubscribe(deliveryName);
+        }
+        running.put(key, run(next));
+        return new Put(next, old == null);
+    }
+
+    /**
+     * Removes a subscription; its events stop being delivered. Its dead letters stay.
+     *
+     * @throws IllegalStateException when the subscription is declared in the configuration
+     */
+    synchronized boolean delete(String tenant, String name) {
+        Key key = new Key(tenant, name);
+        Running old = running.get(key);
+        if (old == null) {
+            return false;
+        }
+        if (old.subscription().declared()) {
+            throw new IllegalStateException(declaredMessage(name));
+        }
+        save(key, null);
+        running.remove(key);
+        keel.unsubscribe(old.subscription().deliveryName());
+        return true;
+    }
+
+    @Override
+    public void close() {
+        client.close();
+    }
+
+    private static String declaredMessage(String name) {
+        return "subscription '" + name + "' is declared in the server's configuration file; change it there";
+    }
+
+    /** A name no earlier creation used, so a subscription created again starts from the events emitted then. */
+    private String newDeliveryName(String tenant, String name, Instant now) {
+        lastGeneration = Math.max(lastGeneration + 1, now.toEpochMilli());
+        return "webhook:" + (tenant == null ? "-" : tenant) + ":" + name + ":" + Long.toString(lastGeneration, 36);
+    }
+
+    private Running run(WebhookSubscription s) {
+        WebhookSubscription.Breaker b = s.breaker();
+        CircuitBreaker breaker = CircuitBreaker.of(
+                s.deliveryName(),
+                CircuitBreakerConfig.custom()
+                        .failureRateThreshold(b.failureRate())
+                        .minimumNumberOfCalls(b.minimumCalls())
+                        .slidingWindowSize(b.window())
+                        .waitDurationInOpenState(b.openFor())
+                        .permittedNumberOfCallsInHalfOpenState(Math.min(3, b.minimumCalls()))
+                        .build());
+        List<Middleware> middleware = new ArrayList<>();
+        if (s.rateLimit() != null) {
+            middleware.add(Middleware.rateLimiter(RateLimiter.of(
+                    s.deliveryName(),
+                    RateLimiterConfig.custom()
+                            .limitForPeriod(s.rateLimit())
+                            .limitRefreshPeriod(Duration.ofSeconds(1))
+                            .timeoutDuration(Duration.ZERO)
+                            .build())));
+        }
+        middleware.add(Middleware.circuitBreaker(breaker));
+        keel.subscribe(Subscription.builder(s.deliveryName())
+                .types(s.types().toArray(String[]::new))
+                .tenant(s.tenant())
+                .handler(Object.class, new WebhookTarget(s, client, mapper, clock))
+                .use(middleware.toArray(Middleware[]::new))
+                .ordering(s.ordering())
+                .retry(s.retry())
+                // The request's own timeout fires first, with the clearer message.
+                .timeout(s.timeout().plusSeconds(5))
+                .build());
+        return new Running(s, breaker);
+    }
+
+    private List<WebhookSubscription> load() {
+        if (file == null || !Files.exists(file)) {
+            return List.of();
+        }
+        List<Map<String, Object>> stored;
+        try {
+            stored = mapper.readValue(file.toFile(), new TypeReference<>() {});
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot read the subscriptions file '" + file + "': " + e.getMessage(), e);
+        }
+        List<WebhookSubscription> out = new ArrayList<>();
+        for (Map<String, Object> m : stored) {
+            ObjectNode spec = mapper.valueToTree(m.get("spec"));
+            String name = (String) m.get("name");
+            String tenant = (String) m.get("tenant");
+            try {
+                out.add(WebhookSubscription.parse(
+                        name,
+                        tenant,
+                        spec,
+                        null,
+                        (String) m.get("deliveryName"),
+                        Instant.parse((String) m.get("createdAt")),
+                        false));
+            } catch (RuntimeException e) {
+                throw new IllegalStateException(
+                        "the subscriptions file '" + file + "' holds an invalid subscription '" + name + "': "
+                                + e.getMessage(),
+                        e);
+            }
+        }
+        return out;
+    }
+
+    /** Writes the subscriptions created over HTTP, with the one under {@code key} replaced (removed when null). */
+    private void save(Key key, WebhookSubscription replacement) {
+        if (file == null) {
+            return;
+        }
+        Map<Key, WebhookSubscription> all = new LinkedHashMap<>();
+        running.forEach((k, r) -> all.put(k, r.subscription()));
+        if (replacement == null) {
+            all.remove(key);
+        } else {
+            all.put(key, replacement);
+        }
+        List<Map<String, Object>> stored = new ArrayList<>();
+        for (WebhookSubscription s : all.values()) {
+            if (s.declared()) {
+                continue;
+            }
+            Map<String, Object> m = new LinkedHashMap<>();
+            m.put("name", s.name());
+            m.put("tenant", s.tenant());
+            m.put("deliveryName", s.deliveryName());
+            m.put("createdAt", s.createdAt().toString());
+            m.put("spec", s.spec(true));
+            stored.add(m);
+        }
+        try {
+            Files.createDirectories(file.toAbsolutePath().getParent());
+            Path tmp = file.resolveSibling(file.getFileName() + ".tmp");
+            Files.deleteIfExists(tmp);
+            Files.createFile(tmp); // it holds signing secrets: readable by the owner only, where the system allows
+            try {
+                Files.setPosixFilePermissions(
+                        tmp, java.nio.file.attribute.PosixFilePermissions.fromString("rw-------"));
+            } catch (UnsupportedOperationException e) {
+                // not a POSIX file system
+            }
+            mapper.writerWithDefaultPrettyPrinter().writeValue(tmp.toFile(), stored);
+            try {
+                Files.move(tmp, file, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
+            } catch (AtomicMoveNotSupportedException e) {
+                Files.move(tmp, file, StandardCopyOption.REPLACE_EXISTING);
+            }
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot write the subscriptions file '" + file + "': " + e.getMessage(), e);
+        }
+    }
+}

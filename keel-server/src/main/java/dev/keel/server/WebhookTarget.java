@@ -1,0 +1,151 @@
+package dev.keel.server;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.keel.Delivery;
+import dev.keel.Handler;
+import dev.keel.PermanentFailureException;
+import dev.keel.RetryAfterException;
+import java.io.IOException;
+import java.io.InputStream;
+import java.net.ConnectException;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.net.http.HttpTimeoutException;
+import java.nio.charset.StandardCharsets;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.time.Clock;
+import java.time.Duration;
+import java.time.ZonedDateTime;
+import java.time.format.DateTimeFormatter;
+import java.time.format.DateTimeParseException;
+import java.util.Base64;
+
+/**
+ * Posts each delivered event to a webhook as a structured-mode CloudEvent signed per Standard Webhooks, and
+ * turns the answer into the runtime's outcome: 2xx acknowledges; 408, 429, 5xx, timeouts and connection
+ * errors fail the attempt so it is retried (after {@code Retry-After} when the receiver sends one); any
+ * other status is permanent and dead-letters the event at once.
+ */
+final class WebhookTarget implements Handler<Object> {
+    /** The longest {@code Retry-After} honoured; a receiver asking for more gets its retry after a day. */
+    static final Duration MAX_RETRY_AFTER = Duration.ofDays(1);
+
+    private static final int SNIPPET_BYTES = 300;
+
+    private final URI url;
+    private final Duration timeout;
+    private final WebhookSigner signer;
+    private final HttpClient client;
+    private final ObjectMapper mapper;
+    private final Clock clock;
+
+    WebhookTarget(WebhookSubscription s, HttpClient client, ObjectMapper mapper, Clock clock) {
+        this.url = s.url();
+        this.timeout = s.timeout();
+        this.signer = new WebhookSigner(s.secret());
+        this.client = client;
+        this.mapper = mapper;
+        this.clock = clock;
+    }
+
+    @Override
+    public void handle(Delivery<Object> delivery) throws Exception {
+        byte[] body = mapper.writeValueAsBytes(CloudEventJson.structured(delivery.event()));
+        String id = messageId(delivery.event().source(), delivery.event().id());
+        long timestamp = clock.instant().getEpochSecond();
+        HttpRequest request = HttpRequest.newBuilder(url)
+                .timeout(timeout)
+                .header("Content-Type", CloudEventReader.STRUCTURED)
+                .header("User-Agent", "keel-webhooks")
+                .header("webhook-id", id)
+                .header("webhook-timestamp", Long.toString(timestamp))
+                .header("webhook-signature", signer.sign(id, timestamp, body))
+                .POST(HttpRequest.BodyPublishers.ofByteArray(body))
+                .build();
+        HttpResponse<InputStream> response;
+        try {
+            response = client.send(request, HttpResponse.BodyHandlers.ofInputStream());
+        } catch (HttpTimeoutException e) {
+            throw new WebhookDeliveryException("no answer from " + url + " within " + timeout, e);
+        } catch (ConnectException e) {
+            throw new WebhookDeliveryException("cannot connect to " + url + ": " + describe(e), e);
+        } catch (IOException e) {
+            throw new WebhookDeliveryException("the request to " + url + " failed: " + describe(e), e);
+        }
+        int status = response.statusCode();
+        String snippet = read(response);
+        if (status >= 200 && status < 300) {
+            return;
+        }
+        String what = "HTTP " + status + " from " + url + (snippet.isEmpty() ? "" : ": " + snippet);
+        if (status == 408 || status == 429 || status >= 500) {
+            Duration after =
+                    retryAfter(response.headers().firstValue("Retry-After").orElse(null));
+            if (after != null) {
+                throw new RetryAfterException(what + " (retry after " + after + ")", after);
+            }
+            throw new WebhookDeliveryException(what, null);
+        }
+        throw new PermanentFailureException(what + " (a status that is not retried)");
+    }
+
+    /** The {@code webhook-id}: the same for every attempt of an event, different for different events. */
+    static String messageId(String source, String eventId) {
+        try {
+            byte[] digest = MessageDigest.getInstance("SHA-256")
+                    .digest((source + "\n" + eventId).getBytes(StandardCharsets.UTF_8));
+            return "msg_"
+                    + Base64.getUrlEncoder()
+                            .withoutPadding()
+                            .encodeToString(digest)
+                            .substring(0, 27);
+        } catch (NoSuchAlgorithmException e) {
+            throw new IllegalStateException("SHA-256 is missing from this JDK", e);
+        }
+    }
+
+    /** A {@code Retry-After} value (seconds or an HTTP date) as a delay; null when absent or unreadable. */
+    Duration retryAfter(String value) {
+        if (value == null || value.isBlank()) {
+            return null;
+        }
+        String v = value.trim();
+        Duration d;
+        if (v.chars().allMatch(Character::isDigit)) {
+            try {
+                d = Duration.ofSeconds(Long.parseLong(v));
+            } catch (NumberFormatException e) {
+                d = MAX_RETRY_AFTER;
+            }
+        } else {
+            try {
+                d = Duration.between(clock.instant(), ZonedDateTime.parse(v, DateTimeFormatter.RFC_1123_DATE_TIME));
+            } catch (DateTimeParseException e) {
+                return null;
+            }
+        }
+        if (d.isNegative()) {
+            return Duration.ZERO;
+        }
+        return d.compareTo(MAX_RETRY_AFTER) > 0 ? MAX_RETRY_AFTER : d;
+    }
+
+    /** The start of the answer's body, for the error history; the rest is drained so the connection is reused. */
+    private static String read(HttpResponse<InputStream> response) {
+        try (InputStream in = response.body()) {
+            byte[] head = in.readNBytes(SNIPPET_BYTES);
+            in.skip(64 * 1024);
+            return new String(head, StandardCharsets.UTF_8).strip().replaceAll("\\s+", " ");
+        } catch (IOException e) {
+            return "";
+        }
+    }
+
+    private static String describe(Throwable e) {
+        String m = e.getMessage();
+        return m == null || m.isBlank() ? e.getClass().getSimpleName() : m;
+    }
+}

@@ -1228,11 +1228,20 @@ public final class Keel implements AutoCloseable {
         }
     }
 
-    // ---- for the package ----
-
-    Journal journal() {
+    /**
+     * The journal this runtime stores in, for tools that read the log directly (the server's event streams
+     * tail it). Write through the runtime, never here.
+     */
+    public Journal journal() {
         return journal;
     }
+
+    /** The number of lanes the log is split into. */
+    public int lanes() {
+        return lanes;
+    }
+
+    // ---- for the package ----
 
     Clock clock() {
         return clock;

@@ -52,6 +52,9 @@ final class ServeCommand implements Callable<Integer> {
                     + " override it, flags override both.")
     java.nio.file.Path config;
 
+    /** How long {@code keel serve} keeps delivered events by default, so streams can resume into them. */
+    static final Duration DEFAULT_RETENTION = Duration.ofMinutes(15);
+
     private final Map<String, String> environment;
     private final CountDownLatch stop = new CountDownLatch(1);
 
@@ -90,7 +93,8 @@ final class ServeCommand implements Callable<Integer> {
         Keel keel = Keel.builder()
                 .journal(journal)
                 .lanes(settings.lanes())
-                .retention(settings.retention())
+                // Streams resume from the journal: keep a window of events to resume into, unless told otherwise.
+                .retention(env.containsKey("KEEL_RETENTION") ? settings.retention() : DEFAULT_RETENTION)
                 .meterRegistry(prometheus)
                 .build();
         KeelServer server;
@@ -107,6 +111,9 @@ final class ServeCommand implements Callable<Integer> {
                 // Kept beside the journal's data, so subscriptions created over HTTP come back with it.
                 builder.subscriptionsFile(java.nio.file.Path.of(env.getOrDefault("KEEL_DATA_DIR", "./keel-data"))
                         .resolve("subscriptions.json"));
+            }
+            if (file.limits() != null) {
+                file.limits().applyTo(builder);
             }
             file.declareSubscriptions(builder);
             server = builder.build().start();

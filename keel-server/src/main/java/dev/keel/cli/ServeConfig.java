@@ -27,6 +27,11 @@ import java.util.stream.Collectors;
  *     - token: 3f9c...           # at least 16 characters
  *       tenant: acme
  *       scopes: [produce, consume, admin]
+ * limits:
+ *   requestsPerSecond: 500       # per token; 0 (the default) for none
+ *   streamsPerToken: 100
+ *   streamBuffer: 1000           # events a slow stream may fall behind before it is closed
+ *   streamHeartbeat: 15s
  * subscriptions:                 # webhook subscriptions that always run
  *   billing:
  *     tenant: acme               # receives acme's events; leave out for every tenant's
@@ -40,6 +45,7 @@ import java.util.stream.Collectors;
  * @param dataDir the SQLite journal's directory
  * @param drainTimeout how long shutdown waits for deliveries
  * @param auth the tokens
+ * @param limits request rate and stream limits
  * @param subscriptions webhook subscriptions by name, each as in {@code PUT /v1/subscriptions/{name}} plus an
  *     optional {@code tenant}
  */
@@ -49,7 +55,31 @@ record ServeConfig(
         String dataDir,
         String drainTimeout,
         Auth auth,
+        Limits limits,
         java.util.Map<String, java.util.Map<String, Object>> subscriptions) {
+    /** The {@code limits} section. */
+    record Limits(Integer requestsPerSecond, Integer streamsPerToken, Integer streamBuffer, String streamHeartbeat) {
+        /** Sets the limits given on the server. */
+        void applyTo(dev.keel.server.KeelServer.Builder server) {
+            if (requestsPerSecond != null) {
+                server.requestsPerSecond(requestsPerSecond);
+            }
+            if (streamsPerToken != null) {
+                server.streamsPerToken(streamsPerToken);
+            }
+            if (streamBuffer != null) {
+                server.streamBuffer(streamBuffer);
+            }
+            if (streamHeartbeat != null) {
+                try {
+                    server.streamHeartbeat(dev.keel.jdbc.StoreSettings.parseDuration(streamHeartbeat));
+                } catch (IllegalArgumentException e) {
+                    throw new IllegalArgumentException("limits.streamHeartbeat: " + e.getMessage(), e);
+                }
+            }
+        }
+    }
+
     /** The {@code auth} section. */
     record Auth(List<Token> tokens) {}
 
@@ -59,7 +89,7 @@ record ServeConfig(
             @JsonProperty("tenant") String tenant,
             @JsonProperty("scopes") List<String> scopes) {}
 
-    static final ServeConfig EMPTY = new ServeConfig(null, null, null, null, null, null);
+    static final ServeConfig EMPTY = new ServeConfig(null, null, null, null, null, null, null);
 
     /** Reads the file; a clear {@link IllegalArgumentException} names what is wrong and where. */
     static ServeConfig load(Path file) {

@@ -17,7 +17,7 @@ public record AccessToken(String token, String tenant, Set<Scope> scopes) {
     public enum Scope {
         /** Emit events. */
         PRODUCE,
-        /** Read streams (with the streaming API, not built yet). */
+        /** Read event streams ({@code GET /v1/stream}). */
         CONSUME,
         /** Manage dead letters and subscriptions. */
         ADMIN;

@@ -64,6 +64,7 @@ public final class KeelServer implements AutoCloseable {
     private final CloudEventReader reader;
     private final Authenticator auth;
     private final WebhookSubscriptions webhooks;
+    private final EventStreams streams;
     private final Javalin app;
     private volatile boolean started;
     private volatile boolean draining;
@@ -83,7 +84,17 @@ public final class KeelServer implements AutoCloseable {
                 .enable(com.fasterxml.jackson.databind.DeserializationFeature.USE_BIG_DECIMAL_FOR_FLOATS)
                 .disable(SerializationFeature.WRITE_DATES_AS_TIMESTAMPS);
         this.reader = new CloudEventReader(mapper);
-        this.auth = new Authenticator(b.tokens);
+        this.auth = new Authenticator(b.tokens, b.requestsPerSecond);
+        this.streams = new EventStreams(
+                b.journal != null ? b.journal : keel.journal(),
+                keel.lanes(),
+                mapper,
+                new EventStreams.Settings(
+                        b.streamHeartbeat,
+                        b.streamBuffer,
+                        b.streamsPerToken,
+                        EventStreams.Settings.DEFAULT.poll(),
+                        EventStreams.Settings.DEFAULT.reconnect()));
         if (auth.open() && !loopback(host)) {
             throw new IllegalArgumentException("no auth tokens are configured, so the server listens on loopback only,"
                     + " not on '" + host + "'; configure tokens (auth.tokens) to listen there");
@@ -106,6 +117,7 @@ public final class KeelServer implements AutoCloseable {
             // Bodies are read by the handlers, which answer an oversized one with a problem of their own.
             config.http.maxRequestSize = Long.MAX_VALUE;
             config.routes.post("/v1/events", this::postEvents);
+            config.routes.get("/v1/stream", this::stream);
             config.routes.get("/v1/stats", ctx -> {
                 auth.authorize(ctx, AccessToken.Scope.ADMIN);
                 json(ctx, 200, keel.stats());
@@ -162,6 +174,7 @@ public final class KeelServer implements AutoCloseable {
         }
         draining = true;
         try {
+            streams.close();
             keel.close(drainTimeout);
         } finally {
             try {
@@ -228,6 +241,45 @@ public final class KeelServer implements AutoCloseable {
             response.put("duplicates", duplicates);
         }
         json(ctx, 202, response);
+    }
+
+    private void stream(Context ctx) throws IOException {
+        AccessToken token = auth.authenticate(ctx, AccessToken.Scope.CONSUME, true);
+        String tenant = token == null ? null : token.tenant();
+        List<dev.keel.TypePattern> types = new ArrayList<>();
+        for (String param : ctx.queryParams("types")) {
+            for (String p : param.split(",")) {
+                if (p.isBlank()) {
+                    continue;
+                }
+                try {
+                    types.add(dev.keel.TypePattern.of(p.trim()));
+                } catch (IllegalArgumentException e) {
+                    throw ProblemException.badRequest("invalid-types", e.getMessage());
+                }
+            }
+        }
+        if (types.isEmpty()) {
+            types.add(dev.keel.TypePattern.of("**"));
+        }
+        String resume = ctx.header("Last-Event-ID");
+        if (resume == null) {
+            resume = ctx.queryParam("lastEventId");
+        }
+        StreamPosition from = null;
+        if (resume != null && !resume.isBlank()) {
+            try {
+                from = StreamPosition.parse(resume.trim(), keel.lanes());
+            } catch (IllegalArgumentException e) {
+                throw ProblemException.badRequest("invalid-last-event-id", e.getMessage());
+            }
+        }
+        if (draining) {
+            ctx.header("Retry-After", "5");
+            throw new ProblemException(
+                    503, "shutting-down", "Shutting down", "this server is shutting down; connect to another instance");
+        }
+        streams.serve(ctx, token, tenant, types, from);
     }
 
     private void ready(Context ctx) {
@@ -407,6 +459,10 @@ public final class KeelServer implements AutoCloseable {
         private Duration drainTimeout = Duration.ofSeconds(30);
         private List<AccessToken> tokens = List.of();
         private java.nio.file.Path subscriptionsFile;
+        private int requestsPerSecond;
+        private int streamsPerToken = EventStreams.Settings.DEFAULT.maxPerToken();
+        private int streamBuffer = EventStreams.Settings.DEFAULT.buffer();
+        private Duration streamHeartbeat = EventStreams.Settings.DEFAULT.heartbeat();
         private final List<DeclaredSubscription> declared = new ArrayList<>();
 
         private Builder(Keel keel) {
@@ -473,6 +529,45 @@ public final class KeelServer implements AutoCloseable {
                 throw new IllegalArgumentException("drainTimeout must not be negative but was " + value);
             }
             this.drainTimeout = value;
+            return this;
+        }
+
+        /** The most requests each token may send per second (429 over it); 0, the default, for no limit. */
+        public Builder requestsPerSecond(int value) {
+            if (value < 0) {
+                throw new IllegalArgumentException("requestsPerSecond must be 0 (no limit) or more but was " + value);
+            }
+            this.requestsPerSecond = value;
+            return this;
+        }
+
+        /** The most event streams one token may hold open (429 over it); 100 by default. */
+        public Builder streamsPerToken(int value) {
+            if (value < 1) {
+                throw new IllegalArgumentException("streamsPerToken must be at least 1 but was " + value);
+            }
+            this.streamsPerToken = value;
+            return this;
+        }
+
+        /**
+         * The most events a stream may have waiting for a slow client before it is closed with a
+         * {@code keel.overflow} event; 1,000 by default.
+         */
+        public Builder streamBuffer(int value) {
+            if (value < 1) {
+                throw new IllegalArgumentException("streamBuffer must be at least 1 but was " + value);
+            }
+            this.streamBuffer = value;
+            return this;
+        }
+
+        /** How often an idle stream sends a keep-alive comment; 15 s by default. */
+        public Builder streamHeartbeat(Duration value) {
+            if (value.isNegative() || value.isZero()) {
+                throw new IllegalArgumentException("streamHeartbeat must be positive but was " + value);
+            }
+            this.streamHeartbeat = value;
             return this;
         }
 

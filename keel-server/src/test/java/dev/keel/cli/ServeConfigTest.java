@@ -25,6 +25,7 @@ class ServeConfigTest {
                 host: 0.0.0.0
                 dataDir: /var/lib/keel
                 drainTimeout: 5s
+                limits: {requestsPerSecond: 200, streamsPerToken: 5, streamBuffer: 50, streamHeartbeat: 5s}
                 auth:
                   tokens:
                     - token: acme-token-0123456789
@@ -35,6 +36,7 @@ class ServeConfigTest {
         assertThat(c.host()).isEqualTo("0.0.0.0");
         assertThat(c.dataDir()).isEqualTo("/var/lib/keel");
         assertThat(c.drainTimeout()).isEqualTo("5s");
+        assertThat(c.limits()).isEqualTo(new ServeConfig.Limits(200, 5, 50, "5s"));
         assertThat(c.tokens()).singleElement().satisfies(t -> {
             assertThat(t.tenant()).isEqualTo("acme");
             assertThat(t.scopes()).isEqualTo(Set.of(AccessToken.Scope.PRODUCE, AccessToken.Scope.ADMIN));

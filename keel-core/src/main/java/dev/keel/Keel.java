@@ -76,6 +76,8 @@ public final class Keel implements AutoCloseable {
     private final Journal journal;
     private final MemoryJournal memory;
     private final int lanes;
+    private final List<java.util.function.IntToLongFunction> pruneHolds =
+            new java.util.concurrent.CopyOnWriteArrayList<>();
     private final Clock clock;
     private final RandomGenerator random;
     private final Telemetry telemetry;
@@ -982,6 +984,9 @@ public final class Keel implements AutoCloseable {
                     for (LaneWorker w : byLane[lane]) {
                         passed = Math.min(passed, w.prunePoint());
                     }
+                    for (java.util.function.IntToLongFunction hold : pruneHolds) {
+                        passed = Math.min(passed, hold.applyAsLong(lane));
+                    }
                     journal.prune(lane, passed, appendedBefore, now);
                 }
             }
@@ -1239,6 +1244,25 @@ public final class Keel implements AutoCloseable {
     /** The number of lanes the log is split into. */
     public int lanes() {
         return lanes;
+    }
+
+    /**
+     * Keeps this process from pruning what a reader of the log has not read yet: until the hold is closed, no
+     * event of a lane past {@code readTo.applyAsLong(lane)} (the last sequence the reader is done with) is
+     * pruned. For readers that tail {@link #journal()} themselves, such as the server's event streams. Other
+     * instances sharing the journal do not see the hold; their retention must cover such readers.
+     */
+    public Hold holdPruning(java.util.function.IntToLongFunction readTo) {
+        Objects.requireNonNull(readTo, "readTo");
+        pruneHolds.add(readTo);
+        return () -> pruneHolds.remove(readTo);
+    }
+
+    /** A hold on pruning; closing it releases it. */
+    @FunctionalInterface
+    public interface Hold extends AutoCloseable {
+        @Override
+        void close();
     }
 
     // ---- for the package ----

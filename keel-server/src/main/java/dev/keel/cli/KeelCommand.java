@@ -13,6 +13,8 @@ import picocli.CommandLine.Command;
             ServeCommand.class,
             EmitCommand.class,
             StatsCommand.class,
+            TailCommand.class,
+            DlqCommand.class,
             DemoCommand.class,
             CommandLine.HelpCommand.class
         })

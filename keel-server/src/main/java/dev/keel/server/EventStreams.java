@@ -63,8 +63,13 @@ final class EventStreams implements AutoCloseable {
         }
     }
 
+    private final dev.keel.Keel keel;
     private final Journal journal;
     private final int lanes;
+    /** Per lane, the last sequence the tail has handed to the streams; pruning in this process waits for it. */
+    private final java.util.concurrent.atomic.AtomicLongArray tailed;
+
+    private dev.keel.Keel.Hold hold;
     private final ObjectMapper mapper;
     private final Settings settings;
     private final Set<Stream> streams = ConcurrentHashMap.newKeySet();
@@ -76,9 +81,11 @@ final class EventStreams implements AutoCloseable {
     private volatile boolean closed;
     private volatile String closing;
 
-    EventStreams(Journal journal, int lanes, ObjectMapper mapper, Settings settings) {
+    EventStreams(dev.keel.Keel keel, Journal journal, ObjectMapper mapper, Settings settings) {
+        this.keel = keel;
         this.journal = journal;
-        this.lanes = lanes;
+        this.lanes = keel.lanes();
+        this.tailed = new java.util.concurrent.atomic.AtomicLongArray(lanes);
         this.mapper = mapper;
         this.settings = settings;
         this.tails = new Thread[lanes];
@@ -223,17 +230,17 @@ final class EventStreams implements AutoCloseable {
                 continue;
             }
             int written = 0;
-            while (item != null && written < 256) {
+            while (item != null) {
                 if (item instanceof Frame f && f.sequence > s.position[f.lane]) {
                     s.position[f.lane] = f.sequence;
                     writeEvent(out, s, f.json());
-                    written++;
+                } else if (item instanceof Gap g && g.through > s.position[g.lane]) {
+                    gap(s, out, g.lane, g.through);
+                }
+                if (++written == 256) {
+                    break;
                 }
                 item = s.queue.poll();
-            }
-            if (item instanceof Frame f && f.sequence > s.position[f.lane]) {
-                s.position[f.lane] = f.sequence;
-                writeEvent(out, s, f.json());
             }
             out.flush();
         }
@@ -260,10 +267,13 @@ final class EventStreams implements AutoCloseable {
         if (closed || tails[0] != null) {
             return;
         }
+        // Held at 0 until the heads are read: nothing is pruned under the tail.
+        hold = keel.holdPruning(tailed::get);
         for (int lane = 0; lane < lanes; lane++) {
             int l = lane;
             // Read before any stream is offered anything: a stream reads what precedes it from the journal.
             long head = journal.head(lane);
+            tailed.set(lane, head);
             tails[lane] = Thread.ofVirtual().name("keel-stream-tail-" + lane).start(() -> tail(l, head));
         }
     }
@@ -280,6 +290,7 @@ final class EventStreams implements AutoCloseable {
                     long head = journal.head(lane);
                     if (streams.isEmpty() && joins.get() == seen) {
                         position = Math.max(position, head);
+                        tailed.set(lane, position);
                     }
                     LockSupport.parkNanos(IDLE.toNanos());
                     continue;
@@ -289,10 +300,20 @@ final class EventStreams implements AutoCloseable {
                     LockSupport.parkNanos(pollNanos);
                     continue;
                 }
+                if (page.getFirst().sequence() > position + 1) {
+                    // Pruned before the tail read it (by another instance, past its retention).
+                    log.warn(
+                            "events {} to {} of lane {} were pruned before the event streams read them",
+                            position + 1,
+                            page.getFirst().sequence() - 1,
+                            lane);
+                    offer(lane, new Gap(lane, page.getFirst().sequence() - 1));
+                }
                 for (LogRecord r : page) {
                     offer(r);
                     position = r.sequence();
                 }
+                tailed.set(lane, position);
             } catch (RuntimeException e) {
                 if (closed) {
                     return;
@@ -343,12 +364,28 @@ final class EventStreams implements AutoCloseable {
             LockSupport.parkNanos(Duration.ofMillis(10).toNanos());
         }
         closed = true;
+        if (hold != null) {
+            hold.close();
+        }
         for (Thread t : tails) {
             if (t != null) {
                 LockSupport.unpark(t);
             }
         }
     }
+
+    private void offer(int lane, Gap gap) {
+        for (Stream s : streams) {
+            if (s.live && !s.overflowed && !s.queue.offer(gap)) {
+                s.overflowed = true;
+                s.queue.clear();
+                s.queue.offer(WAKE);
+            }
+        }
+    }
+
+    /** Events of a lane up to {@code through} that the tail found pruned. */
+    private record Gap(int lane, long through) {}
 
     /** One event, written once as JSON for every stream that wants it. */
     private record Frame(int lane, long sequence, byte[] json) {}

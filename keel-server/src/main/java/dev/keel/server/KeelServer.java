@@ -86,8 +86,8 @@ public final class KeelServer implements AutoCloseable {
         this.reader = new CloudEventReader(mapper);
         this.auth = new Authenticator(b.tokens, b.requestsPerSecond);
         this.streams = new EventStreams(
+                keel,
                 b.journal != null ? b.journal : keel.journal(),
-                keel.lanes(),
                 mapper,
                 new EventStreams.Settings(
                         b.streamHeartbeat,

@@ -19,27 +19,40 @@ import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import picocli.CommandLine;
 
-/** `keel emit` and `keel stats` against a running server. */
+/** `keel emit`, `stats`, `tail` and `dlq` against a running server. */
 class ClientCommandsTest {
     private static final String TOKEN = "cli-token-0123456789";
 
     private final List<Event<?>> delivered = new CopyOnWriteArrayList<>();
+    private final java.util.concurrent.atomic.AtomicBoolean ledgerUp = new java.util.concurrent.atomic.AtomicBoolean();
+    private Keel keel;
     private KeelServer server;
     private final StringWriter out = new StringWriter();
     private final StringWriter err = new StringWriter();
 
     @BeforeEach
     void start() {
-        Keel keel = Keel.builder().build();
+        keel = Keel.builder().build();
         keel.subscribe(Subscription.builder("seen")
                 .types("order.*")
                 .handler(Object.class, d -> delivered.add(d.event()))
                 .build());
+        keel.subscribe(Subscription.builder("ledger")
+                .types("payment.*")
+                .retry(dev.keel.RetryPolicy.NO_RETRY)
+                .handler(Object.class, d -> {
+                    if (!ledgerUp.get()) {
+                        throw new java.io.IOException("ledger down");
+                    }
+                })
+                .build());
         keel.start();
         server = KeelServer.builder(keel)
                 .port(0)
-                .tokens(List.of(
-                        new AccessToken(TOKEN, "acme", Set.of(AccessToken.Scope.PRODUCE, AccessToken.Scope.ADMIN))))
+                .tokens(List.of(new AccessToken(
+                        TOKEN,
+                        "acme",
+                        Set.of(AccessToken.Scope.PRODUCE, AccessToken.Scope.CONSUME, AccessToken.Scope.ADMIN))))
                 .build()
                 .start();
     }
@@ -101,5 +114,90 @@ class ClientCommandsTest {
         assertThat(run("stats", "--url", "http://127.0.0.1:1", "--token", TOKEN))
                 .isEqualTo(1);
         assertThat(err.toString()).contains("cannot reach http://127.0.0.1:1");
+    }
+
+    @Test
+    void shouldTailEventsAsTheyArrive() throws Exception {
+        Thread producer = Thread.ofVirtual().start(() -> {
+            // Until the tail has printed what it waits for: it connects at some point after this starts.
+            for (int i = 0; i < 200 && !out.toString().contains("\"n\":3"); i++) {
+                keel.emit(Event.builder("order.created", java.util.Map.of("n", i))
+                                .key("k")
+                                .tenant("acme")
+                                .build())
+                        .join();
+                try {
+                    Thread.sleep(50);
+                } catch (InterruptedException e) {
+                    return;
+                }
+            }
+        });
+        int code = run("tail", "--url", url(), "--token", TOKEN, "--types", "order.*", "--count", "3");
+        producer.join();
+        assertThat(code).as(err.toString()).isZero();
+        List<String> lines = out.toString().lines().toList();
+        assertThat(lines)
+                .hasSize(3)
+                .allSatisfy(l -> assertThat(l).contains("order.created").contains("key=k"));
+
+        out.getBuffer().setLength(0);
+        assertThat(run("tail", "--url", url(), "--token", "not-a-known-token-000", "--count", "1"))
+                .isEqualTo(1);
+        assertThat(err.toString()).contains("keel tail: 401");
+    }
+
+    @Test
+    void shouldListShowReprocessAndPurgeDeadLetters() {
+        for (int i = 0; i < 5; i++) {
+            keel.emit(Event.builder("payment.failed", i)
+                            .key("p" + i)
+                            .tenant("acme")
+                            .build())
+                    .join();
+        }
+        await().atMost(Duration.ofSeconds(10)).until(() -> keel.deadLetters().count("ledger") == 5);
+
+        assertThat(run("dlq", "ls", "--url", url(), "--token", TOKEN))
+                .as(err.toString())
+                .isZero();
+        List<String> rows = out.toString().lines().toList();
+        assertThat(rows.getFirst()).startsWith("ID");
+        assertThat(rows).hasSize(6);
+        assertThat(rows.get(1)).contains("ledger").contains("payment.failed").contains("ledger down");
+        String first = rows.get(1).split("\\s+")[0];
+
+        out.getBuffer().setLength(0);
+        assertThat(run("dlq", "show", "--url", url(), "--token", TOKEN, first)).isZero();
+        assertThat(out.toString()).contains("\"errors\"").contains("java.io.IOException");
+
+        out.getBuffer().setLength(0);
+        assertThat(run("dlq", "purge", "--url", url(), "--token", TOKEN, first)).isZero();
+        assertThat(keel.deadLetters().count("ledger")).isEqualTo(4);
+
+        out.getBuffer().setLength(0);
+        assertThat(run("dlq", "reprocess", "--url", url(), "--token", TOKEN, "--all", "--dry-run"))
+                .isZero();
+        assertThat(out.toString()).contains("4 dead letters match");
+        assertThat(keel.deadLetters().count("ledger")).isEqualTo(4);
+
+        ledgerUp.set(true);
+        out.getBuffer().setLength(0);
+        assertThat(run("dlq", "reprocess", "--url", url(), "--token", TOKEN, "--all", "--key", "p1"))
+                .as(err.toString())
+                .isZero();
+        assertThat(out.toString()).contains("reprocessed 1 of 1");
+        await().atMost(Duration.ofSeconds(10)).until(() -> keel.deadLetters().count("ledger") == 3);
+
+        out.getBuffer().setLength(0);
+        assertThat(run("dlq", "purge", "--url", url(), "--token", TOKEN, "--all"))
+                .isZero();
+        assertThat(out.toString()).contains("deleted 3 dead letters");
+        assertThat(err.toString()).contains("purge: 3 of 3");
+        assertThat(keel.deadLetters().count("ledger")).isZero();
+
+        err.getBuffer().setLength(0);
+        assertThat(run("dlq", "purge", "--url", url(), "--token", TOKEN)).isEqualTo(2);
+        assertThat(err.toString()).contains("ids, or --all");
     }
 }

@@ -116,6 +116,11 @@ final class ServeCommand implements Callable<Integer> {
                 file.limits().applyTo(builder);
             }
             file.declareSubscriptions(builder);
+            file.registerSchemas(
+                    builder,
+                    config != null && config.toAbsolutePath().getParent() != null
+                            ? config.toAbsolutePath().getParent()
+                            : java.nio.file.Path.of("."));
             server = builder.build().start();
         } catch (RuntimeException e) {
             keel.close(Duration.ZERO);

@@ -32,6 +32,9 @@ import java.util.stream.Collectors;
  *   streamsPerToken: 100
  *   streamBuffer: 1000           # events a slow stream may fall behind before it is closed
  *   streamHeartbeat: 15s
+ * schemas:                       # JSON Schemas that ingested events' data must match, per type
+ *   order.created: schemas/order-created.json   # a file, relative to this one
+ *   order.paid: {type: object, required: [cents]}
  * subscriptions:                 # webhook subscriptions that always run
  *   billing:
  *     tenant: acme               # receives acme's events; leave out for every tenant's
@@ -46,6 +49,7 @@ import java.util.stream.Collectors;
  * @param drainTimeout how long shutdown waits for deliveries
  * @param auth the tokens
  * @param limits request rate and stream limits
+ * @param schemas JSON Schemas by event type: inline, or the path of a JSON file relative to the config file
  * @param subscriptions webhook subscriptions by name, each as in {@code PUT /v1/subscriptions/{name}} plus an
  *     optional {@code tenant}
  */
@@ -56,6 +60,7 @@ record ServeConfig(
         String drainTimeout,
         Auth auth,
         Limits limits,
+        java.util.Map<String, Object> schemas,
         java.util.Map<String, java.util.Map<String, Object>> subscriptions) {
     /** The {@code limits} section. */
     record Limits(Integer requestsPerSecond, Integer streamsPerToken, Integer streamBuffer, String streamHeartbeat) {
@@ -89,7 +94,7 @@ record ServeConfig(
             @JsonProperty("tenant") String tenant,
             @JsonProperty("scopes") List<String> scopes) {}
 
-    static final ServeConfig EMPTY = new ServeConfig(null, null, null, null, null, null, null);
+    static final ServeConfig EMPTY = new ServeConfig(null, null, null, null, null, null, null, null);
 
     /** Reads the file; a clear {@link IllegalArgumentException} names what is wrong and where. */
     static ServeConfig load(Path file) {
@@ -118,6 +123,37 @@ record ServeConfig(
         } catch (IOException e) {
             throw new IllegalArgumentException("cannot read the config file '" + file + "': " + e.getMessage(), e);
         }
+    }
+
+    /**
+     * Registers the configured schemas on the server; they are checked when the server is built.
+     *
+     * @param base the directory schema files are relative to (the config file's)
+     */
+    void registerSchemas(dev.keel.server.KeelServer.Builder server, Path base) {
+        if (schemas == null) {
+            return;
+        }
+        ObjectMapper json = new ObjectMapper();
+        schemas.forEach((type, value) -> {
+            try {
+                if (value instanceof String file) {
+                    Path path = base.resolve(file);
+                    if (!Files.isRegularFile(path)) {
+                        throw new IllegalArgumentException(
+                                "schemas." + type + ": the file '" + path + "' does not exist");
+                    }
+                    server.schema(type, Files.readString(path));
+                } else if (value instanceof java.util.Map<?, ?> || value instanceof Boolean) {
+                    server.schema(type, json.writeValueAsString(value));
+                } else {
+                    throw new IllegalArgumentException(
+                            "schemas." + type + " must be a schema object or the path of a JSON file");
+                }
+            } catch (IOException e) {
+                throw new IllegalArgumentException("schemas." + type + ": " + e.getMessage(), e);
+            }
+        });
     }
 
     /** Declares the configured subscriptions on the server; they are checked when the server is built. */

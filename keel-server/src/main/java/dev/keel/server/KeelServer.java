@@ -65,6 +65,7 @@ public final class KeelServer implements AutoCloseable {
     private final Authenticator auth;
     private final WebhookSubscriptions webhooks;
     private final EventStreams streams;
+    private final EventSchemas schemas;
     private final Javalin app;
     private volatile boolean started;
     private volatile boolean draining;
@@ -85,6 +86,15 @@ public final class KeelServer implements AutoCloseable {
                 .disable(SerializationFeature.WRITE_DATES_AS_TIMESTAMPS);
         this.reader = new CloudEventReader(mapper);
         this.auth = new Authenticator(b.tokens, b.requestsPerSecond);
+        Map<String, com.fasterxml.jackson.databind.JsonNode> schemaNodes = new LinkedHashMap<>();
+        b.schemas.forEach((type, text) -> {
+            try {
+                schemaNodes.put(type, mapper.readTree(text));
+            } catch (IOException e) {
+                throw new IllegalArgumentException("the schema of '" + type + "' is not JSON: " + e.getMessage(), e);
+            }
+        });
+        this.schemas = new EventSchemas(schemaNodes, mapper);
         this.streams = new EventStreams(
                 keel,
                 b.journal != null ? b.journal : keel.journal(),
@@ -209,6 +219,13 @@ public final class KeelServer implements AutoCloseable {
             Map<String, String> headers = new HashMap<>();
             ctx.headerMap().forEach((k, v) -> headers.put(k.toLowerCase(Locale.ROOT), v));
             events = List.of(reader.binary(headers, ctx.contentType(), body, tenant));
+        }
+        if (!schemas.isEmpty()) {
+            for (int i = 0; i < events.size(); i++) {
+                schemas.check(
+                        events.get(i),
+                        CloudEventReader.BATCH.equals(contentType) ? "event " + i + " of the batch" : "the event");
+            }
         }
         String idempotencyKey = ctx.header("Idempotency-Key");
         if (idempotencyKey != null) {
@@ -460,6 +477,7 @@ public final class KeelServer implements AutoCloseable {
         private List<AccessToken> tokens = List.of();
         private java.nio.file.Path subscriptionsFile;
         private int requestsPerSecond;
+        private final Map<String, String> schemas = new LinkedHashMap<>();
         private int streamsPerToken = EventStreams.Settings.DEFAULT.maxPerToken();
         private int streamBuffer = EventStreams.Settings.DEFAULT.buffer();
         private Duration streamHeartbeat = EventStreams.Settings.DEFAULT.heartbeat();
@@ -529,6 +547,18 @@ public final class KeelServer implements AutoCloseable {
                 throw new IllegalArgumentException("drainTimeout must not be negative but was " + value);
             }
             this.drainTimeout = value;
+            return this;
+        }
+
+        /**
+         * A JSON Schema that the data of every ingested event of this type must match; an event that does not is
+         * refused with a 400 problem naming the violations. Checked when the server is built.
+         *
+         * @param type an event type (exact, not a pattern)
+         * @param jsonSchema the schema as JSON; the draft its {@code $schema} names, 2020-12 when none
+         */
+        public Builder schema(String type, String jsonSchema) {
+            schemas.put(Objects.requireNonNull(type, "type"), Objects.requireNonNull(jsonSchema, "jsonSchema"));
             return this;
         }
 

@@ -86,6 +86,47 @@ class ServeConfigTest {
     }
 
     @Test
+    void shouldRegisterSchemasInlineAndFromFiles() throws Exception {
+        Files.writeString(dir.resolve("paid.json"), "{\"type\":\"object\",\"required\":[\"cents\"]}");
+        ServeConfig c = ServeConfig.load(file("""
+                schemas:
+                  order.paid: paid.json
+                  order.created: {type: object, required: [id]}
+                """));
+        try (dev.keel.Keel keel = dev.keel.Keel.builder().build()) {
+            dev.keel.server.KeelServer.Builder builder =
+                    dev.keel.server.KeelServer.builder(keel).port(0);
+            c.registerSchemas(builder, dir);
+            dev.keel.server.KeelServer server = builder.build().start();
+            try {
+                var http = java.net.http.HttpClient.newHttpClient();
+                for (String[] t : new String[][] {{"order.paid", "cents"}, {"order.created", "id"}}) {
+                    var r = http.send(
+                            java.net.http.HttpRequest.newBuilder(
+                                            java.net.URI.create("http://127.0.0.1:" + server.port() + "/v1/events"))
+                                    .header("Content-Type", "application/cloudevents+json")
+                                    .POST(java.net.http.HttpRequest.BodyPublishers.ofString(
+                                            "{\"specversion\":\"1.0\",\"id\":\"x\",\"source\":\"/s\",\"type\":\"" + t[0]
+                                                    + "\",\"data\":{}}"))
+                                    .build(),
+                            java.net.http.HttpResponse.BodyHandlers.ofString());
+                    assertThat(r.statusCode()).isEqualTo(400);
+                    assertThat(r.body()).contains(t[1]);
+                }
+            } finally {
+                server.close();
+            }
+        }
+        assertThatThrownBy(() -> ServeConfig.load(file("schemas:\n  order.paid: missing.json\n"))
+                        .registerSchemas(
+                                dev.keel.server.KeelServer.builder(
+                                        dev.keel.Keel.builder().build()),
+                                dir))
+                .hasMessageContaining("missing.json")
+                .hasMessageContaining("does not exist");
+    }
+
+    @Test
     void shouldNameWhatIsWrong() throws Exception {
         assertThatThrownBy(() -> ServeConfig.load(file("prot: 9090\n")))
                 .isInstanceOf(IllegalArgumentException.class)

@@ -1054,11 +1054,20 @@ public final class Keel implements AutoCloseable {
                     s.pendingCount(false),
                     s.pendingCount(true),
                     s.lag(),
-                    s.pauses.sum()));
+                    s.pauses.sum(),
+                    s.lagByLane()));
         }
         subs.sort(java.util.Comparator.comparing(SubscriptionStats::name));
         KeelStats own = new KeelStats(emitted.sum(), duplicates.sum(), rejected.sum(), lanes, subs);
         return twin == null ? own : merge(own, twin.stats());
+    }
+
+    private static List<Long> sum(List<Long> a, List<Long> b) {
+        List<Long> out = new ArrayList<>(Math.max(a.size(), b.size()));
+        for (int i = 0; i < Math.max(a.size(), b.size()); i++) {
+            out.add((i < a.size() ? a.get(i) : 0L) + (i < b.size() ? b.get(i) : 0L));
+        }
+        return out;
     }
 
     private static KeelStats merge(KeelStats a, KeelStats b) {
@@ -1080,7 +1089,8 @@ public final class Keel implements AutoCloseable {
                             x.pendingDue() + y.pendingDue(),
                             x.parked() + y.parked(),
                             x.lag() + y.lag(),
-                            x.pauses() + y.pauses()));
+                            x.pauses() + y.pauses(),
+                            sum(x.lagByLane(), y.lagByLane())));
         }
         return new KeelStats(
                 a.emitted() + b.emitted(),

@@ -134,6 +134,14 @@ final class SubscriptionState {
         return n;
     }
 
+    List<Long> lagByLane() {
+        List<Long> out = new java.util.ArrayList<>(workers.length);
+        for (LaneWorker w : workers) {
+            out.add(w.lag());
+        }
+        return out;
+    }
+
     @SuppressWarnings("unchecked")
     private static Middleware.Chain compile(Subscription s) {
         Handler<Object> handler = (Handler<Object>) s.handler();

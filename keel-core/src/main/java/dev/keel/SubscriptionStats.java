@@ -1,5 +1,7 @@
 package dev.keel;
 
+import java.util.List;
+
 /**
  * Counters of one subscription since the runtime started, and its current backlog.
  *
@@ -13,6 +15,8 @@ package dev.keel;
  * @param parked deliveries parked behind an earlier failing event of the same key or lane
  * @param lag events appended to its lanes that it has not passed yet
  * @param pauses times a lane paused (open circuit, rate limit, full bulkhead)
+ * @param lagByLane the lag of each lane, by lane number (on this instance's view; lanes another instance
+ *     holds count what this one last saw)
  */
 public record SubscriptionStats(
         String name,
@@ -24,4 +28,9 @@ public record SubscriptionStats(
         long pendingDue,
         long parked,
         long lag,
-        long pauses) {}
+        long pauses,
+        List<Long> lagByLane) {
+    public SubscriptionStats {
+        lagByLane = List.copyOf(lagByLane);
+    }
+}

@@ -91,9 +91,16 @@ final class EventStreams implements AutoCloseable {
         this.tails = new Thread[lanes];
     }
 
-    /** How many streams are open. */
-    int open() {
-        return streams.size();
+    /** How many streams are open, of one tenant (every stream when null: open mode). */
+    int open(String tenant) {
+        if (tenant == null) {
+            return streams.size();
+        }
+        int n = 0;
+        for (Stream s : streams) {
+            n += tenant.equals(s.tenant) ? 1 : 0;
+        }
+        return n;
     }
 
     /**

@@ -28,6 +28,7 @@ import java.util.Locale;
 import java.util.Map;
 import java.util.Objects;
 import java.util.concurrent.CompletionException;
+import java.util.concurrent.atomic.LongAdder;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -66,6 +67,10 @@ public final class KeelServer implements AutoCloseable {
     private final WebhookSubscriptions webhooks;
     private final EventStreams streams;
     private final EventSchemas schemas;
+    /** Per tenant ("" in open mode): events this server accepted, and duplicates it was sent. */
+    private final java.util.concurrent.ConcurrentHashMap<String, LongAdder[]> ingested =
+            new java.util.concurrent.ConcurrentHashMap<>();
+
     private final Javalin app;
     private volatile boolean started;
     private volatile boolean draining;
@@ -128,10 +133,8 @@ public final class KeelServer implements AutoCloseable {
             config.http.maxRequestSize = Long.MAX_VALUE;
             config.routes.post("/v1/events", this::postEvents);
             config.routes.get("/v1/stream", this::stream);
-            config.routes.get("/v1/stats", ctx -> {
-                auth.authorize(ctx, AccessToken.Scope.ADMIN);
-                json(ctx, 200, keel.stats());
-            });
+            config.routes.get("/v1/stats", ctx -> json(ctx, 200, stats(auth.authorize(ctx, AccessToken.Scope.ADMIN))));
+            config.routes.get("/", ctx -> dashboard(ctx));
             config.routes.get("/health/live", ctx -> json(ctx, 200, Map.of("status", "UP")));
             config.routes.get("/health/ready", this::ready);
             config.routes.get("/health/startup", this::startup);
@@ -252,6 +255,10 @@ public final class KeelServer implements AutoCloseable {
                 duplicates.add(r.eventId());
             }
         }
+        LongAdder[] counts = ingested.computeIfAbsent(
+                tenant == null ? "" : tenant, t -> new LongAdder[] {new LongAdder(), new LongAdder()});
+        counts[0].add(receipts.size() - duplicates.size());
+        counts[1].add(duplicates.size());
         Map<String, Object> response = new LinkedHashMap<>();
         response.put("accepted", accepted);
         if (!duplicates.isEmpty()) {
@@ -297,6 +304,56 @@ public final class KeelServer implements AutoCloseable {
                     503, "shutting-down", "Shutting down", "this server is shutting down; connect to another instance");
         }
         streams.serve(ctx, token, tenant, types, from);
+    }
+
+    /**
+     * The runtime's stats as one tenant may see them: its subscriptions only, and what this server ingested
+     * for it (in open mode, the whole runtime).
+     */
+    private Map<String, Object> stats(String tenant) {
+        dev.keel.KeelStats all = keel.stats();
+        Map<String, dev.keel.Subscription> byName = new HashMap<>();
+        keel.subscriptions().forEach(s -> byName.put(s.name(), s));
+        Map<String, WebhookSubscription> webhooksByName = new HashMap<>();
+        webhooks.list(tenant).forEach(w -> webhooksByName.put(w.deliveryName(), w));
+        List<Map<String, Object>> subs = new ArrayList<>();
+        for (dev.keel.SubscriptionStats s : all.subscriptions()) {
+            dev.keel.Subscription sub = byName.get(s.name());
+            if (sub == null || sub.ephemeral() || (tenant != null && !tenant.equals(sub.tenant()))) {
+                continue;
+            }
+            Map<String, Object> m = mapper.convertValue(s, new com.fasterxml.jackson.core.type.TypeReference<>() {});
+            WebhookSubscription w = webhooksByName.get(s.name());
+            if (w != null) {
+                m.put("webhook", w.name());
+                m.put("circuit", webhooks.circuit(tenant, w.name()));
+            }
+            subs.add(m);
+        }
+        LongAdder[] counts = ingested.get(tenant == null ? "" : tenant);
+        Map<String, Object> out = new LinkedHashMap<>();
+        out.put("tenant", tenant);
+        out.put("emitted", tenant == null ? all.emitted() : counts == null ? 0 : counts[0].sum());
+        out.put("duplicates", tenant == null ? all.duplicates() : counts == null ? 0 : counts[1].sum());
+        out.put("lanes", all.lanes());
+        out.put("streams", streams.open(tenant));
+        out.put("subscriptions", subs);
+        return out;
+    }
+
+    private void dashboard(Context ctx) throws IOException {
+        try (InputStream in = KeelServer.class.getResourceAsStream("/dev/keel/server/dashboard.html")) {
+            if (in == null) {
+                throw new IllegalStateException("the dashboard page is missing from the jar");
+            }
+            ctx.contentType("text/html; charset=utf-8")
+                    .header("Cache-Control", "no-cache")
+                    .header(
+                            "Content-Security-Policy",
+                            "default-src 'self'; style-src 'unsafe-inline'; script-src 'unsafe-inline'")
+                    .header("X-Frame-Options", "DENY")
+                    .result(in.readAllBytes());
+        }
     }
 
     private void ready(Context ctx) {

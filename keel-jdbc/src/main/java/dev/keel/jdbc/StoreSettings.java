@@ -133,7 +133,7 @@ public record StoreSettings(
                 case "d" -> Duration.ofDays(n);
                 default -> throw new NumberFormatException();
             };
-        } catch (NumberFormatException | DateTimeParseException e) {
+        } catch (NumberFormatException | DateTimeParseException | ArithmeticException e) {
             throw new IllegalArgumentException("'" + text + "' is not a duration; use a whole number with ms, s, m, h"
                     + " or d (250ms, 2s, 1m, 6h, 7d), or ISO-8601 such as PT2S");
         }

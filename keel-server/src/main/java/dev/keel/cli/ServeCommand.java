@@ -99,7 +99,6 @@ final class ServeCommand implements Callable<Integer> {
                 .build();
         KeelServer server;
         try {
-            keel.start();
             KeelServer.Builder builder = KeelServer.builder(keel)
                     .journal(journal)
                     .prometheus(prometheus)
@@ -112,6 +111,9 @@ final class ServeCommand implements Callable<Integer> {
                 builder.subscriptionsFile(java.nio.file.Path.of(env.getOrDefault("KEEL_DATA_DIR", "./keel-data"))
                         .resolve("subscriptions.json"));
             }
+            if (file.webhooks() != null && file.webhooks().allowPrivateTargets() != null) {
+                builder.allowPrivateWebhookTargets(file.webhooks().allowPrivateTargets());
+            }
             if (file.limits() != null) {
                 file.limits().applyTo(builder);
             }
@@ -121,7 +123,11 @@ final class ServeCommand implements Callable<Integer> {
                     config != null && config.toAbsolutePath().getParent() != null
                             ? config.toAbsolutePath().getParent()
                             : java.nio.file.Path.of("."));
-            server = builder.build().start();
+            // Built first, so its webhook subscriptions are registered when the runtime starts: pruning then
+            // waits for their stored cursors, and nothing they have not delivered is pruned on a restart.
+            KeelServer built = builder.build();
+            keel.start();
+            server = built.start();
         } catch (RuntimeException e) {
             keel.close(Duration.ZERO);
             throw e;
@@ -129,7 +135,9 @@ final class ServeCommand implements Callable<Integer> {
         out.printf(
                 "keel serve: listening on http://%s:%d (journal: %s)%n",
                 bind, server.port(), settings.store().name().toLowerCase(java.util.Locale.ROOT));
-        out.printf("  POST http://%s:%d/v1/events   GET /v1/stats /health/ready /metrics%n", bind, server.port());
+        out.printf("  dashboard: http://%s:%d/%n", bind, server.port());
+        out.printf("  POST /v1/events   PUT /v1/subscriptions/{name}   GET /v1/stream   GET /v1/stats /health/ready"
+                + " /metrics%n");
         if (tokens.isEmpty()) {
             out.println("  OPEN DEVELOPMENT MODE: no auth tokens are configured (auth.tokens in --config); the"
                     + " server stays on loopback and anyone on this machine may emit events");

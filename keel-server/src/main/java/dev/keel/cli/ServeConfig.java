@@ -35,6 +35,8 @@ import java.util.stream.Collectors;
  * schemas:                       # JSON Schemas that ingested events' data must match, per type
  *   order.created: schemas/order-created.json   # a file, relative to this one
  *   order.paid: {type: object, required: [cents]}
+ * webhooks:
+ *   allowPrivateTargets: false   # loopback and private addresses; allowed by default only without tokens
  * subscriptions:                 # webhook subscriptions that always run
  *   billing:
  *     tenant: acme               # receives acme's events; leave out for every tenant's
@@ -50,6 +52,7 @@ import java.util.stream.Collectors;
  * @param auth the tokens
  * @param limits request rate and stream limits
  * @param schemas JSON Schemas by event type: inline, or the path of a JSON file relative to the config file
+ * @param webhooks webhook settings
  * @param subscriptions webhook subscriptions by name, each as in {@code PUT /v1/subscriptions/{name}} plus an
  *     optional {@code tenant}
  */
@@ -61,7 +64,11 @@ record ServeConfig(
         Auth auth,
         Limits limits,
         java.util.Map<String, Object> schemas,
+        Webhooks webhooks,
         java.util.Map<String, java.util.Map<String, Object>> subscriptions) {
+    /** The {@code webhooks} section. */
+    record Webhooks(Boolean allowPrivateTargets) {}
+
     /** The {@code limits} section. */
     record Limits(Integer requestsPerSecond, Integer streamsPerToken, Integer streamBuffer, String streamHeartbeat) {
         /** Sets the limits given on the server. */
@@ -94,7 +101,7 @@ record ServeConfig(
             @JsonProperty("tenant") String tenant,
             @JsonProperty("scopes") List<String> scopes) {}
 
-    static final ServeConfig EMPTY = new ServeConfig(null, null, null, null, null, null, null, null);
+    static final ServeConfig EMPTY = new ServeConfig(null, null, null, null, null, null, null, null, null);
 
     /** Reads the file; a clear {@link IllegalArgumentException} names what is wrong and where. */
     static ServeConfig load(Path file) {

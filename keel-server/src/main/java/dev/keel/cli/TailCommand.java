@@ -5,7 +5,6 @@ import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.InputStreamReader;
 import java.io.PrintWriter;
-import java.net.ConnectException;
 import java.net.URI;
 import java.net.URLEncoder;
 import java.net.http.HttpClient;
@@ -77,15 +76,30 @@ final class TailCommand implements Callable<Integer> {
             HttpResponse<java.io.InputStream> r;
             try {
                 r = http.send(b.build(), HttpResponse.BodyHandlers.ofInputStream());
-            } catch (ConnectException e) {
+            } catch (IOException e) {
+                // Refused or dropped: the server may be restarting. Give up after a minute or so.
                 if (++failures > 30) {
                     throw new GatewayClient.CallFailed(
-                            "cannot reach " + client.url + "; is `keel serve` running there?");
+                            "cannot reach " + client.url + "; is `keel serve` running there? (" + e.getMessage() + ")");
                 }
                 Thread.sleep(retry.toMillis());
                 continue;
             }
-            if (r.statusCode() != 200) {
+            int status = r.statusCode();
+            if ((status == 429 || status == 502 || status == 503 || status == 504) && ++failures <= 30) {
+                // Busy or restarting: wait as asked, then resume from the last event received.
+                long wait = r.headers()
+                        .firstValue("Retry-After")
+                        .filter(v -> v.chars().allMatch(Character::isDigit) && !v.isEmpty())
+                        .map(v -> Long.parseLong(v) * 1000)
+                        .orElse(retry.toMillis());
+                r.body().close();
+                err.println("keel tail: the server answered " + status + "; retrying in " + wait + " ms");
+                err.flush();
+                Thread.sleep(wait);
+                continue;
+            }
+            if (status != 200) {
                 String body;
                 try (var in = r.body()) {
                     body = new String(in.readAllBytes(), StandardCharsets.UTF_8);

@@ -115,8 +115,17 @@ final class EventStreams implements AutoCloseable {
     void serve(io.javalin.http.Context ctx, Object token, String tenant, List<TypePattern> types, StreamPosition from)
             throws IOException {
         if (closing != null) {
-            ctx.header("Retry-After", "5");
-            throw new ProblemException(503, "shutting-down", "Shutting down", closing);
+            // Not a 503: browsers' EventSource gives up for good on an error status, but reconnects after a
+            // stream that ends. So a stream that only says to come back, as every open stream was told.
+            ctx.status(200);
+            ctx.res().setContentType("text/event-stream;charset=utf-8");
+            OutputStream out = ctx.res().getOutputStream();
+            write(
+                    out,
+                    "event: keel.shutdown\nretry: " + settings.reconnect().toMillis() + "\ndata: "
+                            + mapper.writeValueAsString(Map.of("reason", closing)) + "\n\n");
+            out.flush();
+            return;
         }
         Object key = token == null ? "open" : token;
         AtomicInteger held = perToken.computeIfAbsent(key, k -> new AtomicInteger());
@@ -132,8 +141,15 @@ final class EventStreams implements AutoCloseable {
         Stream s = new Stream(tenant, types, settings.buffer());
         try {
             long[] at = new long[lanes];
+            List<Map<String, Long>> resets = new java.util.ArrayList<>();
             for (int lane = 0; lane < lanes; lane++) {
-                at[lane] = from != null ? from.get(lane) : journal.head(lane);
+                long head = journal.head(lane);
+                at[lane] = from != null ? from.get(lane) : head;
+                if (at[lane] > head) {
+                    // A position this journal never reached (another deployment, a wiped store): start at its head.
+                    resets.add(Map.of("lane", (long) lane, "from", at[lane], "to", head));
+                    at[lane] = head;
+                }
             }
             s.position = at;
             ctx.status(200);
@@ -142,6 +158,18 @@ final class EventStreams implements AutoCloseable {
             ctx.res().setHeader("X-Accel-Buffering", "no");
             OutputStream out = ctx.res().getOutputStream();
             write(out, "retry: " + settings.reconnect().toMillis() + "\n: stream open\n\n");
+            if (!resets.isEmpty()) {
+                write(
+                        out,
+                        "id: " + StreamPosition.format(s.position) + "\nevent: keel.reset\ndata: "
+                                + mapper.writeValueAsString(Map.of(
+                                        "reason",
+                                        "Last-Event-ID is ahead of this journal in some lanes; they start at their"
+                                                + " heads",
+                                        "lanes",
+                                        resets))
+                                + "\n\n");
+            }
             out.flush();
             startTails();
             streams.add(s);
@@ -153,6 +181,22 @@ final class EventStreams implements AutoCloseable {
             pump(s, out);
         } catch (IOException e) {
             // The client went away: nothing to answer.
+        } catch (RuntimeException e) {
+            // The journal failed mid-stream: the headers are sent, so say it in the stream, and end it.
+            log.warn("an event stream failed; it is ended so the client reconnects", e);
+            try {
+                OutputStream out = ctx.res().getOutputStream();
+                write(
+                        out,
+                        "event: keel.error\ndata: "
+                                + mapper.writeValueAsString(Map.of(
+                                        "reason",
+                                        "the stream failed (" + e.getMessage() + "); reconnect with Last-Event-ID"))
+                                + "\n\n");
+                out.flush();
+            } catch (IOException | RuntimeException ignored) {
+                // the client is gone as well
+            }
         } finally {
             streams.remove(s);
             held.decrementAndGet();
@@ -302,7 +346,7 @@ final class EventStreams implements AutoCloseable {
                     LockSupport.parkNanos(IDLE.toNanos());
                     continue;
                 }
-                List<LogRecord> page = journal.read(lane, position, PAGE);
+                List<LogRecord> page = journal.head(lane) > position ? journal.read(lane, position, PAGE) : List.of();
                 if (page.isEmpty()) {
                     LockSupport.parkNanos(pollNanos);
                     continue;
@@ -321,9 +365,12 @@ final class EventStreams implements AutoCloseable {
                     position = r.sequence();
                 }
                 tailed.set(lane, position);
-            } catch (RuntimeException e) {
+            } catch (RuntimeException | Error e) {
                 if (closed) {
                     return;
+                }
+                if (e instanceof VirtualMachineError vme && !(e instanceof StackOverflowError)) {
+                    throw vme;
                 }
                 log.warn("the event stream tail of lane {} cannot read the journal; retrying in 1 s", lane, e);
                 LockSupport.parkNanos(Duration.ofSeconds(1).toNanos());

@@ -114,7 +114,12 @@ public final class KeelServer implements AutoCloseable {
             throw new IllegalArgumentException("no auth tokens are configured, so the server listens on loopback only,"
                     + " not on '" + host + "'; configure tokens (auth.tokens) to listen there");
         }
-        this.webhooks = new WebhookSubscriptions(keel, mapper, b.subscriptionsFile, java.time.Clock.systemUTC());
+        this.webhooks = new WebhookSubscriptions(
+                keel,
+                mapper,
+                b.subscriptionsFile,
+                java.time.Clock.systemUTC(),
+                b.allowPrivateWebhookTargets != null ? b.allowPrivateWebhookTargets : auth.open());
         List<WebhookSubscriptions.Definition> declared = new ArrayList<>();
         b.declared.forEach(d ->
                 declared.add(new WebhookSubscriptions.Definition(d.name(), d.tenant(), mapper.valueToTree(d.spec()))));
@@ -297,11 +302,6 @@ public final class KeelServer implements AutoCloseable {
             } catch (IllegalArgumentException e) {
                 throw ProblemException.badRequest("invalid-last-event-id", e.getMessage());
             }
-        }
-        if (draining) {
-            ctx.header("Retry-After", "5");
-            throw new ProblemException(
-                    503, "shutting-down", "Shutting down", "this server is shutting down; connect to another instance");
         }
         streams.serve(ctx, token, tenant, types, from);
     }
@@ -534,6 +534,7 @@ public final class KeelServer implements AutoCloseable {
         private List<AccessToken> tokens = List.of();
         private java.nio.file.Path subscriptionsFile;
         private int requestsPerSecond;
+        private Boolean allowPrivateWebhookTargets;
         private final Map<String, String> schemas = new LinkedHashMap<>();
         private int streamsPerToken = EventStreams.Settings.DEFAULT.maxPerToken();
         private int streamBuffer = EventStreams.Settings.DEFAULT.buffer();
@@ -616,6 +617,15 @@ public final class KeelServer implements AutoCloseable {
          */
         public Builder schema(String type, String jsonSchema) {
             schemas.put(Objects.requireNonNull(type, "type"), Objects.requireNonNull(jsonSchema, "jsonSchema"));
+            return this;
+        }
+
+        /**
+         * Whether webhooks may point at loopback, private and link-local addresses. By default only in open
+         * development mode (no tokens): with tokens, a tenant's webhook cannot reach what only the server can.
+         */
+        public Builder allowPrivateWebhookTargets(boolean value) {
+            this.allowPrivateWebhookTargets = value;
             return this;
         }
 

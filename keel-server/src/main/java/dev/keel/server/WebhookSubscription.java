@@ -105,8 +105,11 @@ public record WebhookSubscription(
                 throw new IllegalArgumentException("circuitBreaker.minimumCalls must be at least 1 and at most"
                         + " circuitBreaker.window (" + window + ") but was " + minimumCalls);
             }
-            if (openFor.isNegative() || openFor.isZero()) {
-                throw new IllegalArgumentException("circuitBreaker.openFor must be positive but was " + openFor);
+            if (window > 1_000) {
+                throw new IllegalArgumentException("circuitBreaker.window must be at most 1000 but was " + window);
+            }
+            if (openFor.compareTo(Duration.ofMillis(1)) < 0 || openFor.compareTo(Duration.ofDays(1)) > 0) {
+                throw new IllegalArgumentException("circuitBreaker.openFor must be from 1ms to 1d but was " + openFor);
             }
         }
     }

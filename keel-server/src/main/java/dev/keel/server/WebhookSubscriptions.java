@@ -45,6 +45,7 @@ final class WebhookSubscriptions implements AutoCloseable {
     private final Path file;
     private final Clock clock;
     private final HttpClient client;
+    private final boolean allowPrivateTargets;
     private final Map<Key, Running> running = new LinkedHashMap<>();
     private long lastGeneration;
 
@@ -52,13 +53,20 @@ final class WebhookSubscriptions implements AutoCloseable {
 
     private record Running(WebhookSubscription subscription, CircuitBreaker breaker) {}
 
+    /** A subscription built for the runtime, not yet subscribed. */
+    private record Prepared(WebhookSubscription webhook, Subscription subscription, CircuitBreaker breaker) {}
+
     /** A subscription as stored or declared, before it is parsed. */
     record Definition(String name, String tenant, JsonNode spec) {}
 
     /** The outcome of a {@link #put}: the subscription, and whether it was new. */
     record Put(WebhookSubscription subscription, boolean created) {}
 
-    WebhookSubscriptions(Keel keel, ObjectMapper mapper, Path file, Clock clock) {
+    /**
+     * @param allowPrivateTargets whether webhooks may point at loopback, private and link-local addresses
+     */
+    WebhookSubscriptions(Keel keel, ObjectMapper mapper, Path file, Clock clock, boolean allowPrivateTargets) {
+        this.allowPrivateTargets = allowPrivateTargets;
         this.keel = keel;
         this.mapper = mapper;
         this.file = file;
@@ -81,7 +89,7 @@ final class WebhookSubscriptions implements AutoCloseable {
         Map<Key, WebhookSubscription> wanted = new LinkedHashMap<>();
         for (Definition d : declared) {
             try {
-                String deliveryName = "webhook:" + (d.tenant() == null ? "-" : d.tenant()) + ":" + d.name();
+                String deliveryName = "webhook:" + tenantPart(d.tenant()) + ":" + d.name();
                 WebhookSubscription s = WebhookSubscription.parse(
                         d.name(), d.tenant(), d.spec(), null, deliveryName, clock.instant(), true);
                 if (wanted.put(new Key(d.tenant(), d.name()), s) != null) {
@@ -102,8 +110,17 @@ final class WebhookSubscriptions implements AutoCloseable {
                 wanted.put(key, s);
             }
         }
-        for (Map.Entry<Key, WebhookSubscription> e : wanted.entrySet()) {
-            running.put(e.getKey(), run(e.getValue()));
+        List<Prepared> prepared = new ArrayList<>();
+        for (WebhookSubscription s : wanted.values()) {
+            try {
+                prepared.add(prepare(s));
+            } catch (IllegalArgumentException e) {
+                throw new IllegalArgumentException("subscription '" + s.name() + "': " + e.getMessage(), e);
+            }
+        }
+        for (Prepared p : prepared) {
+            keel.subscribe(p.subscription());
+            running.put(new Key(p.webhook().tenant(), p.webhook().name()), new Running(p.webhook(), p.breaker()));
         }
     }
 
@@ -157,11 +174,24 @@ final class WebhookSubscriptions implements AutoCloseable {
                     old.subscription().createdAt(),
                     false);
         }
-        save(key, next); // first: a subscription that could not be kept is not started
+        Prepared prepared = prepare(next); // everything checked before anything changes
+        save(key, next); // then kept: a subscription that could not be kept is not started
         if (old != null) {
             keel.unsubscribe(deliveryName);
         }
-        running.put(key, run(next));
+        try {
+            keel.subscribe(prepared.subscription());
+        } catch (RuntimeException e) {
+            // Put back what ran before, in the runtime and in the file.
+            if (old != null) {
+                keel.subscribe(prepare(old.subscription()).subscription());
+            } else {
+                running.remove(key);
+            }
+            save(key, old == null ? null : old.subscription());
+            throw e;
+        }
+        running.put(key, new Running(next, prepared.breaker()));
         return new Put(next, old == null);
     }
 
@@ -197,10 +227,35 @@ final class WebhookSubscriptions implements AutoCloseable {
     /** A name no earlier creation used, so a subscription created again starts from the events emitted then. */
     private String newDeliveryName(String tenant, String name, Instant now) {
         lastGeneration = Math.max(lastGeneration + 1, now.toEpochMilli());
-        return "webhook:" + (tenant == null ? "-" : tenant) + ":" + name + ":" + Long.toString(lastGeneration, 36);
+        return "webhook:" + tenantPart(tenant) + ":" + name + ":" + Long.toString(lastGeneration, 36);
     }
 
-    private Running run(WebhookSubscription s) {
+    /** The tenant as it appears in a runtime subscription's name: itself when it can, else a digest of it. */
+    private static String tenantPart(String tenant) {
+        if (tenant == null) {
+            return "-";
+        }
+        if (tenant.matches("[A-Za-z0-9._-]{1,48}")) {
+            return tenant;
+        }
+        try {
+            byte[] d = java.security.MessageDigest.getInstance("SHA-256")
+                    .digest(tenant.getBytes(java.nio.charset.StandardCharsets.UTF_8));
+            return "t" + java.util.HexFormat.of().formatHex(d, 0, 12);
+        } catch (java.security.NoSuchAlgorithmException e) {
+            throw new IllegalStateException("SHA-256 is missing from this JDK", e);
+        }
+    }
+
+    /**
+     * Builds the runtime subscription with its breaker and rate limiter, checking what parsing could not.
+     *
+     * @throws IllegalArgumentException when the subscription cannot run
+     */
+    private Prepared prepare(WebhookSubscription s) {
+        if (!allowPrivateTargets) {
+            WebhookTarget.checkPublic(s.url());
+        }
         WebhookSubscription.Breaker b = s.breaker();
         CircuitBreaker breaker = CircuitBreaker.of(
                 s.deliveryName(),
@@ -222,17 +277,17 @@ final class WebhookSubscriptions implements AutoCloseable {
                             .build())));
         }
         middleware.add(Middleware.circuitBreaker(breaker));
-        keel.subscribe(Subscription.builder(s.deliveryName())
+        Subscription subscription = Subscription.builder(s.deliveryName())
                 .types(s.types().toArray(String[]::new))
                 .tenant(s.tenant())
-                .handler(Object.class, new WebhookTarget(s, client, mapper, clock))
+                .handler(Object.class, new WebhookTarget(s, client, mapper, clock, allowPrivateTargets))
                 .use(middleware.toArray(Middleware[]::new))
                 .ordering(s.ordering())
                 .retry(s.retry())
                 // The request's own timeout fires first, with the clearer message.
                 .timeout(s.timeout().plusSeconds(5))
-                .build());
-        return new Running(s, breaker);
+                .build();
+        return new Prepared(s, subscription, breaker);
     }
 
     private List<WebhookSubscription> load() {
@@ -305,7 +360,12 @@ final class WebhookSubscriptions implements AutoCloseable {
             } catch (UnsupportedOperationException e) {
                 // not a POSIX file system
             }
-            mapper.writerWithDefaultPrettyPrinter().writeValue(tmp.toFile(), stored);
+            try (java.nio.channels.FileChannel ch =
+                    java.nio.channels.FileChannel.open(tmp, java.nio.file.StandardOpenOption.WRITE)) {
+                ch.write(java.nio.ByteBuffer.wrap(
+                        mapper.writerWithDefaultPrettyPrinter().writeValueAsBytes(stored)));
+                ch.force(true); // on disk before it replaces the old file
+            }
             try {
                 Files.move(tmp, file, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
             } catch (AtomicMoveNotSupportedException e) {

@@ -41,8 +41,10 @@ final class WebhookTarget implements Handler<Object> {
     private final HttpClient client;
     private final ObjectMapper mapper;
     private final Clock clock;
+    private final boolean allowPrivate;
 
-    WebhookTarget(WebhookSubscription s, HttpClient client, ObjectMapper mapper, Clock clock) {
+    WebhookTarget(WebhookSubscription s, HttpClient client, ObjectMapper mapper, Clock clock, boolean allowPrivate) {
+        this.allowPrivate = allowPrivate;
         this.url = s.url();
         this.timeout = s.timeout();
         this.signer = new WebhookSigner(s.secret());
@@ -53,6 +55,17 @@ final class WebhookTarget implements Handler<Object> {
 
     @Override
     public void handle(Delivery<Object> delivery) throws Exception {
+        if (!allowPrivate) {
+            // Again at each delivery: the name may resolve elsewhere than when the subscription was made.
+            try {
+                checkPublic(url);
+            } catch (IllegalArgumentException e) {
+                if (e.getCause() instanceof java.net.UnknownHostException) {
+                    throw new WebhookDeliveryException(e.getMessage(), e.getCause());
+                }
+                throw new PermanentFailureException(e.getMessage(), e);
+            }
+        }
         byte[] body = mapper.writeValueAsBytes(CloudEventJson.structured(delivery.event()));
         String id = messageId(delivery.event().source(), delivery.event().id());
         long timestamp = clock.instant().getEpochSecond();
@@ -90,6 +103,36 @@ final class WebhookTarget implements Handler<Object> {
             throw new WebhookDeliveryException(what, null);
         }
         throw new PermanentFailureException(what + " (a status that is not retried)");
+    }
+
+    /**
+     * Refuses a URL whose host resolves to this machine or a private network (loopback, site-local, link-local
+     * such as cloud metadata addresses, unique-local IPv6, wildcard, multicast), so that a tenant's webhook
+     * cannot reach what only the server can.
+     *
+     * @throws IllegalArgumentException naming the address, or (with an {@link java.net.UnknownHostException}
+     *     cause) when the host does not resolve
+     */
+    static void checkPublic(URI url) {
+        java.net.InetAddress[] addresses;
+        try {
+            addresses = java.net.InetAddress.getAllByName(url.getHost());
+        } catch (java.net.UnknownHostException e) {
+            throw new IllegalArgumentException("the host of 'webhook.url' (" + url.getHost() + ") does not resolve", e);
+        }
+        for (java.net.InetAddress a : addresses) {
+            boolean uniqueLocal = a instanceof java.net.Inet6Address && (a.getAddress()[0] & 0xFE) == 0xFC;
+            if (a.isLoopbackAddress()
+                    || a.isSiteLocalAddress()
+                    || a.isLinkLocalAddress()
+                    || a.isAnyLocalAddress()
+                    || a.isMulticastAddress()
+                    || uniqueLocal) {
+                throw new IllegalArgumentException("'webhook.url' " + url + " resolves to " + a.getHostAddress()
+                        + ", a loopback or private address; webhooks go to public addresses only unless the server"
+                        + " allows private targets (webhooks.allowPrivateTargets)");
+            }
+        }
     }
 
     /** The {@code webhook-id}: the same for every attempt of an event, different for different events. */

@@ -76,6 +76,7 @@ class DashboardTest {
                 .port(0)
                 .tokens(List.of(
                         new AccessToken(TOKEN, "acme", Set.of(AccessToken.Scope.ADMIN, AccessToken.Scope.PRODUCE))))
+                .allowPrivateWebhookTargets(true) // the receiver is on loopback
                 .build()
                 .start();
         HttpResponse<String> put = new Requests(server)

@@ -261,6 +261,21 @@ class StreamTest {
     }
 
     @Test
+    void shouldStartLanesAtTheirHeadsWhenLastEventIdIsAheadOfTheJournal() throws Exception {
+        start(b -> {});
+        String ahead = StreamPosition.format(new long[] {500, 0, 0, 0}); // made by another deployment
+        try (SseClient client = SseClient.connect(server.port(), "/v1/stream", "Last-Event-ID", ahead)) {
+            SseClient.Frame reset = client.next(WAIT);
+            assertThat(reset.event()).isEqualTo("keel.reset");
+            assertThat(JSON.readTree(reset.data()).at("/lanes/0/lane").asInt()).isZero();
+            for (int i = 0; i < 8; i++) {
+                emit("order.created", "k" + i, i);
+            }
+            assertThat(events(client, 8)).hasSize(8); // lane 0's events too, not dropped as "already seen"
+        }
+    }
+
+    @Test
     void shouldRefuseBadTypes() throws Exception {
         start(b -> {});
         HttpResponse<String> r = new Requests(server).send("GET", "/v1/stream?types=order..x", null, null);

@@ -44,6 +44,10 @@ class WebhookTest {
     }
 
     private void startServer(List<AccessToken> tokens) {
+        startServer(tokens, true);
+    }
+
+    private void startServer(List<AccessToken> tokens, boolean allowPrivateTargets) {
         keel = Keel.builder()
                 .journal(JdbcJournal.sqlite(dir.resolve("keel.db")))
                 .lanes(2)
@@ -52,6 +56,7 @@ class WebhookTest {
         server = KeelServer.builder(keel)
                 .port(0)
                 .tokens(tokens)
+                .allowPrivateWebhookTargets(allowPrivateTargets)
                 .subscriptionsFile(dir.resolve("subscriptions.json"))
                 .build()
                 .start();
@@ -376,6 +381,30 @@ class WebhookTest {
         assertThat(requests.send("PUT", "/v1/subscriptions/x", "application/json", hook(""))
                         .statusCode())
                 .isEqualTo(401);
+    }
+
+    @Test
+    void shouldRefusePrivateTargetsWhenTenantsShareTheServer() throws Exception {
+        server.close();
+        String acme = "acme-token-0123456789";
+        startServer(List.of(new AccessToken(acme, "Acme Corp", Set.of(AccessToken.Scope.ADMIN))), false);
+        HttpResponse<String> refused = put("billing", hook(""), "Authorization", "Bearer " + acme);
+        assertThat(refused.statusCode()).isEqualTo(400);
+        assertThat(refused.body()).contains("127.0.0.1").contains("private");
+        HttpResponse<String> metadata = put(
+                "billing",
+                "{\"types\":[\"a\"],\"webhook\":{\"url\":\"http://169.254.169.254/latest\"}}",
+                "Authorization",
+                "Bearer " + acme);
+        assertThat(metadata.statusCode()).isEqualTo(400);
+        assertThat(keel.subscriptions()).isEmpty();
+        assertThat(dir.resolve("subscriptions.json")).doesNotExist();
+        // A tenant name that cannot be part of a runtime subscription's name still gets a subscription.
+        server.close();
+        startServer(List.of(new AccessToken(acme, "Acme Corp", Set.of(AccessToken.Scope.ADMIN))), true);
+        ok(put("billing", hook(""), "Authorization", "Bearer " + acme), 201);
+        assertThat(keel.subscriptions()).singleElement().satisfies(s -> assertThat(s.tenant())
+                .isEqualTo("Acme Corp"));
     }
 
     private List<Receiver.Call> calls(String eventId) {

@@ -16,7 +16,6 @@ import java.util.Set;
 import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.LinkedBlockingQueue;
-import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.locks.LockSupport;
 import org.slf4j.Logger;
@@ -33,6 +32,9 @@ final class EventStreams implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(EventStreams.class);
     private static final byte[] KEEPALIVE = ": keepalive\n\n".getBytes(StandardCharsets.US_ASCII);
     private static final Object WAKE = new Object();
+    private static final Object HEARTBEAT = new Object();
+    private static final byte[] ID = "id: ".getBytes(StandardCharsets.US_ASCII);
+    private static final byte[] DATA = "\ndata: ".getBytes(StandardCharsets.US_ASCII);
     private static final int PAGE = 512;
     private static final Duration IDLE = Duration.ofMillis(200);
 
@@ -207,6 +209,9 @@ final class EventStreams implements AutoCloseable {
         for (int lane = 0; lane < lanes; lane++) {
             while (true) {
                 long head = journal.head(lane); // first: whatever it counts was appended before the read
+                if (head <= s.position[lane]) {
+                    break; // nothing to read: no query (streams that start at the head open without one)
+                }
                 List<LogRecord> page = journal.read(lane, s.position[lane], PAGE);
                 long next = page.isEmpty() ? head + 1 : page.getFirst().sequence();
                 if (next > s.position[lane] + 1) {
@@ -270,14 +275,18 @@ final class EventStreams implements AutoCloseable {
             }
             Object item;
             try {
-                item = s.queue.poll(heartbeat, TimeUnit.NANOSECONDS);
+                // Untimed: one heartbeat thread wakes idle streams, rather than a timer armed per wait.
+                item = s.queue.take();
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
                 return;
             }
-            if (item == null) {
-                out.write(KEEPALIVE);
-                out.flush();
+            if (item == HEARTBEAT) {
+                if (System.nanoTime() - s.lastWrite >= heartbeat / 2) {
+                    out.write(KEEPALIVE);
+                    out.flush();
+                    s.lastWrite = System.nanoTime();
+                }
                 continue;
             }
             int written = 0;
@@ -294,14 +303,21 @@ final class EventStreams implements AutoCloseable {
                 item = s.queue.poll();
             }
             out.flush();
+            s.lastWrite = System.nanoTime();
         }
     }
 
     private void writeEvent(OutputStream out, Stream s, byte[] json) throws IOException {
-        write(out, "id: " + StreamPosition.format(s.position) + "\ndata: ");
-        out.write(json);
-        out.write('\n');
-        out.write('\n');
+        // One array, one write: the servlet stack costs per call, and a stream writes one frame per event.
+        byte[] id = StreamPosition.format(s.position).getBytes(StandardCharsets.US_ASCII);
+        byte[] frame = new byte[ID.length + id.length + DATA.length + json.length + 2];
+        System.arraycopy(ID, 0, frame, 0, ID.length);
+        System.arraycopy(id, 0, frame, ID.length, id.length);
+        System.arraycopy(DATA, 0, frame, ID.length + id.length, DATA.length);
+        System.arraycopy(json, 0, frame, ID.length + id.length + DATA.length, json.length);
+        frame[frame.length - 2] = '\n';
+        frame[frame.length - 1] = '\n';
+        out.write(frame);
     }
 
     private static void write(OutputStream out, String text) throws IOException {
@@ -318,6 +334,7 @@ final class EventStreams implements AutoCloseable {
         if (closed || tails[0] != null) {
             return;
         }
+        Thread.ofVirtual().name("keel-stream-heartbeat").start(this::heartbeats);
         // Held at 0 until the heads are read: nothing is pruned under the tail.
         hold = keel.holdPruning(tailed::get);
         for (int lane = 0; lane < lanes; lane++) {
@@ -428,6 +445,20 @@ final class EventStreams implements AutoCloseable {
         }
     }
 
+    /** Wakes the streams that wrote nothing for a heartbeat interval, so they send a keep-alive comment. */
+    private void heartbeats() {
+        long interval = settings.heartbeat().toNanos();
+        while (!closed) {
+            LockSupport.parkNanos(Math.max(1_000_000, interval / 4));
+            long now = System.nanoTime();
+            for (Stream s : streams) {
+                if (s.live && now - s.lastWrite >= interval) {
+                    s.queue.offer(HEARTBEAT); // a full queue means it is writing anyway
+                }
+            }
+        }
+    }
+
     private void offer(int lane, Gap gap) {
         for (Stream s : streams) {
             if (s.live && !s.overflowed && !s.queue.offer(gap)) {
@@ -454,6 +485,8 @@ final class EventStreams implements AutoCloseable {
 
         volatile boolean live;
         volatile boolean overflowed;
+        /** When the stream last wrote (nanoTime); read by the heartbeat thread. */
+        volatile long lastWrite = System.nanoTime();
 
         Stream(String tenant, List<TypePattern> types, int buffer) {
             this.tenant = tenant;

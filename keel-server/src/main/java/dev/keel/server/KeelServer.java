@@ -50,6 +50,9 @@ public final class KeelServer implements AutoCloseable {
     public static final int DEFAULT_PORT = 8080;
     /** The default largest request body: 1 MiB. */
     public static final int DEFAULT_MAX_BODY_BYTES = 1 << 20;
+
+    private static final int ACCEPT_QUEUE = 4_096;
+
     /** The default largest batch: 1,000 events. */
     public static final int DEFAULT_MAX_BATCH = 1_000;
 
@@ -132,6 +135,16 @@ public final class KeelServer implements AutoCloseable {
         this.app = Javalin.create(config -> {
             config.jetty.host = host;
             config.jetty.port = port;
+            config.jetty.addConnector((server, http) -> {
+                org.eclipse.jetty.server.ServerConnector connector = new org.eclipse.jetty.server.ServerConnector(
+                        server, new org.eclipse.jetty.server.HttpConnectionFactory(http));
+                connector.setHost(host);
+                connector.setPort(port);
+                // Thousands of event streams may connect at once (after a restart, say): a short accept queue
+                // drops their connections, and each waits a second or more to try again.
+                connector.setAcceptQueueSize(ACCEPT_QUEUE);
+                return connector;
+            });
             config.concurrency.useVirtualThreads = true;
             config.startup.showJavalinBanner = false;
             // Bodies are read by the handlers, which answer an oversized one with a problem of their own.

@@ -1,0 +1,238 @@
+package dev.keel.bench;
+
+import dev.keel.Event;
+import dev.keel.Keel;
+import dev.keel.jdbc.JdbcJournal;
+import dev.keel.server.KeelServer;
+import java.lang.management.ManagementFactory;
+import java.net.InetSocketAddress;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.LongAdder;
+
+/**
+ * Server-Sent Events fan-out: {@code clients} concurrent streams on one server (SQLite journal), each a
+ * plain socket on loopback reading {@code GET /v1/stream}, while events are emitted at {@code rate} a second
+ * for {@code seconds}, after a 15 s warm-up at the same rate. Each event carries its emit time; each client records emit → read. Reports delivery
+ * latency percentiles over every (event, client) pair, how many arrived, and the heap the server's open
+ * streams hold (used heap after a full GC, before and after connecting). The clients run in a second JVM on
+ * the same machine, reading every socket from one selector thread.
+ *
+ * <pre>java -Xmx4g -cp keel-bench/target/benchmarks.jar dev.keel.bench.StreamProbe [clients] [rate] [seconds]</pre>
+ */
+public final class StreamProbe {
+    private StreamProbe() {}
+
+    public static void main(String[] args) throws Exception {
+        if (args.length > 0 && args[0].equals("clients")) {
+            clients(Integer.parseInt(args[1]), Integer.parseInt(args[2]), Long.parseLong(args[3]));
+            return;
+        }
+        int clients = args.length > 0 ? Integer.parseInt(args[0]) : 10_000;
+        int rate = args.length > 1 ? Integer.parseInt(args[1]) : 10;
+        int seconds = args.length > 2 ? Integer.parseInt(args[2]) : 20;
+        System.out.printf(
+                "streams: %,d clients, %d events/s for %d s, JDK %s, %d cpus, max heap %d MB%n",
+                clients,
+                rate,
+                seconds,
+                Runtime.version(),
+                Runtime.getRuntime().availableProcessors(),
+                Runtime.getRuntime().maxMemory() >> 20);
+        Path dir = Files.createTempDirectory("keel-streams");
+        Keel keel = Keel.builder()
+                .lanes(8)
+                .journal(JdbcJournal.sqlite(dir.resolve("keel.db")))
+                .build()
+                .start();
+        try (KeelServer server = KeelServer.builder(keel)
+                .port(0)
+                .streamsPerToken(clients + 10)
+                .build()
+                .start()) {
+            long heapBefore = usedHeapAfterGc();
+            // The clients run in a process of their own: each side holds one socket per stream, and a process
+            // may have only so many files open. Both read the same monotonic clock (System.nanoTime, on Linux).
+            long connectStart = System.nanoTime();
+            Process child = new ProcessBuilder(
+                            ProcessHandle.current().info().command().orElse("java"),
+                            "-Xmx2g",
+                            "-cp",
+                            System.getProperty("java.class.path"),
+                            StreamProbe.class.getName(),
+                            "clients",
+                            Integer.toString(server.port()),
+                            Integer.toString(clients),
+                            Long.toString((long) rate * seconds * clients))
+                    .redirectError(ProcessBuilder.Redirect.INHERIT)
+                    .start();
+            java.io.BufferedReader fromChild = new java.io.BufferedReader(
+                    new java.io.InputStreamReader(child.getInputStream(), StandardCharsets.UTF_8));
+            String line = fromChild.readLine();
+            if (line == null || !line.startsWith("open")) {
+                throw new IllegalStateException("the client process failed: " + line);
+            }
+            System.out.printf("%,d streams open in %.1f s%n", clients, (System.nanoTime() - connectStart) / 1e9);
+            long heapOpen = usedHeapAfterGc();
+            System.out.printf(
+                    "heap with the streams open: %,d MB more than before (%.1f KB a stream, server side)%n",
+                    (heapOpen - heapBefore) >> 20, (heapOpen - heapBefore) / 1024.0 / clients);
+
+            // A warm-up at the same rate first (its events are marked, and the clients skip them): the JIT
+            // compiles the fan-out path meanwhile instead of during the measurement.
+            emit(keel, rate, WARM_UP_SECONDS * rate, true);
+            int total = rate * seconds;
+            emit(keel, rate, total, false);
+            long expected = (long) total * clients;
+            String result = fromChild.readLine(); // the clients answer once every event arrived, or after 30 s
+            child.waitFor();
+            System.out.println(
+                    result == null
+                            ? "the client process ended without a result"
+                            : result.replace("EXPECTED", String.format("%,d", expected)));
+        } finally {
+            keel.close();
+        }
+    }
+
+    /** The client process: opens the streams, reads them all on one selector thread, reports latencies. */
+    private static void clients(int port, int clients, long expected) throws Exception {
+        CountDownLatch connected = new CountDownLatch(clients);
+        LongAdder received = new LongAdder();
+        long[] samples = new long[(int) Math.min(expected + 1_024, 200_000_000)];
+        int[] count = {0};
+        java.nio.channels.Selector selector = java.nio.channels.Selector.open();
+        byte[] request = "GET /v1/stream?types=bench.** HTTP/1.0\r\nAccept: text/event-stream\r\n\r\n"
+                .getBytes(StandardCharsets.US_ASCII);
+        List<java.nio.channels.SocketChannel> channels = new ArrayList<>();
+        for (int c = 0; c < clients; c++) {
+            java.nio.channels.SocketChannel ch =
+                    java.nio.channels.SocketChannel.open(new InetSocketAddress("127.0.0.1", port));
+            ch.write(java.nio.ByteBuffer.wrap(request));
+            ch.configureBlocking(false);
+            ch.register(selector, java.nio.channels.SelectionKey.OP_READ, new Parser());
+            channels.add(ch);
+        }
+        java.util.concurrent.atomic.AtomicBoolean reading = new java.util.concurrent.atomic.AtomicBoolean(true);
+        Thread reader = Thread.ofPlatform().name("stream-clients").start(() -> {
+            java.nio.ByteBuffer buffer = java.nio.ByteBuffer.allocate(64 * 1024);
+            try {
+                while (reading.get()) {
+                    selector.select(100);
+                    long now = System.nanoTime();
+                    for (var key : selector.selectedKeys()) {
+                        buffer.clear();
+                        int n = ((java.nio.channels.SocketChannel) key.channel()).read(buffer);
+                        if (n < 0) {
+                            key.cancel();
+                            continue;
+                        }
+                        ((Parser) key.attachment()).feed(buffer.array(), n, now, connected, received, samples, count);
+                    }
+                    selector.selectedKeys().clear();
+                }
+            } catch (java.io.IOException e) {
+                throw new java.io.UncheckedIOException(e);
+            }
+        });
+        if (!connected.await(5, TimeUnit.MINUTES)) {
+            throw new IllegalStateException(connected.getCount() + " streams did not open in 5 minutes");
+        }
+        System.out.println("open");
+        System.out.flush();
+        long quiet = System.nanoTime();
+        long last = 0;
+        // Done when every event arrived, or when nothing arrived for 30 s.
+        while (received.sum() < expected && System.nanoTime() - quiet < TimeUnit.SECONDS.toNanos(30)) {
+            Thread.sleep(50);
+            if (received.sum() != last) {
+                last = received.sum();
+                quiet = System.nanoTime();
+            }
+        }
+        reading.set(false);
+        reader.join();
+        for (var ch : channels) {
+            ch.close();
+        }
+        long[] all = Arrays.copyOf(samples, count[0]);
+        Arrays.sort(all);
+        System.out.printf(
+                "%,d of EXPECTED deliveries arrived; emit -> read latency p50=%.1f ms p99=%.1f ms p99.9=%.1f ms"
+                        + " max=%.1f ms%n",
+                (long) count[0],
+                Percentiles.of(all, 0.5) / 1e6,
+                Percentiles.of(all, 0.99) / 1e6,
+                Percentiles.of(all, 0.999) / 1e6,
+                all[all.length - 1] / 1e6);
+    }
+
+    /** Finds stream-open comments and emit times in a stream's bytes, across reads. */
+    private static final class Parser {
+        private final StringBuilder line = new StringBuilder(256);
+
+        void feed(
+                byte[] bytes,
+                int n,
+                long now,
+                CountDownLatch connected,
+                LongAdder received,
+                long[] samples,
+                int[] count) {
+            for (int i = 0; i < n; i++) {
+                char c = (char) bytes[i];
+                if (c != '\n') {
+                    line.append(c);
+                    continue;
+                }
+                if (line.indexOf(": stream open") == 0) {
+                    connected.countDown();
+                } else if (line.indexOf("data: ") == 0 && line.indexOf("\"w\":") < 0) {
+                    int t = line.indexOf("\"t\":");
+                    if (t >= 0) {
+                        long sent = 0;
+                        for (int k = t + 4; k < line.length() && Character.isDigit(line.charAt(k)); k++) {
+                            sent = sent * 10 + (line.charAt(k) - '0');
+                        }
+                        if (count[0] < samples.length) {
+                            samples[count[0]++] = now - sent;
+                        }
+                        received.increment();
+                    }
+                }
+                line.setLength(0);
+            }
+        }
+    }
+
+    private static final int WARM_UP_SECONDS = 15;
+
+    private static void emit(Keel keel, int rate, int count, boolean warmUp) throws InterruptedException {
+        long interval = 1_000_000_000L / rate;
+        long next = System.nanoTime();
+        for (int i = 0; i < count; i++) {
+            long wait = next - System.nanoTime();
+            if (wait > 0) {
+                TimeUnit.NANOSECONDS.sleep(wait);
+            }
+            next += interval;
+            Map<String, Object> data = warmUp ? Map.of("w", 1, "t", System.nanoTime()) : Map.of("t", System.nanoTime());
+            keel.emit(Event.builder("bench.stream", data).key("k" + i).build()).join();
+        }
+    }
+
+    private static long usedHeapAfterGc() throws InterruptedException {
+        for (int i = 0; i < 3; i++) {
+            System.gc();
+            Thread.sleep(200);
+        }
+        return ManagementFactory.getMemoryMXBean().getHeapMemoryUsage().getUsed();
+    }
+}

@@ -19,6 +19,9 @@ import java.util.function.Function;
  * that names the attribute and the event's place in a batch.
  */
 final class CloudEventReader {
+    /** The longest idempotency key, as header or attribute. */
+    static final int MAX_IDEMPOTENCY_KEY = 200;
+
     static final String STRUCTURED = "application/cloudevents+json";
     static final String BATCH = "application/cloudevents-batch+json";
 
@@ -161,6 +164,12 @@ final class CloudEventReader {
                 b.key(value);
             }
             if ((value = attribute.apply("idempotencykey")) != null) {
+                if (value.isBlank() || value.length() > MAX_IDEMPOTENCY_KEY) {
+                    throw ProblemException.badRequest(
+                            "invalid-idempotency-key",
+                            where + ": 'idempotencykey' must be 1 to " + MAX_IDEMPOTENCY_KEY + " characters, as the"
+                                    + " Idempotency-Key header");
+                }
                 b.idempotencyKey(value);
             }
             if ((value = attribute.apply("correlationid")) != null) {

@@ -64,6 +64,7 @@ public final class KeelServer implements AutoCloseable {
     private final int maxBodyBytes;
     private final int maxBatch;
     private final Duration drainTimeout;
+    private final Duration emitTimeout;
     private final ObjectMapper mapper;
     private final CloudEventReader reader;
     private final Authenticator auth;
@@ -87,6 +88,7 @@ public final class KeelServer implements AutoCloseable {
         this.maxBodyBytes = b.maxBodyBytes;
         this.maxBatch = b.maxBatch;
         this.drainTimeout = b.drainTimeout;
+        this.emitTimeout = b.emitTimeout;
         this.mapper = new ObjectMapper()
                 .registerModule(new JavaTimeModule())
                 .enable(com.fasterxml.jackson.databind.DeserializationFeature.FAIL_ON_TRAILING_TOKENS)
@@ -135,6 +137,7 @@ public final class KeelServer implements AutoCloseable {
         this.app = Javalin.create(config -> {
             config.jetty.host = host;
             config.jetty.port = port;
+            config.jetty.modifyServer(server -> server.setErrorHandler(new ProblemErrorHandler()));
             config.jetty.addConnector((server, http) -> {
                 org.eclipse.jetty.server.ServerConnector connector = new org.eclipse.jetty.server.ServerConnector(
                         server, new org.eclipse.jetty.server.HttpConnectionFactory(http));
@@ -256,7 +259,7 @@ public final class KeelServer implements AutoCloseable {
                         "the Idempotency-Key header applies to one event; in a batch, give each event an"
                                 + " 'idempotencykey' attribute");
             }
-            if (idempotencyKey.isBlank() || idempotencyKey.length() > 200) {
+            if (idempotencyKey.isBlank() || idempotencyKey.length() > CloudEventReader.MAX_IDEMPOTENCY_KEY) {
                 throw ProblemException.badRequest(
                         "invalid-idempotency-key", "the Idempotency-Key header must be 1 to 200 characters");
             }
@@ -451,21 +454,36 @@ public final class KeelServer implements AutoCloseable {
                 .toLowerCase(Locale.ROOT);
     }
 
-    private static <T> T await(java.util.concurrent.CompletableFuture<T> future) {
+    private <T> T await(java.util.concurrent.CompletableFuture<T> future) {
         try {
-            return future.join();
-        } catch (CompletionException e) {
+            return future.get(emitTimeout.toNanos(), java.util.concurrent.TimeUnit.NANOSECONDS);
+        } catch (java.util.concurrent.ExecutionException e) {
             if (e.getCause() instanceof RuntimeException cause) {
                 throw cause;
             }
-            throw e;
+            throw new CompletionException(e.getCause());
+        } catch (java.util.concurrent.TimeoutException e) {
+            throw new ProblemException(
+                    503,
+                    "journal-slow",
+                    "Journal slow",
+                    "the journal did not confirm the events within " + emitTimeout + "; they may be stored all the"
+                            + " same. Retry with the same ids (or Idempotency-Key): a repeat is accepted once");
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new ProblemException(503, "shutting-down", "Shutting down", "the request was interrupted");
         }
     }
 
     private void failed(Exception e, Context ctx) {
         Problem p =
                 switch (e) {
-                    case ProblemException pe -> pe.problem();
+                    case ProblemException pe -> {
+                        if (pe.problem().status() == 503 && ctx.res().getHeader("Retry-After") == null) {
+                            ctx.header("Retry-After", "1");
+                        }
+                        yield pe.problem();
+                    }
                     case InvalidEventException ie ->
                         new Problem("/problems/invalid-event", "Bad request", 400, ie.getMessage());
                     case LoopDetectedException le ->
@@ -544,6 +562,7 @@ public final class KeelServer implements AutoCloseable {
         private int maxBodyBytes = DEFAULT_MAX_BODY_BYTES;
         private int maxBatch = DEFAULT_MAX_BATCH;
         private Duration drainTimeout = Duration.ofSeconds(30);
+        private Duration emitTimeout = Duration.ofSeconds(10);
         private List<AccessToken> tokens = List.of();
         private java.nio.file.Path subscriptionsFile;
         private int requestsPerSecond;
@@ -609,6 +628,19 @@ public final class KeelServer implements AutoCloseable {
          */
         public Builder tokens(List<AccessToken> value) {
             this.tokens = List.copyOf(value);
+            return this;
+        }
+
+        /**
+         * How long {@code POST /v1/events} waits for the journal to confirm; past it the answer is 503 with
+         * {@code Retry-After} (the events may still be stored; a retry with the same ids is accepted once).
+         * 10 s by default.
+         */
+        public Builder emitTimeout(Duration value) {
+            if (value.isNegative() || value.isZero()) {
+                throw new IllegalArgumentException("emitTimeout must be positive but was " + value);
+            }
+            this.emitTimeout = value;
             return this;
         }
 

@@ -47,6 +47,10 @@ final class WebhookSubscriptions implements AutoCloseable {
     private final HttpClient client;
     private final boolean allowPrivateTargets;
     private final Map<Key, Running> running = new LinkedHashMap<>();
+    /** The subscriptions created over HTTP, as kept in the file; guarded by {@code this}. */
+    private final Map<Key, WebhookSubscription> stored = new LinkedHashMap<>();
+
+    private final Map<Key, Object> keyLocks = new java.util.concurrent.ConcurrentHashMap<>();
     private long lastGeneration;
 
     private record Key(String tenant, String name) {}
@@ -108,6 +112,7 @@ final class WebhookSubscriptions implements AutoCloseable {
                         s.name());
             } else {
                 wanted.put(key, s);
+                stored.put(key, s);
             }
         }
         List<Prepared> prepared = new ArrayList<>();
@@ -143,56 +148,71 @@ final class WebhookSubscriptions implements AutoCloseable {
     }
 
     /**
-     * Creates or replaces a subscription. A replaced one keeps its position and pending retries.
+     * Creates or replaces a subscription. A replaced one keeps its position and pending retries. Changes to
+     * one name wait for each other (a replacement waits for the old one's deliveries in flight); other names
+     * and reads are not held up meanwhile.
      *
      * @throws IllegalArgumentException when the body is not a valid subscription
      * @throws IllegalStateException when the subscription is declared in the configuration
      */
-    synchronized Put put(String tenant, String name, JsonNode body) {
+    Put put(String tenant, String name, JsonNode body) {
         Key key = new Key(tenant, name);
-        Running old = running.get(key);
-        if (old != null && old.subscription().declared()) {
-            throw new IllegalStateException(declaredMessage(name));
-        }
-        Instant now = clock.instant();
-        String deliveryName = old != null ? old.subscription().deliveryName() : newDeliveryName(tenant, name, now);
-        WebhookSubscription next = WebhookSubscription.parse(
-                name, tenant, body, old == null ? null : old.subscription(), deliveryName, now, false);
-        if (old != null) {
-            next = new WebhookSubscription(
-                    next.name(),
-                    next.tenant(),
-                    next.types(),
-                    next.url(),
-                    next.secret(),
-                    next.retry(),
-                    next.timeout(),
-                    next.ordering(),
-                    next.rateLimit(),
-                    next.breaker(),
-                    next.deliveryName(),
-                    old.subscription().createdAt(),
-                    false);
-        }
-        Prepared prepared = prepare(next); // everything checked before anything changes
-        save(key, next); // then kept: a subscription that could not be kept is not started
-        if (old != null) {
-            keel.unsubscribe(deliveryName);
-        }
-        try {
-            keel.subscribe(prepared.subscription());
-        } catch (RuntimeException e) {
-            // Put back what ran before, in the runtime and in the file.
-            if (old != null) {
-                keel.subscribe(prepare(old.subscription()).subscription());
-            } else {
-                running.remove(key);
+        synchronized (lockFor(key)) {
+            Running old;
+            String deliveryName;
+            Instant now = clock.instant();
+            synchronized (this) {
+                old = running.get(key);
+                if (old != null && old.subscription().declared()) {
+                    throw new IllegalStateException(declaredMessage(name));
+                }
+                deliveryName = old != null ? old.subscription().deliveryName() : newDeliveryName(tenant, name, now);
             }
-            save(key, old == null ? null : old.subscription());
-            throw e;
+            WebhookSubscription next = WebhookSubscription.parse(
+                    name, tenant, body, old == null ? null : old.subscription(), deliveryName, now, false);
+            if (old != null) {
+                next = new WebhookSubscription(
+                        next.name(),
+                        next.tenant(),
+                        next.types(),
+                        next.url(),
+                        next.secret(),
+                        next.retry(),
+                        next.timeout(),
+                        next.ordering(),
+                        next.rateLimit(),
+                        next.breaker(),
+                        next.deliveryName(),
+                        old.subscription().createdAt(),
+                        false);
+            }
+            Prepared prepared = prepare(next); // everything checked before anything changes
+            save(key, next); // then kept: a subscription that could not be kept is not started
+            if (old != null) {
+                keel.unsubscribe(deliveryName); // waits for its deliveries in flight, holding this name only
+            }
+            try {
+                keel.subscribe(prepared.subscription());
+            } catch (RuntimeException e) {
+                // Put back what ran before, in the runtime and in the file.
+                save(key, old == null ? null : old.subscription());
+                synchronized (this) {
+                    running.remove(key);
+                }
+                if (old != null) {
+                    Prepared restored = prepare(old.subscription());
+                    keel.subscribe(restored.subscription());
+                    synchronized (this) {
+                        running.put(key, new Running(old.subscription(), restored.breaker()));
+                    }
+                }
+                throw e;
+            }
+            synchronized (this) {
+                running.put(key, new Running(next, prepared.breaker()));
+            }
+            return new Put(next, old == null);
         }
-        running.put(key, new Running(next, prepared.breaker()));
-        return new Put(next, old == null);
     }
 
     /**
@@ -200,19 +220,30 @@ final class WebhookSubscriptions implements AutoCloseable {
      *
      * @throws IllegalStateException when the subscription is declared in the configuration
      */
-    synchronized boolean delete(String tenant, String name) {
+    boolean delete(String tenant, String name) {
         Key key = new Key(tenant, name);
-        Running old = running.get(key);
-        if (old == null) {
-            return false;
+        synchronized (lockFor(key)) {
+            Running old;
+            synchronized (this) {
+                old = running.get(key);
+                if (old == null) {
+                    return false;
+                }
+                if (old.subscription().declared()) {
+                    throw new IllegalStateException(declaredMessage(name));
+                }
+            }
+            save(key, null);
+            synchronized (this) {
+                running.remove(key);
+            }
+            keel.unsubscribe(old.subscription().deliveryName());
+            return true;
         }
-        if (old.subscription().declared()) {
-            throw new IllegalStateException(declaredMessage(name));
-        }
-        save(key, null);
-        running.remove(key);
-        keel.unsubscribe(old.subscription().deliveryName());
-        return true;
+    }
+
+    private Object lockFor(Key key) {
+        return keyLocks.computeIfAbsent(key, k -> new Object());
     }
 
     @Override
@@ -324,18 +355,25 @@ final class WebhookSubscriptions implements AutoCloseable {
         return out;
     }
 
-    /** Writes the subscriptions created over HTTP, with the one under {@code key} replaced (removed when null). */
-    private void save(Key key, WebhookSubscription replacement) {
-        if (file == null) {
-            return;
-        }
-        Map<Key, WebhookSubscription> all = new LinkedHashMap<>();
-        running.forEach((k, r) -> all.put(k, r.subscription()));
+    /**
+     * Writes the subscriptions created over HTTP, with the one under {@code key} replaced (removed when null);
+     * in memory only when the file cannot be written.
+     */
+    private synchronized void save(Key key, WebhookSubscription replacement) {
+        Map<Key, WebhookSubscription> all = new LinkedHashMap<>(stored);
         if (replacement == null) {
             all.remove(key);
         } else {
             all.put(key, replacement);
         }
+        if (file != null) {
+            write(all);
+        }
+        stored.clear();
+        stored.putAll(all);
+    }
+
+    private void write(Map<Key, WebhookSubscription> all) {
         List<Map<String, Object>> stored = new ArrayList<>();
         for (WebhookSubscription s : all.values()) {
             if (s.declared()) {

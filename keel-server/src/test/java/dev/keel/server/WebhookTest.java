@@ -384,6 +384,37 @@ class WebhookTest {
     }
 
     @Test
+    void shouldNotHoldUpOtherSubscriptionsWhileOneWaitsForItsDeliveriesInFlight() throws Exception {
+        java.util.concurrent.CountDownLatch release = new java.util.concurrent.CountDownLatch(1);
+        receiver.behave((exchange, body) -> {
+            if (new String(body, StandardCharsets.UTF_8).contains("\"hang\"")) {
+                release.await(); // a receiver that does not answer
+            }
+            Receiver.respond(exchange, 204, "");
+        });
+        ok(put("slow", hook(",\"timeout\":\"1m\"")), 201);
+        emit("hang", "k");
+        await().atMost(WAIT).until(() -> calls("hang").size() == 1);
+        // Replacing "slow" waits for its delivery in flight...
+        var replacing = java.util.concurrent.CompletableFuture.supplyAsync(() -> {
+            try {
+                return put("slow", hook(",\"timeout\":\"2s\"")).statusCode();
+            } catch (Exception e) {
+                throw new IllegalStateException(e);
+            }
+        });
+        await().during(Duration.ofMillis(300)).atMost(WAIT).until(() -> !replacing.isDone());
+        // ...while other subscriptions are created and listed.
+        ok(put("other", hook("")), 201);
+        assertThat(ok(requests.send("GET", "/v1/subscriptions", null, null), 200)
+                        .get("items"))
+                .hasSize(2);
+        assertThat(replacing).isNotDone();
+        release.countDown();
+        assertThat(replacing.get(30, java.util.concurrent.TimeUnit.SECONDS)).isEqualTo(200);
+    }
+
+    @Test
     void shouldRefusePrivateTargetsWhenTenantsShareTheServer() throws Exception {
         server.close();
         String acme = "acme-token-0123456789";

@@ -79,6 +79,34 @@ final class DlqCommand implements Runnable {
         }
     }
 
+    /** Which dead letters a command acts on: ids, or {@code --all} with criteria. */
+    static final class Selection {
+        @Parameters(arity = "0..*", paramLabel = "ID", description = "Dead letter ids.")
+        List<String> ids = new ArrayList<>();
+
+        @Option(names = "--all", description = "Every dead letter matching the criteria (all when none are given).")
+        boolean all;
+
+        /**
+         * True when the command names ids, false for {@code --all}.
+         *
+         * @throws IllegalArgumentException when it names both, or neither
+         */
+        boolean byId(Criteria criteria, String verb) {
+            if (!ids.isEmpty()) {
+                if (all || !criteria.asMap().isEmpty()) {
+                    throw new IllegalArgumentException("give ids, or criteria with --all, not both");
+                }
+                return true;
+            }
+            if (!all) {
+                throw new IllegalArgumentException(
+                        "name the dead letters to " + verb + ": ids, or --all with optional criteria (--type, ...)");
+            }
+            return false;
+        }
+    }
+
     @Command(name = "ls", mixinStandardHelpOptions = true, description = "List dead letters, oldest first.")
     static final class Ls implements Callable<Integer> {
         @Spec
@@ -172,11 +200,8 @@ final class DlqCommand implements Runnable {
         @Mixin
         Criteria criteria;
 
-        @Parameters(arity = "0..*", paramLabel = "ID", description = "Dead letter ids.")
-        List<String> ids = new ArrayList<>();
-
-        @Option(names = "--all", description = "Every dead letter matching the criteria (all when none are given).")
-        boolean all;
+        @Mixin
+        Selection selection;
 
         @Option(names = "--dry-run", description = "Only count what would be sent back.")
         boolean dryRun;
@@ -184,21 +209,14 @@ final class DlqCommand implements Runnable {
         @Override
         public Integer call() throws Exception {
             PrintWriter out = spec.commandLine().getOut();
-            if (!ids.isEmpty()) {
-                if (all || !criteria.asMap().isEmpty()) {
-                    throw new IllegalArgumentException("give ids, or criteria with --all, not both");
-                }
-                for (String id : ids) {
+            if (selection.byId(criteria, "reprocess")) {
+                for (String id : selection.ids) {
                     if (!dryRun) {
                         client.call("POST", "/v1/dead-letters/" + encode(id) + "/reprocess", "application/json", "");
                     }
                     out.println((dryRun ? "would reprocess " : "reprocessed ") + id);
                 }
                 return 0;
-            }
-            if (!all) {
-                throw new IllegalArgumentException(
-                        "name the dead letters to reprocess: ids, or --all with optional criteria (--type, ...)");
             }
             ObjectNode body = GatewayClient.JSON.createObjectNode();
             criteria.asMap().forEach(body::put);
@@ -253,28 +271,18 @@ final class DlqCommand implements Runnable {
         @Mixin
         Criteria criteria;
 
-        @Parameters(arity = "0..*", paramLabel = "ID", description = "Dead letter ids.")
-        List<String> ids = new ArrayList<>();
-
-        @Option(names = "--all", description = "Every dead letter matching the criteria (all when none are given).")
-        boolean all;
+        @Mixin
+        Selection selection;
 
         @Override
         public Integer call() {
             PrintWriter out = spec.commandLine().getOut();
-            if (!ids.isEmpty()) {
-                if (all || !criteria.asMap().isEmpty()) {
-                    throw new IllegalArgumentException("give ids, or criteria with --all, not both");
-                }
-                for (String id : ids) {
+            if (selection.byId(criteria, "delete")) {
+                for (String id : selection.ids) {
                     client.call("DELETE", "/v1/dead-letters/" + encode(id), null, null);
                     out.println("deleted " + id);
                 }
                 return 0;
-            }
-            if (!all) {
-                throw new IllegalArgumentException(
-                        "name the dead letters to delete: ids, or --all with optional criteria (--type, ...)");
             }
             String query = criteria.query();
             List<String> found = new ArrayList<>();

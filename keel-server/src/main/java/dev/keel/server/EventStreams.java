@@ -122,11 +122,7 @@ final class EventStreams implements AutoCloseable {
             ctx.status(200);
             ctx.res().setContentType("text/event-stream;charset=utf-8");
             OutputStream out = ctx.res().getOutputStream();
-            write(
-                    out,
-                    "event: keel.shutdown\nretry: " + settings.reconnect().toMillis() + "\ndata: "
-                            + mapper.writeValueAsString(Map.of("reason", closing)) + "\n\n");
-            out.flush();
+            shutdown(out);
             return;
         }
         Object key = token == null ? "open" : token;
@@ -247,15 +243,20 @@ final class EventStreams implements AutoCloseable {
                         + mapper.writeValueAsString(Map.of("lane", lane, "from", from, "to", through)) + "\n\n");
     }
 
+    /** The last frame of a stream when the server shuts down: when to reconnect, and why. */
+    private void shutdown(OutputStream out) throws IOException {
+        write(
+                out,
+                "event: keel.shutdown\nretry: " + settings.reconnect().toMillis() + "\ndata: "
+                        + mapper.writeValueAsString(Map.of("reason", closing)) + "\n\n");
+        out.flush();
+    }
+
     private void pump(Stream s, OutputStream out) throws IOException {
         long heartbeat = settings.heartbeat().toNanos();
         while (true) {
             if (closing != null) {
-                write(
-                        out,
-                        "event: keel.shutdown\nretry: " + settings.reconnect().toMillis() + "\ndata: "
-                                + mapper.writeValueAsString(Map.of("reason", closing)) + "\n\n");
-                out.flush();
+                shutdown(out);
                 return;
             }
             if (s.overflowed) {

@@ -3,12 +3,14 @@ package dev.keel.server;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.NullNode;
+import com.networknt.schema.AbsoluteIri;
 import com.networknt.schema.JsonSchema;
+import com.networknt.schema.JsonSchemaException;
 import com.networknt.schema.JsonSchemaFactory;
 import com.networknt.schema.SpecVersion;
 import com.networknt.schema.SpecVersionDetector;
 import com.networknt.schema.ValidationMessage;
-import com.networknt.schema.resource.UriSchemaLoader;
+import com.networknt.schema.resource.InputStreamSource;
 import dev.keel.Event;
 import java.util.HashMap;
 import java.util.List;
@@ -43,10 +45,10 @@ final class EventSchemas {
             try {
                 SpecVersion.VersionFlag version = SpecVersionDetector.detectOptionalVersion(schema, false)
                         .orElse(SpecVersion.VersionFlag.V202012);
+                // Consulted before the library's own loaders (which would fetch URLs and read files): only the
+                // bundled meta-schemas pass; any other reference stops here.
                 JsonSchemaFactory factory = JsonSchemaFactory.getInstance(
-                        version,
-                        b -> b.schemaLoaders(
-                                loaders -> loaders.values(list -> list.removeIf(l -> l instanceof UriSchemaLoader))));
+                        version, b -> b.schemaLoaders(loaders -> loaders.add(EventSchemas::refuseOutside)));
                 JsonSchema compiled = factory.getSchema(schema);
                 compiled.initializeValidators(); // resolves every $ref now, not at the first event
                 byType.put(type, compiled);
@@ -55,6 +57,16 @@ final class EventSchemas {
                         "the schema of '" + type + "' is not a usable JSON Schema: " + e.getMessage(), e);
             }
         });
+    }
+
+    /** Lets the library find the meta-schemas it bundles; refuses everything else a schema refers to. */
+    private static InputStreamSource refuseOutside(AbsoluteIri iri) {
+        String text = iri.toString();
+        if (text.startsWith("classpath:draft/") || text.startsWith("classpath:/draft/")) {
+            return null; // the library's bundled meta-schemas, loaded by its own loader
+        }
+        throw new JsonSchemaException("it refers to '" + text + "', outside itself; a schema may only refer to its own"
+                + " parts ($ref to #/$defs/...), as nothing is loaded from the network or from files");
     }
 
     /** Whether any schema is registered. */

@@ -6,6 +6,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.keel.Keel;
 import java.net.http.HttpResponse;
+import java.util.List;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -78,7 +79,7 @@ class SchemaTest {
     }
 
     @Test
-    void shouldRefuseSchemasItCannotUseWhenTheServerIsBuilt() {
+    void shouldRefuseSchemasItCannotUseWhenTheServerIsBuilt() throws Exception {
         try (Keel other = Keel.builder().build()) {
             assertThatThrownBy(() -> KeelServer.builder(other)
                             .port(0)
@@ -86,13 +87,34 @@ class SchemaTest {
                             .build())
                     .isInstanceOf(IllegalArgumentException.class)
                     .hasMessageContaining("order.created");
-            // Nothing is fetched over the network: a remote $ref is refused at start, not followed.
-            assertThatThrownBy(() -> KeelServer.builder(other)
-                            .port(0)
-                            .schema("order.created", "{\"$ref\":\"https://schemas.example/order.json\"}")
-                            .build())
-                    .isInstanceOf(IllegalArgumentException.class)
-                    .hasMessageContaining("order.created");
+            // Nothing is fetched or read: a $ref outside the schema is refused at start, not followed.
+            try (Receiver server = new Receiver()) {
+                java.nio.file.Path file = java.nio.file.Files.createTempFile("schema", ".json");
+                java.nio.file.Files.writeString(file, "{\"type\":\"object\"}");
+                for (String ref : List.of(server.url(), file.toUri().toString(), "classpath:logback.xml")) {
+                    assertThatThrownBy(() -> KeelServer.builder(other)
+                                    .port(0)
+                                    .schema("order.created", "{\"$ref\":\"" + ref + "\"}")
+                                    .build())
+                            .as(ref)
+                            .isInstanceOf(IllegalArgumentException.class)
+                            .hasMessageContaining("order.created")
+                            .hasMessageContaining("outside itself");
+                }
+                assertThat(server.calls()).isEmpty();
+            }
+            // A reference inside the schema works.
+            KeelServer.builder(other)
+                    .port(0)
+                    .schema(
+                            "order.created",
+                            "{\"$schema\":\"https://json-schema.org/draft/2020-12/schema\",\"$defs\":{\"cents\":"
+                                    + "{\"type\":\"integer\"}},\"properties\":{\"cents\":{\"$ref\":\"#/$defs/cents\"}}}")
+                    .schema(
+                            "order.paid",
+                            "{\"$schema\":\"http://json-schema.org/draft-07/schema#\",\"type\":\"object\"}")
+                    .build()
+                    .close();
             assertThatThrownBy(() -> KeelServer.builder(other)
                             .port(0)
                             .schema("Order Created", "{}")

@@ -98,6 +98,7 @@ final class ServeCommand implements Callable<Integer> {
                 .meterRegistry(prometheus)
                 .build();
         KeelServer server;
+        KeelServer built = null;
         try {
             KeelServer.Builder builder = KeelServer.builder(keel)
                     .journal(journal)
@@ -125,11 +126,15 @@ final class ServeCommand implements Callable<Integer> {
                             : java.nio.file.Path.of("."));
             // Built first, so its webhook subscriptions are registered when the runtime starts: pruning then
             // waits for their stored cursors, and nothing they have not delivered is pruned on a restart.
-            KeelServer built = builder.build();
+            built = builder.build();
             keel.start();
             server = built.start();
         } catch (RuntimeException e) {
-            keel.close(Duration.ZERO);
+            if (built != null) {
+                built.close(); // closes the runtime too
+            } else {
+                keel.close(Duration.ZERO);
+            }
             throw e;
         }
         out.printf(

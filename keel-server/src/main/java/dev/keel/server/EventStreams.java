@@ -36,6 +36,7 @@ final class EventStreams implements AutoCloseable {
     private static final byte[] ID = "id: ".getBytes(StandardCharsets.US_ASCII);
     private static final byte[] DATA = "\ndata: ".getBytes(StandardCharsets.US_ASCII);
     private static final int PAGE = 512;
+    private static final Duration HEAD_RECHECK = Duration.ofMillis(250);
     private static final Duration IDLE = Duration.ofMillis(200);
 
     /**
@@ -140,9 +141,17 @@ final class EventStreams implements AutoCloseable {
         try {
             long[] at = new long[lanes];
             List<Map<String, Long>> resets = new java.util.ArrayList<>();
+            boolean rechecked = false;
             for (int lane = 0; lane < lanes; lane++) {
                 long head = journal.head(lane);
                 at[lane] = from != null ? from.get(lane) : head;
+                if (at[lane] > head && !rechecked) {
+                    // A shared journal's heads are this instance's cached view, a moment old: look again first,
+                    // so that a position another instance just wrote is not taken for one from elsewhere.
+                    rechecked = true;
+                    LockSupport.parkNanos(HEAD_RECHECK.toNanos());
+                    head = journal.head(lane);
+                }
                 if (at[lane] > head) {
                     // A position this journal never reached (another deployment, a wiped store): start at its head.
                     resets.add(Map.of("lane", (long) lane, "from", at[lane], "to", head));
@@ -180,6 +189,9 @@ final class EventStreams implements AutoCloseable {
         } catch (IOException e) {
             // The client went away: nothing to answer.
         } catch (RuntimeException e) {
+            if (!ctx.res().isCommitted()) {
+                throw e; // nothing sent yet: answered as a problem, with its status
+            }
             // The journal failed mid-stream: the headers are sent, so say it in the stream, and end it.
             log.warn("an event stream failed; it is ended so the client reconnects", e);
             try {
@@ -189,7 +201,8 @@ final class EventStreams implements AutoCloseable {
                         "event: keel.error\ndata: "
                                 + mapper.writeValueAsString(Map.of(
                                         "reason",
-                                        "the stream failed (" + e.getMessage() + "); reconnect with Last-Event-ID"))
+                                        "the server could not read the journal (it is logged); reconnect with"
+                                                + " Last-Event-ID to resume"))
                                 + "\n\n");
                 out.flush();
             } catch (IOException | RuntimeException ignored) {
@@ -453,8 +466,8 @@ final class EventStreams implements AutoCloseable {
             LockSupport.parkNanos(Math.max(1_000_000, interval / 4));
             long now = System.nanoTime();
             for (Stream s : streams) {
-                if (s.live && now - s.lastWrite >= interval) {
-                    s.queue.offer(HEARTBEAT); // a full queue means it is writing anyway
+                if (s.live && now - s.lastWrite >= interval && s.queue.isEmpty()) {
+                    s.queue.offer(HEARTBEAT); // only into an empty queue: a busy stream is writing anyway
                 }
             }
         }

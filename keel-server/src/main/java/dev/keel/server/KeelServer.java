@@ -38,10 +38,14 @@ import org.slf4j.LoggerFactory;
  * with a virtual thread per request.
  *
  * <pre>{@code
- * try (KeelServer server = KeelServer.builder(keel).port(8080).build().start()) {
- *     ...
- * }
+ * KeelServer server = KeelServer.builder(keel).port(8080).subscriptionsFile(dir.resolve("subscriptions.json")).build();
+ * keel.start(); // after build(): its webhook subscriptions are registered, so pruning waits for their cursors
+ * server.start();
  * }</pre>
+ *
+ * <p>Build the server before starting the runtime: a runtime prunes what its registered subscriptions have
+ * passed, and a webhook subscription that is not registered yet (it is, once the server is built) would not
+ * hold back the events it has still to deliver.
  */
 public final class KeelServer implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(KeelServer.class);
@@ -146,6 +150,8 @@ public final class KeelServer implements AutoCloseable {
                 // Thousands of event streams may connect at once (after a restart, say): a short accept queue
                 // drops their connections, and each waits a second or more to try again.
                 connector.setAcceptQueueSize(ACCEPT_QUEUE);
+                // Idle streams send a keep-alive each heartbeat: the connection must outlive a few of them.
+                connector.setIdleTimeout(Math.max(30_000, 3 * b.streamHeartbeat.toMillis()));
                 return connector;
             });
             config.concurrency.useVirtualThreads = true;
@@ -266,8 +272,17 @@ public final class KeelServer implements AutoCloseable {
             events = List.of(
                     events.getFirst().toBuilder().idempotencyKey(idempotencyKey).build());
         }
-        List<Receipt> receipts =
-                await(events.size() == 1 ? keel.emit(events.getFirst()).thenApply(List::of) : keel.emitBatch(events));
+        java.util.concurrent.CompletableFuture<List<Receipt>> stored =
+                events.size() == 1 ? keel.emit(events.getFirst()).thenApply(List::of) : keel.emitBatch(events);
+        // Counted when stored, whether or not the answer waited for it (past the emit timeout it does not).
+        LongAdder[] counts = ingested.computeIfAbsent(
+                tenant == null ? "" : tenant, t -> new LongAdder[] {new LongAdder(), new LongAdder()});
+        List<Receipt> receipts = await(stored.thenApply(done -> {
+            long repeats = done.stream().filter(Receipt::duplicate).count();
+            counts[0].add(done.size() - repeats);
+            counts[1].add(repeats);
+            return done;
+        }));
         List<String> accepted = new ArrayList<>(receipts.size());
         List<String> duplicates = new ArrayList<>();
         for (Receipt r : receipts) {
@@ -276,10 +291,6 @@ public final class KeelServer implements AutoCloseable {
                 duplicates.add(r.eventId());
             }
         }
-        LongAdder[] counts = ingested.computeIfAbsent(
-                tenant == null ? "" : tenant, t -> new LongAdder[] {new LongAdder(), new LongAdder()});
-        counts[0].add(receipts.size() - duplicates.size());
-        counts[1].add(duplicates.size());
         Map<String, Object> response = new LinkedHashMap<>();
         response.put("accepted", accepted);
         if (!duplicates.isEmpty()) {
@@ -339,6 +350,11 @@ public final class KeelServer implements AutoCloseable {
                 continue;
             }
             Map<String, Object> m = mapper.convertValue(s, new com.fasterxml.jackson.core.type.TypeReference<>() {});
+            if (tenant != null) {
+                // Lanes are shared by every tenant: a lane's lag would show other tenants' traffic.
+                m.put("lag", null);
+                m.put("lagByLane", null);
+            }
             WebhookSubscription w = webhooksByName.get(s.name());
             if (w != null) {
                 m.put("webhook", w.name());

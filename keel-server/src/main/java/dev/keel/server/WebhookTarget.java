@@ -107,8 +107,8 @@ final class WebhookTarget implements Handler<Object> {
 
     /**
      * Refuses a URL whose host resolves to this machine or a private network (loopback, site-local, link-local
-     * such as cloud metadata addresses, unique-local IPv6, wildcard, multicast), so that a tenant's webhook
-     * cannot reach what only the server can.
+     * such as cloud metadata addresses, carrier-grade NAT, NAT64, unique-local IPv6, wildcard, multicast), so
+     * that a tenant's webhook cannot reach what only the server can.
      *
      * @throws IllegalArgumentException naming the address, or (with an {@link java.net.UnknownHostException}
      *     cause) when the host does not resolve
@@ -121,8 +121,20 @@ final class WebhookTarget implements Handler<Object> {
             throw new IllegalArgumentException("the host of 'webhook.url' (" + url.getHost() + ") does not resolve", e);
         }
         for (java.net.InetAddress a : addresses) {
-            boolean uniqueLocal = a instanceof java.net.Inet6Address && (a.getAddress()[0] & 0xFE) == 0xFC;
+            byte[] b = a.getAddress();
+            boolean uniqueLocal = a instanceof java.net.Inet6Address && (b[0] & 0xFE) == 0xFC;
+            // 100.64.0.0/10, carrier-grade NAT (some clouds' metadata services live there)
+            boolean sharedSpace = b.length == 4 && (b[0] & 0xFF) == 100 && (b[1] & 0xC0) == 64;
+            // 64:ff9b::/96, IPv4 addresses translated by NAT64 (which may be private ones)
+            boolean nat64 = b.length == 16
+                    && b[0] == 0
+                    && b[1] == 0x64
+                    && (b[2] & 0xFF) == 0xFF
+                    && (b[3] & 0xFF) == 0x9B
+                    && java.util.Arrays.equals(b, 4, 12, new byte[8], 0, 8);
             if (a.isLoopbackAddress()
+                    || sharedSpace
+                    || nat64
                     || a.isSiteLocalAddress()
                     || a.isLinkLocalAddress()
                     || a.isAnyLocalAddress()

@@ -117,6 +117,39 @@ class DashboardTest {
     }
 
     @Test
+    void shouldShowLagPerLaneInOpenMode() throws Exception {
+        server.close();
+        keel = Keel.builder().lanes(4).build();
+        java.util.concurrent.CountDownLatch release = new java.util.concurrent.CountDownLatch(1);
+        keel.subscribe(dev.keel.Subscription.builder("slow")
+                .types("order.*")
+                .handler(Object.class, d -> release.await())
+                .build());
+        keel.start();
+        server = KeelServer.builder(keel).port(0).build().start();
+        try {
+            for (int i = 0; i < 20; i++) {
+                keel.emit("order.created", "k" + i, i).join();
+            }
+            browser.get("http://127.0.0.1:" + server.port() + "/");
+            browser.executeScript("sessionStorage.clear()");
+            browser.navigate().refresh();
+            visible("app");
+            assertThat(browser.findElement(By.id("tenant")).getText()).isEqualTo("open development mode");
+            WebElement slow = new WebDriverWait(browser, WAIT)
+                    .until(d -> d.findElements(By.cssSelector("#subscriptions tr[data-subscription='slow']")).stream()
+                            .findFirst()
+                            .orElse(null));
+            assertThat(slow.findElements(By.cssSelector(".lanes span"))).hasSize(4);
+            new WebDriverWait(browser, WAIT)
+                    .until(d -> !d.findElement(By.id("lag")).getText().equals("–")
+                            && Integer.parseInt(d.findElement(By.id("lag")).getText()) > 0);
+        } finally {
+            release.countDown();
+        }
+    }
+
+    @Test
     void shouldSignInShowLiveStateAndReprocessADeadLetter() throws Exception {
         browser.manage().deleteAllCookies();
         browser.get("http://127.0.0.1:" + server.port() + "/");
@@ -155,7 +188,8 @@ class DashboardTest {
         WebElement ledger = browser.findElement(By.cssSelector("#subscriptions tr[data-subscription='ledger']"));
         assertThat(ledger.findElement(By.cssSelector(".badge")).getAttribute("data-circuit"))
                 .isEqualTo("closed");
-        assertThat(ledger.findElements(By.cssSelector(".lanes span"))).hasSize(keel.lanes());
+        // Lanes are shared by tenants: a tenant's view leaves lag out rather than show others' traffic.
+        assertThat(ledger.findElements(By.cssSelector(".lanes span"))).isEmpty();
         assertThat(browser.findElement(By.id("dead-letters")).getText()).isEqualTo("1");
 
         paymentsFixed.set(true);

@@ -100,6 +100,40 @@ class ClientCommandsTest {
     }
 
     @Test
+    void shouldEmitLoadInBatchesWithProgress() {
+        int code = run(
+                "emit",
+                "--url",
+                url(),
+                "--token",
+                TOKEN,
+                "--type",
+                "order.created",
+                "--count",
+                "250",
+                "--batch",
+                "100");
+        assertThat(code).as(err.toString()).isZero();
+        assertThat(out.toString()).startsWith("emitted 250 events");
+        assertThat(err.toString()).contains("emit: 250 of 250");
+        await().atMost(Duration.ofSeconds(10)).until(() -> delivered.size() == 250);
+        assertThat(delivered.stream().map(Event::id).distinct().count()).isEqualTo(250);
+        assertThat(run(
+                        "emit",
+                        "--url",
+                        url(),
+                        "--token",
+                        TOKEN,
+                        "--type",
+                        "order.created",
+                        "--count",
+                        "2",
+                        "--id",
+                        "x"))
+                .isEqualTo(2);
+    }
+
+    @Test
     void shouldSayInOneLineWhatWentWrong() {
         assertThat(run("emit", "--url", url(), "--type", "order.created")).isEqualTo(1);
         assertThat(err.toString())

@@ -1268,6 +1268,34 @@ public final class Keel implements AutoCloseable {
         return () -> pruneHolds.remove(readTo);
     }
 
+    /**
+     * The lanes whose delivery in flight has run longer than {@code threshold}: a handler that does not return
+     * (one with a timeout is interrupted, and taken over at twice it, so this finds mostly handlers without
+     * one). For health checks.
+     */
+    public List<StuckLane> stuckLanes(Duration threshold) {
+        long now = coarseNanos();
+        List<StuckLane> out = new ArrayList<>();
+        for (SubscriptionState s : subscriptions.values()) {
+            for (LaneWorker w : s.workers) {
+                long running = w.deliveringFor(now);
+                if (running > threshold.toNanos()) {
+                    out.add(new StuckLane(s.name, w.lane, Duration.ofNanos(running)));
+                }
+            }
+        }
+        return out;
+    }
+
+    /**
+     * A lane whose delivery has run too long.
+     *
+     * @param subscription the subscription
+     * @param lane the lane
+     * @param running how long the delivery in flight has run
+     */
+    public record StuckLane(String subscription, int lane, Duration running) {}
+
     /** A hold on pruning; closing it releases it. */
     @FunctionalInterface
     public interface Hold extends AutoCloseable {

@@ -125,6 +125,9 @@ final class LaneWorker {
 
     // ---- the in-flight slot: 0 idle, s > 0 running since s, -s timed out, ABANDONED taken over ----
     private final AtomicLong slot = new AtomicLong();
+    /** When the delivery in flight started (the runtime's coarse clock), 0 when none is. */
+    private volatile long deliveringSince;
+
     private volatile Thread inflightThread;
     private volatile boolean interruptSent;
     private volatile long warnedFor;
@@ -802,6 +805,7 @@ final class LaneWorker {
             slot.setRelease(stamp);
         }
         Result result;
+        deliveringSince = keel.coarseNanos(); // for the health check: a handler that never returns
         try {
             sub.chain.proceed(delivery);
             result = SUCCESS;
@@ -818,6 +822,7 @@ final class LaneWorker {
             result = new Result(Outcome.FAILED, e, null);
         } finally {
             scope.current = outer;
+            deliveringSince = 0;
         }
         if (timeout != null) {
             if (!slot.compareAndSet(stamp, 0)) {
@@ -999,6 +1004,12 @@ final class LaneWorker {
     }
 
     /** The highest sequence of the lane the subscription no longer needs. */
+    /** How long the delivery in flight has run, in nanoseconds; 0 when none is. */
+    long deliveringFor(long nowCoarse) {
+        long since = deliveringSince;
+        return since == 0 ? 0 : Math.max(0, nowCoarse - since);
+    }
+
     long prunePoint() {
         return Math.min(cursor, minPendingSeq - 1);
     }

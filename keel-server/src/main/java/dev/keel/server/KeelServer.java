@@ -69,6 +69,7 @@ public final class KeelServer implements AutoCloseable {
     private final int maxBatch;
     private final Duration drainTimeout;
     private final Duration emitTimeout;
+    private final Duration stuckAfter;
     private final ObjectMapper mapper;
     private final CloudEventReader reader;
     private final Authenticator auth;
@@ -93,6 +94,7 @@ public final class KeelServer implements AutoCloseable {
         this.maxBatch = b.maxBatch;
         this.drainTimeout = b.drainTimeout;
         this.emitTimeout = b.emitTimeout;
+        this.stuckAfter = b.stuckAfter;
         this.mapper = new ObjectMapper()
                 .registerModule(new JavaTimeModule())
                 .enable(com.fasterxml.jackson.databind.DeserializationFeature.FAIL_ON_TRAILING_TOKENS)
@@ -401,6 +403,19 @@ public final class KeelServer implements AutoCloseable {
                         503, "not-ready", "Not ready", "journal: the journal cannot be read: " + e.getMessage());
             }
         }
+        List<Keel.StuckLane> stuck = keel.stuckLanes(stuckAfter);
+        if (!stuck.isEmpty()) {
+            throw new ProblemException(
+                    503,
+                    "not-ready",
+                    "Not ready",
+                    "lanes: " + stuck.size() + " delivery(ies) running longer than " + stuckAfter + ": "
+                            + stuck.stream()
+                                    .limit(5)
+                                    .map(l -> "subscription '" + l.subscription() + "' lane " + l.lane() + " for "
+                                            + l.running().toSeconds() + " s")
+                                    .collect(java.util.stream.Collectors.joining(", ")));
+        }
         json(ctx, 200, Map.of("status", "UP"));
     }
 
@@ -579,6 +594,7 @@ public final class KeelServer implements AutoCloseable {
         private int maxBatch = DEFAULT_MAX_BATCH;
         private Duration drainTimeout = Duration.ofSeconds(30);
         private Duration emitTimeout = Duration.ofSeconds(10);
+        private Duration stuckAfter = Duration.ofMinutes(5);
         private List<AccessToken> tokens = List.of();
         private java.nio.file.Path subscriptionsFile;
         private int requestsPerSecond;
@@ -657,6 +673,18 @@ public final class KeelServer implements AutoCloseable {
                 throw new IllegalArgumentException("emitTimeout must be positive but was " + value);
             }
             this.emitTimeout = value;
+            return this;
+        }
+
+        /**
+         * How long one delivery may run before {@code /health/ready} reports its lane as stuck (503); 5 minutes
+         * by default.
+         */
+        public Builder stuckAfter(Duration value) {
+            if (value.isNegative() || value.isZero()) {
+                throw new IllegalArgumentException("stuckAfter must be positive but was " + value);
+            }
+            this.stuckAfter = value;
             return this;
         }
 

@@ -101,6 +101,36 @@ class EdgeErrorsTest {
     }
 
     @Test
+    void shouldReportStuckLanesAsNotReady() throws Exception {
+        java.util.concurrent.CountDownLatch release = new java.util.concurrent.CountDownLatch(1);
+        Keel keel = Keel.builder().lanes(2).build();
+        keel.subscribe(dev.keel.Subscription.builder("ledger")
+                .types("order.*")
+                .timeout(null) // no timeout: nothing else would notice a handler that never returns
+                .handler(Object.class, d -> release.await())
+                .build());
+        keel.start();
+        server = KeelServer.builder(keel)
+                .port(0)
+                .stuckAfter(Duration.ofMillis(200))
+                .build()
+                .start();
+        Requests requests = new Requests(server);
+        assertThat(requests.send("GET", "/health/ready", null, null).statusCode())
+                .isEqualTo(200);
+        keel.emit("order.created", "k", 1).join();
+        org.awaitility.Awaitility.await()
+                .atMost(Duration.ofSeconds(10))
+                .until(() -> requests.send("GET", "/health/ready", null, null).statusCode() == 503);
+        HttpResponse<String> notReady = requests.send("GET", "/health/ready", null, null);
+        assertThat(notReady.body()).contains("lanes:").contains("subscription 'ledger'");
+        release.countDown();
+        org.awaitility.Awaitility.await()
+                .atMost(Duration.ofSeconds(10))
+                .until(() -> requests.send("GET", "/health/ready", null, null).statusCode() == 200);
+    }
+
+    @Test
     void shouldRefuseAnIdempotencyKeyAttributeOver200Characters() throws Exception {
         Keel keel = Keel.builder().build().start();
         server = KeelServer.builder(keel).port(0).build().start();

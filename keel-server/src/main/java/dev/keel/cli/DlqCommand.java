@@ -127,22 +127,11 @@ final class DlqCommand implements Runnable {
                 throw new IllegalArgumentException("--limit must be at least 1 but was " + limit);
             }
             PrintWriter out = spec.commandLine().getOut();
-            String query = criteria.query();
-            List<JsonNode> rows = new ArrayList<>();
-            String after = null;
-            do {
-                int page = Math.min(limit - rows.size(), 500);
-                JsonNode answer = client.call(
-                        "GET",
-                        "/v1/dead-letters" + query + (query.isEmpty() ? "?" : "&") + "pageSize=" + page
-                                + (after == null ? "" : "&after=" + URLEncoder.encode(after, StandardCharsets.UTF_8)),
-                        null,
-                        null);
-                answer.path("items").forEach(rows::add);
-                after = answer.path("next").isNull()
-                        ? null
-                        : answer.path("next").asText(null);
-            } while (after != null && rows.size() < limit);
+            List<JsonNode> rows = list(client, criteria, limit);
+            boolean more = rows.size() > limit;
+            if (more) {
+                rows = rows.subList(0, limit);
+            }
             if (rows.isEmpty()) {
                 out.println("no dead letters");
                 return 0;
@@ -157,7 +146,7 @@ final class DlqCommand implements Runnable {
                         r.path("type").asText(),
                         abbreviate(r.path("reason").asText(), 100));
             }
-            if (after != null) {
+            if (more) {
                 out.println("... more: raise --limit or narrow the criteria");
             }
             return 0;
@@ -284,19 +273,9 @@ final class DlqCommand implements Runnable {
                 }
                 return 0;
             }
-            String query = criteria.query();
-            List<String> found = new ArrayList<>();
-            String after = null;
-            do {
-                JsonNode page = client.call(
-                        "GET",
-                        "/v1/dead-letters" + query + (query.isEmpty() ? "?" : "&") + "pageSize=500"
-                                + (after == null ? "" : "&after=" + URLEncoder.encode(after, StandardCharsets.UTF_8)),
-                        null,
-                        null);
-                page.path("items").forEach(n -> found.add(n.path("id").asText()));
-                after = page.path("next").isNull() ? null : page.path("next").asText(null);
-            } while (after != null);
+            List<String> found = list(client, criteria, Integer.MAX_VALUE - 1).stream()
+                    .map(n -> n.path("id").asText())
+                    .toList();
             ProgressBar bar = ProgressBar.of(spec.commandLine().getErr(), "purge", found.size());
             long deleted = 0;
             for (String id : found) {
@@ -315,6 +294,25 @@ final class DlqCommand implements Runnable {
             out.println("deleted " + deleted + " dead letters");
             return 0;
         }
+    }
+
+    /** Dead letters matching the criteria, oldest first, page by page: up to {@code limit}, and one more if there is. */
+    static List<JsonNode> list(GatewayClient client, Criteria criteria, int limit) {
+        String query = criteria.query();
+        List<JsonNode> rows = new ArrayList<>();
+        String after = null;
+        do {
+            int page = (int) Math.min(limit + 1L - rows.size(), 500);
+            JsonNode answer = client.call(
+                    "GET",
+                    "/v1/dead-letters" + query + (query.isEmpty() ? "?" : "&") + "pageSize=" + page
+                            + (after == null ? "" : "&after=" + URLEncoder.encode(after, StandardCharsets.UTF_8)),
+                    null,
+                    null);
+            answer.path("items").forEach(rows::add);
+            after = answer.path("next").isNull() ? null : answer.path("next").asText(null);
+        } while (after != null && rows.size() <= limit);
+        return rows;
     }
 
     private static String encode(String id) {

@@ -418,11 +418,18 @@ final class EventStreams implements AutoCloseable {
             if (frame == null) {
                 try {
                     frame = new Frame(r.lane(), r.sequence(), json(r.event()));
-                } catch (IOException e) {
+                } catch (IOException | RuntimeException e) {
+                    // Not skipped silently: the streams that wanted it are told, as for a pruned event.
                     log.error(
                             "event {} cannot be written as JSON for streams",
                             r.event().id(),
                             e);
+                    Gap gap = new Gap(r.lane(), r.sequence());
+                    for (Stream t : streams) {
+                        if (t.live && !t.overflowed && t.accepts(r.event())) {
+                            t.queue.offer(gap);
+                        }
+                    }
                     return;
                 }
             }

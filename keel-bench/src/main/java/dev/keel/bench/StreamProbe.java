@@ -23,7 +23,7 @@ import java.util.concurrent.atomic.LongAdder;
  * for {@code seconds}, after a 15 s warm-up at the same rate. Each event carries its emit time; each client records emit → read. Reports delivery
  * latency percentiles over every (event, client) pair, how many arrived, and the heap the server's open
  * streams hold (used heap after a full GC, before and after connecting). The clients run in a second JVM on
- * the same machine, reading every socket from one selector thread.
+ * the same machine, reading the sockets on two selector threads.
  *
  * <pre>java -Xmx4g -cp keel-bench/target/benchmarks.jar dev.keel.bench.StreamProbe [clients] [rate] [seconds]</pre>
  */
@@ -102,46 +102,62 @@ public final class StreamProbe {
         }
     }
 
-    /** The client process: opens the streams, reads them all on one selector thread, reports latencies. */
+    /** Selector threads in the client process: the streams are spread over them. */
+    private static final int READERS = 2;
+
+    /**
+     * The client process: opens the streams, reads them on {@link #READERS} selector threads, reports
+     * latencies. Each read is timed when it returns.
+     */
     private static void clients(int port, int clients, long expected) throws Exception {
         CountDownLatch connected = new CountDownLatch(clients);
         LongAdder received = new LongAdder();
-        long[] samples = new long[(int) Math.min(expected + 1_024, 200_000_000)];
-        int[] count = {0};
-        java.nio.channels.Selector selector = java.nio.channels.Selector.open();
         byte[] request = "GET /v1/stream?types=bench.** HTTP/1.0\r\nAccept: text/event-stream\r\n\r\n"
                 .getBytes(StandardCharsets.US_ASCII);
+        java.nio.channels.Selector[] selectors = new java.nio.channels.Selector[READERS];
+        long[][] samples = new long[READERS][];
+        int[][] counts = new int[READERS][1];
+        for (int r = 0; r < READERS; r++) {
+            selectors[r] = java.nio.channels.Selector.open();
+            samples[r] = new long[(int) Math.min(expected / READERS + 1_024, 100_000_000)];
+        }
         List<java.nio.channels.SocketChannel> channels = new ArrayList<>();
         for (int c = 0; c < clients; c++) {
             java.nio.channels.SocketChannel ch =
                     java.nio.channels.SocketChannel.open(new InetSocketAddress("127.0.0.1", port));
             ch.write(java.nio.ByteBuffer.wrap(request));
             ch.configureBlocking(false);
-            ch.register(selector, java.nio.channels.SelectionKey.OP_READ, new Parser());
+            ch.register(selectors[c % READERS], java.nio.channels.SelectionKey.OP_READ, new Parser());
             channels.add(ch);
         }
         java.util.concurrent.atomic.AtomicBoolean reading = new java.util.concurrent.atomic.AtomicBoolean(true);
-        Thread reader = Thread.ofPlatform().name("stream-clients").start(() -> {
-            java.nio.ByteBuffer buffer = java.nio.ByteBuffer.allocate(64 * 1024);
-            try {
-                while (reading.get()) {
-                    selector.select(100);
-                    long now = System.nanoTime();
-                    for (var key : selector.selectedKeys()) {
-                        buffer.clear();
-                        int n = ((java.nio.channels.SocketChannel) key.channel()).read(buffer);
-                        if (n < 0) {
-                            key.cancel();
-                            continue;
+        List<Thread> readers = new ArrayList<>();
+        for (int r = 0; r < READERS; r++) {
+            java.nio.channels.Selector selector = selectors[r];
+            long[] mine = samples[r];
+            int[] count = counts[r];
+            readers.add(Thread.ofPlatform().name("stream-clients-" + r).start(() -> {
+                java.nio.ByteBuffer buffer = java.nio.ByteBuffer.allocate(64 * 1024);
+                try {
+                    while (reading.get()) {
+                        selector.select(100);
+                        for (var key : selector.selectedKeys()) {
+                            buffer.clear();
+                            int n = ((java.nio.channels.SocketChannel) key.channel()).read(buffer);
+                            long now = System.nanoTime();
+                            if (n < 0) {
+                                key.cancel();
+                                continue;
+                            }
+                            ((Parser) key.attachment()).feed(buffer.array(), n, now, connected, received, mine, count);
                         }
-                        ((Parser) key.attachment()).feed(buffer.array(), n, now, connected, received, samples, count);
+                        selector.selectedKeys().clear();
                     }
-                    selector.selectedKeys().clear();
+                } catch (java.io.IOException e) {
+                    throw new java.io.UncheckedIOException(e);
                 }
-            } catch (java.io.IOException e) {
-                throw new java.io.UncheckedIOException(e);
-            }
-        });
+            }));
+        }
         if (!connected.await(5, TimeUnit.MINUTES)) {
             throw new IllegalStateException(connected.getCount() + " streams did not open in 5 minutes");
         }
@@ -158,16 +174,27 @@ public final class StreamProbe {
             }
         }
         reading.set(false);
-        reader.join();
+        for (Thread t : readers) {
+            t.join();
+        }
         for (var ch : channels) {
             ch.close();
         }
-        long[] all = Arrays.copyOf(samples, count[0]);
+        int total = 0;
+        for (int[] c : counts) {
+            total += c[0];
+        }
+        long[] all = new long[total];
+        int at = 0;
+        for (int r = 0; r < READERS; r++) {
+            System.arraycopy(samples[r], 0, all, at, counts[r][0]);
+            at += counts[r][0];
+        }
         Arrays.sort(all);
         System.out.printf(
                 "%,d of EXPECTED deliveries arrived; emit -> read latency p50=%.1f ms p99=%.1f ms p99.9=%.1f ms"
                         + " max=%.1f ms%n",
-                (long) count[0],
+                (long) total,
                 Percentiles.of(all, 0.5) / 1e6,
                 Percentiles.of(all, 0.99) / 1e6,
                 Percentiles.of(all, 0.999) / 1e6,

@@ -101,7 +101,6 @@ final class ServeCommand implements Callable<Integer> {
         KeelServer built = null;
         try {
             KeelServer.Builder builder = KeelServer.builder(keel)
-                    .journal(journal)
                     .prometheus(prometheus)
                     .host(bind)
                     .port(listenPort)

@@ -84,9 +84,9 @@ final class EventStreams implements AutoCloseable {
     private volatile boolean closed;
     private volatile String closing;
 
-    EventStreams(dev.keel.Keel keel, Journal journal, ObjectMapper mapper, Settings settings) {
+    EventStreams(dev.keel.Keel keel, ObjectMapper mapper, Settings settings) {
         this.keel = keel;
-        this.journal = journal;
+        this.journal = keel.journal();
         this.lanes = keel.lanes();
         this.tailed = new java.util.concurrent.atomic.AtomicLongArray(lanes);
         this.mapper = mapper;

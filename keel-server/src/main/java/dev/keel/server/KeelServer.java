@@ -86,7 +86,7 @@ public final class KeelServer implements AutoCloseable {
 
     private KeelServer(Builder b) {
         this.keel = b.keel;
-        this.journal = b.journal;
+        this.journal = keel.journal();
         this.prometheus = b.prometheus;
         this.host = b.host;
         this.port = b.port;
@@ -113,7 +113,6 @@ public final class KeelServer implements AutoCloseable {
         this.schemas = new EventSchemas(schemaNodes, mapper);
         this.streams = new EventStreams(
                 keel,
-                b.journal != null ? b.journal : keel.journal(),
                 mapper,
                 new EventStreams.Settings(
                         b.streamHeartbeat,
@@ -395,13 +394,11 @@ public final class KeelServer implements AutoCloseable {
             throw new ProblemException(
                     503, "not-ready", "Not ready", draining ? "the server is shutting down" : "the server is starting");
         }
-        if (journal != null) {
-            try {
-                journal.cursor("keel-health", 0);
-            } catch (RuntimeException e) {
-                throw new ProblemException(
-                        503, "not-ready", "Not ready", "journal: the journal cannot be read: " + e.getMessage());
-            }
+        try {
+            journal.cursor("keel-health", 0);
+        } catch (RuntimeException e) {
+            throw new ProblemException(
+                    503, "not-ready", "Not ready", "journal: the journal cannot be read: " + e.getMessage());
         }
         List<Keel.StuckLane> stuck = keel.stuckLanes(stuckAfter);
         if (!stuck.isEmpty()) {
@@ -586,7 +583,6 @@ public final class KeelServer implements AutoCloseable {
     /** Configuration of a {@link KeelServer}. */
     public static final class Builder {
         private final Keel keel;
-        private Journal journal;
         private PrometheusMeterRegistry prometheus;
         private String host = "127.0.0.1";
         private int port = DEFAULT_PORT;
@@ -607,12 +603,6 @@ public final class KeelServer implements AutoCloseable {
 
         private Builder(Keel keel) {
             this.keel = Objects.requireNonNull(keel, "keel");
-        }
-
-        /** The journal the runtime uses, probed by {@code /health/ready}. */
-        public Builder journal(Journal value) {
-            this.journal = value;
-            return this;
         }
 
         /** The registry the runtime meters into, served at {@code /metrics}. */

@@ -48,7 +48,6 @@ class KeelServerTest {
                 .build());
         keel.start();
         server = KeelServer.builder(keel)
-                .journal(journal)
                 .prometheus(prometheus)
                 .port(0)
                 .maxBodyBytes(64 * 1024)

@@ -125,7 +125,7 @@ final class LaneWorker {
 
     // ---- the in-flight slot: 0 idle, s > 0 running since s, -s timed out, ABANDONED taken over ----
     private final AtomicLong slot = new AtomicLong();
-    /** When the delivery in flight started (the runtime's coarse clock), 0 when none is. */
+    /** When the delivery in flight started (the runtime's coarse clock), 0 when none is; without a timeout only. */
     private volatile long deliveringSince;
 
     private volatile Thread inflightThread;
@@ -805,7 +805,10 @@ final class LaneWorker {
             slot.setRelease(stamp);
         }
         Result result;
-        deliveringSince = keel.coarseNanos(); // for the health check: a handler that never returns
+        if (timeout == null) {
+            // For the health check (a timed delivery's start is in its watchdog stamp already).
+            deliveringSince = keel.coarseNanos();
+        }
         try {
             sub.chain.proceed(delivery);
             result = SUCCESS;
@@ -822,7 +825,9 @@ final class LaneWorker {
             result = new Result(Outcome.FAILED, e, null);
         } finally {
             scope.current = outer;
-            deliveringSince = 0;
+            if (timeout == null) {
+                deliveringSince = 0;
+            }
         }
         if (timeout != null) {
             if (!slot.compareAndSet(stamp, 0)) {
@@ -1006,7 +1011,13 @@ final class LaneWorker {
     /** The highest sequence of the lane the subscription no longer needs. */
     /** How long the delivery in flight has run, in nanoseconds; 0 when none is. */
     long deliveringFor(long nowCoarse) {
-        long since = deliveringSince;
+        long since;
+        if (timeout != null) {
+            long stamp = slot.get();
+            since = stamp == 0 || stamp == ABANDONED ? 0 : Math.abs(stamp) & ~STAMP_SEQ_MASK;
+        } else {
+            since = deliveringSince;
+        }
         return since == 0 ? 0 : Math.max(0, nowCoarse - since);
     }
 

@@ -109,6 +109,11 @@ class EdgeErrorsTest {
                 .timeout(null) // no timeout: nothing else would notice a handler that never returns
                 .handler(Object.class, d -> release.await())
                 .build());
+        keel.subscribe(dev.keel.Subscription.builder("timed")
+                .types("order.*")
+                .timeout(Duration.ofHours(1)) // long: stuck well before the watchdog would step in
+                .handler(Object.class, d -> release.await())
+                .build());
         keel.start();
         server = KeelServer.builder(keel)
                 .port(0)
@@ -123,7 +128,10 @@ class EdgeErrorsTest {
                 .atMost(Duration.ofSeconds(10))
                 .until(() -> requests.send("GET", "/health/ready", null, null).statusCode() == 503);
         HttpResponse<String> notReady = requests.send("GET", "/health/ready", null, null);
-        assertThat(notReady.body()).contains("lanes:").contains("subscription 'ledger'");
+        assertThat(notReady.body())
+                .contains("lanes:")
+                .contains("subscription 'ledger'")
+                .contains("subscription 'timed'");
         release.countDown();
         org.awaitility.Awaitility.await()
                 .atMost(Duration.ofSeconds(10))

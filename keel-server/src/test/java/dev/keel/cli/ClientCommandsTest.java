@@ -150,21 +150,30 @@ class ClientCommandsTest {
         assertThat(err.toString()).contains("cannot reach http://127.0.0.1:1");
     }
 
+    private int openStreams() throws Exception {
+        var response = java.net.http.HttpClient.newHttpClient()
+                .send(
+                        java.net.http.HttpRequest.newBuilder(java.net.URI.create(url() + "/v1/stats"))
+                                .header("Authorization", "Bearer " + TOKEN)
+                                .build(),
+                        java.net.http.HttpResponse.BodyHandlers.ofString());
+        return new com.fasterxml.jackson.databind.ObjectMapper()
+                .readTree(response.body())
+                .get("streams")
+                .asInt();
+    }
+
     @Test
     void shouldTailEventsAsTheyArrive() throws Exception {
         Thread producer = Thread.ofVirtual().start(() -> {
-            // Until the tail has printed what it waits for: it connects at some point after this starts.
-            for (int i = 0; i < 200 && !out.toString().contains("\"n\":3"); i++) {
+            // Once the tail's stream is open (the server counts it), what is emitted is on it.
+            await().atMost(Duration.ofSeconds(20)).until(() -> openStreams() == 1);
+            for (int i = 0; i < 3; i++) {
                 keel.emit(Event.builder("order.created", java.util.Map.of("n", i))
                                 .key("k")
                                 .tenant("acme")
                                 .build())
                         .join();
-                try {
-                    Thread.sleep(50);
-                } catch (InterruptedException e) {
-                    return;
-                }
             }
         });
         int code = run("tail", "--url", url(), "--token", TOKEN, "--types", "order.*", "--count", "3");
@@ -174,6 +183,8 @@ class ClientCommandsTest {
         assertThat(lines)
                 .hasSize(3)
                 .allSatisfy(l -> assertThat(l).contains("order.created").contains("key=k"));
+        assertThat(lines.get(0)).contains("{\"n\":0}");
+        assertThat(lines.get(2)).contains("{\"n\":2}"); // one key: in order
 
         out.getBuffer().setLength(0);
         assertThat(run("tail", "--url", url(), "--token", "not-a-known-token-000", "--count", "1"))

@@ -164,6 +164,7 @@ class WebhookTest {
 
     @Test
     void shouldHonourRetryAfterAndRetryTimeoutsAndDroppedConnections() throws Exception {
+        java.util.concurrent.CountDownLatch retriedSlow = new java.util.concurrent.CountDownLatch(1);
         ok(
                 put(
                         "billing",
@@ -177,8 +178,12 @@ class WebhookTest {
             if (text.contains("\"limited\"") && seen == 1) {
                 Receiver.respond(exchange, 429, "slow down", "Retry-After", "1");
             } else if (text.contains("\"slow\"") && seen == 1) {
-                Thread.sleep(1_500); // past the 300 ms timeout
+                // Answers only once the sender gave up on this attempt (past the 300 ms timeout) and retried.
+                retriedSlow.await(10, java.util.concurrent.TimeUnit.SECONDS);
                 Receiver.respond(exchange, 200, "too late");
+            } else if (text.contains("\"slow\"")) {
+                retriedSlow.countDown();
+                Receiver.respond(exchange, 200, "ok");
             } else if (text.contains("\"dropped\"") && seen == 1) {
                 throw new java.io.IOException("connection dropped on purpose");
             } else {
@@ -219,7 +224,7 @@ class WebhookTest {
                         .get("circuit")
                         .asText()));
         // Down for longer than three attempts with 20 ms backoff would last: an open circuit pauses instead.
-        Thread.sleep(1_500);
+        await().during(Duration.ofMillis(1_500)).atMost(WAIT).until(() -> deadLetters() == 0);
         assertThat(deadLetters()).isZero();
         receiver.up();
 

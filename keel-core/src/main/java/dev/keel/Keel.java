@@ -76,6 +76,8 @@ public final class Keel implements AutoCloseable {
     private final Journal journal;
     private final MemoryJournal memory;
     private final int lanes;
+    private final List<java.util.function.IntConsumer> appendWatches =
+            new java.util.concurrent.CopyOnWriteArrayList<>();
     private final List<java.util.function.IntToLongFunction> pruneHolds =
             new java.util.concurrent.CopyOnWriteArrayList<>();
     private final Clock clock;
@@ -512,7 +514,7 @@ public final class Keel implements AutoCloseable {
                         lane, backlog, highWaterMark, Duration.ofNanos(System.nanoTime() - start));
             }
             ensureOpen();
-            signal(lane);
+            wakeWorkers(lane);
             LockSupport.parkNanos(50_000);
             backlog = backlog(lane);
         }
@@ -530,7 +532,19 @@ public final class Keel implements AutoCloseable {
         return journal.head(lane) - min;
     }
 
+    /** After an append to the lane is stored: wakes its workers, and tells the append watches. */
     private void signal(int lane) {
+        wakeWorkers(lane);
+        for (java.util.function.IntConsumer watch : appendWatches) {
+            try {
+                watch.accept(lane);
+            } catch (RuntimeException e) {
+                log.warn("an append watch failed; the append itself is stored", e);
+            }
+        }
+    }
+
+    private void wakeWorkers(int lane) {
         for (LaneWorker w : byLane[lane]) {
             if (w.sleeping) {
                 LockSupport.unpark(w.thread);
@@ -1269,6 +1283,20 @@ public final class Keel implements AutoCloseable {
     }
 
     /**
+     * Calls {@code appended} with the lane's number for each event this runtime stores (not for one refused
+     * as a duplicate), once the journal has it, on the thread that completes the append: with a JDBC
+     * journal, the writer every append waits for. So it must return at once (waking a reader of the log,
+     * say). One that throws is logged; the event stays stored. Appends by other instances sharing the journal
+     * are not seen: readers that need them poll as well. A call already under way when the watch is closed
+     * may still arrive.
+     */
+    public Watch watchAppends(java.util.function.IntConsumer appended) {
+        Objects.requireNonNull(appended, "appended");
+        appendWatches.add(appended);
+        return () -> appendWatches.remove(appended);
+    }
+
+    /**
      * The lanes whose delivery in flight has run longer than {@code threshold}: a handler that does not return
      * (one with a timeout is interrupted, and taken over at twice it, so this finds mostly handlers without
      * one). For health checks.
@@ -1299,6 +1327,13 @@ public final class Keel implements AutoCloseable {
     /** A hold on pruning; closing it releases it. */
     @FunctionalInterface
     public interface Hold extends AutoCloseable {
+        @Override
+        void close();
+    }
+
+    /** A watch on appends; closing it ends it. */
+    @FunctionalInterface
+    public interface Watch extends AutoCloseable {
         @Override
         void close();
     }

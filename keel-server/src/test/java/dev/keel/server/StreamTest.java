@@ -191,6 +191,58 @@ class StreamTest {
     }
 
     @Test
+    void shouldGiveBackAStreamsSlotOnceItsClientHasGone() throws Exception {
+        start(b -> b.streamsPerToken(1).streamHeartbeat(Duration.ofMillis(200)));
+        SseClient first = SseClient.connect(server.port(), "/v1/stream");
+        assertThat(first.comment(WAIT)).isEqualTo("stream open");
+        first.close();
+        // The server finds the client gone at its next write at the latest (a keep-alive): the slot is free.
+        await().atMost(WAIT).until(() -> {
+            try (SseClient next = SseClient.connect(server.port(), "/v1/stream")) {
+                return next.status() == 200;
+            }
+        });
+    }
+
+    @Test
+    void shouldShutDownPastAClientThatStoppedReading() throws Exception {
+        start(b -> b.streamBuffer(100_000)); // never closed for falling behind: its write just waits
+        try (SseClient client = SseClient.connect(server.port(), "/v1/stream", false)) {
+            assertThat(client.status()).isEqualTo(200);
+            String big = "x".repeat(8_000);
+            List<Event<?>> batch = new ArrayList<>();
+            for (int i = 0; i < 2_000; i++) {
+                batch.add(Event.builder("order.created", big).key("k" + i).build());
+                if (batch.size() == 500) {
+                    keel.emitBatch(batch).join();
+                    batch.clear();
+                }
+            }
+            // 16 MB the client does not read: the stream's write waits for a socket that stays full.
+            await().atMost(WAIT).until(() -> server.port() > 0 && streamsOpen() == 1);
+            Thread closing = Thread.ofVirtual().start(server::close);
+            assertThat(closing.join(Duration.ofSeconds(60)))
+                    .as("the server shut down")
+                    .isTrue();
+            server = null;
+            client.startReading(); // what the sockets held, then the end: the connection was closed
+            SseClient.Frame f;
+            do {
+                f = client.next(WAIT);
+                assertThat(f).isNotNull();
+            } while (f != SseClient.END);
+        }
+    }
+
+    private int streamsOpen() throws Exception {
+        return JSON.readTree(new Requests(server)
+                        .send("GET", "/v1/stats", null, null)
+                        .body())
+                .get("streams")
+                .asInt();
+    }
+
+    @Test
     void shouldKeepTenantsApartAndLimitStreamsPerToken() throws Exception {
         String acme = "acme-token-0123456789";
         String globex = "globex-token-0123456789";

@@ -9,6 +9,7 @@ import java.net.InetSocketAddress;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
@@ -20,10 +21,11 @@ import java.util.concurrent.atomic.LongAdder;
 /**
  * Server-Sent Events fan-out: {@code clients} concurrent streams on one server (SQLite journal), each a
  * plain socket on loopback reading {@code GET /v1/stream}, while events are emitted at {@code rate} a second
- * for {@code seconds}, after a 15 s warm-up at the same rate. Each event carries its emit time; each client records emit → read. Reports delivery
+ * for {@code seconds}, after a 15 s warm-up at the same rate (one schedule for both). Each event carries its emit
+ * time; each client records emit → read. Reports delivery
  * latency percentiles over every (event, client) pair, how many arrived, and the heap the server's open
  * streams hold (used heap after a full GC, before and after connecting). The clients run in a second JVM on
- * the same machine, reading the sockets on two selector threads.
+ * the same machine, reading the sockets on two selector threads that pause 1 ms between selects.
  *
  * <pre>java -Xmx4g -cp keel-bench/target/benchmarks.jar dev.keel.bench.StreamProbe [clients] [rate] [seconds]</pre>
  */
@@ -70,12 +72,15 @@ public final class StreamProbe {
                             "clients",
                             Integer.toString(server.port()),
                             Integer.toString(clients),
-                            Long.toString((long) rate * seconds * clients))
+                            Long.toString((long) rate * (WARM_UP_SECONDS + seconds) * clients))
                     .redirectError(ProcessBuilder.Redirect.INHERIT)
                     .start();
             java.io.BufferedReader fromChild = new java.io.BufferedReader(
                     new java.io.InputStreamReader(child.getInputStream(), StandardCharsets.UTF_8));
             String line = fromChild.readLine();
+            while (line != null && line.startsWith("Profiling")) { // an attached profiler's greeting
+                line = fromChild.readLine();
+            }
             if (line == null || !line.startsWith("open")) {
                 throw new IllegalStateException("the client process failed: " + line);
             }
@@ -85,11 +90,13 @@ public final class StreamProbe {
                     "heap with the streams open: %,d MB more than before (%.1f KB a stream, server side)%n",
                     (heapOpen - heapBefore) >> 20, (heapOpen - heapBefore) / 1024.0 / clients);
 
-            // A warm-up at the same rate first (its events are marked, and the clients skip them): the JIT
-            // compiles the fan-out path meanwhile instead of during the measurement.
-            emit(keel, rate, WARM_UP_SECONDS * rate, true);
+            // A warm-up at the same rate first: the JIT compiles the fan-out path (and the clients' reading)
+            // meanwhile instead of during the measurement. Its events differ from the others only in a digit,
+            // so both sides run the same code throughout; the clients keep the measured ones at the end. One
+            // schedule spans both: the first measured event comes one interval after the warm-up's last.
+            long next = emit(keel, rate, WARM_UP_SECONDS * rate, System.nanoTime(), 0);
             int total = rate * seconds;
-            emit(keel, rate, total, false);
+            emit(keel, rate, total, next, 1);
             long expected = (long) total * clients;
             String result = fromChild.readLine(); // the clients answer once every event arrived, or after 30 s
             child.waitFor();
@@ -104,6 +111,8 @@ public final class StreamProbe {
 
     /** Selector threads in the client process: the streams are spread over them. */
     private static final int READERS = 2;
+    /** Between a reader's selects. */
+    private static final Duration PAUSE = Duration.ofMillis(1);
 
     /**
      * The client process: opens the streams, reads them on {@link #READERS} selector threads, reports
@@ -119,7 +128,8 @@ public final class StreamProbe {
         int[][] counts = new int[READERS][1];
         for (int r = 0; r < READERS; r++) {
             selectors[r] = java.nio.channels.Selector.open();
-            samples[r] = new long[(int) Math.min(expected / READERS + 1_024, 100_000_000)];
+            // (measured, latency) pairs, warm-up included: the measurement's are picked out at the end.
+            samples[r] = new long[(int) Math.min(2 * (expected / READERS + 1_024), 200_000_000)];
         }
         List<java.nio.channels.SocketChannel> channels = new ArrayList<>();
         for (int c = 0; c < clients; c++) {
@@ -140,6 +150,10 @@ public final class StreamProbe {
                 java.nio.ByteBuffer buffer = java.nio.ByteBuffer.allocate(64 * 1024);
                 try {
                     while (reading.get()) {
+                        // A pause between selects, so that each finds many sockets ready: on one machine the
+                        // clients share the server's two cores, and selecting once per ready socket cost them
+                        // more than the reads. It adds at most the pause to a read's latency.
+                        Thread.sleep(PAUSE);
                         selector.select(100);
                         for (var key : selector.selectedKeys()) {
                             buffer.clear();
@@ -155,6 +169,8 @@ public final class StreamProbe {
                     }
                 } catch (java.io.IOException e) {
                     throw new java.io.UncheckedIOException(e);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
                 }
             }));
         }
@@ -181,14 +197,19 @@ public final class StreamProbe {
             ch.close();
         }
         int total = 0;
-        for (int[] c : counts) {
-            total += c[0];
+        for (int r = 0; r < READERS; r++) {
+            for (int i = 0; i < counts[r][0]; i += 2) {
+                total += samples[r][i] == 1 ? 1 : 0;
+            }
         }
         long[] all = new long[total];
         int at = 0;
         for (int r = 0; r < READERS; r++) {
-            System.arraycopy(samples[r], 0, all, at, counts[r][0]);
-            at += counts[r][0];
+            for (int i = 0; i < counts[r][0]; i += 2) {
+                if (samples[r][i] == 1) {
+                    all[at++] = samples[r][i + 1];
+                }
+            }
         }
         Arrays.sort(all);
         System.out.printf(
@@ -221,14 +242,16 @@ public final class StreamProbe {
                 }
                 if (line.indexOf(": stream open") == 0) {
                     connected.countDown();
-                } else if (line.indexOf("data: ") == 0 && line.indexOf("\"w\":") < 0) {
+                } else if (line.indexOf("data: ") == 0) {
                     int t = line.indexOf("\"t\":");
-                    if (t >= 0) {
+                    int m = line.indexOf("\"m\":");
+                    if (t >= 0 && m >= 0) {
                         long sent = 0;
                         for (int k = t + 4; k < line.length() && Character.isDigit(line.charAt(k)); k++) {
                             sent = sent * 10 + (line.charAt(k) - '0');
                         }
                         if (count[0] < samples.length) {
+                            samples[count[0]++] = line.charAt(m + 4) - '0';
                             samples[count[0]++] = now - sent;
                         }
                         received.increment();
@@ -241,18 +264,24 @@ public final class StreamProbe {
 
     private static final int WARM_UP_SECONDS = 15;
 
-    private static void emit(Keel keel, int rate, int count, boolean warmUp) throws InterruptedException {
+    /**
+     * Emits {@code count} events at {@code rate} a second from {@code next} on, marked {@code measured} (1) or
+     * not (0); returns when the one after is due.
+     */
+    private static long emit(Keel keel, int rate, int count, long next, int measured) throws InterruptedException {
         long interval = 1_000_000_000L / rate;
-        long next = System.nanoTime();
         for (int i = 0; i < count; i++) {
             long wait = next - System.nanoTime();
             if (wait > 0) {
                 TimeUnit.NANOSECONDS.sleep(wait);
             }
             next += interval;
-            Map<String, Object> data = warmUp ? Map.of("w", 1, "t", System.nanoTime()) : Map.of("t", System.nanoTime());
+            Map<String, Object> data = new java.util.LinkedHashMap<>();
+            data.put("m", measured);
+            data.put("t", System.nanoTime());
             keel.emit(Event.builder("bench.stream", data).key("k" + i).build()).join();
         }
+        return next;
     }
 
     private static long usedHeapAfterGc() throws InterruptedException {

@@ -220,6 +220,7 @@ final class EventStreams implements AutoCloseable {
             s.live = true;
             catchUp(s, out); // what arrived meanwhile; from here on the tail offers everything newer
             out.flush();
+            s.lastWrite = System.nanoTime();
             // From here on the stream writes without a thread of its own: its request goes async, and its
             // fan-out thread (or Jetty's, when its socket was full) writes what it has queued.
             org.eclipse.jetty.server.Response response =

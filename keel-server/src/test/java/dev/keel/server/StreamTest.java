@@ -165,15 +165,7 @@ class StreamTest {
         start(b -> b.streamBuffer(20));
         try (SseClient client = SseClient.connect(server.port(), "/v1/stream", false)) {
             assertThat(client.status()).isEqualTo(200);
-            String big = "x".repeat(8_000);
-            List<Event<?>> batch = new ArrayList<>();
-            for (int i = 0; i < 3_000; i++) {
-                batch.add(Event.builder("order.created", big).key("k" + i).build());
-                if (batch.size() == 500) {
-                    keel.emitBatch(batch).join();
-                    batch.clear();
-                }
-            }
+            emitLarge(3_000);
             // 24 MB the client does not read: past the socket buffers, then past 20 waiting events.
             client.startReading();
             SseClient.Frame f;
@@ -209,17 +201,9 @@ class StreamTest {
         start(b -> b.streamBuffer(100_000)); // never closed for falling behind: its write just waits
         try (SseClient client = SseClient.connect(server.port(), "/v1/stream", false)) {
             assertThat(client.status()).isEqualTo(200);
-            String big = "x".repeat(8_000);
-            List<Event<?>> batch = new ArrayList<>();
-            for (int i = 0; i < 2_000; i++) {
-                batch.add(Event.builder("order.created", big).key("k" + i).build());
-                if (batch.size() == 500) {
-                    keel.emitBatch(batch).join();
-                    batch.clear();
-                }
-            }
+            emitLarge(2_000);
             // 16 MB the client does not read: the stream's write waits for a socket that stays full.
-            await().atMost(WAIT).until(() -> server.port() > 0 && streamsOpen() == 1);
+            await().atMost(WAIT).until(() -> streamsOpen() == 1);
             Thread closing = Thread.ofVirtual().start(server::close);
             assertThat(closing.join(Duration.ofSeconds(60)))
                     .as("the server shut down")
@@ -231,6 +215,19 @@ class StreamTest {
                 f = client.next(WAIT);
                 assertThat(f).isNotNull();
             } while (f != SseClient.END);
+        }
+    }
+
+    /** Emits {@code count} events of 8 KB each, in batches. */
+    private void emitLarge(int count) {
+        String big = "x".repeat(8_000);
+        List<Event<?>> batch = new ArrayList<>();
+        for (int i = 0; i < count; i++) {
+            batch.add(Event.builder("order.created", big).key("k" + i).build());
+            if (batch.size() == 500) {
+                keel.emitBatch(batch).join();
+                batch.clear();
+            }
         }
     }
 

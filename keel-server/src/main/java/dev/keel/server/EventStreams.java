@@ -43,7 +43,7 @@ final class EventStreams implements AutoCloseable {
     private static final int PAGE = 512;
     /** The most frames a fan-out thread takes at once, and a stream writes at once. */
     private static final int BATCH = 256;
-    /** The most bytes a stream writes at once (more when a single frame is larger). */
+    /** A stream's write takes no more frames once it holds this many bytes (so it holds at most one more). */
     private static final int WRITE_BYTES = 64 * 1024;
     /** How long a stream handed over may take to go async before it is taken for lost. */
     private static final Duration HAND_OVER = Duration.ofSeconds(30);
@@ -60,7 +60,9 @@ final class EventStreams implements AutoCloseable {
      *     finds clients that are gone
      * @param buffer the most events one stream may have waiting; a client slower than that is closed
      * @param maxPerToken the most streams one token may hold open
-     * @param poll how long the tail waits before looking for new events when it found none
+     * @param poll how long the tail waits before looking again when it found nothing new, which is how late it
+     *     may find an event another instance appended (besides how often the journal refreshes their heads);
+     *     this process's appends wake it at once
      * @param reconnect the reconnection delay the stream asks browsers to use
      */
     record Settings(Duration heartbeat, int buffer, int maxPerToken, Duration poll, Duration reconnect) {
@@ -96,6 +98,7 @@ final class EventStreams implements AutoCloseable {
     private final Set<Stream> streams = ConcurrentHashMap.newKeySet();
     private final Map<Object, AtomicInteger> perToken = new ConcurrentHashMap<>();
     private final Thread[] tails;
+    private Thread heartbeat;
     private final FanOut[] fanOuts;
     private final AtomicInteger nextFanOut = new AtomicInteger();
     /** Counts streams joining, so an idle tail never skips past events a stream joining meanwhile needs. */
@@ -213,6 +216,9 @@ final class EventStreams implements AutoCloseable {
             startTails();
             streams.add(s);
             joins.incrementAndGet();
+            for (Thread t : tails) {
+                LockSupport.unpark(t); // a tail idle for want of streams starts at once, not after its nap
+            }
             FanOut owner = fanOuts[Math.floorMod(nextFanOut.getAndIncrement(), fanOuts.length)];
             s.owner = owner;
             owner.streams.add(s);
@@ -355,12 +361,19 @@ final class EventStreams implements AutoCloseable {
 
     // ---- the tail ----
 
+    /**
+     * Starts what serves the streams, the first time a stream opens. Each part starts once: after a failure
+     * half-way (the journal unreachable), the next stream starts what is missing.
+     */
     private synchronized void startTails() {
         if (closed || started) {
             return;
         }
-        // Held at 0 until the heads are read: nothing is pruned under the tail.
-        dev.keel.Keel.Hold held = keel.holdPruning(tailed::get);
+        boolean holding = hold != null;
+        if (!holding) {
+            // Held at 0 until the heads are read: nothing is pruned under the tail.
+            hold = keel.holdPruning(tailed::get);
+        }
         long[] heads = new long[lanes];
         try {
             for (int lane = 0; lane < lanes; lane++) {
@@ -368,25 +381,39 @@ final class EventStreams implements AutoCloseable {
                 heads[lane] = journal.head(lane);
             }
         } catch (RuntimeException e) {
-            held.close(); // nothing started: the next stream tries again
+            if (!holding) { // nothing tails yet: pruning goes on until a stream tries again
+                hold.close();
+                hold = null;
+            }
             throw e;
         }
-        hold = held;
-        watch = keel.watchAppends(lane -> {
-            Thread t = parked.get(lane);
-            if (t != null) {
-                LockSupport.unpark(t);
-            }
-        });
-        for (FanOut f : fanOuts) {
-            Thread.ofPlatform().daemon().name("keel-stream-fanout-" + f.index).start(f);
+        if (watch == null) {
+            watch = keel.watchAppends(lane -> {
+                Thread t = parked.get(lane);
+                if (t != null) {
+                    LockSupport.unpark(t);
+                }
+            });
         }
-        Thread.ofVirtual().name("keel-stream-heartbeat").start(this::heartbeats);
+        for (FanOut f : fanOuts) {
+            if (f.thread == null) {
+                f.thread = Thread.ofPlatform()
+                        .daemon()
+                        .name("keel-stream-fanout-" + f.index)
+                        .start(f);
+            }
+        }
+        if (heartbeat == null) {
+            heartbeat = Thread.ofVirtual().name("keel-stream-heartbeat").start(this::heartbeats);
+        }
         for (int lane = 0; lane < lanes; lane++) {
-            int l = lane;
-            long head = heads[lane];
-            tailed.set(lane, head);
-            tails[lane] = Thread.ofVirtual().name("keel-stream-tail-" + lane).start(() -> tail(l, head));
+            if (tails[lane] == null) {
+                int l = lane;
+                long head = heads[lane];
+                tailed.set(lane, head);
+                tails[lane] =
+                        Thread.ofVirtual().name("keel-stream-tail-" + lane).start(() -> tail(l, head));
+            }
         }
         started = true;
     }
@@ -488,22 +515,32 @@ final class EventStreams implements AutoCloseable {
         }
     }
 
-    /** Has the streams that wrote nothing for a heartbeat interval send a keep-alive comment. */
+    /**
+     * Has the streams that wrote nothing for a heartbeat interval send a keep-alive comment (which also
+     * finds clients that are gone), and gives up streams handed over that never started.
+     */
     private void heartbeats() {
         long interval = settings.heartbeat().toNanos();
         while (!closed) {
             LockSupport.parkNanos(Math.max(1_000_000, interval / 4));
             long now = System.nanoTime();
             for (Stream s : streams) {
-                if (s.writer == null && s.handedOver != 0 && now - s.handedOver > HAND_OVER.toNanos()) {
-                    // Its request never went async (nothing else calls start): it must not hold a slot for good.
-                    log.warn("an event stream was handed over but never started; it is forgotten");
-                    s.release();
-                    continue;
-                }
-                if (s.live && now - s.lastWrite >= interval && s.queue.isEmpty()) {
-                    s.heartbeatDue = true; // a busy stream is writing anyway
-                    s.wake();
+                try {
+                    if (s.handedOver != 0
+                            && now - s.handedOver > HAND_OVER.toNanos()
+                            && s.state.compareAndSet(Stream.HANDED, Stream.ABANDONED)) {
+                        // Its request has not gone async in all that time: it must not hold a slot for good. If
+                        // it starts after all, it ends at once with keel.error (see start).
+                        log.warn("an event stream was handed over but did not start in {}; it is given up", HAND_OVER);
+                        s.release();
+                        continue;
+                    }
+                    if (s.live && now - s.lastWrite >= interval && s.queue.isEmpty()) {
+                        s.heartbeatDue = true; // a busy stream is writing anyway
+                        s.wake();
+                    }
+                } catch (RuntimeException e) {
+                    log.warn("an event stream could not be sent its keep-alive", e);
                 }
             }
         }
@@ -577,6 +614,9 @@ final class EventStreams implements AutoCloseable {
         final int index;
         final BlockingQueue<Object> inbox = new ArrayBlockingQueue<>(INBOX);
         final Set<Stream> streams = ConcurrentHashMap.newKeySet();
+        /** Its thread, once started; guarded by the EventStreams. */
+        Thread thread;
+
         private long lastFailureLog = System.nanoTime() - TimeUnit.SECONDS.toNanos(2);
 
         FanOut(int index) {
@@ -605,6 +645,12 @@ final class EventStreams implements AutoCloseable {
                     }
                 } catch (InterruptedException e) {
                     return;
+                } catch (Throwable t) {
+                    // Out of memory taking the batch, say: its events may be lost to every stream here, which
+                    // end so that their clients resume from the journal. The thread goes on for new ones.
+                    for (Stream s : streams) {
+                        fail(s, t);
+                    }
                 } finally {
                     batch.clear();
                 }
@@ -625,7 +671,7 @@ final class EventStreams implements AutoCloseable {
             s.queue.clear();
             try {
                 s.wake();
-            } catch (Throwable again) { // ended by its write timing out instead
+            } catch (Throwable again) { // then the heartbeat's next wake ends it
                 log.debug("an event stream could not be woken to end", again);
             }
         }
@@ -683,6 +729,12 @@ final class EventStreams implements AutoCloseable {
         volatile Writer writer;
         /** When its request thread handed it over to go async (nanoTime); 0 before. */
         volatile long handedOver;
+
+        static final int HANDED = 0;
+        static final int STARTED = 1;
+        static final int ABANDONED = 2;
+        /** Whether it went async after the hand-over, or was given up waiting for that. */
+        final AtomicInteger state = new AtomicInteger(HANDED);
         /** When the stream last wrote (nanoTime); read by the heartbeat thread. */
         volatile long lastWrite = System.nanoTime();
 
@@ -729,6 +781,9 @@ final class EventStreams implements AutoCloseable {
                 @Override
                 public void onStartAsync(jakarta.servlet.AsyncEvent event) {}
             });
+            if (!state.compareAndSet(HANDED, STARTED)) {
+                broken = true; // given up meanwhile, so it had no events since: it ends, with where to resume
+            }
             writer = w;
             w.iterate(); // what was queued while it caught up, or the final event when it is already ending
             return done;
@@ -755,7 +810,7 @@ final class EventStreams implements AutoCloseable {
     }
 
     /**
-     * Writes one stream's queued frames, one write at a time, each holding what was queued when it began.
+     * Writes one stream's queued frames, one write at a time, each taking a bounded batch of what is queued.
      * Jetty's {@link IteratingCallback} runs {@link #process} on one thread at a time: the one that woke the
      * stream (its fan-out thread, the heartbeat thread, the request thread at the hand-over, the thread
      * closing the streams) when the socket takes the write at once, or Jetty's thread that completes a
@@ -798,8 +853,8 @@ final class EventStreams implements AutoCloseable {
         }
 
         /**
-         * The frames queued now, up to {@link #BATCH} of them or {@link #WRITE_BYTES} (a single frame is its
-         * shared array), or a keep-alive when one is due; null for nothing.
+         * The frames queued now: up to {@link #BATCH} of them, taken until they hold {@link #WRITE_BYTES} (a
+         * single frame is its shared array). Else a keep-alive when one is due; null for nothing.
          */
         private byte[] queued() throws IOException {
             byte[] one = null;

@@ -504,6 +504,17 @@ public final class KeelServer implements AutoCloseable {
     }
 
     private void failed(Exception e, Context ctx) {
+        if (ctx.res().isCommitted()) {
+            // Nothing can be answered once the response is under way. An event stream whose client went away
+            // can end this way, when Jetty ends its request while the stream does too; streams log their own
+            // failures.
+            if (ctx.path().equals("/v1/stream")) {
+                log.debug("{} {} ended after its response began", ctx.method(), ctx.path(), e);
+            } else {
+                log.warn("{} {} failed after its response began", ctx.method(), ctx.path(), e);
+            }
+            return;
+        }
         Problem p =
                 switch (e) {
                     case ProblemException pe -> {

@@ -3,8 +3,9 @@ package dev.keel;
 import java.time.Instant;
 
 /**
- * Criteria over dead letters; every criterion left null matches everything. Results come oldest first,
- * {@code limit} at a time; pass the last id seen as {@code afterId} for the next page.
+ * Criteria over dead letters; every criterion left null matches everything. Results come oldest first (or
+ * newest first), {@code limit} at a time; pass the last id seen as {@code afterId} for the next page: the
+ * dead letters that come after it in that order.
  *
  * @param type a type pattern (see {@link TypePattern})
  * @param subscription a subscription name
@@ -15,6 +16,7 @@ import java.time.Instant;
  * @param tenant the event's tenant
  * @param afterId return only dead letters after this id (paging)
  * @param limit most results to return
+ * @param newestFirst the most recently dead-lettered first, instead of the oldest
  */
 public record DeadLetterQuery(
         String type,
@@ -25,7 +27,8 @@ public record DeadLetterQuery(
         Instant newerThan,
         String tenant,
         String afterId,
-        int limit) {
+        int limit,
+        boolean newestFirst) {
 
     /** The default and largest page size. */
     public static final int MAX_LIMIT = 1000;
@@ -41,44 +44,58 @@ public record DeadLetterQuery(
 
     /** Matches every dead letter, first page. */
     public static DeadLetterQuery all() {
-        return new DeadLetterQuery(null, null, null, null, null, null, null, null, MAX_LIMIT);
+        return new DeadLetterQuery(null, null, null, null, null, null, null, null, MAX_LIMIT, false);
     }
 
     public DeadLetterQuery withType(String pattern) {
-        return new DeadLetterQuery(pattern, subscription, key, errorType, olderThan, newerThan, tenant, afterId, limit);
+        return new DeadLetterQuery(
+                pattern, subscription, key, errorType, olderThan, newerThan, tenant, afterId, limit, newestFirst);
     }
 
     public DeadLetterQuery withSubscription(String name) {
-        return new DeadLetterQuery(type, name, key, errorType, olderThan, newerThan, tenant, afterId, limit);
+        return new DeadLetterQuery(
+                type, name, key, errorType, olderThan, newerThan, tenant, afterId, limit, newestFirst);
     }
 
     public DeadLetterQuery withKey(String partitionKey) {
         return new DeadLetterQuery(
-                type, subscription, partitionKey, errorType, olderThan, newerThan, tenant, afterId, limit);
+                type, subscription, partitionKey, errorType, olderThan, newerThan, tenant, afterId, limit, newestFirst);
     }
 
     public DeadLetterQuery withErrorType(String name) {
-        return new DeadLetterQuery(type, subscription, key, name, olderThan, newerThan, tenant, afterId, limit);
+        return new DeadLetterQuery(
+                type, subscription, key, name, olderThan, newerThan, tenant, afterId, limit, newestFirst);
     }
 
     public DeadLetterQuery withOlderThan(Instant instant) {
-        return new DeadLetterQuery(type, subscription, key, errorType, instant, newerThan, tenant, afterId, limit);
+        return new DeadLetterQuery(
+                type, subscription, key, errorType, instant, newerThan, tenant, afterId, limit, newestFirst);
     }
 
     public DeadLetterQuery withNewerThan(Instant instant) {
-        return new DeadLetterQuery(type, subscription, key, errorType, olderThan, instant, tenant, afterId, limit);
+        return new DeadLetterQuery(
+                type, subscription, key, errorType, olderThan, instant, tenant, afterId, limit, newestFirst);
     }
 
     public DeadLetterQuery withTenant(String name) {
-        return new DeadLetterQuery(type, subscription, key, errorType, olderThan, newerThan, name, afterId, limit);
+        return new DeadLetterQuery(
+                type, subscription, key, errorType, olderThan, newerThan, name, afterId, limit, newestFirst);
     }
 
     public DeadLetterQuery withAfterId(String id) {
-        return new DeadLetterQuery(type, subscription, key, errorType, olderThan, newerThan, tenant, id, limit);
+        return new DeadLetterQuery(
+                type, subscription, key, errorType, olderThan, newerThan, tenant, id, limit, newestFirst);
     }
 
     public DeadLetterQuery withLimit(int max) {
-        return new DeadLetterQuery(type, subscription, key, errorType, olderThan, newerThan, tenant, afterId, max);
+        return new DeadLetterQuery(
+                type, subscription, key, errorType, olderThan, newerThan, tenant, afterId, max, newestFirst);
+    }
+
+    /** The same criteria, listed newest first (true) or oldest first (false, the default). */
+    public DeadLetterQuery withNewestFirst(boolean value) {
+        return new DeadLetterQuery(
+                type, subscription, key, errorType, olderThan, newerThan, tenant, afterId, limit, value);
     }
 
     /** Whether a dead letter meets every criterion but paging. Engines may use it or translate it to a query. */

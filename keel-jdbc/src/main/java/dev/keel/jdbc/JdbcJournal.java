@@ -739,29 +739,36 @@ public final class JdbcJournal implements Journal {
             sql.append(" AND dead_lettered_at >= ?");
             args.add(query.newerThan().toEpochMilli());
         }
-        sql.append(" AND id > ? ORDER BY id LIMIT ?");
+        // Ids grow with the time of dead-lettering (UUIDv7): id order is that time's order.
+        boolean newest = query.newestFirst();
+        String after = query.afterId() == null ? (newest ? null : "") : query.afterId();
         List<DeadLetter> out = new ArrayList<>();
-        String after = query.afterId() == null ? "" : query.afterId();
         int page = Math.min(DeadLetterQuery.MAX_LIMIT, Math.max(query.limit() * 2, 64));
-        try (Connection c = pool.getConnection();
-                PreparedStatement s = c.prepareStatement(sql.toString())) {
+        try (Connection c = pool.getConnection()) {
             while (out.size() < query.limit()) {
-                int i = 1;
-                for (Object arg : args) {
-                    s.setObject(i++, arg);
-                }
-                s.setString(i++, after);
-                s.setInt(i, page);
+                String bounded = after == null
+                        ? sql + " ORDER BY id DESC LIMIT ?"
+                        : sql + (newest ? " AND id < ? ORDER BY id DESC LIMIT ?" : " AND id > ? ORDER BY id LIMIT ?");
                 int rows = 0;
-                try (ResultSet r = s.executeQuery()) {
-                    while (r.next()) {
-                        rows++;
-                        DeadLetter d = deadLetter(r);
-                        after = d.id();
-                        if (query.matches(d)) {
-                            out.add(d);
-                            if (out.size() == query.limit()) {
-                                break;
+                try (PreparedStatement s = c.prepareStatement(bounded)) {
+                    int i = 1;
+                    for (Object arg : args) {
+                        s.setObject(i++, arg);
+                    }
+                    if (after != null) {
+                        s.setString(i++, after);
+                    }
+                    s.setInt(i, page);
+                    try (ResultSet r = s.executeQuery()) {
+                        while (r.next()) {
+                            rows++;
+                            DeadLetter d = deadLetter(r);
+                            after = d.id();
+                            if (query.matches(d)) {
+                                out.add(d);
+                                if (out.size() == query.limit()) {
+                                    break;
+                                }
                             }
                         }
                     }

@@ -107,7 +107,10 @@ final class DlqCommand implements Runnable {
         }
     }
 
-    @Command(name = "ls", mixinStandardHelpOptions = true, description = "List dead letters, oldest first.")
+    @Command(
+            name = "ls",
+            mixinStandardHelpOptions = true,
+            description = "List dead letters, oldest first (--newest for the most recent first).")
     static final class Ls implements Callable<Integer> {
         @Spec
         CommandLine.Model.CommandSpec spec;
@@ -121,13 +124,16 @@ final class DlqCommand implements Runnable {
         @Option(names = "--limit", defaultValue = "50", description = "At most this many (default ${DEFAULT-VALUE}).")
         int limit;
 
+        @Option(names = "--newest", description = "The most recently dead-lettered first.")
+        boolean newest;
+
         @Override
         public Integer call() {
             if (limit < 1) {
                 throw new IllegalArgumentException("--limit must be at least 1 but was " + limit);
             }
             PrintWriter out = spec.commandLine().getOut();
-            List<JsonNode> rows = list(client, criteria, limit);
+            List<JsonNode> rows = list(client, criteria, limit, newest);
             boolean more = rows.size() > limit;
             if (more) {
                 rows = rows.subList(0, limit);
@@ -273,7 +279,7 @@ final class DlqCommand implements Runnable {
                 }
                 return 0;
             }
-            List<String> found = list(client, criteria, Integer.MAX_VALUE - 1).stream()
+            List<String> found = list(client, criteria, Integer.MAX_VALUE - 1, false).stream()
                     .map(n -> n.path("id").asText())
                     .toList();
             ProgressBar bar = ProgressBar.of(spec.commandLine().getErr(), "purge", found.size());
@@ -296,9 +302,12 @@ final class DlqCommand implements Runnable {
         }
     }
 
-    /** Dead letters matching the criteria, oldest first, page by page: up to {@code limit}, and one more if there is. */
-    static List<JsonNode> list(GatewayClient client, Criteria criteria, int limit) {
-        String query = criteria.query();
+    /**
+     * Dead letters matching the criteria, oldest or newest first, page by page: up to {@code limit}, and one more
+     * if there is.
+     */
+    static List<JsonNode> list(GatewayClient client, Criteria criteria, int limit, boolean newest) {
+        String query = criteria.query() + (newest ? (criteria.query().isEmpty() ? "?" : "&") + "order=newest" : "");
         List<JsonNode> rows = new ArrayList<>();
         String after = null;
         do {

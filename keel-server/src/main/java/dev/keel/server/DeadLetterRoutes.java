@@ -171,6 +171,15 @@ final class DeadLetterRoutes {
             if ((v = param.apply("after")) != null) {
                 q = q.withAfterId(v);
             }
+            if ((v = param.apply("order")) != null) {
+                q = switch (v) {
+                    case "newest" -> q.withNewestFirst(true);
+                    case "oldest" -> q.withNewestFirst(false);
+                    default ->
+                        throw ProblemException.badRequest(
+                                "invalid-criteria", "'order' must be newest or oldest but was '" + v + "'");
+                };
+            }
             if ((v = param.apply("pageSize")) != null) {
                 q = q.withLimit(Integer.parseInt(v));
             }

@@ -211,6 +211,12 @@ class ClientCommandsTest {
         assertThat(rows).hasSize(6);
         assertThat(rows.get(1)).contains("ledger").contains("payment.failed").contains("ledger down");
         String first = rows.get(1).split("\\s+")[0];
+        out.getBuffer().setLength(0);
+        assertThat(run("dlq", "ls", "--url", url(), "--token", TOKEN, "--newest", "--limit", "2"))
+                .isZero();
+        List<String> newest = out.toString().lines().toList();
+        assertThat(newest.get(1).split("\\s+")[0]).isEqualTo(rows.get(5).split("\\s+")[0]);
+        assertThat(newest.get(2).split("\\s+")[0]).isEqualTo(rows.get(4).split("\\s+")[0]);
 
         out.getBuffer().setLength(0);
         assertThat(run("dlq", "show", "--url", url(), "--token", TOKEN, first)).isZero();

@@ -13,6 +13,7 @@ import java.io.IOException;
 import java.net.http.HttpResponse;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.atomic.AtomicBoolean;
@@ -88,6 +89,20 @@ class DeadLetterRoutesTest {
                         null),
                 200);
         assertThat(rest.get("items")).hasSize(1);
+        List<String> oldestFirst = new ArrayList<>();
+        all.get("items").forEach(i -> oldestFirst.add(i.get("id").asText()));
+        JsonNode recent = ok(send("GET", "/v1/dead-letters?order=newest&pageSize=2", null), 200);
+        JsonNode older = ok(
+                send(
+                        "GET",
+                        "/v1/dead-letters?order=newest&pageSize=2&after="
+                                + recent.get("next").asText(),
+                        null),
+                200);
+        List<String> newestFirst = new ArrayList<>();
+        recent.get("items").forEach(i -> newestFirst.add(i.get("id").asText()));
+        older.get("items").forEach(i -> newestFirst.add(i.get("id").asText()));
+        assertThat(newestFirst).containsExactlyElementsOf(oldestFirst.reversed());
 
         String id = paid.get("items").get(0).get("id").asText();
         JsonNode one = ok(send("GET", "/v1/dead-letters/" + id, null), 200);
@@ -133,6 +148,9 @@ class DeadLetterRoutesTest {
                 .isEqualTo(400);
         assertThat(send("GET", "/v1/dead-letters?pageSize=0", null).statusCode())
                 .isEqualTo(400);
+        HttpResponse<String> order = send("GET", "/v1/dead-letters?order=latest", null);
+        assertThat(order.statusCode()).isEqualTo(400);
+        assertThat(JSON.readTree(order.body()).get("detail").asText()).contains("newest or oldest");
         assertThat(send("POST", "/v1/dead-letters/reprocess", "[1]").statusCode())
                 .isEqualTo(400);
         assertThat(send("POST", "/v1/dead-letters/reprocess", "{\"limit\":0}").statusCode())

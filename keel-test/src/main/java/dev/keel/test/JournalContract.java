@@ -235,6 +235,44 @@ public abstract class JournalContract {
     }
 
     @Test
+    void shouldListDeadLettersNewestFirstPageByPage() {
+        Event<Object> paid =
+                Event.<Object>builder("order.paid", 1).key("o-1").time(T0).build();
+        append(plain(0, paid));
+        List<DeadLetter> billing = new java.util.ArrayList<>();
+        List<DeadLetter> shipping = new java.util.ArrayList<>();
+        for (int i = 0; i < 300; i++) { // more than an engine reads at once, with half filtered out
+            String id = String.format("dl-%03d", i);
+            (i % 2 == 0 ? billing : shipping)
+                    .add(deadLetter(id, i % 2 == 0 ? "billing" : "shipping", 0, paid, "X", T0.plusSeconds(i)));
+        }
+        journal.commit(new Commit("billing", 0, 1, List.of(), List.of(), billing, List.of()));
+        journal.commit(new Commit("shipping", 0, 1, List.of(), List.of(), shipping, List.of()));
+
+        DeadLetterQuery newest =
+                DeadLetterQuery.all().withSubscription("billing").withLimit(40).withNewestFirst(true);
+        assertThat(ids(newest)).startsWith("dl-298", "dl-296").hasSize(40);
+        List<String> walked = new java.util.ArrayList<>();
+        String after = null;
+        while (true) {
+            List<String> page = ids(after == null ? newest : newest.withAfterId(after));
+            if (page.isEmpty()) {
+                break;
+            }
+            walked.addAll(page);
+            after = page.getLast();
+        }
+        List<String> expected = billing.stream().map(DeadLetter::id).toList().reversed();
+        assertThat(walked).containsExactlyElementsOf(expected);
+        assertThat(ids(newest.withNewestFirst(false).withLimit(3))).containsExactly("dl-000", "dl-002", "dl-004");
+        assertThat(ids(DeadLetterQuery.all()
+                        .withNewestFirst(true)
+                        .withAfterId("dl-003")
+                        .withLimit(5)))
+                .containsExactly("dl-002", "dl-001", "dl-000");
+    }
+
+    @Test
     void shouldUpdateDeleteAndPurgeDeadLetters() {
         Event<Object> e = event("a.b", "k", 1);
         append(plain(0, e));

@@ -199,18 +199,17 @@ final class EventStreams implements AutoCloseable {
             ctx.res().setHeader("Cache-Control", "no-cache");
             ctx.res().setHeader("X-Accel-Buffering", "no");
             OutputStream out = ctx.res().getOutputStream();
-            write(out, "retry: " + settings.reconnect().toMillis() + "\n: stream open\n\n");
+            out.write(("retry: " + settings.reconnect().toMillis() + "\n: stream open\n\n")
+                    .getBytes(StandardCharsets.UTF_8));
             if (!resets.isEmpty()) {
-                write(
-                        out,
-                        "id: " + StreamPosition.format(s.position) + "\nevent: keel.reset\ndata: "
-                                + mapper.writeValueAsString(Map.of(
-                                        "reason",
-                                        "Last-Event-ID is ahead of this journal in some lanes; they start at their"
-                                                + " heads",
-                                        "lanes",
-                                        resets))
-                                + "\n\n");
+                out.write(notice(
+                        StreamPosition.format(s.position),
+                        "keel.reset",
+                        Map.of(
+                                "reason",
+                                "Last-Event-ID is ahead of this journal in some lanes; they start at their heads",
+                                "lanes",
+                                resets)));
             }
             out.flush();
             startTails();
@@ -245,14 +244,13 @@ final class EventStreams implements AutoCloseable {
             log.warn("an event stream failed; it is ended so the client reconnects", e);
             try {
                 OutputStream out = ctx.res().getOutputStream();
-                write(
-                        out,
-                        "event: keel.error\ndata: "
-                                + mapper.writeValueAsString(Map.of(
-                                        "reason",
-                                        "the server could not read the journal (it is logged); reconnect with"
-                                                + " Last-Event-ID to resume"))
-                                + "\n\n");
+                out.write(notice(
+                        null,
+                        "keel.error",
+                        Map.of(
+                                "reason",
+                                "the server could not read the journal (it is logged); reconnect with"
+                                        + " Last-Event-ID to resume")));
                 out.flush();
             } catch (IOException | RuntimeException ignored) {
                 // the client is gone as well
@@ -300,41 +298,47 @@ final class EventStreams implements AutoCloseable {
     private byte[] gap(Stream s, int lane, long through) throws IOException {
         long from = s.position[lane] + 1;
         s.position[lane] = through;
-        return ("id: " + StreamPosition.format(s.position) + "\nevent: keel.gap\ndata: "
-                        + mapper.writeValueAsString(Map.of("lane", lane, "from", from, "to", through)) + "\n\n")
-                .getBytes(StandardCharsets.UTF_8);
+        return notice(StreamPosition.format(s.position), "keel.gap", Map.of("lane", lane, "from", from, "to", through));
     }
 
     /** The last frame of a stream when the server shuts down: when to reconnect, and why. */
     private byte[] shutdown() throws IOException {
-        return ("event: keel.shutdown\nretry: " + settings.reconnect().toMillis() + "\ndata: "
-                        + mapper.writeValueAsString(Map.of("reason", closing)) + "\n\n")
-                .getBytes(StandardCharsets.UTF_8);
+        return notice(null, "keel.shutdown\nretry: " + settings.reconnect().toMillis(), Map.of("reason", closing));
     }
 
     /** The last frame of a stream that fell too far behind: where to resume from. */
     private byte[] overflow(Stream s) throws IOException {
-        return ("event: keel.overflow\ndata: "
-                        + mapper.writeValueAsString(Map.of(
-                                "reason",
-                                "this client read more slowly than events arrived and fell " + settings.buffer()
-                                        + " events behind; reconnect with Last-Event-ID to resume from the journal",
-                                "lastEventId",
-                                StreamPosition.format(s.position)))
-                        + "\n\n")
-                .getBytes(StandardCharsets.UTF_8);
+        return notice(
+                null,
+                "keel.overflow",
+                Map.of(
+                        "reason",
+                        "this client read more slowly than events arrived and fell " + settings.buffer()
+                                + " events behind; reconnect with Last-Event-ID to resume from the journal",
+                        "lastEventId",
+                        StreamPosition.format(s.position)));
     }
 
     /** The last frame of a stream the server failed to serve: where to resume from. */
     private byte[] broken(Stream s) throws IOException {
-        return ("event: keel.error\ndata: "
-                        + mapper.writeValueAsString(Map.of(
-                                "reason",
-                                "the server failed to serve this stream (it is logged); reconnect with Last-Event-ID"
-                                        + " to resume from the journal",
-                                "lastEventId",
-                                StreamPosition.format(s.position)))
-                        + "\n\n")
+        return notice(
+                null,
+                "keel.error",
+                Map.of(
+                        "reason",
+                        "the server failed to serve this stream (it is logged); reconnect with Last-Event-ID to"
+                                + " resume from the journal",
+                        "lastEventId",
+                        StreamPosition.format(s.position)));
+    }
+
+    /**
+     * A frame of Keel's own: an {@code id:} when it moves the stream (null otherwise), the event name (and any
+     * field lines after it), and its data as JSON.
+     */
+    private byte[] notice(String id, String event, Map<String, ?> data) throws IOException {
+        return ((id == null ? "" : "id: " + id + "\n") + "event: " + event + "\ndata: "
+                        + mapper.writeValueAsString(data) + "\n\n")
                 .getBytes(StandardCharsets.UTF_8);
     }
 
@@ -349,10 +353,6 @@ final class EventStreams implements AutoCloseable {
         frame[frame.length - 2] = '\n';
         frame[frame.length - 1] = '\n';
         return frame;
-    }
-
-    private static void write(OutputStream out, String text) throws IOException {
-        out.write(text.getBytes(StandardCharsets.UTF_8));
     }
 
     private byte[] json(Event<?> e) throws IOException {

@@ -505,14 +505,10 @@ public final class KeelServer implements AutoCloseable {
 
     private void failed(Exception e, Context ctx) {
         if (ctx.res().isCommitted()) {
-            // Nothing can be answered once the response is under way. An event stream whose client went away
-            // can end this way, when Jetty ends its request while the stream does too; streams log their own
-            // failures.
-            if (ctx.path().equals("/v1/stream")) {
-                log.debug("{} {} ended after its response began", ctx.method(), ctx.path(), e);
-            } else {
-                log.warn("{} {} failed after its response began", ctx.method(), ctx.path(), e);
-            }
+            // Nothing can be answered once the response is under way, and what fails then is mostly a client
+            // gone (an event stream ending while Jetty ends its request, say); routes that stream log their
+            // own failures.
+            log.debug("{} {} failed after its response began", ctx.method(), ctx.path(), e);
             return;
         }
         Problem p =

@@ -1,42 +1,68 @@
 package dev.keel;
 
+import dev.keel.internal.lanes.SubscriptionRuntime;
+import dev.keel.spi.DeadLetterStore;
+import java.time.Clock;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Objects;
 import java.util.Optional;
+import java.util.function.Function;
+import java.util.function.IntPredicate;
 
 /**
  * The dead-letter queue of a runtime: list with filters, inspect with the full error history, reprocess
  * one or many (with a dry run), delete and purge. Reprocessing sends an event back to the subscription
  * that failed it, as a fresh series of attempts in its key's order; each dead letter counts its replays,
  * and one replayed {@link Keel.Builder#maxReplays(int)} times becomes poison and is not replayed again.
+ *
+ * <p>A reprocess request is stored in the journal first, then carried out by the instance that holds the
+ * event's lane (this one, at once, when it does): it survives a restart, and works whichever instance is
+ * asked.
  */
 public final class DeadLetters {
-    private final Keel keel;
+    private final DeadLetterStore store;
+    private final Clock clock;
+    private final int maxReplays;
+    private final Runnable recount;
+    private final Function<String, SubscriptionRuntime> subscriptions;
+    private final IntPredicate holds;
 
-    DeadLetters(Keel keel) {
-        this.keel = keel;
+    DeadLetters(
+            DeadLetterStore store,
+            Clock clock,
+            int maxReplays,
+            Runnable recount,
+            Function<String, SubscriptionRuntime> subscriptions,
+            IntPredicate holds) {
+        this.store = store;
+        this.clock = clock;
+        this.maxReplays = maxReplays;
+        this.recount = recount;
+        this.subscriptions = subscriptions;
+        this.holds = holds;
     }
 
-    /** Dead letters meeting the query, oldest first. */
+    /** Dead letters meeting the query, in its order (oldest first unless it asks for newest first). */
     public List<DeadLetter> list(DeadLetterQuery query) {
-        return keel.journal().deadLetters(Objects.requireNonNull(query, "query"));
+        return store.deadLetters(Objects.requireNonNull(query, "query"));
     }
 
     /** One dead letter with its event and error history. */
     public Optional<DeadLetter> get(String id) {
-        return keel.journal().deadLetter(id);
+        return store.deadLetter(id);
     }
 
     /** How many dead letters a subscription holds (all subscriptions when null). */
     public long count(String subscription) {
-        return keel.journal().countDeadLetters(subscription);
+        return store.countDeadLetters(subscription);
     }
 
     /**
-     * Sends one dead letter back to its subscription. The event is redelivered on the subscription's next
-     * pass (at once when the runtime is started; on the next {@link Keel#process()} otherwise).
+     * Sends one dead letter back to its subscription. The request is stored at once; the event is redelivered
+     * on the next pass of the instance holding its lane (at once when that is this started runtime; on the
+     * next {@link Keel#process()} when it is not started).
      *
      * @throws DeadLetterNotFoundException when there is no such dead letter
      * @throws ReplayLimitExceededException when it is poison or reached the replay limit
@@ -45,7 +71,7 @@ public final class DeadLetters {
     public DeadLetter reprocess(String id) {
         DeadLetter d = get(id).orElseThrow(() -> new DeadLetterNotFoundException(id));
         if (!replayable(d, true)) {
-            throw new ReplayLimitExceededException(d, keel.maxReplays());
+            throw new ReplayLimitExceededException(d, maxReplays);
         }
         send(d);
         return d;
@@ -85,15 +111,15 @@ public final class DeadLetters {
     public DeadLetter markPoison(String id) {
         DeadLetter d = get(id).orElseThrow(() -> new DeadLetterNotFoundException(id));
         DeadLetter poison = d.asPoison();
-        keel.journal().updateDeadLetter(poison);
+        store.updateDeadLetter(poison);
         return poison;
     }
 
     /** Deletes one dead letter; false when there was none. */
     public boolean delete(String id) {
-        boolean deleted = keel.journal().deleteDeadLetter(id);
+        boolean deleted = store.deleteDeadLetter(id);
         if (deleted) {
-            keel.refreshDeadLetterCounts();
+            recount.run();
         }
         return deleted;
     }
@@ -103,9 +129,9 @@ public final class DeadLetters {
         if (olderThan == null || olderThan.isNegative()) {
             throw new IllegalArgumentException("olderThan must be zero or positive but was " + olderThan);
         }
-        int purged = keel.journal().purgeDeadLetters(keel.clock().instant().minus(olderThan));
+        int purged = store.purgeDeadLetters(clock.instant().minus(olderThan));
         if (purged > 0) {
-            keel.refreshDeadLetterCounts();
+            recount.run();
         }
         return purged;
     }
@@ -115,9 +141,9 @@ public final class DeadLetters {
         if (d.poison()) {
             return false;
         }
-        if (d.replayCount() >= keel.maxReplays()) {
+        if (d.replayCount() >= maxReplays) {
             if (markPoison) {
-                keel.journal().updateDeadLetter(d.asPoison());
+                store.updateDeadLetter(d.asPoison());
             }
             return false;
         }
@@ -125,13 +151,16 @@ public final class DeadLetters {
     }
 
     private void send(DeadLetter d) {
-        SubscriptionState s = keel.subscriptionState(d.subscription());
+        SubscriptionRuntime s = subscriptions.apply(d.subscription());
         if (s == null) {
             throw new SubscriptionException("dead letter '" + d.id() + "' belongs to subscription '" + d.subscription()
                     + "', which is not registered; subscribe it again before reprocessing");
         }
-        LaneWorker w = s.workers[d.lane()];
-        w.reprocessRequests.add(d);
-        keel.wake(w);
+        if (!store.requestReprocess(d.id(), clock.instant())) {
+            throw new DeadLetterNotFoundException(d.id());
+        }
+        if (holds.test(d.lane())) {
+            s.worker(d.lane()).reprocess(d.id());
+        }
     }
 }

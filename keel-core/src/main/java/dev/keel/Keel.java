@@ -1,10 +1,30 @@
 package dev.keel;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.keel.internal.intake.Intake;
+import dev.keel.internal.lanes.DeliveryScope;
+import dev.keel.internal.lanes.LaneContext;
+import dev.keel.internal.lanes.LaneWorker;
+import dev.keel.internal.lanes.SubscriptionRuntime;
+import dev.keel.internal.lanes.SubscriptionTable;
+import dev.keel.internal.lanes.Watchdog;
+import dev.keel.internal.leases.LeaseKeeper;
+import dev.keel.internal.maintenance.Maintenance;
+import dev.keel.internal.maintenance.PauseBoard;
+import dev.keel.internal.payload.PayloadCodec;
+import dev.keel.internal.storage.TieredJournal;
+import dev.keel.internal.telemetry.Telemetry;
 import dev.keel.memory.MemoryJournal;
+import dev.keel.middleware.CircuitBreakerMiddleware;
 import dev.keel.spi.Append;
+import dev.keel.spi.DeadLetterStore;
+import dev.keel.spi.EventLog;
+import dev.keel.spi.EventLog.AppendResult;
 import dev.keel.spi.Journal;
-import dev.keel.spi.Journal.AppendResult;
+import dev.keel.spi.LogRecord;
+import dev.keel.spi.PauseKey;
+import dev.keel.spi.Tally;
+import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.Meter;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.composite.CompositeMeterRegistry;
@@ -14,13 +34,19 @@ import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
+import java.util.Comparator;
 import java.util.List;
 import java.util.Objects;
+import java.util.Set;
+import java.util.TreeSet;
 import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.LongAdder;
 import java.util.concurrent.locks.LockSupport;
 import java.util.function.Consumer;
+import java.util.function.IntConsumer;
+import java.util.function.IntToLongFunction;
 import java.util.random.RandomGenerator;
 import org.reactivestreams.Publisher;
 import org.slf4j.Logger;
@@ -35,7 +61,7 @@ import reactor.core.publisher.Mono;
  *
  * <pre>{@code
  * try (Keel keel = Keel.builder().build()) {
- *     keel.on("order.*", Order.class, d -> ship(d.data()));
+ *     keel.on("shipping", "order.*", Order.class, d -> ship(d.data()));
  *     keel.start();
  *     keel.emit("order.created", order.id(), order).join();
  * }
@@ -44,28 +70,13 @@ import reactor.core.publisher.Mono;
  * <p>Build one with {@link #builder()}; the instance is yours (there is no global runtime). Without
  * {@link #start()} nothing is delivered until you call {@link #process()}, which is handy in tests.
  * {@link #close()} stops intake and drains in-flight work up to a deadline.
+ *
+ * <p>This class is the facade: it wires the parts in {@code dev.keel.internal} (intake, lane workers,
+ * leases, maintenance) and keeps the lifecycle. It is long because its {@link Builder} documents every
+ * setting; the behaviour lives in those parts (see docs/architecture.md).
  */
 public final class Keel implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(Keel.class);
-    private static final long IDLE_PARK_NANOS = Duration.ofMillis(200).toNanos();
-    private static final Duration MAINTENANCE_INTERVAL = Duration.ofMillis(10);
-    private static final Duration DEAD_LETTER_PURGE_INTERVAL = Duration.ofSeconds(1);
-    /**
-     * Idle workers first nap this long, up to {@link #NAPS} times, checking for work in between; producers do
-     * not wake nappers. Only then do they sleep until signalled. Under load the next events arrive within
-     * microseconds, and a nap nobody has to interrupt costs far less than a park and an unpark per emit.
-     */
-    private static final long NAP_NANOS = 20_000;
-
-    private static final int NAPS = 3;
-
-    /**
-     * Napping pays only under load: a worker naps when the moving average of its pass sizes is at least this
-     * many deliveries. Under light load it sleeps until signalled, which keeps latency low.
-     */
-    private static final int NAP_WHEN_BATCH = 8;
-
-    private static final Duration WATCHDOG_TICK = Duration.ofMillis(5);
 
     private enum State {
         OPEN,
@@ -74,106 +85,88 @@ public final class Keel implements AutoCloseable {
     }
 
     private final Journal journal;
-    private final MemoryJournal memory;
     private final int lanes;
-    private final List<java.util.function.IntConsumer> appendWatches =
-            new java.util.concurrent.CopyOnWriteArrayList<>();
-    private final List<java.util.function.IntToLongFunction> pruneHolds =
-            new java.util.concurrent.CopyOnWriteArrayList<>();
+    private final int laneSpace;
     private final Clock clock;
-    private final RandomGenerator random;
     private final Telemetry telemetry;
-    private final PayloadCodec codec;
     private final String source;
-    private final int batchSize;
-    private final long maxPayloadBytes;
-    private final int maxDepth;
-    private final long highWaterMark;
-    private final Duration emitWait;
-    private final Duration dedupWindow;
-    private final Duration retention;
-    private final Duration deadLetterRetention;
-    private final long alertThreshold;
-    private final Consumer<DeadLetterAlert> alertCallback;
-    private final int maxReplays;
+    private final Intake intake;
+    private final DeliveryScope scope = new DeliveryScope();
+    private final SubscriptionTable subscriptions;
+    private final PauseBoard pauses;
+    private final Maintenance maintenance;
+    private final LeaseKeeper leases;
+    private final Watchdog watchdog;
     private final DeadLetters deadLetters;
-    private final dev.keel.spi.LaneLeases leases;
-    private final Duration leaseDuration;
+    private final Context runtime;
     private final String instanceId = "keel-" + EventIds.next();
-    private final ConcurrentHashMap<Integer, Long> ownedLanes = new ConcurrentHashMap<>();
-    /** The stored pauses, as last read (every second, and at once after a local change). */
-    private volatile java.util.Map<String, Instant> pauses = java.util.Map.of();
+    private final List<IntConsumer> appendWatches = new CopyOnWriteArrayList<>();
 
-    private long lastPauseRead = System.nanoTime() - Duration.ofDays(1).toNanos();
-    private static final Duration PAUSE_REFRESH = Duration.ofSeconds(1);
-    /** Lanes being given back: no new deliveries, but their last commits still carry a valid fence. */
-    private final java.util.Set<Integer> releasing = ConcurrentHashMap.newKeySet();
-
-    private volatile long leaseValidUntil;
-    private Thread leaseLoop;
-
-    private final ThreadLocal<DeliveryScope> deliveryScope;
-    private final List<TypePattern> atMostOnce;
-    /** Delivers the at-most-once event types from memory when the journal is durable; null otherwise. */
-    private final Keel twin;
-
-    private final long nanoOrigin = System.nanoTime();
-    /** Nanoseconds since the runtime was built, refreshed by the watchdog each tick: a clock read for free. */
-    private volatile long coarseNanos = 1;
-
-    private final ConcurrentHashMap<String, SubscriptionState> subscriptions = new ConcurrentHashMap<>();
-    private volatile LaneWorker[][] byLane;
     private final LongAdder emitted = new LongAdder();
-    private final java.util.concurrent.atomic.AtomicInteger appendsInFlight =
-            new java.util.concurrent.atomic.AtomicInteger();
     private final LongAdder duplicates = new LongAdder();
-    private final LongAdder rejected = new LongAdder();
+    private final AtomicInteger appendsInFlight = new AtomicInteger();
+
     private final Object lifecycle = new Object();
     private volatile State state = State.OPEN;
     private volatile boolean started;
     private volatile boolean running;
-    private Thread watchdog;
-    private Thread maintenance;
     private ShutdownReport closeReport;
-    private final java.util.concurrent.locks.ReentrantLock maintaining = new java.util.concurrent.locks.ReentrantLock();
-    private long lastPrune = System.nanoTime() - Duration.ofDays(1).toNanos();
-    private long lastPurge = System.nanoTime() - Duration.ofDays(1).toNanos();
-    private final long pruneIntervalNanos;
 
     private Keel(Builder b) {
-        this.deliveryScope = b.sharedScope != null ? b.sharedScope : ThreadLocal.withInitial(DeliveryScope::new);
-        this.atMostOnce = List.copyOf(b.atMostOnce);
-        this.journal = b.journal != null ? b.journal : new MemoryJournal(b.clock);
-        this.memory = journal instanceof MemoryJournal m ? m : null;
+        Journal base = b.journal != null ? b.journal : new MemoryJournal(b.clock);
+        boolean tiered = !b.atMostOnce.isEmpty() && base.durable();
+        this.journal = tiered ? new TieredJournal(base, new MemoryJournal(b.clock), b.atMostOnce) : base;
         this.lanes = b.lanes;
+        this.laneSpace = tiered ? TieredJournal.laneSpace(lanes) : lanes;
         this.clock = b.clock;
-        this.random = b.random;
         this.telemetry = new Telemetry(b.meterRegistry, b.openTelemetry);
-        this.codec = new PayloadCodec(b.objectMapper != null ? b.objectMapper : PayloadCodec.defaultMapper());
+        PayloadCodec codec = new PayloadCodec(b.objectMapper != null ? b.objectMapper : PayloadCodec.defaultMapper());
         this.source = b.source;
-        this.batchSize = b.batchSize;
-        this.maxPayloadBytes = b.maxPayloadBytes;
-        this.maxDepth = b.maxDepth;
-        this.highWaterMark = b.highWaterMark;
-        this.emitWait = b.emitWait;
-        this.dedupWindow = b.dedupWindow;
-        this.retention = b.retention;
-        this.deadLetterRetention = b.deadLetterRetention;
-        this.alertThreshold = b.alertThreshold;
-        this.alertCallback = b.alertCallback;
-        this.maxReplays = b.maxReplays;
-        this.byLane = new LaneWorker[lanes][0];
-        this.deadLetters = new DeadLetters(this);
-        this.pruneIntervalNanos = journal.pruneInterval().toNanos();
-        this.leases = journal.leases().orElse(null);
-        this.leaseDuration = b.leaseDuration;
+        this.intake = new Intake(
+                lanes,
+                clock,
+                codec,
+                telemetry,
+                scope,
+                b.maxPayloadBytes,
+                b.maxDepth,
+                b.highWaterMark,
+                b.emitWait,
+                b.dedupWindow);
         journal.open(lanes);
-        this.twin =
-                !atMostOnce.isEmpty() && memory == null ? b.twin(deliveryScope).build() : null;
+        this.subscriptions = new SubscriptionTable(laneSpace);
+        this.pauses = new PauseBoard(journal, clock);
+        this.leases = journal.leases()
+                .map(l -> new LeaseKeeper(l, instanceId, b.leaseDuration, lanes, subscriptions::workerList))
+                .orElse(null);
+        this.maintenance = new Maintenance(
+                journal,
+                subscriptions,
+                pauses,
+                clock,
+                new Maintenance.Settings(
+                        lanes, laneSpace, b.retention, b.deadLetterRetention, b.alertThreshold, b.alertCallback),
+                this::holds);
+        this.watchdog = new Watchdog(subscriptions, telemetry);
+        this.runtime = new Context(b.random, codec, b.batchSize);
+        this.deadLetters =
+                new DeadLetters(journal, clock, b.maxReplays, maintenance::recountAll, subscriptions::get, this::holds);
+        MeterRegistry registry = telemetry.registry();
+        Gauge.builder(KeelMeter.SUBSCRIPTIONS.meterName(), subscriptions, SubscriptionTable::size)
+                .description(KeelMeter.SUBSCRIPTIONS.description())
+                .register(registry);
+        Gauge.builder(KeelMeter.LANES.meterName(), this, k -> k.lanes)
+                .description(KeelMeter.LANES.description())
+                .tag("state", "total")
+                .register(registry);
+        Gauge.builder(KeelMeter.LANES.meterName(), this, k -> k.heldLanes().size())
+                .description(KeelMeter.LANES.description())
+                .tag("state", "held")
+                .register(registry);
         for (Subscription s : b.subscriptions) {
             subscribe(s);
         }
-        watchdog = Thread.ofPlatform().daemon().name("keel-watchdog").start(this::watchdogLoop);
+        watchdog.start();
     }
 
     /** A builder with the defaults: memory journal, 8 lanes, system clock, no metrics or tracing wired. */
@@ -184,18 +177,31 @@ public final class Keel implements AutoCloseable {
     // ---- subscriptions ----
 
     /**
-     * Subscribes a handler to the types matching a pattern, with the default policy. The subscription is
-     * named {@code on:<pattern>:<class>} (with a {@code #n} suffix when taken), stable across restarts as
-     * long as handlers are registered in the same order.
+     * Subscribes a handler to the types matching a pattern, under a name you choose. The name keys the
+     * subscription's cursors: keep it stable across restarts.
+     *
+     * @throws SubscriptionException when the name is taken
      */
-    public <T> Subscription on(String pattern, Class<T> type, Handler<T> handler) {
-        String base = "on:" + pattern + ":" + type.getSimpleName();
-        String name = base;
-        for (int n = 2; subscriptions.containsKey(name); n++) {
-            name = base + "#" + n;
-        }
+    public <T> Subscription on(String name, String pattern, Class<T> type, Handler<T> handler) {
         return subscribe(
                 Subscription.builder(name).types(pattern).handler(type, handler).build());
+    }
+
+    /**
+     * Subscribes a handler to the types matching a pattern, with the default policy, named
+     * {@code on:<pattern>:<class>} after what it takes: the same whatever order handlers are registered in.
+     *
+     * @throws SubscriptionException when a subscription of that pattern and class exists already: give each
+     *     a name with {@link #on(String, String, Class, Handler)}
+     */
+    public <T> Subscription on(String pattern, Class<T> type, Handler<T> handler) {
+        String name = "on:" + pattern + ":" + type.getSimpleName();
+        if (subscriptions.contains(name)) {
+            throw new SubscriptionException("a handler for '" + pattern + "' taking " + type.getSimpleName()
+                    + " is registered already, as '" + name + "'; names key the cursors, so two such handlers"
+                    + " need names of their own: use on(name, pattern, type, handler)");
+        }
+        return on(name, pattern, type, handler);
     }
 
     /**
@@ -208,79 +214,93 @@ public final class Keel implements AutoCloseable {
         Objects.requireNonNull(subscription, "subscription");
         ensureOpen();
         synchronized (lifecycle) {
-            if (subscriptions.containsKey(subscription.name())) {
-                throw new SubscriptionException("a subscription named '" + subscription.name()
-                        + "' exists already; names must be unique (they key the cursors)");
-            }
-            SubscriptionState s = new SubscriptionState(subscription, this, lanes);
-            for (LaneWorker w : s.workers) {
-                w.load();
-            }
-            if (!subscription.ephemeral()) {
-                s.deadLetterCount.set(journal.countDeadLetters(subscription.name()));
-            }
-            subscriptions.put(subscription.name(), s);
-            LaneWorker[][] next = new LaneWorker[lanes][];
-            for (int i = 0; i < lanes; i++) {
-                LaneWorker[] old = byLane[i];
-                next[i] = java.util.Arrays.copyOf(old, old.length + 1);
-                next[i][old.length] = s.workers[i];
-            }
-            byLane = next;
-            if (started) {
-                for (LaneWorker w : s.workers) {
-                    startLoop(w);
-                }
+            add(subscription);
+        }
+        return subscription;
+    }
+
+    private void add(Subscription subscription) {
+        if (subscriptions.contains(subscription.name())) {
+            throw new SubscriptionException("a subscription named '" + subscription.name()
+                    + "' exists already; names must be unique (they key the cursors)");
+        }
+        Tally baseline = subscription.ephemeral() ? Tally.ZERO : journal.tally(subscription.name());
+        SubscriptionRuntime s = new SubscriptionRuntime(subscription, runtime, laneSpace, baseline);
+        for (LaneWorker w : s.workers()) {
+            w.loadNow();
+        }
+        for (Middleware m : subscription.middleware()) {
+            if (m instanceof CircuitBreakerMiddleware cb) {
+                pauses.watch(cb.breaker());
             }
         }
-        if (twin != null) {
-            twin.subscribe(subscription);
+        maintenance.recount(s);
+        subscriptions.add(s);
+        if (started) {
+            for (LaneWorker w : s.workers()) {
+                w.start();
+            }
+        }
+    }
+
+    /**
+     * Replaces the subscription of the same name: the old one finishes its deliveries in flight (up to
+     * twice its timeout), then the new one carries on from the same cursors, pending retries and dead
+     * letters, and its counters and meter series continue.
+     *
+     * @throws SubscriptionException when there is no subscription of that name
+     */
+    public Subscription replace(Subscription subscription) {
+        Objects.requireNonNull(subscription, "subscription");
+        ensureOpen();
+        synchronized (lifecycle) {
+            SubscriptionRuntime old = subscriptions.get(subscription.name());
+            if (old == null) {
+                throw new SubscriptionException("no subscription named '" + subscription.name() + "' to replace");
+            }
+            stop(old);
+            subscriptions.remove(subscription.name());
+            // Gauges are bound to the old workers; counters and timers are found again by the new ones.
+            for (Meter m : old.meters()) {
+                if (m instanceof Gauge) {
+                    telemetry.registry().remove(m);
+                }
+            }
+            add(subscription);
         }
         return subscription;
     }
 
     /** Removes a subscription; its stored cursors, pending entries and dead letters stay. */
     public boolean unsubscribe(String name) {
-        if (twin != null) {
-            twin.unsubscribe(name);
-        }
-        SubscriptionState s;
+        SubscriptionRuntime s;
         synchronized (lifecycle) {
-            s = subscriptions.remove(name);
+            s = subscriptions.get(name);
             if (s == null) {
                 return false;
             }
-            LaneWorker[][] next = new LaneWorker[lanes][];
-            for (int i = 0; i < lanes; i++) {
-                List<LaneWorker> kept = new ArrayList<>();
-                for (LaneWorker w : byLane[i]) {
-                    if (w.sub != s) {
-                        kept.add(w);
-                    }
-                }
-                next[i] = kept.toArray(LaneWorker[]::new);
-            }
-            byLane = next;
+            subscriptions.remove(name);
         }
-        for (LaneWorker w : s.workers) {
-            Thread t = w.thread;
-            if (t != null) {
-                LockSupport.unpark(t);
-            }
-            Duration wait = s.subscription.policy().timeout() != null
-                    ? s.subscription.policy().timeout().multipliedBy(2)
-                    : Duration.ofSeconds(5);
-            w.retire(wait);
-        }
-        for (Meter m : s.meters) {
-            telemetry.registry.remove(m);
+        stop(s);
+        for (Meter m : s.meters()) {
+            telemetry.registry().remove(m);
         }
         return true;
     }
 
+    private static void stop(SubscriptionRuntime s) {
+        Duration timeout = s.subscription().policy().timeout();
+        Duration wait = timeout != null ? timeout.multipliedBy(2) : Duration.ofSeconds(5);
+        for (LaneWorker w : s.workers()) {
+            w.retire(wait);
+        }
+    }
+
     /** The registered subscriptions. */
     public List<Subscription> subscriptions() {
-        return subscriptions.values().stream().map(s -> s.subscription).toList();
+        return subscriptions.all().stream()
+                .map(SubscriptionRuntime::subscription)
+                .toList();
     }
 
     // ---- emit ----
@@ -314,47 +334,24 @@ public final class Keel implements AutoCloseable {
             long now = clock.millis();
             e = Event.bare(EventIds.next(now), source, type, Instant.ofEpochMilli(now), data, key);
         } catch (InvalidEventException ex) {
-            reject("invalid");
+            intake.reject("invalid");
             throw ex;
         }
         return emitOne(e, false);
     }
 
     /**
-     * Emits events in order, all or nothing: if one is invalid none is stored. Same-key events keep the
-     * list's order.
+     * Emits events in order, all or nothing: if one is invalid none is stored, and the journal stores the
+     * batch as one unit. Same-key events keep the list's order.
      */
     public CompletableFuture<List<Receipt>> emitBatch(List<? extends Event<?>> events) {
         ensureOpen();
-        if (twin != null) {
-            List<Event<?>> kept = new ArrayList<>();
-            List<Event<?>> volatileOnes = new ArrayList<>();
-            for (Event<?> e : events) {
-                (isAtMostOnce(Objects.requireNonNull(e, "event in batch").type()) ? volatileOnes : kept).add(e);
-            }
-            if (!volatileOnes.isEmpty()) {
-                if (kept.isEmpty()) {
-                    return twin.emitBatch(volatileOnes);
-                }
-                CompletableFuture<List<Receipt>> durable = emitBatch(kept);
-                CompletableFuture<List<Receipt>> inMemory = twin.emitBatch(volatileOnes);
-                return durable.thenCombine(inMemory, (d, v) -> {
-                    List<Receipt> all = new ArrayList<>(events.size());
-                    int di = 0;
-                    int vi = 0;
-                    for (Event<?> e : events) {
-                        all.add(isAtMostOnce(e.type()) ? v.get(vi++) : d.get(di++));
-                    }
-                    return all;
-                });
-            }
-        }
         List<Event<?>> prepared = new ArrayList<>(events.size());
         for (Event<?> e : events) {
-            prepared.add(prepare(Objects.requireNonNull(e, "event in batch")));
+            prepared.add(intake.prepare(Objects.requireNonNull(e, "event in batch")));
         }
         for (Event<?> e : prepared) {
-            awaitRoom(Lanes.of(e.orderingKey(), lanes));
+            intake.awaitRoom(intake.laneOf(e), this::backlog, this::wakeLane, this::ensureOpen);
         }
         List<Append> appends = new ArrayList<>(prepared.size());
         List<Span> spans = new ArrayList<>();
@@ -367,10 +364,15 @@ public final class Keel implements AutoCloseable {
                         .build();
                 spans.add(span);
             }
-            appends.add(append(ready, true));
+            appends.add(intake.append(ready, intake.laneOf(ready), true));
         }
         return tracked(journal.append(appends))
-                .whenComplete((r, err) -> spans.forEach(Span::end))
+                .whenComplete((r, err) -> {
+                    spans.forEach(Span::end);
+                    if (err != null) {
+                        intake.reject("journal");
+                    }
+                })
                 .thenApply(results -> {
                     List<Receipt> receipts = new ArrayList<>(results.size());
                     for (int i = 0; i < results.size(); i++) {
@@ -395,45 +397,33 @@ public final class Keel implements AutoCloseable {
 
     private CompletableFuture<Receipt> emitOne(Event<?> event, boolean producerIdentified) {
         ensureOpen();
-        if (twin != null && isAtMostOnce(event.type())) {
-            return twin.emitOne(event, producerIdentified);
-        }
-        Event<?> ready = prepare(event);
-        awaitRoom(Lanes.of(ready.orderingKey(), lanes));
+        Event<?> ready = intake.prepare(event);
+        int lane = intake.laneOf(ready);
+        intake.awaitRoom(lane, this::backlog, this::wakeLane, this::ensureOpen);
         Span span = telemetry.startProducer(ready.type());
         if (span != null) {
             ready = ready.toBuilder().traceparent(Telemetry.traceparent(span)).build();
         }
-        Append a = append(ready, producerIdentified);
-        if (memory != null) {
-            try {
-                if (a.dedupKey() == null) {
-                    long seq = memory.appendUnique(a.lane(), ready);
-                    emitted.increment();
-                    if (telemetry.metering()) {
-                        telemetry.emitted(ready.type());
-                    }
-                    signal(a.lane());
-                    return CompletableFuture.completedFuture(new Receipt(ready.id(), a.lane(), seq, false));
-                }
-                return CompletableFuture.completedFuture(accepted(ready, memory.appendOne(a)));
-            } finally {
-                if (span != null) {
-                    span.end();
-                }
+        Append a = intake.append(ready, lane, producerIdentified);
+        CompletableFuture<AppendResult> stored = journal.append(a);
+        if (stored.isDone() && !stored.isCompletedExceptionally()) {
+            // Stored at once (the memory engine): no need to track or chain.
+            if (span != null) {
+                span.end();
             }
+            return CompletableFuture.completedFuture(accepted(ready, stored.join()));
         }
-        Event<?> stored = ready;
-        return tracked(journal.append(List.of(a)))
+        Event<?> kept = ready;
+        return tracked(stored)
                 .whenComplete((r, err) -> {
                     if (span != null) {
                         span.end();
                     }
                     if (err != null) {
-                        reject("journal");
+                        intake.reject("journal");
                     }
                 })
-                .thenApply(results -> accepted(stored, results.getFirst()));
+                .thenApply(r -> accepted(kept, r));
     }
 
     private Receipt accepted(Event<?> e, AppendResult r) {
@@ -449,117 +439,41 @@ public final class Keel implements AutoCloseable {
         return new Receipt(r.eventId(), r.lane(), r.sequence(), r.duplicate());
     }
 
-    /** Adds causation from the delivery being handled on this thread and checks the limits. */
-    private Event<?> prepare(Event<?> e) {
-        Delivery<?> cause = deliveryScope.get().current;
-        if (cause != null && e.causationId() == null) {
-            Event<?> c = cause.event();
-            int depth = c.depth() + 1;
-            if (depth > maxDepth) {
-                reject("loop");
-                throw new LoopDetectedException(e.type(), depth, maxDepth, c.id());
-            }
-            e = e.toBuilder()
-                    .causationId(c.id())
-                    .correlationId(
-                            e.correlationId() != null
-                                    ? e.correlationId()
-                                    : c.correlationId() != null ? c.correlationId() : c.id())
-                    .tenant(e.tenant() != null ? e.tenant() : c.tenant())
-                    .depth(depth)
-                    .build();
-        } else if (e.depth() > maxDepth) {
-            reject("loop");
-            throw new LoopDetectedException(e.type(), e.depth(), maxDepth, e.causationId());
-        }
-        if (maxPayloadBytes > 0 && e.data() != null) {
-            long size = codec.sizeOf(e.data(), maxPayloadBytes);
-            if (size > maxPayloadBytes) {
-                reject("payload_too_large");
-                throw new PayloadTooLargeException(e.type(), size, maxPayloadBytes);
-            }
-        }
-        return e;
-    }
-
-    private Append append(Event<?> e, boolean producerIdentified) {
-        int lane = Lanes.of(e.orderingKey(), lanes);
-        // Within a tenant: one tenant's keys never make another's events duplicates.
-        // Length-prefixed, so no tenant and key can spell another pair (and no byte a database refuses).
-        // "-" without one: after "k:" or "s:", a digit means a tenant follows, a dash that none does.
-        String tenant = e.tenant() == null ? "-:" : e.tenant().length() + ":" + e.tenant() + ":";
-        String dedupKey = e.idempotencyKey() != null
-                ? "k:" + tenant + e.idempotencyKey()
-                : producerIdentified ? "s:" + tenant + e.source() + " " + e.id() : null;
-        return new Append(
-                lane, e, dedupKey, dedupKey == null ? null : clock.instant().plus(dedupWindow));
-    }
-
-    /** Backpressure: waits while the lane holds more undelivered events than the high-water mark. */
-    private void awaitRoom(int lane) {
-        if (highWaterMark <= 0 || deliveryScope.get().current != null) {
-            // Emits from handlers are bounded by the causation depth; holding them could wait on themselves.
-            return;
-        }
-        long backlog = backlog(lane);
-        if (backlog < highWaterMark) {
-            return;
-        }
-        long start = System.nanoTime();
-        long deadline = start + emitWait.toNanos();
-        while (backlog >= highWaterMark) {
-            if (System.nanoTime() - deadline >= 0) {
-                reject("intake_full");
-                throw new IntakeFullException(
-                        lane, backlog, highWaterMark, Duration.ofNanos(System.nanoTime() - start));
-            }
-            ensureOpen();
-            wakeWorkers(lane);
-            LockSupport.parkNanos(50_000);
-            backlog = backlog(lane);
-        }
-    }
-
     private long backlog(int lane) {
-        LaneWorker[] workers = byLane[lane];
-        if (workers.length == 0) {
-            return 0;
-        }
-        long min = Long.MAX_VALUE;
-        for (LaneWorker w : workers) {
-            min = Math.min(min, w.cursor);
-        }
-        return journal.head(lane) - min;
+        return subscriptions.backlog(lane, journal.head(lane));
     }
 
     /** After an append to the lane is stored: wakes its workers, and tells the append watches. */
     private void signal(int lane) {
-        wakeWorkers(lane);
-        for (java.util.function.IntConsumer watch : appendWatches) {
-            try {
-                watch.accept(lane);
-            } catch (RuntimeException e) {
-                log.warn("an append watch failed; the append itself is stored", e);
+        for (LaneWorker w : subscriptions.workers(lane)) {
+            w.wakeIfSleeping();
+        }
+        if (lane < lanes) {
+            for (IntConsumer watch : appendWatches) {
+                try {
+                    watch.accept(lane);
+                } catch (RuntimeException e) {
+                    log.warn("an append watch failed; the append itself is stored", e);
+                }
             }
         }
     }
 
-    private void wakeWorkers(int lane) {
-        for (LaneWorker w : byLane[lane]) {
-            if (w.sleeping) {
-                LockSupport.unpark(w.thread);
-            }
+    private void wakeLane(int lane) {
+        for (LaneWorker w : subscriptions.workers(lane)) {
+            w.wakeIfSleeping();
         }
     }
 
-    private void reject(String reason) {
-        rejected.increment();
-        telemetry.rejected(reason);
+    /** Counts an append the journal completes later, for {@link #process()}. */
+    private <T> CompletableFuture<T> tracked(CompletableFuture<T> append) {
+        appendsInFlight.incrementAndGet();
+        return append.whenComplete((r, e) -> appendsInFlight.decrementAndGet());
     }
 
     private void ensureOpen() {
         if (state != State.OPEN) {
-            reject("closed");
+            intake.reject("closed");
             throw new KeelClosedException(
                     "the Keel runtime is " + state.name().toLowerCase() + " and takes no more events");
         }
@@ -613,43 +527,28 @@ public final class Keel implements AutoCloseable {
         do {
             // Events handlers emitted on a durable journal are stored asynchronously: wait for them, or the
             // round that should deliver them would find nothing yet.
-            awaitAppends();
-            round = processHere() + (twin != null ? twin.processHere() : 0);
+            while (appendsInFlight.get() > 0) {
+                LockSupport.parkNanos(100_000);
+            }
+            round = 0;
+            boolean progress;
+            do {
+                progress = false;
+                for (SubscriptionRuntime s : subscriptions.all()) {
+                    for (LaneWorker w : s.workers()) {
+                        int work = w.runOnce();
+                        round += work;
+                        progress |= work > 0;
+                    }
+                }
+            } while (progress);
+            maintenance.runOnce();
             total += round;
         } while (round > 0 || appendsInFlight.get() > 0);
         return total;
     }
 
-    private void awaitAppends() {
-        while (appendsInFlight.get() > 0) {
-            LockSupport.parkNanos(100_000);
-        }
-    }
-
-    /** Counts an append the journal completes later, for {@link #process()}. */
-    private <T> CompletableFuture<T> tracked(CompletableFuture<T> append) {
-        appendsInFlight.incrementAndGet();
-        return append.whenComplete((r, e) -> appendsInFlight.decrementAndGet());
-    }
-
-    private int processHere() {
-        int total = 0;
-        boolean progress;
-        do {
-            progress = false;
-            for (SubscriptionState s : subscriptions.values()) {
-                for (LaneWorker w : s.workers) {
-                    int work = w.runOnce();
-                    total += work;
-                    progress |= work > 0;
-                }
-            }
-        } while (progress);
-        maintain();
-        return total;
-    }
-
-    /** Starts continuous delivery on virtual threads (one per subscription and lane). Idempotent. */
+    /** Starts continuous delivery: a runner per subscription and lane. Idempotent. */
     public Keel start() {
         synchronized (lifecycle) {
             ensureOpen();
@@ -658,52 +557,25 @@ public final class Keel implements AutoCloseable {
             }
             running = true;
             started = true;
-            if (twin != null) {
-                twin.start();
-            }
             if (leases != null) {
-                renewLeases();
-                leaseLoop = Thread.ofVirtual().name("keel-leases").start(this::leaseLoop);
+                leases.start();
             }
-            for (SubscriptionState s : subscriptions.values()) {
-                for (LaneWorker w : s.workers) {
-                    startLoop(w);
+            for (SubscriptionRuntime s : subscriptions.all()) {
+                for (LaneWorker w : s.workers()) {
+                    w.start();
                 }
             }
-            maintenance = Thread.ofVirtual().name("keel-maintenance").start(this::maintenanceLoop);
+            maintenance.start();
         }
         return this;
     }
 
-    private boolean isAtMostOnce(String type) {
-        for (TypePattern p : atMostOnce) {
-            if (p.matches(type)) {
-                return true;
-            }
-        }
-        return false;
-    }
-
-    /** Whether lanes are leased: a started runtime on a journal several instances share. */
-    boolean leasing() {
+    private boolean leasing() {
         return leases != null && started;
     }
 
-    /** Whether this instance may deliver the lane now. */
-    boolean holdsLane(int lane) {
-        if (!leasing()) {
-            return true;
-        }
-        return ownedLanes.containsKey(lane) && !releasing.contains(lane) && System.nanoTime() - leaseValidUntil < 0;
-    }
-
-    /** The fencing token to commit with for the lane. */
-    long fenceFor(int lane) {
-        if (!leasing()) {
-            return dev.keel.spi.Commit.NO_FENCE;
-        }
-        Long token = ownedLanes.get(lane);
-        return token == null ? Long.MIN_VALUE : token;
+    private boolean holds(int lane) {
+        return !leasing() || leases.holds(lane);
     }
 
     /** This runtime's name among the instances sharing its journal. */
@@ -712,74 +584,15 @@ public final class Keel implements AutoCloseable {
     }
 
     /** The lanes this instance delivers now (all of them unless the journal is shared and leased). */
-    public java.util.Set<Integer> heldLanes() {
+    public Set<Integer> heldLanes() {
         if (!leasing()) {
-            java.util.Set<Integer> all = new java.util.TreeSet<>();
+            Set<Integer> all = new TreeSet<>();
             for (int i = 0; i < lanes; i++) {
                 all.add(i);
             }
             return all;
         }
-        java.util.Set<Integer> held = new java.util.TreeSet<>();
-        for (Integer lane : ownedLanes.keySet()) {
-            if (holdsLane(lane)) {
-                held.add(lane);
-            }
-        }
-        return held;
-    }
-
-    private void leaseLoop() {
-        long every = Math.max(Duration.ofMillis(20).toNanos(), leaseDuration.toNanos() / 4);
-        while (running) {
-            LockSupport.parkNanos(every);
-            if (!running) {
-                return;
-            }
-            try {
-                renewLeases();
-            } catch (RuntimeException e) {
-                log.warn("could not renew lane leases ({}); delivery stops when they lapse", e.toString());
-            }
-        }
-    }
-
-    /** Heartbeat: renew, take what is granted, drop what is lost, give back what is over the fair share. */
-    private synchronized void renewLeases() {
-        long sent = System.nanoTime();
-        dev.keel.spi.LaneLeases.Held held = leases.heartbeat(instanceId, leaseDuration);
-        // The database set the expiry after this instant; stopping at 3/4 of the lease keeps a margin.
-        leaseValidUntil = sent + leaseDuration.toNanos() / 4 * 3;
-        for (Integer lane : List.copyOf(ownedLanes.keySet())) {
-            if (!held.lanes().containsKey(lane)) {
-                ownedLanes.remove(lane);
-                forEachWorker(lane, LaneWorker::leaseChanged);
-            }
-        }
-        held.lanes().forEach((lane, token) -> {
-            Long before = ownedLanes.put(lane, token);
-            if (before == null || !before.equals(token)) {
-                forEachWorker(lane, w -> {
-                    w.leaseChanged();
-                    wake(w);
-                });
-            }
-        });
-        int extra = ownedLanes.size() - held.fairShare();
-        if (extra > 0) {
-            List<Integer> give =
-                    new ArrayList<>(new java.util.TreeSet<>(ownedLanes.keySet()).descendingSet()).subList(0, extra);
-            releasing.addAll(give);
-            for (Integer lane : give) {
-                forEachWorker(lane, w -> {
-                    w.leaseChanged();
-                    w.awaitIdle(Duration.ofSeconds(5));
-                });
-            }
-            leases.release(instanceId, give);
-            give.forEach(ownedLanes::remove);
-            releasing.removeAll(give);
-        }
+        return leases.held();
     }
 
     // ---- pauses every instance honours ----
@@ -792,508 +605,73 @@ public final class Keel implements AutoCloseable {
      * @throws SubscriptionException when no subscription has that name
      */
     public void pause(String subscription, Duration duration) {
-        if (!subscriptions.containsKey(subscription)) {
+        if (!subscriptions.contains(subscription)) {
             throw new SubscriptionException("no subscription named '" + subscription + "' to pause");
         }
         if (duration == null || duration.isNegative() || duration.isZero()) {
             throw new IllegalArgumentException("pause duration must be positive but was " + duration);
         }
-        journal.pause(SUBSCRIPTION_PAUSE + subscription, clock.instant().plus(duration));
-        refreshPauses(true);
+        pauses.set(PauseKey.subscription(subscription), clock.instant().plus(duration));
     }
 
     /** Ends a pause made by {@link #pause(String, Duration)} on every instance. */
     public void resume(String subscription) {
-        journal.pause(SUBSCRIPTION_PAUSE + subscription, null);
-        refreshPauses(true);
+        pauses.set(PauseKey.subscription(subscription), null);
+        SubscriptionRuntime s = subscriptions.get(subscription);
+        if (s != null) {
+            s.workers().forEach(LaneWorker::wake);
+        }
     }
 
     /** Until when a subscription is paused (by an operator or by an open circuit), or null. */
     public Instant pausedUntil(String subscription) {
-        refreshPauses(false);
-        SubscriptionState s = subscriptions.get(subscription);
-        Instant until = pauses.get(SUBSCRIPTION_PAUSE + subscription);
-        if (s != null) {
-            for (String breaker : s.breakers) {
-                Instant open = pauses.get(CIRCUIT_PAUSE + breaker);
-                if (open != null && (until == null || open.isAfter(until))) {
-                    until = open;
-                }
-            }
-        }
-        return until;
+        pauses.refresh(false);
+        SubscriptionRuntime s = subscriptions.get(subscription);
+        return pauses.pausedUntil(subscription, s == null ? List.of() : s.breakers());
     }
 
-    /** Whether a subscription may not deliver now, by a stored pause. */
-    boolean pausedByStore(SubscriptionState s) {
-        java.util.Map<String, Instant> current = pauses;
-        if (current.isEmpty()) {
-            return false;
-        }
-        Instant now = clock.instant();
-        Instant until = current.get(SUBSCRIPTION_PAUSE + s.name);
-        if (until != null && until.isAfter(now)) {
-            return true;
-        }
-        for (String breaker : s.breakers) {
-            Instant open = current.get(CIRCUIT_PAUSE + breaker);
-            if (open != null && open.isAfter(now)) {
-                return true;
-            }
-        }
-        return false;
-    }
-
-    /** A breaker opened here: every instance pauses its subscriptions until its open period ends. */
-    void circuitOpened(String breaker, Duration openFor) {
-        try {
-            journal.pause(CIRCUIT_PAUSE + breaker, clock.instant().plus(openFor));
-            refreshPauses(true);
-        } catch (RuntimeException e) {
-            log.warn("could not share that circuit '{}' opened: {}", breaker, e.toString());
-        }
-    }
-
-    /** A breaker closed here: the shared pause ends. */
-    void circuitClosed(String breaker) {
-        try {
-            journal.pause(CIRCUIT_PAUSE + breaker, null);
-            refreshPauses(true);
-        } catch (RuntimeException e) {
-            log.warn("could not share that circuit '{}' closed: {}", breaker, e.toString());
-        }
-    }
-
-    private void refreshPauses(boolean now) {
-        long t = System.nanoTime();
-        if (!now && t - lastPauseRead < PAUSE_REFRESH.toNanos()) {
-            return;
-        }
-        lastPauseRead = t;
-        try {
-            pauses = java.util.Map.copyOf(journal.pauses(clock.instant()));
-        } catch (RuntimeException e) {
-            log.warn("could not read the stored pauses ({}); using the last ones read", e.toString());
-        }
-    }
-
-    static final String SUBSCRIPTION_PAUSE = "subscription:";
-    static final String CIRCUIT_PAUSE = "circuit:";
-
-    private void forEachWorker(int lane, Consumer<LaneWorker> action) {
-        for (LaneWorker w : byLane[lane]) {
-            action.accept(w);
-        }
-    }
-
-    boolean isStarted() {
-        return started && running;
-    }
-
-    /** True once a started runtime is closing: passes stop between deliveries. */
-    boolean isStopping() {
-        return started && !running;
-    }
-
-    void restart(LaneWorker w) {
-        if (isStarted() && subscriptions.get(w.sub.name) == w.sub) {
-            startLoop(w);
-        }
-    }
-
-    private void startLoop(LaneWorker w) {
-        int gen = w.generation();
-        Thread t = Thread.ofVirtual().name("keel-" + w.sub.name + "-" + w.lane).unstarted(() -> loop(w, gen));
-        w.thread = t;
-        t.start();
-    }
-
-    private void loop(LaneWorker w, int gen) {
-        double load = 0;
-        while (running && w.generation() == gen && subscriptions.get(w.sub.name) == w.sub) {
-            try {
-                int done = w.runOnce();
-                if (done > 0) {
-                    load = load * 0.75 + done * 0.25;
-                    continue;
-                }
-                if (w.generation() != gen) {
-                    return;
-                }
-                boolean work = false;
-                int naps = load >= NAP_WHEN_BATCH ? NAPS : 0;
-                for (int nap = 0; nap < naps && !work && running; nap++) {
-                    LockSupport.parkNanos(Math.min(NAP_NANOS, Math.max(1, w.waitNanos(NAP_NANOS))));
-                    work = w.hasWork();
-                }
-                if (work) {
-                    continue;
-                }
-                w.sleeping = true;
-                try {
-                    if (running && !w.hasWork()) {
-                        LockSupport.parkNanos(w.waitNanos(IDLE_PARK_NANOS));
-                    }
-                } finally {
-                    w.sleeping = false;
-                }
-            } catch (VirtualMachineError e) {
-                throw e;
-            } catch (Throwable t) {
-                log.error("subscription '{}' lane {}: delivery loop failed; retrying in 1 s", w.sub.name, w.lane, t);
-                LockSupport.parkNanos(Duration.ofSeconds(1).toNanos());
-            }
-        }
-    }
-
-    private void watchdogLoop() {
-        while (state == State.OPEN || running) {
-            LockSupport.parkNanos(WATCHDOG_TICK.toNanos());
-            long now = System.nanoTime() - nanoOrigin + 1;
-            coarseNanos = now;
-            telemetry.refresh();
-            for (SubscriptionState s : subscriptions.values()) {
-                if (s.subscription.policy().timeout() == null) {
-                    continue;
-                }
-                for (LaneWorker w : s.workers) {
-                    try {
-                        w.watch(now);
-                    } catch (RuntimeException e) {
-                        log.error("watchdog failed on subscription '{}' lane {}", s.name, w.lane, e);
-                    }
-                }
-            }
-        }
-    }
-
-    private void maintenanceLoop() {
-        while (running) {
-            LockSupport.parkNanos(MAINTENANCE_INTERVAL.toNanos());
-            if (!running) {
-                return;
-            }
-            try {
-                maintain();
-            } catch (RuntimeException e) {
-                log.warn("maintenance failed; trying again in {} ms", MAINTENANCE_INTERVAL.toMillis(), e);
-            }
-        }
-    }
-
-    /** Prunes what every subscription has passed, purges old dead letters, expires dedup records. */
-    private void maintain() {
-        if (state == State.CLOSED || !maintaining.tryLock()) {
-            return;
-        }
-        try {
-            refreshPauses(false);
-            long nowNanos = System.nanoTime();
-            Instant now = clock.instant();
-            if (nowNanos - lastPrune >= pruneIntervalNanos) {
-                lastPrune = nowNanos;
-                Instant appendedBefore = now.minus(retention);
-                for (int lane = 0; lane < lanes; lane++) {
-                    long passed = journal.head(lane);
-                    for (LaneWorker w : byLane[lane]) {
-                        passed = Math.min(passed, w.prunePoint());
-                    }
-                    for (java.util.function.IntToLongFunction hold : pruneHolds) {
-                        passed = Math.min(passed, hold.applyAsLong(lane));
-                    }
-                    journal.prune(lane, passed, appendedBefore, now);
-                }
-            }
-            if (deadLetterRetention != null && nowNanos - lastPurge >= DEAD_LETTER_PURGE_INTERVAL.toNanos()) {
-                lastPurge = nowNanos;
-                if (journal.purgeDeadLetters(now.minus(deadLetterRetention)) > 0) {
-                    refreshDeadLetterCounts();
-                }
-            }
-        } finally {
-            maintaining.unlock();
-        }
-    }
-
-    void onDeadLetterChange(SubscriptionState s) {
-        long count = journal.countDeadLetters(s.name);
-        s.deadLetterCount.set(count);
-        checkAlert(s, count);
-    }
-
-    void refreshDeadLetterCounts() {
-        for (SubscriptionState s : subscriptions.values()) {
-            if (!s.subscription.ephemeral()) {
-                long count = journal.countDeadLetters(s.name);
-                s.deadLetterCount.set(count);
-                checkAlert(s, count);
-            }
-        }
-    }
-
-    private void checkAlert(SubscriptionState s, long count) {
-        if (alertCallback == null) {
-            return;
-        }
-        if (count >= alertThreshold && !s.alerted) {
-            s.alerted = true;
-            try {
-                alertCallback.accept(new DeadLetterAlert(s.name, count, alertThreshold));
-            } catch (RuntimeException e) {
-                log.warn("dead letter alert callback failed for subscription '{}'", s.name, e);
-            }
-        } else if (count < alertThreshold) {
-            s.alerted = false;
-        }
-    }
-
-    // ---- admin, stats, close ----
+    // ---- admin, stats ----
 
     /** Listing, inspecting, reprocessing and purging dead letters. */
     public DeadLetters deadLetters() {
         return deadLetters;
     }
 
-    /** A snapshot of the counters. */
+    /**
+     * A snapshot of the counters. A subscription's delivery counts are totals the journal keeps (they survive
+     * restarts and {@link #replace}); emits and lags are this runtime's.
+     */
     public KeelStats stats() {
         List<SubscriptionStats> subs = new ArrayList<>();
-        for (SubscriptionState s : subscriptions.values()) {
+        for (SubscriptionRuntime s : subscriptions.all()) {
+            Tally t = s.totals();
             subs.add(new SubscriptionStats(
-                    s.name,
-                    s.delivered(),
-                    s.failedAttempts.sum(),
-                    s.retriesScheduled.sum(),
-                    s.deadLettered.sum(),
-                    s.deadLetterCount.get(),
+                    s.name(),
+                    t.delivered(),
+                    t.failedAttempts(),
+                    t.retriesScheduled(),
+                    t.deadLettered(),
+                    s.deadLetterCount(),
                     s.pendingCount(false),
                     s.pendingCount(true),
                     s.lag(),
-                    s.pauses.sum(),
-                    s.lagByLane()));
+                    s.pauses(),
+                    folded(s.lagByLane())));
         }
-        subs.sort(java.util.Comparator.comparing(SubscriptionStats::name));
-        KeelStats own = new KeelStats(emitted.sum(), duplicates.sum(), rejected.sum(), lanes, subs);
-        return twin == null ? own : merge(own, twin.stats());
+        subs.sort(Comparator.comparing(SubscriptionStats::name));
+        return new KeelStats(emitted.sum(), duplicates.sum(), intake.rejected(), lanes, subs);
     }
 
-    private static List<Long> sum(List<Long> a, List<Long> b) {
-        List<Long> out = new ArrayList<>(Math.max(a.size(), b.size()));
-        for (int i = 0; i < Math.max(a.size(), b.size()); i++) {
-            out.add((i < a.size() ? a.get(i) : 0L) + (i < b.size() ? b.get(i) : 0L));
+    /** Lag by lane, with an in-memory tier's lanes added to the durable lanes of the same number. */
+    private List<Long> folded(List<Long> byLane) {
+        if (byLane.size() == lanes) {
+            return byLane;
+        }
+        List<Long> out = new ArrayList<>(lanes);
+        for (int i = 0; i < lanes; i++) {
+            out.add(byLane.get(i) + byLane.get(i + lanes));
         }
         return out;
-    }
-
-    private static KeelStats merge(KeelStats a, KeelStats b) {
-        java.util.Map<String, SubscriptionStats> byName = new java.util.TreeMap<>();
-        for (SubscriptionStats s : a.subscriptions()) {
-            byName.put(s.name(), s);
-        }
-        for (SubscriptionStats s : b.subscriptions()) {
-            byName.merge(
-                    s.name(),
-                    s,
-                    (x, y) -> new SubscriptionStats(
-                            x.name(),
-                            x.delivered() + y.delivered(),
-                            x.failedAttempts() + y.failedAttempts(),
-                            x.retriesScheduled() + y.retriesScheduled(),
-                            x.deadLettered() + y.deadLettered(),
-                            x.deadLetters(),
-                            x.pendingDue() + y.pendingDue(),
-                            x.parked() + y.parked(),
-                            x.lag() + y.lag(),
-                            x.pauses() + y.pauses(),
-                            sum(x.lagByLane(), y.lagByLane())));
-        }
-        return new KeelStats(
-                a.emitted() + b.emitted(),
-                a.duplicates() + b.duplicates(),
-                a.rejected() + b.rejected(),
-                a.lanes(),
-                List.copyOf(byName.values()));
-    }
-
-    /** Closes with a 30 second drain deadline. */
-    @Override
-    public void close() {
-        close(Duration.ofSeconds(30));
-    }
-
-    /**
-     * Closes gracefully: stops intake at once ({@link KeelClosedException} for new emits), lets running
-     * delivery loops catch up until the deadline, interrupts handlers still running then, and closes the
-     * journal. Idempotent.
-     *
-     * @return what was finished and what was left
-     */
-    public ShutdownReport close(Duration deadline) {
-        if (twin != null) {
-            // First, so that its handlers can still emit durable events while it drains.
-            ShutdownReport inMemory = twin.close(deadline);
-            ShutdownReport durable = closeHere(deadline);
-            return new ShutdownReport(
-                    inMemory.drained() && durable.drained(),
-                    inMemory.took().plus(durable.took()),
-                    inMemory.undelivered() + durable.undelivered(),
-                    inMemory.pending() + durable.pending(),
-                    inMemory.parked() + durable.parked(),
-                    inMemory.interrupted() + durable.interrupted());
-        }
-        return closeHere(deadline);
-    }
-
-    private ShutdownReport closeHere(Duration deadline) {
-        long start = System.nanoTime();
-        synchronized (lifecycle) {
-            if (state != State.OPEN) {
-                return closeReport != null ? closeReport : new ShutdownReport(false, Duration.ZERO, 0, 0, 0, 0);
-            }
-            state = State.CLOSING;
-        }
-        long until = start + deadline.toNanos();
-        boolean drained = !started || awaitDrained(until);
-        running = false;
-        int interrupted = 0;
-        List<Thread> threads = new ArrayList<>();
-        for (SubscriptionState s : subscriptions.values()) {
-            for (LaneWorker w : s.workers) {
-                Thread t = w.thread;
-                if (t != null) {
-                    if (w.inFlight()) {
-                        t.interrupt();
-                        interrupted++;
-                    } else {
-                        LockSupport.unpark(t);
-                    }
-                    threads.add(t);
-                }
-            }
-        }
-        if (watchdog != null) {
-            watchdog.interrupt();
-            threads.add(watchdog);
-        }
-        if (maintenance != null) {
-            LockSupport.unpark(maintenance);
-            threads.add(maintenance);
-        }
-        if (leaseLoop != null) {
-            LockSupport.unpark(leaseLoop);
-            threads.add(leaseLoop);
-        }
-        long joinUntil = System.nanoTime() + Duration.ofSeconds(1).toNanos();
-        for (Thread t : threads) {
-            try {
-                long left = joinUntil - System.nanoTime();
-                if (left > 0) {
-                    t.join(Duration.ofNanos(left));
-                }
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-                break;
-            }
-            if (t.isAlive() && t != watchdog && t != maintenance) {
-                log.warn(
-                        "delivery thread {} did not stop within 1 s of the close deadline; its last outcomes may be redelivered",
-                        t);
-            }
-        }
-        long undelivered = 0;
-        long pending = 0;
-        long parked = 0;
-        for (SubscriptionState s : subscriptions.values()) {
-            undelivered += s.lag();
-            pending += s.pendingCount(false);
-            parked += s.pendingCount(true);
-        }
-        if (!started) {
-            drained = undelivered + pending + parked == 0;
-        }
-        ShutdownReport report = new ShutdownReport(
-                drained, Duration.ofNanos(System.nanoTime() - start), undelivered, pending, parked, interrupted);
-        synchronized (lifecycle) {
-            closeReport = report;
-            state = State.CLOSED;
-        }
-        if (leases != null && started && !ownedLanes.isEmpty()) {
-            try {
-                // Hand the lanes over now instead of letting the others wait for the leases to expire.
-                leases.release(instanceId, List.copyOf(ownedLanes.keySet()));
-            } catch (RuntimeException e) {
-                log.warn("could not release lane leases on close; they expire in {}", leaseDuration, e);
-            }
-            ownedLanes.clear();
-        }
-        journal.close();
-        if (undelivered + pending + parked > 0 || !drained) {
-            log.warn("Keel closed with work left: {}", report);
-        } else {
-            log.info("Keel closed: {}", report);
-        }
-        return report;
-    }
-
-    private boolean awaitDrained(long until) {
-        while (true) {
-            boolean all = true;
-            for (SubscriptionState s : subscriptions.values()) {
-                for (LaneWorker w : s.workers) {
-                    if (!w.isDrained()) {
-                        all = false;
-                        if (w.sleeping) {
-                            LockSupport.unpark(w.thread);
-                        }
-                    }
-                }
-            }
-            if (all) {
-                return true;
-            }
-            if (System.nanoTime() - until >= 0) {
-                return false;
-            }
-            LockSupport.parkNanos(Duration.ofMillis(2).toNanos());
-        }
-    }
-
-    /**
-     * The journal this runtime stores in, for tools that read the log directly (the server's event streams
-     * tail it). Write through the runtime, never here.
-     */
-    public Journal journal() {
-        return journal;
-    }
-
-    /** The number of lanes the log is split into. */
-    public int lanes() {
-        return lanes;
-    }
-
-    /**
-     * Keeps this process from pruning what a reader of the log has not read yet: until the hold is closed, no
-     * event of a lane past {@code readTo.applyAsLong(lane)} (the last sequence the reader is done with) is
-     * pruned. For readers that tail {@link #journal()} themselves, such as the server's event streams. Other
-     * instances sharing the journal do not see the hold; their retention must cover such readers.
-     */
-    public Hold holdPruning(java.util.function.IntToLongFunction readTo) {
-        Objects.requireNonNull(readTo, "readTo");
-        pruneHolds.add(readTo);
-        return () -> pruneHolds.remove(readTo);
-    }
-
-    /**
-     * Calls {@code appended} with the lane's number for each event this runtime stores (not for one refused
-     * as a duplicate), once the journal has it, on the thread that completes the append: with a JDBC
-     * journal, the writer every append waits for. So it must return at once (waking a reader of the log,
-     * say). One that throws is logged; the event stays stored. Appends by other instances sharing the journal
-     * are not seen: readers that need them poll as well. A call already under way when the watch is closed
-     * may still arrive.
-     */
-    public Watch watchAppends(java.util.function.IntConsumer appended) {
-        Objects.requireNonNull(appended, "appended");
-        appendWatches.add(appended);
-        return () -> appendWatches.remove(appended);
     }
 
     /**
@@ -1302,13 +680,13 @@ public final class Keel implements AutoCloseable {
      * one). For health checks.
      */
     public List<StuckLane> stuckLanes(Duration threshold) {
-        long now = coarseNanos();
+        long now = watchdog.coarseNanos();
         List<StuckLane> out = new ArrayList<>();
-        for (SubscriptionState s : subscriptions.values()) {
-            for (LaneWorker w : s.workers) {
+        for (SubscriptionRuntime s : subscriptions.all()) {
+            for (LaneWorker w : s.workers()) {
                 long running = w.deliveringFor(now);
                 if (running > threshold.toNanos()) {
-                    out.add(new StuckLane(s.name, w.lane, Duration.ofNanos(running)));
+                    out.add(new StuckLane(s.name(), w.lane() % lanes, Duration.ofNanos(running)));
                 }
             }
         }
@@ -1324,63 +702,262 @@ public final class Keel implements AutoCloseable {
      */
     public record StuckLane(String subscription, int lane, Duration running) {}
 
-    /** A hold on pruning; closing it releases it. */
-    @FunctionalInterface
-    public interface Hold extends AutoCloseable {
+    /** The number of lanes the log is split into. */
+    public int lanes() {
+        return lanes;
+    }
+
+    /** Reading the log directly, for tools beside the runtime (the server's event streams). */
+    public LogAccess logAccess() {
+        return logAccess;
+    }
+
+    private final LogAccess logAccess = new LogAccess() {
         @Override
-        void close();
-    }
+        public int lanes() {
+            return lanes;
+        }
 
-    /** A watch on appends; closing it ends it. */
-    @FunctionalInterface
-    public interface Watch extends AutoCloseable {
         @Override
-        void close();
+        public long head(int lane) {
+            check(lane);
+            return journal.head(lane);
+        }
+
+        @Override
+        public List<LogRecord> read(int lane, long after, int max) {
+            check(lane);
+            return journal.read(lane, after, max);
+        }
+
+        @Override
+        public Hold holdPruning(IntToLongFunction readTo) {
+            Objects.requireNonNull(readTo, "readTo");
+            Runnable release = maintenance.holdPruning(readTo);
+            return release::run;
+        }
+
+        @Override
+        public Watch watchAppends(IntConsumer appended) {
+            Objects.requireNonNull(appended, "appended");
+            appendWatches.add(appended);
+            return () -> appendWatches.remove(appended);
+        }
+
+        @Override
+        public void ping() {
+            journal.cursor("keel-health", 0);
+        }
+
+        private void check(int lane) {
+            if (lane < 0 || lane >= lanes) {
+                throw new IllegalArgumentException("lane must be between 0 and " + (lanes - 1) + " but was " + lane);
+            }
+        }
+    };
+
+    // ---- close ----
+
+    /** Closes with a 30 second drain deadline. */
+    @Override
+    public void close() {
+        close(Duration.ofSeconds(30));
     }
 
-    // ---- for the package ----
-
-    Clock clock() {
-        return clock;
+    /**
+     * Closes gracefully: stops intake at once ({@link KeelClosedException} for new emits), lets running
+     * delivery loops catch up until the deadline, interrupts handlers still running then, and closes the
+     * journal. Idempotent.
+     *
+     * @return what was finished and what was left
+     */
+    public ShutdownReport close(Duration deadline) {
+        long start = System.nanoTime();
+        synchronized (lifecycle) {
+            if (state != State.OPEN) {
+                return closeReport != null ? closeReport : new ShutdownReport(false, Duration.ZERO, 0, 0, 0, 0);
+            }
+            state = State.CLOSING;
+        }
+        long until = start + deadline.toNanos();
+        boolean drained = !started || awaitDrained(until);
+        running = false;
+        int interrupted = 0;
+        List<Thread> threads = new ArrayList<>();
+        for (SubscriptionRuntime s : subscriptions.all()) {
+            for (LaneWorker w : s.workers()) {
+                Thread delivering = w.deliveringThread();
+                if (delivering != null) {
+                    delivering.interrupt();
+                    interrupted++;
+                }
+                w.wake();
+                Thread runner = w.runnerThread();
+                if (runner != null) {
+                    threads.add(runner);
+                }
+            }
+        }
+        long joinUntil = System.nanoTime() + Duration.ofSeconds(1).toNanos();
+        for (Thread t : threads) {
+            try {
+                long left = joinUntil - System.nanoTime();
+                if (left > 0) {
+                    t.join(Duration.ofNanos(left));
+                }
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                break;
+            }
+            if (t.isAlive()) {
+                log.warn(
+                        "delivery thread {} did not stop within 1 s of the close deadline; its last outcomes may be"
+                                + " redelivered",
+                        t);
+            }
+        }
+        watchdog.stop();
+        maintenance.stop();
+        long undelivered = 0;
+        long pending = 0;
+        long parked = 0;
+        for (SubscriptionRuntime s : subscriptions.all()) {
+            undelivered += s.lag();
+            pending += s.pendingCount(false);
+            parked += s.pendingCount(true);
+        }
+        if (!started) {
+            drained = undelivered + pending + parked == 0;
+        }
+        ShutdownReport report = new ShutdownReport(
+                drained, Duration.ofNanos(System.nanoTime() - start), undelivered, pending, parked, interrupted);
+        synchronized (lifecycle) {
+            closeReport = report;
+            state = State.CLOSED;
+        }
+        if (leases != null && started) {
+            leases.close();
+        }
+        journal.close();
+        if (undelivered + pending + parked > 0 || !drained) {
+            log.warn("Keel closed with work left: {}", report);
+        } else {
+            log.info("Keel closed: {}", report);
+        }
+        return report;
     }
 
-    RandomGenerator random() {
-        return random;
+    private boolean awaitDrained(long until) {
+        while (true) {
+            boolean all = true;
+            for (SubscriptionRuntime s : subscriptions.all()) {
+                for (LaneWorker w : s.workers()) {
+                    if (!w.isDrained()) {
+                        all = false;
+                        w.wakeIfSleeping();
+                    }
+                }
+            }
+            if (all) {
+                return true;
+            }
+            if (System.nanoTime() - until >= 0) {
+                return false;
+            }
+            LockSupport.parkNanos(Duration.ofMillis(2).toNanos());
+        }
     }
 
-    Telemetry telemetry() {
-        return telemetry;
-    }
+    /** What the lane workers may ask of this runtime: a narrow view of it (see {@link LaneContext}). */
+    private final class Context implements LaneContext {
+        private final RandomGenerator random;
+        private final PayloadCodec codec;
+        private final int batchSize;
 
-    PayloadCodec codec() {
-        return codec;
-    }
+        Context(RandomGenerator random, PayloadCodec codec, int batchSize) {
+            this.random = random;
+            this.codec = codec;
+            this.batchSize = batchSize;
+        }
 
-    int batchSize() {
-        return batchSize;
-    }
+        @Override
+        public EventLog log() {
+            return journal;
+        }
 
-    int maxReplays() {
-        return maxReplays;
-    }
+        @Override
+        public DeadLetterStore deadLetterStore() {
+            return journal;
+        }
 
-    SubscriptionState subscriptionState(String name) {
-        return subscriptions.get(name);
-    }
+        @Override
+        public Clock clock() {
+            return clock;
+        }
 
-    DeliveryScope deliveryScope() {
-        return deliveryScope.get();
-    }
+        @Override
+        public RandomGenerator random() {
+            return random;
+        }
 
-    /** Nanoseconds since the runtime was built, at the watchdog's resolution. */
-    long coarseNanos() {
-        return coarseNanos;
-    }
+        @Override
+        public PayloadCodec codec() {
+            return codec;
+        }
 
-    void wake(LaneWorker w) {
-        Thread t = w.thread;
-        if (t != null) {
-            LockSupport.unpark(t);
+        @Override
+        public Telemetry telemetry() {
+            return telemetry;
+        }
+
+        @Override
+        public DeliveryScope deliveryScope() {
+            return scope;
+        }
+
+        @Override
+        public int batchSize() {
+            return batchSize;
+        }
+
+        @Override
+        public long coarseNanos() {
+            return watchdog.coarseNanos();
+        }
+
+        @Override
+        public boolean running() {
+            return started && running;
+        }
+
+        @Override
+        public boolean stopping() {
+            return started && !running;
+        }
+
+        @Override
+        public boolean holds(int lane) {
+            return Keel.this.holds(lane);
+        }
+
+        @Override
+        public long fence(int lane) {
+            return leasing() ? leases.fence(lane) : dev.keel.spi.Commit.NO_FENCE;
+        }
+
+        @Override
+        public boolean pausedByStore(SubscriptionRuntime s) {
+            return pauses.paused(s.name(), s.breakers());
+        }
+
+        @Override
+        public void deadLettersChanged(SubscriptionRuntime s) {
+            maintenance.recount(s);
+        }
+
+        @Override
+        public Thread startRunner(String name, Runnable loop) {
+            return Thread.ofVirtual().name(name).start(loop);
         }
     }
 
@@ -1424,7 +1001,6 @@ public final class Keel implements AutoCloseable {
         private int maxReplays = DEFAULT_MAX_REPLAYS;
         private Duration leaseDuration = DEFAULT_LEASE_DURATION;
         private final List<TypePattern> atMostOnce = new ArrayList<>();
-        private ThreadLocal<DeliveryScope> sharedScope;
         private final List<Subscription> subscriptions = new ArrayList<>();
 
         private Builder() {}
@@ -1588,40 +1164,15 @@ public final class Keel implements AutoCloseable {
         /**
          * Event types kept in memory and never journaled, for high-volume telemetry: on a durable journal,
          * events whose type matches one of these patterns are delivered from memory, at most once (lost in a
-         * crash), while every other type stays durable. Their dead letters stay in memory too and are not
-         * listed by {@link Keel#deadLetters()}. Has no effect on the memory journal, where everything is.
+         * crash), while every other type stays durable. Their dead letters are listed with the others but
+         * kept in memory. A batch that mixes them with durable types is journaled whole. Has no effect on the
+         * memory journal, where everything is.
          */
         public Builder atMostOnce(String... typePatterns) {
             for (String p : typePatterns) {
                 atMostOnce.add(TypePattern.of(p));
             }
             return this;
-        }
-
-        /** The in-memory twin of a durable runtime: same settings, memory journal, shared causation. */
-        Builder twin(ThreadLocal<DeliveryScope> scope) {
-            Builder t = new Builder();
-            t.journal = new MemoryJournal(clock);
-            t.lanes = lanes;
-            t.clock = clock;
-            t.random = random;
-            t.meterRegistry = meterRegistry;
-            t.openTelemetry = openTelemetry;
-            t.objectMapper = objectMapper;
-            t.source = source;
-            t.batchSize = batchSize;
-            t.maxPayloadBytes = maxPayloadBytes;
-            t.maxDepth = maxDepth;
-            t.highWaterMark = highWaterMark;
-            t.emitWait = emitWait;
-            t.dedupWindow = dedupWindow;
-            t.retention = retention;
-            t.deadLetterRetention = deadLetterRetention;
-            t.alertThreshold = alertThreshold;
-            t.alertCallback = alertCallback;
-            t.maxReplays = maxReplays;
-            t.sharedScope = scope;
-            return t;
         }
 
         /** A subscription to register at build time. */

@@ -6,28 +6,39 @@ package dev.keel;
  */
 public enum KeelMeter {
     /** Counter: events accepted by the journal. Tags: type. */
-    EVENTS_EMITTED("keel.events.emitted"),
+    EVENTS_EMITTED("keel.events.emitted", "events accepted by the journal"),
     /** Counter: emits refused. Tags: reason (invalid, payload_too_large, loop, intake_full, closed, journal). */
-    EVENTS_REJECTED("keel.events.rejected"),
+    EVENTS_REJECTED("keel.events.rejected", "emits refused, by reason"),
     /** Counter: delivery attempts. Tags: subscription, type, outcome (success, retry, dead_letter, paused). */
-    DELIVERIES("keel.deliveries"),
+    DELIVERIES("keel.deliveries", "delivery attempts, by outcome"),
     /** Timer: handler time per attempt. Tags: subscription, type. */
-    DELIVERY_DURATION("keel.delivery.duration"),
+    DELIVERY_DURATION("keel.delivery.duration", "handler time per attempt"),
     /** Gauge: events appended to a lane that a subscription has not passed yet. Tags: subscription, lane. */
-    LANE_LAG("keel.lane.lag"),
+    LANE_LAG("keel.lane.lag", "events appended to a lane that the subscription has not passed yet"),
     /** Gauge: deliveries waiting for a retry or their time, and parked ones. Tags: subscription, state. */
-    PENDING("keel.pending"),
+    PENDING("keel.pending", "deliveries waiting for a retry or their time (due) and those parked behind them (parked)"),
     /** Gauge: dead letters held. Tags: subscription. */
-    DEAD_LETTERS("keel.dead.letters"),
+    DEAD_LETTERS("keel.dead.letters", "dead letters held for the subscription"),
     /** Counter: attempts that reached 80% of their timeout. Tags: subscription. */
-    TIMEOUT_WARNINGS("keel.delivery.timeout.warnings"),
+    TIMEOUT_WARNINGS("keel.delivery.timeout.warnings", "attempts that reached 80% of their timeout"),
     /** Gauge: circuit state, 0 closed, 1 open, 2 half-open, 3 other. Tags: subscription, breaker. */
-    CIRCUIT_STATE("keel.circuit.state");
+    CIRCUIT_STATE("keel.circuit.state", "circuit breaker state: 0 closed, 1 open, 2 half-open, 3 other"),
+    /** Gauge: subscriptions registered. */
+    SUBSCRIPTIONS("keel.subscriptions", "subscriptions registered with the runtime"),
+    /** Gauge: lanes of the log (state=total) and those this instance delivers now (state=held). Tags: state. */
+    LANES("keel.lanes", "lanes of the log (total) and those this instance delivers now (held)");
 
     private final String meterName;
+    private final String description;
 
-    KeelMeter(String meterName) {
+    KeelMeter(String meterName, String description) {
         this.meterName = meterName;
+        this.description = description;
+    }
+
+    /** What the meter measures: its Prometheus HELP text. */
+    public String description() {
+        return description;
     }
 
     /** The Micrometer meter name. */

@@ -7,7 +7,9 @@ import dev.keel.spi.Commit;
 import dev.keel.spi.Journal;
 import dev.keel.spi.JournalException;
 import dev.keel.spi.LogRecord;
+import dev.keel.spi.PauseKey;
 import dev.keel.spi.Pending;
+import dev.keel.spi.Tally;
 import java.time.Clock;
 import java.time.Instant;
 import java.util.ArrayList;
@@ -25,7 +27,8 @@ import java.util.concurrent.locks.ReentrantLock;
 
 /**
  * The in-memory engine: per-lane ring buffers, nothing survives the JVM. The fastest engine, for tests and
- * at-most-once use. Its appends complete before {@link #append} returns.
+ * at-most-once use. Its appends complete before {@link #append} returns. One runtime uses it: it has no
+ * leases, and what it coordinates (pauses, stored subscriptions, reprocess requests) stays in this process.
  */
 public final class MemoryJournal implements Journal {
     private LaneLog[] lanes;
@@ -36,6 +39,12 @@ public final class MemoryJournal implements Journal {
     private final ConcurrentHashMap<String, java.util.concurrent.atomic.LongAdder> deadLetterCounts =
             new ConcurrentHashMap<>();
     private final ConcurrentHashMap<String, Dedup> dedup = new ConcurrentHashMap<>();
+    private final ConcurrentHashMap<String, TallyCell> tallies = new ConcurrentHashMap<>();
+    private final ConcurrentHashMap<String, ReprocessOrder> reprocessOrders = new ConcurrentHashMap<>();
+    private final ConcurrentHashMap<PauseKey, Instant> pauses = new ConcurrentHashMap<>();
+    private final java.util.LinkedHashMap<String, StoredSubscription> storedSubscriptions =
+            new java.util.LinkedHashMap<>();
+    private long subscriptionRevision;
     private final ReentrantLock state = new ReentrantLock();
     private final Clock clock;
     private volatile long lastDedupSweep;
@@ -81,8 +90,12 @@ public final class MemoryJournal implements Journal {
         return CompletableFuture.completedFuture(results);
     }
 
-    /** Appends one event without the list wrapping of {@link #append}; the runtime's fast path. */
-    public AppendResult appendOne(Append a) {
+    @Override
+    public CompletableFuture<AppendResult> append(Append one) {
+        return CompletableFuture.completedFuture(appendOne(one));
+    }
+
+    private AppendResult appendOne(Append a) {
         ensureOpen();
         LaneLog lane = lane(a.lane());
         if (a.dedupKey() == null) {
@@ -98,12 +111,6 @@ public final class MemoryJournal implements Journal {
             dedup.put(a.dedupKey(), new Dedup(a.event().id(), a.lane(), seq, a.dedupUntil()));
             return new AppendResult(a.lane(), seq, a.event().id(), false);
         }
-    }
-
-    /** Appends one event that needs no dedup and returns its sequence; the runtime's fast path. */
-    public long appendUnique(int lane, dev.keel.Event<?> event) {
-        ensureOpen();
-        return lane(lane).add(event);
     }
 
     @Override
@@ -125,10 +132,22 @@ public final class MemoryJournal implements Journal {
     }
 
     @Override
+    public long openCursor(String subscription, int lane, long startAt) {
+        ensureOpen();
+        lane(lane);
+        var c = cursorsOf(subscription);
+        c.compareAndSet(lane, -1, startAt);
+        return c.get(lane);
+    }
+
+    @Override
     public void commit(Commit commit) {
         ensureOpen();
         if (commit.isEmpty()) {
             return;
+        }
+        if (!commit.tally().isZero()) {
+            tallies.computeIfAbsent(commit.subscription(), k -> new TallyCell()).add(commit.tally());
         }
         boolean cursorOnly = commit.upserts().isEmpty()
                 && commit.removals().isEmpty()
@@ -136,7 +155,9 @@ public final class MemoryJournal implements Journal {
                 && commit.removedDeadLetters().isEmpty();
         if (cursorOnly) {
             // The common case: nothing but progress. One (subscription, lane) has one writer, so no lock.
-            cursorsOf(commit.subscription()).set(commit.lane(), commit.cursor());
+            if (commit.cursor() != Commit.UNCHANGED) {
+                cursorsOf(commit.subscription()).set(commit.lane(), commit.cursor());
+            }
             return;
         }
         state.lock();
@@ -156,6 +177,7 @@ public final class MemoryJournal implements Journal {
             }
             for (String id : commit.removedDeadLetters()) {
                 counted(deadLetters.remove(id), -1);
+                reprocessOrders.remove(id);
             }
             for (DeadLetter d : commit.deadLetters()) {
                 if (deadLetters.put(d.id(), d) == null) {
@@ -164,6 +186,25 @@ public final class MemoryJournal implements Journal {
             }
         } finally {
             state.unlock();
+        }
+    }
+
+    @Override
+    public Tally tally(String subscription) {
+        TallyCell t = tallies.get(subscription);
+        return t == null ? Tally.ZERO : t.get();
+    }
+
+    /** Outcome counts of one subscription, added to by commits of any of its lanes. */
+    private static final class TallyCell {
+        private Tally tally = Tally.ZERO;
+
+        synchronized void add(Tally more) {
+            tally = tally.plus(more);
+        }
+
+        synchronized Tally get() {
+            return tally;
         }
     }
 
@@ -215,7 +256,35 @@ public final class MemoryJournal implements Journal {
     public boolean deleteDeadLetter(String id) {
         DeadLetter removed = deadLetters.remove(id);
         counted(removed, -1);
+        reprocessOrders.remove(id);
         return removed != null;
+    }
+
+    @Override
+    public boolean requestReprocess(String deadLetterId, Instant at) {
+        DeadLetter d = deadLetters.get(deadLetterId);
+        if (d == null) {
+            return false;
+        }
+        reprocessOrders.putIfAbsent(deadLetterId, new ReprocessOrder(deadLetterId, d.subscription(), d.lane(), at));
+        return true;
+    }
+
+    @Override
+    public List<ReprocessOrder> reprocessOrders(int max) {
+        List<ReprocessOrder> out = new ArrayList<>();
+        for (ReprocessOrder o : reprocessOrders.values()) {
+            if (out.size() >= max) {
+                break;
+            }
+            if (deadLetters.containsKey(o.deadLetterId())) {
+                out.add(o);
+            } else {
+                reprocessOrders.remove(o.deadLetterId(), o);
+            }
+        }
+        out.sort(java.util.Comparator.comparing(ReprocessOrder::requestedAt));
+        return out;
     }
 
     private void counted(DeadLetter d, int delta) {
@@ -233,6 +302,7 @@ public final class MemoryJournal implements Journal {
             DeadLetter d = it.next();
             if (d.deadLetteredAt().isBefore(before) && deadLetters.remove(d.id(), d)) {
                 counted(d, -1);
+                reprocessOrders.remove(d.id());
                 removed++;
             }
         }
@@ -269,10 +339,13 @@ public final class MemoryJournal implements Journal {
         closed = true;
     }
 
-    private final ConcurrentHashMap<String, Instant> pauses = new ConcurrentHashMap<>();
+    @Override
+    public boolean durable() {
+        return false;
+    }
 
     @Override
-    public void pause(String key, Instant until) {
+    public void pause(PauseKey key, Instant until) {
         if (until == null) {
             pauses.remove(key);
         } else {
@@ -281,14 +354,31 @@ public final class MemoryJournal implements Journal {
     }
 
     @Override
-    public Map<String, Instant> pauses(Instant now) {
-        Map<String, Instant> live = new HashMap<>();
+    public Map<PauseKey, Instant> pauses(Instant now) {
+        Map<PauseKey, Instant> live = new HashMap<>();
         pauses.forEach((k, v) -> {
             if (v.isAfter(now)) {
                 live.put(k, v);
             }
         });
         return live;
+    }
+
+    @Override
+    public synchronized long saveSubscription(String key, String document) {
+        long revision = ++subscriptionRevision;
+        storedSubscriptions.put(key, new StoredSubscription(key, document, revision));
+        return revision;
+    }
+
+    @Override
+    public synchronized boolean deleteSubscription(String key) {
+        return storedSubscriptions.remove(key) != null;
+    }
+
+    @Override
+    public synchronized List<StoredSubscription> subscriptions() {
+        return List.copyOf(storedSubscriptions.values());
     }
 
     /** How many records the lane holds now (after pruning). */

@@ -14,7 +14,8 @@ import java.util.List;
  * @param upserts pending entries to insert or replace
  * @param removals sequences of pending entries to remove
  * @param deadLetters dead letters to add
- * @param removedDeadLetters ids of dead letters to remove (reprocessed)
+ * @param removedDeadLetters ids of dead letters to remove (reprocessed), with their reprocess requests
+ * @param tally outcome counts to add to the subscription's totals
  * @param fence the lane's fencing token the committer holds, or {@link #NO_FENCE}; an engine with leases
  *     refuses the commit with {@link LeaseLostException} when the lane's token is another
  */
@@ -26,6 +27,7 @@ public record Commit(
         List<Long> removals,
         List<DeadLetter> deadLetters,
         List<String> removedDeadLetters,
+        Tally tally,
         long fence) {
     /** The cursor value meaning "leave the cursor where it is". */
     public static final long UNCHANGED = -1;
@@ -42,7 +44,7 @@ public record Commit(
             List<Long> removals,
             List<DeadLetter> deadLetters,
             List<String> removedDeadLetters) {
-        this(subscription, lane, cursor, upserts, removals, deadLetters, removedDeadLetters, NO_FENCE);
+        this(subscription, lane, cursor, upserts, removals, deadLetters, removedDeadLetters, Tally.ZERO, NO_FENCE);
     }
 
     public Commit {
@@ -50,6 +52,7 @@ public record Commit(
         removals = List.copyOf(removals);
         deadLetters = List.copyOf(deadLetters);
         removedDeadLetters = List.copyOf(removedDeadLetters);
+        java.util.Objects.requireNonNull(tally, "tally");
     }
 
     /** Whether applying it would change nothing. */
@@ -58,6 +61,7 @@ public record Commit(
                 && upserts.isEmpty()
                 && removals.isEmpty()
                 && deadLetters.isEmpty()
-                && removedDeadLetters.isEmpty();
+                && removedDeadLetters.isEmpty()
+                && tally.isZero();
     }
 }

@@ -2,7 +2,7 @@ package dev.keel.jdbc;
 
 import dev.keel.spi.Append;
 import dev.keel.spi.Commit;
-import dev.keel.spi.Journal.AppendResult;
+import dev.keel.spi.EventLog.AppendResult;
 import dev.keel.spi.JournalException;
 import java.sql.SQLException;
 import java.util.ArrayList;
@@ -34,15 +34,39 @@ final class GroupCommitWriter {
 
     private static final Stop STOP = new Stop();
 
-    private final JdbcJournal journal;
+    /** The transaction a group is written in. */
+    interface Transaction {
+        /** Writes appends and then outcomes in one transaction; called by the writer thread only. */
+        List<AppendResult> write(List<Append> appends, List<byte[]> envelopes, List<Commit> commits)
+                throws SQLException;
+
+        /** The database, for messages. */
+        String describe();
+
+        JournalException failure(String what, SQLException e);
+    }
+
+    /** Tries of a group that failed for a transient reason (a deadlock, a serialization failure). */
+    private static final int TRANSIENT_TRIES = 3;
+
+    private final Transaction journal;
     private final int maxBatch;
     private final LinkedBlockingQueue<Request> queue = new LinkedBlockingQueue<>();
     private final Thread thread;
-    private final ExecutorService completer = Executors.newVirtualThreadPerTaskExecutor();
+    /**
+     * Completes emits off the writer thread. Platform threads: an emit's waiter (an HTTP request, say) must
+     * never depend on the carrier threads that deliveries run on.
+     */
+    private final ExecutorService completer = Executors.newCachedThreadPool(r -> {
+        Thread t = new Thread(r, "keel-journal-completer");
+        t.setDaemon(true);
+        return t;
+    });
+
     private boolean stopping;
     private final java.util.concurrent.atomic.AtomicLong retriedAlone = new java.util.concurrent.atomic.AtomicLong();
 
-    GroupCommitWriter(JdbcJournal journal, int maxBatch) {
+    GroupCommitWriter(Transaction journal, int maxBatch) {
         this.journal = journal;
         this.maxBatch = maxBatch;
         this.thread = Thread.ofPlatform().daemon().name("keel-journal-writer").start(this::run);
@@ -126,7 +150,7 @@ final class GroupCommitWriter {
         }
         List<AppendResult> results;
         try {
-            results = journal.write(appends, envelopes, commits);
+            results = writeRetryingTransient(appends, envelopes, commits);
         } catch (SQLException | RuntimeException e) {
             if (group.size() > 1 && faultOfOneRequest(e)) {
                 // The shared transaction rolled back over what one request holds (a constraint, a value, a
@@ -161,6 +185,27 @@ final class GroupCommitWriter {
                 }
             }
         });
+    }
+
+    private List<AppendResult> writeRetryingTransient(
+            List<Append> appends, List<byte[]> envelopes, List<Commit> commits) throws SQLException {
+        for (int attempt = 1; ; attempt++) {
+            try {
+                return journal.write(appends, envelopes, commits);
+            } catch (SQLException e) {
+                // Two instances' groups that meet on the same rows: the database aborts one; it goes again.
+                if (attempt >= TRANSIENT_TRIES || !isTransient(e)) {
+                    throw e;
+                }
+                log.debug("group write of {} aborted ({}); trying again", journal.describe(), e.getSQLState());
+            }
+        }
+    }
+
+    /** A deadlock or a serialization failure: nothing was written, and the same transaction may succeed. */
+    static boolean isTransient(SQLException e) {
+        String state = e.getSQLState();
+        return "40P01".equals(state) || "40001".equals(state);
     }
 
     /**

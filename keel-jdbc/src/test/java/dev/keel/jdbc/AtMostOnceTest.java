@@ -1,9 +1,11 @@
 package dev.keel.jdbc;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.keel.Event;
 import dev.keel.Keel;
+import dev.keel.PayloadTooLargeException;
 import java.nio.file.Path;
 import java.sql.Connection;
 import java.sql.DriverManager;
@@ -56,7 +58,58 @@ class AtMostOnceTest {
                     .isEqualTo(1));
             assertThat(keel.stats().emitted()).isEqualTo(102);
         }
-        // Only the durable events were written: the order and the 50 alerts.
-        assertThat(journaledEvents(file)).isEqualTo(51);
+        // Only the durable events were written: the order and the 50 alerts, and the telemetry event that came
+        // in one batch with the order (a batch is stored as one unit).
+        assertThat(journaledEvents(file)).isEqualTo(52);
+    }
+
+    @Test
+    void shouldStoreNothingOfABatchWhoseAtMostOnceEventIsInvalid() throws Exception {
+        Path file = dir.resolve("keel.db");
+        List<String> seen = new ArrayList<>();
+        try (Keel keel = Keel.builder()
+                .lanes(2)
+                .atMostOnce("telemetry.**")
+                .maxPayloadBytes(64)
+                .retention(java.time.Duration.ofHours(1))
+                .journal(JdbcJournal.sqlite(file))
+                .build()) {
+            keel.on("**", Object.class, d -> seen.add(d.event().type()));
+            List<Event<?>> batch = List.of(
+                    Event.builder("order.created", 1).key("o-1").build(),
+                    Event.builder("telemetry.dump", "x".repeat(500)).key("o-1").build());
+            assertThatThrownBy(() -> keel.emitBatch(batch)).isInstanceOf(PayloadTooLargeException.class);
+            keel.process();
+            assertThat(seen).isEmpty();
+            assertThat(keel.stats().emitted()).isZero();
+        }
+        assertThat(journaledEvents(file)).isZero();
+    }
+
+    @Test
+    void shouldKeepSameKeyOrderInABatchMixingAtMostOnceAndDurableTypes() throws Exception {
+        List<String> seen = new java.util.concurrent.CopyOnWriteArrayList<>();
+        try (Keel keel = Keel.builder()
+                .lanes(2)
+                .atMostOnce("telemetry.**")
+                .journal(JdbcJournal.sqlite(dir.resolve("keel.db")))
+                .build()) {
+            keel.on("**", Object.class, d -> seen.add(d.event().type()));
+            for (int round = 0; round < 20; round++) {
+                keel.emitBatch(List.of(
+                                Event.builder("telemetry.before", round)
+                                        .key("k")
+                                        .build(),
+                                Event.builder("order.placed", round).key("k").build(),
+                                Event.builder("telemetry.after", round).key("k").build()))
+                        .join();
+            }
+            keel.process();
+        }
+        List<String> expected = new ArrayList<>();
+        for (int round = 0; round < 20; round++) {
+            expected.addAll(List.of("telemetry.before", "order.placed", "telemetry.after"));
+        }
+        assertThat(seen).containsExactlyElementsOf(expected);
     }
 }

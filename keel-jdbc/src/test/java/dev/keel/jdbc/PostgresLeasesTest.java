@@ -9,6 +9,7 @@ import dev.keel.Subscription;
 import dev.keel.spi.Commit;
 import dev.keel.spi.LaneLeases;
 import dev.keel.spi.LeaseLostException;
+import dev.keel.spi.Tally;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashMap;
@@ -102,7 +103,7 @@ class PostgresLeasesTest extends WithPostgres {
             journal.open(2);
             LaneLeases leases = journal.leases().orElseThrow();
             long first = leases.heartbeat("x", Duration.ofMillis(300)).lanes().get(0);
-            journal.commit(new Commit("s", 0, 1, List.of(), List.of(), List.of(), List.of(), first));
+            journal.commit(new Commit("s", 0, 1, List.of(), List.of(), List.of(), List.of(), Tally.ZERO, first));
             // Once x's lease has expired (by the database clock), y takes the lane with a newer token.
             long second = await().atMost(Duration.ofSeconds(5))
                     .pollInterval(Duration.ofMillis(50))
@@ -112,12 +113,12 @@ class PostgresLeasesTest extends WithPostgres {
                                     .get(0),
                             token -> token != null);
             assertThat(second).isGreaterThan(first);
-            assertThatThrownBy(() ->
-                            journal.commit(new Commit("s", 0, 2, List.of(), List.of(), List.of(), List.of(), first)))
+            assertThatThrownBy(() -> journal.commit(
+                            new Commit("s", 0, 2, List.of(), List.of(), List.of(), List.of(), Tally.ZERO, first)))
                     .isInstanceOf(LeaseLostException.class)
                     .hasMessageContaining("leased to another instance");
             assertThat(journal.cursor("s", 0)).hasValue(1);
-            journal.commit(new Commit("s", 0, 2, List.of(), List.of(), List.of(), List.of(), second));
+            journal.commit(new Commit("s", 0, 2, List.of(), List.of(), List.of(), List.of(), Tally.ZERO, second));
             assertThat(journal.cursor("s", 0)).hasValue(2);
         }
     }

@@ -2,8 +2,8 @@ package dev.keel.server;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.keel.Event;
+import dev.keel.LogAccess;
 import dev.keel.TypePattern;
-import dev.keel.spi.Journal;
 import dev.keel.spi.LogRecord;
 import java.io.IOException;
 import java.io.OutputStream;
@@ -83,13 +83,13 @@ final class EventStreams implements AutoCloseable {
     }
 
     private final dev.keel.Keel keel;
-    private final Journal journal;
+    private final LogAccess journal;
     private final int lanes;
     /** Per lane, the last sequence the tail has handed to the streams; pruning in this process waits for it. */
     private final java.util.concurrent.atomic.AtomicLongArray tailed;
 
-    private dev.keel.Keel.Hold hold;
-    private dev.keel.Keel.Watch watch;
+    private LogAccess.Hold hold;
+    private LogAccess.Watch watch;
     /** Per lane, its tail's thread while it waits for an append; null otherwise. */
     private final java.util.concurrent.atomic.AtomicReferenceArray<Thread> parked;
 
@@ -112,7 +112,7 @@ final class EventStreams implements AutoCloseable {
 
     EventStreams(dev.keel.Keel keel, ObjectMapper mapper, Settings settings) {
         this.keel = keel;
-        this.journal = keel.journal();
+        this.journal = keel.logAccess();
         this.lanes = keel.lanes();
         this.tailed = new java.util.concurrent.atomic.AtomicLongArray(lanes);
         this.parked = new java.util.concurrent.atomic.AtomicReferenceArray<>(lanes);
@@ -372,7 +372,7 @@ final class EventStreams implements AutoCloseable {
         boolean holding = hold != null;
         if (!holding) {
             // Held at 0 until the heads are read: nothing is pruned under the tail.
-            hold = keel.holdPruning(tailed::get);
+            hold = journal.holdPruning(tailed::get);
         }
         long[] heads = new long[lanes];
         try {
@@ -388,7 +388,7 @@ final class EventStreams implements AutoCloseable {
             throw e;
         }
         if (watch == null) {
-            watch = keel.watchAppends(lane -> {
+            watch = journal.watchAppends(lane -> {
                 Thread t = parked.get(lane);
                 if (t != null) {
                     LockSupport.unpark(t);

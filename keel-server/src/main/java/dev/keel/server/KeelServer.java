@@ -11,7 +11,6 @@ import dev.keel.KeelClosedException;
 import dev.keel.LoopDetectedException;
 import dev.keel.PayloadTooLargeException;
 import dev.keel.Receipt;
-import dev.keel.spi.Journal;
 import dev.keel.spi.JournalException;
 import io.javalin.Javalin;
 import io.javalin.http.Context;
@@ -34,8 +33,9 @@ import org.slf4j.LoggerFactory;
 
 /**
  * Keel's HTTP gateway: events in over HTTP ({@code POST /v1/events}), the runtime's state out ({@code
- * /v1/stats}, {@code /health/*}, {@code /metrics}). Errors are RFC 9457 problems. Built on Javalin (Jetty 12)
- * with a virtual thread per request.
+ * /v1/stats}, {@code /health/*}, {@code /metrics}). Errors are RFC 9457 problems. Built on Javalin (Jetty 12),
+ * with requests served by a pool of platform threads of their own, apart from the virtual threads deliveries
+ * run on.
  *
  * <pre>{@code
  * KeelServer server = KeelServer.builder(keel).port(8080).subscriptionsFile(dir.resolve("subscriptions.json")).build();
@@ -56,12 +56,13 @@ public final class KeelServer implements AutoCloseable {
     public static final int DEFAULT_MAX_BODY_BYTES = 1 << 20;
 
     private static final int ACCEPT_QUEUE = 4_096;
+    /** Platform threads serving requests (event streams hold none once they are handed to the fan-out). */
+    private static final int MAX_REQUEST_THREADS = 256;
 
     /** The default largest batch: 1,000 events. */
     public static final int DEFAULT_MAX_BATCH = 1_000;
 
     private final Keel keel;
-    private final Journal journal;
     private final PrometheusMeterRegistry prometheus;
     private final String host;
     private final int port;
@@ -86,7 +87,6 @@ public final class KeelServer implements AutoCloseable {
 
     private KeelServer(Builder b) {
         this.keel = b.keel;
-        this.journal = keel.journal();
         this.prometheus = b.prometheus;
         this.host = b.host;
         this.port = b.port;
@@ -155,7 +155,14 @@ public final class KeelServer implements AutoCloseable {
                 connector.setIdleTimeout(Math.max(30_000, 3 * b.streamHeartbeat.toMillis()));
                 return connector;
             });
-            config.concurrency.useVirtualThreads = true;
+            // Requests on platform threads of their own: whatever deliveries do on the virtual threads' carriers,
+            // ingest, health and admin are scheduled by the operating system beside them.
+            config.concurrency.useVirtualThreads = false;
+            org.eclipse.jetty.util.thread.QueuedThreadPool requests =
+                    new org.eclipse.jetty.util.thread.QueuedThreadPool(MAX_REQUEST_THREADS, 8, 60_000);
+            requests.setName("keel-http");
+            requests.setDaemon(true);
+            config.jetty.threadPool = requests;
             config.startup.showJavalinBanner = false;
             // Bodies are read by the handlers, which answer an oversized one with a problem of their own.
             config.http.maxRequestSize = Long.MAX_VALUE;
@@ -395,7 +402,7 @@ public final class KeelServer implements AutoCloseable {
                     503, "not-ready", "Not ready", draining ? "the server is shutting down" : "the server is starting");
         }
         try {
-            journal.cursor("keel-health", 0);
+            keel.logAccess().ping();
         } catch (RuntimeException e) {
             throw new ProblemException(
                     503, "not-ready", "Not ready", "journal: the journal cannot be read: " + e.getMessage());

@@ -5,14 +5,13 @@ import dev.keel.Delivery;
 import dev.keel.Handler;
 import dev.keel.PermanentFailureException;
 import dev.keel.RetryAfterException;
-import java.io.IOException;
-import java.io.InputStream;
 import java.net.ConnectException;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.net.http.HttpTimeoutException;
+import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
@@ -22,18 +21,28 @@ import java.time.ZonedDateTime;
 import java.time.format.DateTimeFormatter;
 import java.time.format.DateTimeParseException;
 import java.util.Base64;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionStage;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.Flow;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
 
 /**
  * Posts each delivered event to a webhook as a structured-mode CloudEvent signed per Standard Webhooks, and
  * turns the answer into the runtime's outcome: 2xx acknowledges; 408, 429, 5xx, timeouts and connection
  * errors fail the attempt so it is retried (after {@code Retry-After} when the receiver sends one); any
- * other status is permanent and dead-letters the event at once.
+ * other status is permanent and dead-letters the event at once. It honours cancellation: an interrupt (the
+ * subscription's delivery timeout, a shutdown) aborts the request at once.
  */
 final class WebhookTarget implements Handler<Object> {
     /** The longest {@code Retry-After} honoured; a receiver asking for more gets its retry after a day. */
     static final Duration MAX_RETRY_AFTER = Duration.ofDays(1);
 
     private static final int SNIPPET_BYTES = 300;
+    /** How long a receiver may take to send its body after its headers. */
+    private static final Duration BODY_GRACE = Duration.ofSeconds(2);
 
     private final URI url;
     private final Duration timeout;
@@ -78,18 +87,9 @@ final class WebhookTarget implements Handler<Object> {
                 .header("webhook-signature", signer.sign(id, timestamp, body))
                 .POST(HttpRequest.BodyPublishers.ofByteArray(body))
                 .build();
-        HttpResponse<InputStream> response;
-        try {
-            response = client.send(request, HttpResponse.BodyHandlers.ofInputStream());
-        } catch (HttpTimeoutException e) {
-            throw new WebhookDeliveryException("no answer from " + url + " within " + timeout, e);
-        } catch (ConnectException e) {
-            throw new WebhookDeliveryException("cannot connect to " + url + ": " + describe(e), e);
-        } catch (IOException e) {
-            throw new WebhookDeliveryException("the request to " + url + " failed: " + describe(e), e);
-        }
+        HttpResponse<String> response = send(request);
         int status = response.statusCode();
-        String snippet = read(response);
+        String snippet = response.body();
         if (status >= 200 && status < 300) {
             return;
         }
@@ -188,14 +188,81 @@ final class WebhookTarget implements Handler<Object> {
         return d.compareTo(MAX_RETRY_AFTER) > 0 ? MAX_RETRY_AFTER : d;
     }
 
-    /** The start of the answer's body, for the error history; the rest is drained so the connection is reused. */
-    private static String read(HttpResponse<InputStream> response) {
-        try (InputStream in = response.body()) {
-            byte[] head = in.readNBytes(SNIPPET_BYTES);
-            in.skip(64 * 1024);
-            return new String(head, StandardCharsets.UTF_8).strip().replaceAll("\\s+", " ");
-        } catch (IOException e) {
-            return "";
+    /**
+     * Sends the request and waits for the answer, the request's timeout and a little more for its body at most.
+     * An interrupt (the subscription's timeout, a shutdown) cancels the exchange at once: the handler never
+     * outlives what the runtime gives it.
+     */
+    private HttpResponse<String> send(HttpRequest request) throws InterruptedException {
+        CompletableFuture<HttpResponse<String>> call = client.sendAsync(request, info -> new Snippet());
+        try {
+            return call.get(timeout.plus(BODY_GRACE).toNanos(), TimeUnit.NANOSECONDS);
+        } catch (InterruptedException e) {
+            call.cancel(true);
+            throw e;
+        } catch (TimeoutException e) {
+            call.cancel(true);
+            throw new WebhookDeliveryException(
+                    "no complete answer from " + url + " within " + timeout.plus(BODY_GRACE), e);
+        } catch (ExecutionException e) {
+            Throwable cause = e.getCause();
+            if (cause instanceof HttpTimeoutException) {
+                throw new WebhookDeliveryException("no answer from " + url + " within " + timeout, cause);
+            }
+            if (cause instanceof ConnectException) {
+                throw new WebhookDeliveryException("cannot connect to " + url + ": " + describe(cause), cause);
+            }
+            throw new WebhookDeliveryException("the request to " + url + " failed: " + describe(cause), cause);
+        }
+    }
+
+    /**
+     * Keeps the start of the answer's body, for the error history, and drains a little more so the connection
+     * can be reused; a longer body is cut off (the connection then closes).
+     */
+    private static final class Snippet implements HttpResponse.BodySubscriber<String> {
+        private static final long DRAIN_BYTES = 64 * 1024;
+
+        private final CompletableFuture<String> body = new CompletableFuture<>();
+        private final byte[] head = new byte[SNIPPET_BYTES];
+        private int kept;
+        private long seen;
+        private Flow.Subscription subscription;
+
+        @Override
+        public CompletionStage<String> getBody() {
+            return body;
+        }
+
+        @Override
+        public void onSubscribe(Flow.Subscription s) {
+            subscription = s;
+            s.request(Long.MAX_VALUE);
+        }
+
+        @Override
+        public void onNext(List<ByteBuffer> items) {
+            for (ByteBuffer b : items) {
+                int n = Math.min(b.remaining(), head.length - kept);
+                b.get(head, kept, n);
+                kept += n;
+                seen += n + b.remaining();
+            }
+            if (seen > DRAIN_BYTES) {
+                subscription.cancel();
+                onComplete();
+            }
+        }
+
+        @Override
+        public void onError(Throwable error) {
+            body.completeExceptionally(error);
+        }
+
+        @Override
+        public void onComplete() {
+            body.complete(
+                    new String(head, 0, kept, StandardCharsets.UTF_8).strip().replaceAll("\\s+", " "));
         }
     }
 

@@ -9,16 +9,25 @@ import dev.keel.DeadLetterQuery;
 import dev.keel.Event;
 import dev.keel.spi.Append;
 import dev.keel.spi.Commit;
+import dev.keel.spi.Coordination.StoredSubscription;
+import dev.keel.spi.DeadLetterStore.ReprocessOrder;
+import dev.keel.spi.EventLog.AppendResult;
 import dev.keel.spi.Journal;
-import dev.keel.spi.Journal.AppendResult;
 import dev.keel.spi.JournalException;
+import dev.keel.spi.LaneLeases;
+import dev.keel.spi.LeaseLostException;
 import dev.keel.spi.LogRecord;
+import dev.keel.spi.PauseKey;
 import dev.keel.spi.Pending;
+import dev.keel.spi.Tally;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
+import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
@@ -27,9 +36,11 @@ import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
 /**
- * The behaviour every {@link Journal} engine must have. An engine's test class extends this and says how
- * to make a fresh, empty journal; the suite opens it with {@link #LANES} lanes and closes it after each
- * test.
+ * The behaviour every {@link Journal} engine must have, concern by concern: the log and cursors, dead letters
+ * and reprocess requests, and coordination (pauses, leases and fencing, stored subscriptions). An engine's
+ * test class extends this and says how to make a fresh, empty journal; the suite opens it with
+ * {@link #LANES} lanes and closes it after each test. An engine several runtimes may share also says how to
+ * open a second journal on the same store ({@link #sameStore()}), which the tests of concurrent runtimes use.
  */
 public abstract class JournalContract {
     /** The lane count the suite opens journals with. */
@@ -41,6 +52,33 @@ public abstract class JournalContract {
 
     /** A new, empty journal of the engine under test, not yet opened. */
     protected abstract Journal newJournal() throws Exception;
+
+    /**
+     * A second journal on the store of {@link #journal}, as another runtime (another process, for an engine
+     * that several share) would open it; not yet opened. An engine only one runtime may use returns the same
+     * journal, which two runtimes of one process may share.
+     */
+    protected Journal sameStore() throws Exception {
+        return journal;
+    }
+
+    /** Runs the test with a second journal on the same store, opened, and closes it afterwards. */
+    private void withSecond(ThrowingConsumer<Journal> test) throws Exception {
+        Journal other = sameStore();
+        try {
+            other.open(LANES);
+            test.accept(other);
+        } finally {
+            if (other != journal) {
+                other.close();
+            }
+        }
+    }
+
+    @FunctionalInterface
+    private interface ThrowingConsumer<T> {
+        void accept(T value) throws Exception;
+    }
 
     @BeforeEach
     void openJournal() throws Exception {
@@ -377,6 +415,206 @@ public abstract class JournalContract {
         assertThatThrownBy(() -> journal.read(LANES, 0, 1))
                 .isInstanceOf(JournalException.class)
                 .hasMessageContaining("lane " + LANES);
+    }
+
+    // ---- the log and cursors: first cursors, tallies ----
+
+    @Test
+    void shouldGiveAFirstCursorOnceAndNeverMoveOneThatExists() {
+        assertThat(journal.openCursor("billing", 0, 5)).isEqualTo(5);
+        assertThat(journal.cursor("billing", 0)).hasValue(5);
+        journal.commit(new Commit("billing", 0, 9, List.of(), List.of(), List.of(), List.of()));
+        // A runtime registering the subscription later, at an older head, must not undo the owner's progress.
+        assertThat(journal.openCursor("billing", 0, 2)).isEqualTo(9);
+        assertThat(journal.cursor("billing", 0)).hasValue(9);
+        assertThat(journal.openCursor("billing", 1, 0)).isZero();
+    }
+
+    @Test
+    void shouldAddUpOutcomeCountsPerSubscriptionOverLanes() {
+        assertThat(journal.tally("billing")).isEqualTo(Tally.ZERO);
+        journal.commit(commitWithTally("billing", 0, new Tally(3, 2, 1, 1)));
+        journal.commit(commitWithTally("billing", 1, new Tally(4, 0, 0, 0)));
+        journal.commit(commitWithTally("shipping", 0, new Tally(1, 1, 1, 0)));
+        assertThat(journal.tally("billing")).isEqualTo(new Tally(7, 2, 1, 1));
+        assertThat(journal.tally("shipping")).isEqualTo(new Tally(1, 1, 1, 0));
+    }
+
+    private static Commit commitWithTally(String sub, int lane, Tally tally) {
+        return new Commit(sub, lane, 1, List.of(), List.of(), List.of(), List.of(), tally, Commit.NO_FENCE);
+    }
+
+    @Test
+    void shouldStoreADedupKeyOnceUnderConcurrentAppendsFromTwoRuntimes() throws Exception {
+        withSecond(other -> {
+            int keys = 40;
+            int writers = 4;
+            Instant until = Instant.now().plus(Duration.ofHours(1));
+            ExecutorService pool = Executors.newFixedThreadPool(writers);
+            CountDownLatch go = new CountDownLatch(1);
+            try {
+                List<Future<List<AppendResult>>> done = new ArrayList<>();
+                for (int w = 0; w < writers; w++) {
+                    Journal j = w % 2 == 0 ? journal : other;
+                    int writer = w;
+                    done.add(pool.submit(() -> {
+                        go.await();
+                        List<AppendResult> mine = new ArrayList<>();
+                        for (int k = 0; k < keys; k++) {
+                            // Each writer its own batches, in its own key order, so that transactions overlap.
+                            int key = writer % 2 == 0 ? k : keys - 1 - k;
+                            mine.add(j.append(List.of(new Append(
+                                            key % LANES, event("a.b", "k" + key, writer), "key-" + key, until)))
+                                    .join()
+                                    .getFirst());
+                        }
+                        return mine;
+                    }));
+                }
+                go.countDown();
+                java.util.Map<String, String> winners = new java.util.HashMap<>();
+                int stored = 0;
+                for (Future<List<AppendResult>> f : done) {
+                    for (AppendResult r : f.get()) {
+                        if (!r.duplicate()) {
+                            stored++;
+                        }
+                    }
+                }
+                assertThat(stored).as("one event stored per dedup key").isEqualTo(keys);
+                for (Future<List<AppendResult>> f : done) {
+                    List<AppendResult> mine = f.get();
+                    for (AppendResult r : mine) {
+                        String previous = winners.putIfAbsent(r.lane() + "/" + r.sequence(), r.eventId());
+                        assertThat(previous == null || previous.equals(r.eventId()))
+                                .as("every receipt of a key names the one stored event")
+                                .isTrue();
+                    }
+                }
+                long inLog = 0;
+                for (int lane = 0; lane < LANES; lane++) {
+                    inLog += journal.read(lane, 0, 1_000).size();
+                }
+                assertThat(inLog).isEqualTo(keys);
+            } finally {
+                pool.shutdownNow();
+            }
+        });
+    }
+
+    // ---- dead letters: reprocess requests ----
+
+    @Test
+    void shouldKeepAReprocessRequestUntilTheDeadLetterIsTakenBack() throws Exception {
+        Event<Object> e = event("a.b", "k", 1);
+        append(plain(2, e));
+        journal.commit(new Commit(
+                "s", 2, 1, List.of(), List.of(), List.of(deadLetter("dl-1", "s", 2, e, "X", T0)), List.of()));
+        assertThat(journal.requestReprocess("dl-1", T0.plusSeconds(5))).isTrue();
+        assertThat(journal.requestReprocess("dl-1", T0.plusSeconds(9))).isTrue(); // asked twice: still one
+        assertThat(journal.requestReprocess("nope", T0)).isFalse();
+        withSecond(other -> assertThat(other.reprocessOrders(10))
+                .containsExactly(new ReprocessOrder("dl-1", "s", 2, T0.plusSeconds(5))));
+
+        Pending replay = new Pending("s", 2, 1, "k", false, 0, T0, List.of(), 1, e);
+        journal.commit(new Commit("s", 2, Commit.UNCHANGED, List.of(replay), List.of(), List.of(), List.of("dl-1")));
+        assertThat(journal.reprocessOrders(10)).isEmpty();
+    }
+
+    @Test
+    void shouldDropAReprocessRequestWithItsDeadLetter() {
+        Event<Object> e = event("a.b", "k", 1);
+        append(plain(0, e));
+        journal.commit(new Commit(
+                "s",
+                0,
+                1,
+                List.of(),
+                List.of(),
+                List.of(deadLetter("dl-1", "s", 0, e, "X", T0), deadLetter("dl-2", "s", 0, e, "X", T0)),
+                List.of()));
+        journal.requestReprocess("dl-1", T0);
+        journal.requestReprocess("dl-2", T0);
+        journal.deleteDeadLetter("dl-1");
+        journal.purgeDeadLetters(T0.plusSeconds(1));
+        assertThat(journal.reprocessOrders(10)).isEmpty();
+    }
+
+    // ---- coordination: pauses, leases and fencing, stored subscriptions ----
+
+    @Test
+    void shouldStorePausesEveryRuntimeSees() throws Exception {
+        PauseKey billing = PauseKey.subscription("billing");
+        PauseKey gateway = PauseKey.circuit("gateway");
+        journal.pause(billing, T0.plusSeconds(60));
+        journal.pause(gateway, T0.plusSeconds(10));
+        withSecond(other -> {
+            assertThat(other.pauses(T0))
+                    .containsEntry(billing, T0.plusSeconds(60))
+                    .containsEntry(gateway, T0.plusSeconds(10));
+            assertThat(other.pauses(T0.plusSeconds(30))).containsOnlyKeys(billing);
+            other.pause(billing, null);
+        });
+        assertThat(journal.pauses(T0)).containsOnlyKeys(gateway);
+        journal.pause(gateway, T0.plusSeconds(20)); // replaced, not added
+        assertThat(journal.pauses(T0)).containsExactlyEntriesOf(java.util.Map.of(gateway, T0.plusSeconds(20)));
+    }
+
+    @Test
+    void shouldFenceCommitsWithTheLanesLeaseToken() throws Exception {
+        Optional<LaneLeases> leases = journal.leases();
+        if (leases.isEmpty()) {
+            // A single-instance engine: nothing to fence; commits made without a lease apply.
+            journal.commit(new Commit("s", 0, 3, List.of(), List.of(), List.of(), List.of()));
+            assertThat(journal.cursor("s", 0)).hasValue(3);
+            return;
+        }
+        withSecond(other -> {
+            LaneLeases a = leases.get();
+            LaneLeases b = other.leases().orElseThrow();
+            LaneLeases.Held first = a.heartbeat("a", Duration.ofSeconds(30));
+            assertThat(first.lanes()).hasSize(LANES);
+            long stale = first.lanes().get(0);
+            journal.commit(fenced("s", 0, 4, stale));
+            assertThat(journal.cursor("s", 0)).hasValue(4);
+
+            a.release("a", Set.of(0)); // handed over: b takes lane 0 with a new token
+            LaneLeases.Held second = b.heartbeat("b", Duration.ofSeconds(30));
+            assertThat(second.lanes()).containsKey(0);
+            assertThat(second.lanes().get(0)).isGreaterThan(stale);
+
+            assertThatThrownBy(() -> journal.commit(fenced("s", 0, 9, stale))).isInstanceOf(LeaseLostException.class);
+            assertThat(journal.cursor("s", 0))
+                    .as("a stale fence writes nothing")
+                    .hasValue(4);
+            other.commit(fenced("s", 0, 7, second.lanes().get(0)));
+            assertThat(journal.cursor("s", 0)).hasValue(7);
+            assertThat(a.heartbeat("a", Duration.ofSeconds(30)).lanes()).doesNotContainKey(0);
+        });
+    }
+
+    private static Commit fenced(String sub, int lane, long cursor, long fence) {
+        return new Commit(sub, lane, cursor, List.of(), List.of(), List.of(), List.of(), Tally.ZERO, fence);
+    }
+
+    @Test
+    void shouldShareStoredSubscriptionsWithEveryRuntime() throws Exception {
+        long r1 = journal.saveSubscription("acme/billing", "{\"v\":1}");
+        long r2 = journal.saveSubscription("acme/shipping", "{\"v\":1}");
+        long r3 = journal.saveSubscription("acme/billing", "{\"v\":2}");
+        assertThat(r2).isGreaterThan(r1);
+        assertThat(r3).isGreaterThan(r2);
+        withSecond(other -> {
+            assertThat(other.subscriptions())
+                    .extracting(StoredSubscription::key, StoredSubscription::document)
+                    .containsExactlyInAnyOrder(
+                            org.assertj.core.api.Assertions.tuple("acme/billing", "{\"v\":2}"),
+                            org.assertj.core.api.Assertions.tuple("acme/shipping", "{\"v\":1}"));
+            assertThat(other.deleteSubscription("acme/shipping")).isTrue();
+            assertThat(other.deleteSubscription("acme/shipping")).isFalse();
+        });
+        assertThat(journal.subscriptions()).extracting(StoredSubscription::key).containsExactly("acme/billing");
+        assertThat(journal.subscriptions().getFirst().revision()).isEqualTo(r3);
     }
 
     private List<String> ids(DeadLetterQuery q) {

@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.keel.Event;
 import dev.keel.Keel;
+import dev.keel.LogAccess;
 import dev.keel.Receipt;
 import java.util.ArrayList;
 import java.util.List;
@@ -12,16 +13,16 @@ import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CopyOnWriteArrayList;
 import org.junit.jupiter.api.Test;
 
-/** {@link Keel#watchAppends}: a reader of the log hears of each stored append at once. */
+/** {@link LogAccess#watchAppends}: a reader of the log hears of each stored append at once. */
 class AppendWatchTest {
     @Test
     void shouldTellTheLaneOfEachStoredAppendUntilClosed() {
         try (Keel keel = Keel.builder().lanes(4).build().start()) {
             List<Integer> told = new CopyOnWriteArrayList<>();
             Map<Integer, Long> headWhenTold = new ConcurrentHashMap<>();
-            Keel.Watch watch = keel.watchAppends(lane -> {
+            LogAccess.Watch watch = keel.logAccess().watchAppends(lane -> {
                 told.add(lane);
-                headWhenTold.merge(lane, keel.journal().head(lane), Math::max);
+                headWhenTold.merge(lane, keel.logAccess().head(lane), Math::max);
             });
             List<Receipt> receipts = new ArrayList<>();
             for (int i = 0; i < 20; i++) {
@@ -51,16 +52,16 @@ class AppendWatchTest {
     @Test
     void shouldStoreTheEventWhenAWatchFails() {
         try (Keel keel = Keel.builder().lanes(2).build().start()) {
-            keel.watchAppends(lane -> {
+            keel.logAccess().watchAppends(lane -> {
                 throw new IllegalStateException("a broken reader");
             });
             List<Integer> told = new CopyOnWriteArrayList<>();
-            keel.watchAppends(told::add); // watches after the broken one still hear of it
+            keel.logAccess().watchAppends(told::add); // watches after the broken one still hear of it
 
             Receipt r = keel.emit("order.created", "k", 1).join();
 
             assertThat(r.duplicate()).isFalse();
-            assertThat(keel.journal().read(r.lane(), 0, 10)).hasSize(1);
+            assertThat(keel.logAccess().read(r.lane(), 0, 10)).hasSize(1);
             assertThat(told).containsExactly(r.lane());
         }
     }

@@ -18,9 +18,9 @@ class PauseTest {
         List<Object> seen = new ArrayList<>();
         List<Object> other = new ArrayList<>();
         try (Keel keel = Keel.builder().clock(clock).build()) {
-            String name =
-                    keel.on("order.*", Object.class, d -> seen.add(d.data())).name();
-            keel.on("order.*", Object.class, d -> other.add(d.data()));
+            String name = keel.on("paused", "order.*", Object.class, d -> seen.add(d.data()))
+                    .name();
+            keel.on("running", "order.*", Object.class, d -> other.add(d.data()));
             keel.pause(name, Duration.ofMinutes(5));
             keel.emit("order.created", "o-1", 1).join();
             keel.process();

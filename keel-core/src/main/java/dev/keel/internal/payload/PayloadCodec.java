@@ -1,33 +1,36 @@
-package dev.keel;
+package dev.keel.internal.payload;
 
 import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.datatype.jsr310.JavaTimeModule;
+import dev.keel.Event;
+import dev.keel.InvalidEventException;
+import dev.keel.PermanentFailureException;
 import java.io.IOException;
 import java.io.OutputStream;
 import java.nio.charset.StandardCharsets;
 
 /** Converts event data to the type a handler takes, and measures payloads against the size limit. */
-final class PayloadCodec {
+public final class PayloadCodec {
     private final ObjectMapper mapper;
 
-    PayloadCodec(ObjectMapper mapper) {
+    public PayloadCodec(ObjectMapper mapper) {
         this.mapper = mapper;
     }
 
-    static ObjectMapper defaultMapper() {
+    public static ObjectMapper defaultMapper() {
         return new ObjectMapper()
                 .registerModule(new JavaTimeModule())
                 .disable(DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES);
     }
 
-    ObjectMapper mapper() {
+    public ObjectMapper mapper() {
         return mapper;
     }
 
     @SuppressWarnings("unchecked")
-    <T> Event<T> convert(Event<?> event, Class<T> type) {
+    public <T> Event<T> convert(Event<?> event, Class<T> type) {
         Object data = event.data();
         if (data == null || type == Object.class || type.isInstance(data)) {
             return (Event<T>) event;
@@ -53,7 +56,7 @@ final class PayloadCodec {
     }
 
     /** The payload's size in bytes, exact up to {@code limit}; above it, some number over the limit. */
-    long sizeOf(Object data, long limit) {
+    public long sizeOf(Object data, long limit) {
         if (data == null) {
             return 0;
         }

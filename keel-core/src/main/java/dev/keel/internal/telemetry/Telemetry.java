@@ -1,5 +1,7 @@
-package dev.keel;
+package dev.keel.internal.telemetry;
 
+import dev.keel.Event;
+import dev.keel.KeelMeter;
 import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.Timer;
@@ -14,20 +16,25 @@ import io.opentelemetry.context.Context;
 import java.util.concurrent.ConcurrentHashMap;
 
 /** Metrics (Micrometer) and spans (OpenTelemetry API) of one runtime; spans are skipped when none is wired. */
-final class Telemetry {
-    static final String INSTRUMENTATION = "dev.keel";
+public final class Telemetry {
+    public static final String INSTRUMENTATION = "dev.keel";
 
-    final MeterRegistry registry;
+    private final MeterRegistry registry;
     private final Tracer tracer;
     private final ConcurrentHashMap<String, Counter> emitted = new ConcurrentHashMap<>();
     private final ConcurrentHashMap<String, Counter> rejected = new ConcurrentHashMap<>();
 
-    Telemetry(MeterRegistry registry, OpenTelemetry openTelemetry) {
+    public Telemetry(MeterRegistry registry, OpenTelemetry openTelemetry) {
         this.registry = registry;
         this.tracer = openTelemetry == null ? null : openTelemetry.getTracer(INSTRUMENTATION);
     }
 
-    boolean tracing() {
+    /** The registry meters go to. */
+    public MeterRegistry registry() {
+        return registry;
+    }
+
+    public boolean tracing() {
         return tracer != null;
     }
 
@@ -36,7 +43,7 @@ final class Telemetry {
 
     private volatile LastEmitted lastEmitted;
 
-    void emitted(String type) {
+    public void emitted(String type) {
         LastEmitted last = lastEmitted;
         if (last != null && last.type() == type) {
             last.counter().increment();
@@ -55,14 +62,14 @@ final class Telemetry {
      * the hot path can skip clock reads and counter calls. Meters are still registered, and start counting
      * as soon as a registry is added to the composite.
      */
-    boolean metering() {
+    public boolean metering() {
         return metering;
     }
 
     private volatile boolean metering = computeMetering();
 
     /** Re-reads whether a registry was added behind the default composite (called each watchdog tick). */
-    void refresh() {
+    public void refresh() {
         metering = computeMetering();
     }
 
@@ -71,7 +78,7 @@ final class Telemetry {
                 || !c.getRegistries().isEmpty();
     }
 
-    void rejected(String reason) {
+    public void rejected(String reason) {
         rejected.computeIfAbsent(reason, r -> Counter.builder(KeelMeter.EVENTS_REJECTED.meterName())
                         .description("emits refused")
                         .tag("reason", r)
@@ -79,7 +86,7 @@ final class Telemetry {
                 .increment();
     }
 
-    Counter delivery(String subscription, String type, String outcome) {
+    public Counter delivery(String subscription, String type, String outcome) {
         return Counter.builder(KeelMeter.DELIVERIES.meterName())
                 .description("delivery attempts")
                 .tag("subscription", subscription)
@@ -88,7 +95,7 @@ final class Telemetry {
                 .register(registry);
     }
 
-    Timer duration(String subscription, String type) {
+    public Timer duration(String subscription, String type) {
         return Timer.builder(KeelMeter.DELIVERY_DURATION.meterName())
                 .description("handler time per attempt")
                 .tag("subscription", subscription)
@@ -96,7 +103,7 @@ final class Telemetry {
                 .register(registry);
     }
 
-    Counter timeoutWarnings(String subscription) {
+    public Counter timeoutWarnings(String subscription) {
         return Counter.builder(KeelMeter.TIMEOUT_WARNINGS.meterName())
                 .description("attempts that reached 80% of their timeout")
                 .tag("subscription", subscription)
@@ -104,7 +111,7 @@ final class Telemetry {
     }
 
     /** A producer span for an emit, child of the current context; null when tracing is off. */
-    Span startProducer(String type) {
+    public Span startProducer(String type) {
         if (tracer == null) {
             return null;
         }
@@ -116,7 +123,7 @@ final class Telemetry {
     }
 
     /** A consumer span for a delivery, child of the producer's trace context carried by the event. */
-    Span startConsumer(String subscription, Event<?> event, int attempt) {
+    public Span startConsumer(String subscription, Event<?> event, int attempt) {
         if (tracer == null) {
             return null;
         }
@@ -137,7 +144,7 @@ final class Telemetry {
     }
 
     /** The W3C traceparent header value of a span. */
-    static String traceparent(Span span) {
+    public static String traceparent(Span span) {
         SpanContext c = span.getSpanContext();
         if (!c.isValid()) {
             return null;
@@ -146,7 +153,7 @@ final class Telemetry {
                 + c.getTraceFlags().asHex();
     }
 
-    static SpanContext parse(String traceparent) {
+    public static SpanContext parse(String traceparent) {
         if (traceparent == null || traceparent.length() != 55 || !traceparent.startsWith("00-")) {
             return null;
         }

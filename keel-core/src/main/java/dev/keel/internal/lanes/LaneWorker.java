@@ -1,0 +1,805 @@
+package dev.keel.internal.lanes;
+
+import dev.keel.DeadLetter;
+import dev.keel.DeliveryTimeoutException;
+import dev.keel.EventIds;
+import dev.keel.spi.Commit;
+import dev.keel.spi.LeaseLostException;
+import dev.keel.spi.LogRecord;
+import dev.keel.spi.Pending;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.List;
+import java.util.Optional;
+import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicReference;
+import java.util.concurrent.locks.LockSupport;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Delivers one lane to one subscription: it schedules passes of the lane's {@link LaneLedger}, calls the
+ * handler for each attempt, watches timeouts, and commits. The ordering decisions are the ledger's.
+ *
+ * <h2>One owner, by construction</h2>
+ *
+ * The lane's state (a {@link Holding}: the ledger and the runner's pause and commit clocks) is reachable
+ * only through this worker's {@link #baton}:
+ *
+ * <ul>
+ *   <li>the {@code Holding} itself when nobody runs a pass;
+ *   <li>{@code null} while a thread runs a pass: that thread took it with a compare-and-set and is its owner;
+ *   <li>an {@link InFlight} while the owner's handler runs under a timeout: before calling the handler the
+ *       owner parks the state there, and afterwards it must win it back with a compare-and-set.
+ * </ul>
+ *
+ * The watchdog, at twice a delivery's timeout, may win that compare-and-set instead: it then hands the state
+ * to a new runner thread, which records the timed-out attempt and carries on. The stuck thread, whenever its
+ * handler returns, loses the compare-and-set and leaves without touching anything. The handler itself runs
+ * in {@link Deliverer}, which has no reference to the state. So at any moment exactly one thread can reach
+ * the state, and a hand-over is a compare-and-set, never a share.
+ *
+ * <p>Other threads talk to a worker through its mailbox (reprocess orders, a reload after a lease change,
+ * retirement) and read the {@link LaneSnapshot} the owner publishes after each pass.
+ */
+public final class LaneWorker {
+    private static final Logger log = LoggerFactory.getLogger(LaneWorker.class);
+    private static final Duration BACKOFF = Duration.ofSeconds(1);
+    private static final int LOST = -1;
+    private static final long IDLE_PARK_NANOS = Duration.ofMillis(200).toNanos();
+    /**
+     * Idle runners first nap this long, up to {@link #NAPS} times, checking for work in between; producers do
+     * not wake nappers. Only then do they sleep until signalled. Under load the next events arrive within
+     * microseconds, and a nap nobody has to interrupt costs far less than a park and an unpark per emit.
+     */
+    private static final long NAP_NANOS = 20_000;
+
+    private static final int NAPS = 3;
+    /** Napping pays only under load: when the moving average of pass sizes is at least this. */
+    private static final int NAP_WHEN_BATCH = 8;
+    /** The shortest sleep: whatever a pass could not do now, the runner never asks again at once. */
+    private static final long MIN_SLEEP_NANOS = 100_000;
+    /** How long a runner waits when another thread runs a pass on its lane. */
+    private static final long BUSY_PARK_NANOS = 1_000_000;
+
+    private final LaneContext ctx;
+    private final SubscriptionRuntime sub;
+    private final int lane;
+    private final String name;
+    private final Duration timeout;
+    private final long timeoutNanos;
+    private final boolean ephemeral;
+    private final long commitIntervalNanos;
+    private final Deliverer deliverer;
+
+    /** See the class comment: a {@link Holding}, null, or an {@link InFlight}. */
+    private final AtomicReference<Object> baton;
+
+    // ---- the mailbox ----
+    private final ConcurrentLinkedQueue<String> reprocessOrders = new ConcurrentLinkedQueue<>();
+    private final AtomicBoolean reload = new AtomicBoolean();
+    private volatile boolean retired;
+    private volatile boolean awaitingIdle;
+
+    // ---- for other threads ----
+    private volatile LaneSnapshot snapshot = LaneSnapshot.EMPTY;
+    /** When a delivery without a timeout started (coarse clock), 0 when none runs: for stuck-lane checks. */
+    private volatile long deliveringSince;
+
+    private volatile Thread runner;
+    private volatile boolean sleeping;
+
+    /** The lane's state, owned by whoever holds the baton. */
+    static final class Holding {
+        final LaneLedger ledger;
+        long pausedUntil;
+        boolean paused;
+        long lastCommitNanos;
+
+        Holding(LaneLedger ledger) {
+            this.ledger = ledger;
+        }
+    }
+
+    LaneWorker(LaneContext ctx, SubscriptionRuntime sub, int lane) {
+        this.ctx = ctx;
+        this.sub = sub;
+        this.lane = lane;
+        this.name = sub.name;
+        this.timeout = sub.subscription.policy().timeout();
+        this.timeoutNanos = timeout == null ? 0 : timeout.toNanos();
+        this.ephemeral = sub.subscription.ephemeral();
+        this.commitIntervalNanos = ctx.log().commitInterval().toNanos();
+        this.deliverer = new Deliverer(sub, ctx);
+        LaneLedger ledger = new LaneLedger(
+                name,
+                lane,
+                sub.subscription.policy().ordering(),
+                sub.subscription::accepts,
+                sub.subscription.policy()::retryFor,
+                ctx.random(),
+                EventIds::next);
+        this.baton = new AtomicReference<>(new Holding(ledger));
+    }
+
+    public int lane() {
+        return lane;
+    }
+
+    public SubscriptionRuntime subscription() {
+        return sub;
+    }
+
+    // ---- loading ----
+
+    /**
+     * Loads the cursor and the pending entries now, on the calling thread (at registration): a subscription
+     * new to the journal starts at the head of the lane.
+     *
+     * @throws dev.keel.spi.JournalException when the journal cannot be read
+     */
+    public void loadNow() {
+        Holding h = acquire();
+        if (h == null) {
+            reload.set(true);
+            return;
+        }
+        try {
+            load(h);
+            publish(h);
+        } finally {
+            release(h);
+        }
+    }
+
+    private void load(Holding h) {
+        Instant now = ctx.clock().instant();
+        long head = ctx.log().head(lane);
+        if (ephemeral) {
+            h.ledger.reset(head, List.of(), now);
+            return;
+        }
+        // Read everything first: if the journal fails here, the state stays as it was and the reload is retried.
+        long cursor = ctx.log().openCursor(name, lane, head);
+        List<Pending> pending = ctx.log().pending(name, lane);
+        h.ledger.reset(cursor, pending, now);
+    }
+
+    // ---- the mailbox ----
+
+    /** Asks the owner to take a dead letter back; it does so before its next pass. */
+    public void reprocess(String deadLetterId) {
+        reprocessOrders.add(deadLetterId);
+        wake();
+    }
+
+    /** The lane was granted, lost or granted again: reload before the next delivery. */
+    public void leaseChanged() {
+        reload.set(true);
+        wake();
+    }
+
+    /** Wakes a runner that sleeps until signalled. */
+    public void wake() {
+        Thread t = runner;
+        if (t != null) {
+            LockSupport.unpark(t);
+        }
+    }
+
+    /** Wakes the runner if it sleeps (the cheap check for the emit path). */
+    public void wakeIfSleeping() {
+        if (sleeping) {
+            Thread t = runner;
+            if (t != null) {
+                LockSupport.unpark(t);
+            }
+        }
+    }
+
+    // ---- the baton ----
+
+    private Holding acquire() {
+        Object b = baton.get();
+        if (b instanceof Holding h && baton.compareAndSet(b, null)) {
+            return h;
+        }
+        return null;
+    }
+
+    private void release(Holding h) {
+        baton.set(h);
+        if (awaitingIdle) {
+            synchronized (this) {
+                notifyAll();
+            }
+        }
+    }
+
+    /** Whether no pass runs now. */
+    public boolean isIdle() {
+        return baton.get() instanceof Holding;
+    }
+
+    /** Waits, up to {@code wait}, until no pass runs. Returns whether none does. */
+    public boolean awaitIdle(Duration wait) {
+        if (isIdle()) {
+            return true;
+        }
+        long deadline = System.nanoTime() + wait.toNanos();
+        awaitingIdle = true;
+        try {
+            synchronized (this) {
+                while (!isIdle()) {
+                    long left = deadline - System.nanoTime();
+                    if (left <= 0) {
+                        return false;
+                    }
+                    try {
+                        wait(Math.max(1, left / 1_000_000));
+                    } catch (InterruptedException e) {
+                        Thread.currentThread().interrupt();
+                        return isIdle();
+                    }
+                }
+                return true;
+            }
+        } finally {
+            awaitingIdle = false;
+        }
+    }
+
+    // ---- passes ----
+
+    /**
+     * Runs one pass on the calling thread if nobody else runs one: reprocess orders, due pending entries,
+     * then a batch of the log. Returns the work done (deliveries and moves).
+     */
+    public int runOnce() {
+        Holding h = acquire();
+        if (h == null) {
+            return 0;
+        }
+        boolean lost = false;
+        try {
+            int work = pass(h, null);
+            lost = work == LOST;
+            return lost ? 0 : work;
+        } finally {
+            if (!lost) {
+                release(h);
+            }
+        }
+    }
+
+    /**
+     * One pass over a holding this thread owns; with {@code resumed}, the pass the watchdog took over, whose
+     * attempt in flight ended so. Returns {@link #LOST} when the state was taken over during a handler call:
+     * then this thread no longer owns it and has not touched it since.
+     */
+    private int pass(Holding h, Outcome resumed) {
+        LaneLedger l = h.ledger;
+        try {
+            Instant now = ctx.clock().instant();
+            if (resumed != null) {
+                account(l.record(resumed, now), l, resumed, h);
+            } else {
+                if (retired || !ctx.holds(lane) || ctx.pausedByStore(sub)) {
+                    return 0;
+                }
+                if (reload.getAndSet(false)) {
+                    try {
+                        load(h);
+                    } catch (RuntimeException e) {
+                        reload.set(true);
+                        throw e;
+                    }
+                }
+                takeBackDeadLetters(l, now);
+                if (isPaused(h)) {
+                    flush(h);
+                    publish(h);
+                    return 0;
+                }
+                l.beginPass(now);
+            }
+            while (true) {
+                if (ctx.stopping() || !ctx.holds(lane) || retired) {
+                    l.leave(ctx.clock().instant());
+                    break;
+                }
+                LaneLedger.Step step = l.next(now);
+                if (step == LaneLedger.Step.END) {
+                    break;
+                }
+                if (step == LaneLedger.Step.READ) {
+                    long after = l.readAfter();
+                    List<LogRecord> records = ctx.log().head(lane) <= after
+                            ? List.of()
+                            : ctx.log().read(lane, after, ctx.batchSize());
+                    l.admit(records);
+                    continue;
+                }
+                LaneLedger.Attempt a = l.attempt();
+                Outcome o;
+                if (timeoutNanos > 0) {
+                    InFlight f = new InFlight(h, a, Thread.currentThread(), ctx.coarseNanos());
+                    baton.set(f); // from here until won back, the state is not this thread's
+                    try {
+                        o = deliverer.deliver(a, lane);
+                    } catch (VirtualMachineError e) {
+                        f.finish();
+                        if (baton.compareAndSet(f, null)) {
+                            reload.set(true); // the attempt is not recorded: start again from what is stored
+                        }
+                        throw e;
+                    }
+                    if (!f.finish()) {
+                        o = timedOut(o, a);
+                    }
+                    if (!baton.compareAndSet(f, null)) {
+                        return LOST;
+                    }
+                } else {
+                    deliveringSince = ctx.coarseNanos();
+                    try {
+                        o = deliverer.deliver(a, lane);
+                    } finally {
+                        deliveringSince = 0;
+                    }
+                }
+                now = ctx.clock().instant();
+                account(l.record(o, now), l, o, h);
+            }
+            int work = l.work();
+            if (!(work > 0 && mayDeferCommit(h))) {
+                flush(h);
+            }
+            publish(h);
+            return work;
+        } catch (RuntimeException e) {
+            // A journal read failing, or a bug: start again from what is committed, which redelivers at most
+            // what this pass did, and back off.
+            log.error(
+                    "subscription '{}' lane {}: a delivery pass failed; reloading its committed state in {} ms",
+                    name,
+                    lane,
+                    BACKOFF.toMillis(),
+                    e);
+            reload.set(true);
+            pause(h, BACKOFF);
+            publish(h);
+            return 0;
+        }
+    }
+
+    private Outcome timedOut(Outcome o, LaneLedger.Attempt a) {
+        if (o instanceof Outcome.Failure f && !(f.error() instanceof DeliveryTimeoutException)) {
+            DeliveryTimeoutException te =
+                    new DeliveryTimeoutException(name, a.event().id(), timeout);
+            te.initCause(f.error());
+            return new Outcome.Failure(te);
+        }
+        return o;
+    }
+
+    private void takeBackDeadLetters(LaneLedger l, Instant now) {
+        String id;
+        while ((id = reprocessOrders.poll()) != null) {
+            Optional<DeadLetter> found = ctx.deadLetterStore().deadLetter(id);
+            if (found.isEmpty()) {
+                l.forgetReprocess(id); // deleted, or taken back already: the commit clears the order
+                continue;
+            }
+            DeadLetter d = found.get();
+            if (!d.subscription().equals(name) || d.lane() != lane) {
+                continue;
+            }
+            if (!l.reprocess(d, now)) {
+                // Its event is pending again already (or it was taken back in this very pass): nothing to add.
+                l.forgetReprocess(id);
+            }
+        }
+    }
+
+    private void account(LaneLedger.Verdict v, LaneLedger l, Outcome o, Holding h) {
+        LaneLedger.Attempt a = l.lastAttempt();
+        String type = a.event().type();
+        boolean metering = ctx.telemetry().metering();
+        switch (v) {
+            case DELIVERED -> {
+                sub.delivered.increment();
+                if (metering) {
+                    sub.meters(type).counters()[0].increment();
+                }
+            }
+            case RETRY -> {
+                sub.failedAttempts.increment();
+                sub.retriesScheduled.increment();
+                sub.meters(type).counters()[1].increment();
+                if (log.isDebugEnabled()) {
+                    log.debug(
+                            "subscription '{}' will retry event {} ({}) at {}: attempt {} failed: {}",
+                            name,
+                            a.event().id(),
+                            type,
+                            l.lastRetryAt(),
+                            a.attempt(),
+                            ((Outcome.Failure) o).error().toString());
+                }
+            }
+            case DEAD_LETTERED -> {
+                sub.failedAttempts.increment();
+                sub.deadLettered.increment();
+                sub.meters(type).counters()[2].increment();
+                log.warn(
+                        "subscription '{}' dead-lettered event {} ({}): {}",
+                        name,
+                        a.event().id(),
+                        type,
+                        l.lastDeadLetter().reason());
+            }
+            case PAUSED -> {
+                sub.meters(type).counters()[3].increment();
+                pause(h, ((Outcome.Pause) o).duration());
+            }
+        }
+    }
+
+    private void pause(Holding h, Duration d) {
+        h.pausedUntil = System.nanoTime() + Math.max(1, d.toNanos());
+        h.paused = true;
+        sub.pauses.increment();
+    }
+
+    private static boolean isPaused(Holding h) {
+        if (h.paused && System.nanoTime() - h.pausedUntil >= 0) {
+            h.paused = false;
+        }
+        return h.paused;
+    }
+
+    /**
+     * Whether this pass's commit can wait for the next: the journal allows it, the pass only moved the
+     * cursor, the last commit is recent and not much is uncommitted. The next pass that finds nothing to do
+     * commits.
+     */
+    private boolean mayDeferCommit(Holding h) {
+        LaneLedger l = h.ledger;
+        long advance = l.uncommittedAdvance();
+        return commitIntervalNanos > 0
+                && !retired
+                && !ctx.stopping()
+                && advance > 0
+                && !l.hasChangesBeyondCursor()
+                && advance < 4L * ctx.batchSize()
+                && System.nanoTime() - h.lastCommitNanos < commitIntervalNanos;
+    }
+
+    private void flush(Holding h) {
+        LaneLedger l = h.ledger;
+        if (!l.hasChanges()) {
+            return;
+        }
+        boolean deadLettersChanged = l.deadLettersChanged();
+        if (ephemeral) {
+            if (!l.newDeadLetters().isEmpty()) {
+                log.warn(
+                        "stream subscription '{}' dropped {} events it could not deliver",
+                        name,
+                        l.newDeadLetters().size());
+            }
+            l.discardCommit();
+            return;
+        }
+        Commit c = l.takeCommit(ctx.fence(lane));
+        try {
+            ctx.log().commit(c);
+        } catch (LeaseLostException lost) {
+            // Another instance holds the lane now: drop what this pass did (it is delivered again) and reload
+            // when the lane comes back.
+            log.info("subscription '{}' lane {}: {}", name, lane, lost.getMessage());
+            reload.set(true);
+            return;
+        } catch (RuntimeException ex) {
+            log.warn(
+                    "subscription '{}' lane {}: could not commit delivery outcomes ({}); reloading its state and"
+                            + " retrying in {} ms",
+                    name,
+                    lane,
+                    ex.toString(),
+                    BACKOFF.toMillis());
+            reload.set(true);
+            pause(h, BACKOFF);
+            return;
+        }
+        l.committed();
+        h.lastCommitNanos = System.nanoTime();
+        if (deadLettersChanged) {
+            ctx.deadLettersChanged(sub);
+        }
+    }
+
+    private void publish(Holding h) {
+        LaneLedger l = h.ledger;
+        LaneSnapshot before = snapshot;
+        long pausedUntil = h.paused ? h.pausedUntil : 0;
+        long cursor = l.cursor();
+        boolean anyPending = l.dueCount() > 0;
+        if (!anyPending
+                && before.due() == 0
+                && before.cursor() == cursor
+                && before.pausedUntil() == pausedUntil
+                && before.nextDue() == null) {
+            return; // nothing another thread could see changed
+        }
+        snapshot = new LaneSnapshot(
+                cursor,
+                l.dueCount(),
+                anyPending ? l.parkedCount() : 0,
+                anyPending ? l.minPendingSequence() : Long.MAX_VALUE,
+                l.nextDue(),
+                pausedUntil,
+                l.blocksLog());
+    }
+
+    // ---- the runner loop ----
+
+    /** Starts this worker's runner thread. */
+    public void start() {
+        ctx.startRunner("keel-" + name + "-" + lane, () -> loop(null, null));
+    }
+
+    /**
+     * The runner: passes while there is work, naps and sleeps when there is none. With a holding, it first
+     * finishes the pass the watchdog took over from a stuck thread.
+     */
+    private void loop(Holding carried, Outcome carriedOutcome) {
+        runner = Thread.currentThread();
+        double load = 0;
+        Holding resume = carried;
+        try {
+            while (ctx.running() && !retired) {
+                try {
+                    int done;
+                    if (resume != null) {
+                        Holding h = resume;
+                        resume = null;
+                        int work = pass(h, carriedOutcome);
+                        if (work == LOST) {
+                            return;
+                        }
+                        release(h);
+                        done = work;
+                    } else {
+                        Holding h = acquire();
+                        if (h == null) {
+                            // Another thread runs a pass (a process() caller, a retirement's last commit).
+                            LockSupport.parkNanos(BUSY_PARK_NANOS);
+                            continue;
+                        }
+                        int work = pass(h, null);
+                        if (work == LOST) {
+                            return; // the watchdog handed the state to a new runner
+                        }
+                        release(h);
+                        done = work;
+                    }
+                    if (done > 0) {
+                        load = load * 0.75 + done * 0.25;
+                        continue;
+                    }
+                    load = idle(load);
+                } catch (VirtualMachineError e) {
+                    throw e;
+                } catch (Throwable t) {
+                    log.error("subscription '{}' lane {}: delivery loop failed; retrying in 1 s", name, lane, t);
+                    LockSupport.parkNanos(BACKOFF.toNanos());
+                }
+            }
+            finalFlush();
+        } finally {
+            if (runner == Thread.currentThread()) {
+                runner = null;
+            }
+        }
+    }
+
+    /**
+     * Waits after a pass that did nothing: naps under load, else sleeps until signalled or something falls
+     * due. A lane this runner may not deliver now (not held, paused by the store) sleeps the idle period, woken
+     * by a lease change or a resume; it never polls. Returns the new load average.
+     */
+    private double idle(double load) {
+        if (!ctx.holds(lane) || ctx.pausedByStore(sub)) {
+            sleep(IDLE_PARK_NANOS);
+            return 0;
+        }
+        int naps = load >= NAP_WHEN_BATCH ? NAPS : 0;
+        for (int nap = 0; nap < naps && ctx.running(); nap++) {
+            LockSupport.parkNanos(Math.min(NAP_NANOS, Math.max(1, waitNanos(NAP_NANOS))));
+            if (hasWork()) {
+                return load;
+            }
+        }
+        sleep(waitNanos(IDLE_PARK_NANOS));
+        return load;
+    }
+
+    /** Sleeps until woken or the time passes, unless there is work; at least a moment, so it can never spin. */
+    private void sleep(long nanos) {
+        sleeping = true;
+        try {
+            if (ctx.running() && !retired && !hasWork()) {
+                LockSupport.parkNanos(Math.max(MIN_SLEEP_NANOS, nanos));
+            }
+        } finally {
+            sleeping = false;
+        }
+    }
+
+    /** Commits what a deferred commit held back, when the loop ends. */
+    private void finalFlush() {
+        Holding h = acquire();
+        if (h == null) {
+            return;
+        }
+        try {
+            flush(h);
+            publish(h);
+        } catch (RuntimeException e) {
+            log.warn("subscription '{}' lane {}: last commit failed; its deliveries may be repeated", name, lane, e);
+        } finally {
+            release(h);
+        }
+    }
+
+    // ---- the watchdog's part ----
+
+    /**
+     * Called by the watchdog thread each tick: warns at 80% of the timeout, interrupts at 100%, and at 200%
+     * takes the state from the stuck thread and hands it to a new runner.
+     */
+    public void watch(long now) {
+        if (timeoutNanos == 0 || !(baton.get() instanceof InFlight f)) {
+            return;
+        }
+        long elapsed = now - f.startedAt;
+        if (elapsed >= timeoutNanos / 5 * 4 && !f.warned) {
+            f.warned = true;
+            sub.timeoutWarnings().increment();
+            log.warn(
+                    "subscription '{}' lane {}: a delivery has used 80% of its {} ms timeout",
+                    name, lane, timeout.toMillis());
+        }
+        if (elapsed >= timeoutNanos && f.state() == InFlight.RUNNING) {
+            f.interrupt();
+        }
+        if (elapsed >= 2 * timeoutNanos
+                && f.state() == InFlight.INTERRUPTED
+                && ctx.running()
+                && baton.compareAndSet(f, null)) {
+            log.error(
+                    "subscription '{}' lane {}: a handler ignored its interrupt and ran past twice its {} ms timeout on"
+                            + " thread {}; the attempt is failed and the lane goes on with a new thread. Make the"
+                            + " handler honour interrupts",
+                    name,
+                    lane,
+                    timeout.toMillis(),
+                    f.thread);
+            Outcome timedOut = new Outcome.Failure(
+                    new DeliveryTimeoutException(name, f.attempt.event().id(), timeout));
+            Holding h = f.holding;
+            ctx.startRunner("keel-" + name + "-" + lane, () -> loop(h, timedOut));
+        }
+    }
+
+    // ---- summaries for the loop, stats, maintenance and shutdown ----
+
+    LaneSnapshot snapshot() {
+        return snapshot;
+    }
+
+    /** Events of the lane the subscription has not passed yet (by its committed cursor). */
+    public long lag() {
+        return Math.max(0, ctx.log().head(lane) - snapshot.cursor());
+    }
+
+    /** The highest sequence of the lane the subscription no longer needs. */
+    public long prunePoint() {
+        LaneSnapshot s = snapshot;
+        return Math.min(s.cursor(), s.minPending() - 1);
+    }
+
+    /** Whether a handler is running now. */
+    public boolean delivering() {
+        return baton.get() instanceof InFlight || deliveringSince != 0;
+    }
+
+    /** The thread delivering now, if any (to interrupt at shutdown). */
+    public Thread deliveringThread() {
+        Object b = baton.get();
+        if (b instanceof InFlight f) {
+            return f.thread;
+        }
+        return deliveringSince != 0 ? runner : null;
+    }
+
+    /** The runner thread, if one runs. */
+    public Thread runnerThread() {
+        return runner;
+    }
+
+    /** How long the delivery in flight has run, in nanoseconds of the coarse clock; 0 when none is. */
+    public long deliveringFor(long nowCoarse) {
+        long since = baton.get() instanceof InFlight f ? f.startedAt : deliveringSince;
+        return since == 0 ? 0 : Math.max(0, nowCoarse - since);
+    }
+
+    /** Nanoseconds until something may be due, at most {@code max}. */
+    long waitNanos(long max) {
+        LaneSnapshot s = snapshot;
+        long wait = max;
+        if (s.pausedUntil() != 0) {
+            wait = Math.min(wait, s.pausedUntil() - System.nanoTime());
+        }
+        Instant due = s.nextDue();
+        if (due != null) {
+            wait = Math.min(wait, Duration.between(ctx.clock().instant(), due).toNanos());
+        }
+        return Math.max(0, wait);
+    }
+
+    /** Whether a pass now would find work. */
+    public boolean hasWork() {
+        if (!ctx.holds(lane) || ctx.pausedByStore(sub)) {
+            return false;
+        }
+        LaneSnapshot s = snapshot;
+        if (s.pausedUntil() != 0 && System.nanoTime() - s.pausedUntil() < 0) {
+            return false;
+        }
+        if (!reprocessOrders.isEmpty() || reload.get()) {
+            return true;
+        }
+        Instant due = s.nextDue();
+        if (due != null && !due.isAfter(ctx.clock().instant())) {
+            return true;
+        }
+        return ctx.log().head(lane) > s.cursor() && !s.blocksLog();
+    }
+
+    /** Whether nothing is left to do now: no pass running, no lag, nothing due. */
+    public boolean isDrained() {
+        if (!isIdle()) {
+            return false;
+        }
+        if (!ctx.holds(lane)) {
+            return true; // another instance delivers it
+        }
+        if (!reprocessOrders.isEmpty()) {
+            return false;
+        }
+        LaneSnapshot s = snapshot;
+        Instant due = s.nextDue();
+        if (due != null && !due.isAfter(ctx.clock().instant())) {
+            return false;
+        }
+        return lag() == 0 || s.blocksLog();
+    }
+
+    /**
+     * Stops further passes and waits, up to {@code wait}, for a pass under way to end (for unsubscribe). From
+     * the worker's own handler (a stream cancelled while delivering) it does not wait.
+     */
+    public void retire(Duration wait) {
+        retired = true;
+        Thread r = runner;
+        if (r == Thread.currentThread() || deliveringThread() == Thread.currentThread()) {
+            return;
+        }
+        wake();
+        awaitIdle(wait);
+    }
+}

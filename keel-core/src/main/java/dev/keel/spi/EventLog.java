@@ -1,0 +1,106 @@
+package dev.keel.spi;
+
+import java.time.Duration;
+import java.time.Instant;
+import java.util.List;
+import java.util.OptionalLong;
+import java.util.concurrent.CompletableFuture;
+
+/**
+ * The log and the cursors: events appended to lanes, and per (subscription, lane) the cursor, the pending
+ * set (retries, delayed and parked deliveries) and the outcome counts.
+ *
+ * <p>The runtime owns the decisions (which lane, what is due, what to park); an engine stores and reads.
+ * Within one (subscription, lane) the runtime commits from one thread at a time. {@link #append} completes
+ * once the batch is durable; {@link #commit} is atomic.
+ */
+public interface EventLog {
+
+    /**
+     * Opens the log for a runtime with this many lanes.
+     *
+     * @throws JournalException when the store is unreachable, or holds data written with another lane count
+     */
+    void open(int lanes);
+
+    /**
+     * Appends a batch in order, all or nothing. The future completes, once the batch is durable, with one
+     * result per append in the same order; it fails with a {@link JournalException} when nothing was stored.
+     * An append whose dedup key is live stores nothing and reports the earlier event: of two appends with
+     * the same key, even from two runtimes at once, exactly one is stored.
+     */
+    CompletableFuture<List<AppendResult>> append(List<Append> batch);
+
+    /** Appends one event; see {@link #append(List)}. Engines that store at once may complete before returning. */
+    default CompletableFuture<AppendResult> append(Append one) {
+        return append(List.of(one)).thenApply(List::getFirst);
+    }
+
+    /** The highest sequence appended to the lane, 0 when it is empty. */
+    long head(int lane);
+
+    /** Up to {@code max} records of the lane with a sequence greater than {@code after}, in order. */
+    List<LogRecord> read(int lane, long after, int max);
+
+    /** The stored cursor of a subscription on a lane, empty when it has none yet. */
+    OptionalLong cursor(String subscription, int lane);
+
+    /**
+     * Gives a subscription new to the lane its first cursor, {@code startAt}, unless it has one already; returns
+     * the cursor stored afterwards. It never moves a cursor that exists, so a runtime registering a subscription
+     * cannot undo what the lane's owner delivered.
+     */
+    long openCursor(String subscription, int lane, long startAt);
+
+    /**
+     * Applies the outcomes atomically; with a fence, only while the lane's fencing token is still that fence.
+     *
+     * @throws LeaseLostException when the fence is not the lane's token any more; nothing was written
+     */
+    void commit(Commit commit);
+
+    /** Every pending entry of a subscription on a lane, ordered by sequence. */
+    List<Pending> pending(String subscription, int lane);
+
+    /** The outcome counts committed for a subscription, over all lanes. */
+    Tally tally(String subscription);
+
+    /**
+     * Removes records of the lane with a sequence at or below {@code passed} that were appended before
+     * {@code appendedBefore}, and dedup records that expired before {@code now}.
+     */
+    void prune(int lane, long passed, Instant appendedBefore, Instant now);
+
+    /**
+     * How often the runtime should prune each lane: pruning a memory engine is nearly free and keeps the
+     * heap small, while a database pays a transaction for it. One second unless the engine says otherwise.
+     */
+    default Duration pruneInterval() {
+        return Duration.ofSeconds(1);
+    }
+
+    /**
+     * How long a busy subscription may hold back a commit that only moves its cursor, so that several passes
+     * share one transaction. An idle one commits at once. After a crash, what was delivered but not yet
+     * committed is delivered again, so this widens the redelivery window by at most this long. Zero (the
+     * default) commits every pass.
+     */
+    default Duration commitInterval() {
+        return Duration.ZERO;
+    }
+
+    /** Whether what is appended survives the process (false for the memory engine). */
+    default boolean durable() {
+        return true;
+    }
+
+    /**
+     * The outcome of one append.
+     *
+     * @param lane the lane the event is in
+     * @param sequence its sequence there
+     * @param eventId the id of the stored event (the earlier one for a duplicate)
+     * @param duplicate whether the append matched a live dedup key and stored nothing
+     */
+    record AppendResult(int lane, long sequence, String eventId, boolean duplicate) {}
+}

@@ -1,0 +1,406 @@
+package dev.keel.jdbc;
+
+import dev.keel.spi.Append;
+import dev.keel.spi.Commit;
+import dev.keel.spi.EventLog.AppendResult;
+import dev.keel.spi.JournalException;
+import dev.keel.spi.LogRecord;
+import java.sql.Connection;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
+import java.util.concurrent.atomic.AtomicLongArray;
+
+/**
+ * The log: appends group-committed by one writer thread (with, on a single-writer database, the delivery
+ * outcomes waiting then), the lane heads, reads (recent appends served from memory), and pruning.
+ *
+ * <p>Dedup keys are claimed before anything is appended, with an insert that succeeds only for a key that is
+ * absent or expired: of two transactions claiming one key at once (two instances on PostgreSQL), the second
+ * waits for the first and then finds the key live, so exactly one event is stored. Keys are claimed in sorted
+ * order, and lane heads bumped in lane order, so that two groups never wait on each other in a cycle.
+ */
+final class LogTable implements GroupCommitWriter.Transaction {
+    private static final Duration HEADS_REFRESH = Duration.ofMillis(100);
+    private static final Duration SWEEP_EVERY = Duration.ofSeconds(1);
+    private static final int PRUNE_SLICE = 512;
+
+    private final Database db;
+    private final Outcomes outcomes;
+    private final AtomicLongArray heads;
+    private final RecentAppends recent;
+    private final GroupCommitWriter writer;
+    /** The writer thread's own connection and statements, kept across its transactions. */
+    private Statements writerStatements;
+
+    private volatile long headsReadAt;
+    private volatile long lastSweep;
+
+    LogTable(Database db, Outcomes outcomes, int maxBatch) {
+        this.db = db;
+        this.outcomes = outcomes;
+        this.heads = new AtomicLongArray(db.lanes);
+        this.recent = new RecentAppends(db.lanes);
+        refreshHeads();
+        this.writer = new GroupCommitWriter(this, maxBatch);
+    }
+
+    // ---- appends ----
+
+    CompletableFuture<List<AppendResult>> append(List<Append> batch) {
+        db.ensureOpen();
+        List<byte[]> envelopes = new ArrayList<>(batch.size());
+        try {
+            for (Append a : batch) {
+                db.lane(a.lane());
+                envelopes.add(db.codec.write(a.event()));
+            }
+        } catch (JournalException e) {
+            // Encoded here, on the caller's thread, so one event that cannot be written fails only its emit.
+            return CompletableFuture.failedFuture(e);
+        }
+        return writer.submit(batch, envelopes);
+    }
+
+    /**
+     * Writes appends and delivery outcomes in one transaction; called by the writer thread only. Outcomes come
+     * after the appends: a transaction never depends on what it appends itself.
+     */
+    @Override
+    public List<AppendResult> write(List<Append> appends, List<byte[]> envelopes, List<Commit> commits)
+            throws SQLException {
+        db.lockWrites();
+        try {
+            if (writerStatements == null) {
+                writerStatements = new Statements(db.pool.getConnection());
+            }
+            Statements st = writerStatements;
+            Connection c = st.connection();
+            List<AppendResult> results;
+            try {
+                c.setAutoCommit(false);
+                results = appends.isEmpty() ? List.of() : write(st, appends, envelopes);
+                for (Commit commit : commits) {
+                    outcomes.apply(st, commit);
+                }
+                c.commit();
+            } catch (Throwable e) {
+                // Errors too: a transaction left open would be committed with the next group.
+                Database.rollback(c, e);
+                // The next group starts on a fresh connection: this one may be what failed.
+                closeWriterConnection(true);
+                throw e;
+            }
+            // Committed: from here on nothing may report the group as failed.
+            try {
+                // Between groups the connection holds no transaction (SQLite's driver begins the next one at
+                // commit, which in immediate mode would keep the write lock).
+                c.setAutoCommit(true);
+            } catch (SQLException e) {
+                closeWriterConnection(true);
+            }
+            // Each envelope is kept before its head moves (a lane's sequences rise through the list), so a lane
+            // worker that sees a head finds every envelope up to it here.
+            for (int i = 0; i < results.size(); i++) {
+                AppendResult r = results.get(i);
+                if (!r.duplicate()) {
+                    recent.add(r.lane(), r.sequence(), envelopes.get(i));
+                    heads.accumulateAndGet(r.lane(), r.sequence(), Math::max);
+                }
+            }
+            return results;
+        } finally {
+            db.unlockWrites();
+        }
+    }
+
+    private List<AppendResult> write(Statements st, List<Append> appends, List<byte[]> envelopes) throws SQLException {
+        long now = db.clock.millis();
+        AppendResult[] results = new AppendResult[appends.size()];
+        // The first append of each dedup key in this batch; the later ones repeat it.
+        Map<String, Integer> firstOfKey = new HashMap<>();
+        TreeMap<String, Integer> toClaim = new TreeMap<>();
+        for (int i = 0; i < appends.size(); i++) {
+            String key = appends.get(i).dedupKey();
+            if (key != null && firstOfKey.putIfAbsent(key, i) == null) {
+                toClaim.put(key, i);
+            }
+        }
+        if (!toClaim.isEmpty()) {
+            PreparedStatement claim = st.prepare("INSERT INTO keel_dedup (dedup_key, event_id, lane, seq, until_at)"
+                    + " VALUES (?, ?, ?, 0, ?) ON CONFLICT (dedup_key) DO UPDATE SET event_id = excluded.event_id,"
+                    + " lane = excluded.lane, seq = 0, until_at = excluded.until_at"
+                    + " WHERE keel_dedup.until_at <= ? RETURNING dedup_key");
+            PreparedStatement find = st.prepare("SELECT event_id, lane, seq FROM keel_dedup WHERE dedup_key = ?");
+            for (Map.Entry<String, Integer> k : toClaim.entrySet()) {
+                Append a = appends.get(k.getValue());
+                claim.setString(1, k.getKey());
+                claim.setString(2, a.event().id());
+                claim.setInt(3, a.lane());
+                claim.setLong(4, a.dedupUntil().toEpochMilli());
+                claim.setLong(5, now);
+                boolean claimed;
+                try (ResultSet r = claim.executeQuery()) {
+                    claimed = r.next();
+                }
+                if (!claimed) {
+                    find.setString(1, k.getKey());
+                    try (ResultSet r = find.executeQuery()) {
+                        if (!r.next()) {
+                            throw new SQLException(
+                                    "dedup key '" + k.getKey() + "' is neither free nor stored", "40001");
+                        }
+                        results[k.getValue()] = new AppendResult(r.getInt(2), r.getLong(3), r.getString(1), true);
+                    }
+                }
+            }
+        }
+        int[] perLane = new int[db.lanes];
+        for (int i = 0; i < appends.size(); i++) {
+            Append a = appends.get(i);
+            boolean repeat = a.dedupKey() != null && firstOfKey.get(a.dedupKey()) != i;
+            if (results[i] == null && !repeat) {
+                perLane[a.lane()]++;
+            }
+        }
+        long[] next = new long[db.lanes];
+        PreparedStatement bump = st.prepare("UPDATE keel_lanes SET head = head + ? WHERE lane = ? RETURNING head");
+        for (int lane = 0; lane < db.lanes; lane++) {
+            if (perLane[lane] == 0) {
+                continue;
+            }
+            bump.setInt(1, perLane[lane]);
+            bump.setInt(2, lane);
+            try (ResultSet r = bump.executeQuery()) {
+                r.next();
+                next[lane] = r.getLong(1) - perLane[lane] + 1;
+                if (r.getLong(1) > Database.MAX_SEQ) {
+                    throw new JournalException("lane " + lane + " of " + db.dialect.name() + " has reached its last"
+                            + " sequence number (2^53 - 1); start a new journal");
+                }
+            }
+        }
+        PreparedStatement insert =
+                st.prepare("INSERT INTO keel_log (position, lane, seq, event_id, type, appended_at, envelope)"
+                        + " VALUES (?, ?, ?, ?, ?, ?, ?)");
+        PreparedStatement sequenced = st.prepare("UPDATE keel_dedup SET seq = ? WHERE dedup_key = ?");
+        boolean anySequenced = false;
+        for (int i = 0; i < appends.size(); i++) {
+            Append a = appends.get(i);
+            if (results[i] != null || (a.dedupKey() != null && firstOfKey.get(a.dedupKey()) != i)) {
+                continue;
+            }
+            long seq = next[a.lane()]++;
+            insert.setLong(1, Database.position(a.lane(), seq));
+            insert.setInt(2, a.lane());
+            insert.setLong(3, seq);
+            insert.setString(4, a.event().id());
+            insert.setString(5, a.event().type());
+            insert.setLong(6, now);
+            insert.setBytes(7, envelopes.get(i));
+            insert.addBatch();
+            results[i] = new AppendResult(a.lane(), seq, a.event().id(), false);
+            if (a.dedupKey() != null) {
+                sequenced.setLong(1, seq);
+                sequenced.setString(2, a.dedupKey());
+                sequenced.addBatch();
+                anySequenced = true;
+            }
+        }
+        insert.executeBatch();
+        if (anySequenced) {
+            sequenced.executeBatch();
+        }
+        // Repeats of a key within the batch report what its first append came to.
+        for (int i = 0; i < results.length; i++) {
+            if (results[i] == null) {
+                AppendResult first = results[firstOfKey.get(appends.get(i).dedupKey())];
+                results[i] = new AppendResult(first.lane(), first.sequence(), first.eventId(), true);
+            }
+        }
+        return List.of(results);
+    }
+
+    /**
+     * Gives the writer's connection back to the pool, or, after a failure, has the pool drop it; called by the
+     * writer thread, or after it stopped.
+     */
+    private void closeWriterConnection(boolean failed) {
+        Statements st = writerStatements;
+        writerStatements = null;
+        if (st != null) {
+            st.close();
+            if (failed) {
+                db.pool.evictConnection(st.connection());
+                return;
+            }
+            try {
+                st.connection().close();
+            } catch (SQLException ignored) {
+                // a connection that failed may fail to close too; the pool replaces it
+            }
+        }
+    }
+
+    // ---- outcomes through the writer ----
+
+    /** Commits outcomes: with the next group on a single-writer database, in their own transaction otherwise. */
+    void commit(Commit commit) {
+        db.ensureOpen();
+        if (!db.dialect.singleWriter()) {
+            outcomes.commit(commit);
+            return;
+        }
+        // One writer for everything: the outcome shares the next transaction (and fsync) with appends and other
+        // lanes' outcomes instead of queueing for the database's single write lock.
+        try {
+            writer.submit(commit).join();
+        } catch (CompletionException e) {
+            if (e.getCause() instanceof RuntimeException cause) {
+                throw cause;
+            }
+            throw new JournalException(
+                    "could not commit delivery outcomes of '" + commit.subscription() + "' on lane " + commit.lane()
+                            + ": " + e.getCause(),
+                    e.getCause());
+        }
+    }
+
+    // ---- reading ----
+
+    long head(int lane) {
+        db.lane(lane);
+        if (db.dialect.sharedByInstances() && System.nanoTime() - headsReadAt > HEADS_REFRESH.toNanos()) {
+            try {
+                refreshHeads();
+            } catch (JournalException e) {
+                // The cached heads stay valid for this instance's own appends; deliveries retry the database.
+            }
+        }
+        return heads.get(lane);
+    }
+
+    private void refreshHeads() {
+        headsReadAt = System.nanoTime();
+        db.query("read the lane heads", "SELECT lane, head FROM keel_lanes", r -> {
+            while (r.next()) {
+                int lane = r.getInt(1);
+                if (lane < heads.length()) {
+                    heads.accumulateAndGet(lane, r.getLong(2), Math::max);
+                }
+            }
+            return null;
+        });
+    }
+
+    List<LogRecord> read(int lane, long after, int max) {
+        db.ensureOpen();
+        db.lane(lane);
+        List<RecentAppends.Entry> recentOnes = recent.after(lane, after, max);
+        if (!recentOnes.isEmpty()) {
+            List<LogRecord> out = new ArrayList<>(recentOnes.size());
+            for (RecentAppends.Entry e : recentOnes) {
+                out.add(new LogRecord(lane, e.sequence(), db.codec.read(e.envelope())));
+            }
+            return out;
+        }
+        return db.query(
+                "read lane " + lane,
+                "SELECT seq, envelope FROM keel_log WHERE position > ? AND position <= ? ORDER BY position LIMIT ?",
+                r -> {
+                    List<LogRecord> out = new ArrayList<>();
+                    while (r.next()) {
+                        out.add(new LogRecord(lane, r.getLong(1), db.codec.read(r.getBytes(2))));
+                    }
+                    return out;
+                },
+                Database.position(lane, after),
+                Database.position(lane, Database.MAX_SEQ),
+                max);
+    }
+
+    // ---- retention ----
+
+    /** The oldest sequence kept in a lane up to {@code upTo}, or 0 when there is none. */
+    private long oldestSequence(int lane, long upTo) {
+        return db.query(
+                "find the oldest event of lane " + lane,
+                "SELECT MIN(position) FROM keel_log WHERE position > ? AND position <= ?",
+                r -> {
+                    long oldest = r.next() ? r.getLong(1) : 0;
+                    return r.wasNull() || oldest == 0 ? 0 : oldest - Database.position(lane, 0);
+                },
+                Database.position(lane, 0),
+                Database.position(lane, upTo));
+    }
+
+    void prune(int lane, long passed, Instant appendedBefore, Instant now) {
+        db.ensureOpen();
+        db.lane(lane);
+        long nowMillis = now.toEpochMilli();
+        recent.forget(lane, passed); // before the delete: a read never gets from memory what the log lost
+        long oldest = oldestSequence(lane, passed);
+        // In slices of PRUNE_SLICE events, each its own short write: the group-commit writer waits for one
+        // slice at most, never for a whole second's worth of deletes. Never past a cursor stored in the
+        // journal: a subscription this process has not registered (yet, or any more) still owns its place.
+        for (long from = oldest - 1; oldest > 0 && from < passed; from += PRUNE_SLICE) {
+            long to = Math.min(passed, from + PRUNE_SLICE);
+            int deleted = db.update(
+                    "prune lane " + lane,
+                    "DELETE FROM keel_log WHERE position > ? AND position <= ? AND appended_at < ?"
+                            + " AND seq <= COALESCE((SELECT MIN(position) FROM keel_cursors WHERE lane = ?), ?)",
+                    Database.position(lane, from),
+                    Database.position(lane, to),
+                    appendedBefore.toEpochMilli(),
+                    lane,
+                    passed);
+            if (deleted < to - from) {
+                break; // the rest is too young or not passed by a stored cursor; the next round goes on
+            }
+        }
+        if (nowMillis - lastSweep >= SWEEP_EVERY.toMillis()) {
+            lastSweep = nowMillis;
+            db.update("expire dedup records", "DELETE FROM keel_dedup WHERE until_at < ?", nowMillis);
+            db.update(
+                    "expire inbox records",
+                    "DELETE FROM keel_inbox WHERE processed_at < ?",
+                    nowMillis - Inbox.RETENTION.toMillis());
+        }
+    }
+
+    // ---- the writer ----
+
+    @Override
+    public String describe() {
+        return db.dialect.name();
+    }
+
+    @Override
+    public JournalException failure(String what, SQLException e) {
+        return db.failure(what, e);
+    }
+
+    /** Writes what is queued and stops the writer. */
+    void close() {
+        if (writer.close()) {
+            closeWriterConnection(false);
+        }
+    }
+
+    long requestsRetriedAlone() {
+        return writer.retriedAlone();
+    }
+
+    int writerBacklog() {
+        return writer.backlog();
+    }
+}

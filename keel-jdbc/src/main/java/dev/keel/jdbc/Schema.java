@@ -1,0 +1,95 @@
+package dev.keel.jdbc;
+
+import com.zaxxer.hikari.HikariDataSource;
+import dev.keel.spi.JournalException;
+import java.sql.Connection;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.util.Map;
+import org.flywaydb.core.Flyway;
+import org.flywaydb.core.api.FlywayException;
+
+/**
+ * The journal's schema: migrated at open (Flyway; safe when several instances start at once on PostgreSQL,
+ * which serialises migrations with an advisory lock), and the lane count it was created with, which a runtime
+ * asking for another is refused.
+ */
+final class Schema {
+    private Schema() {}
+
+    static void migrate(HikariDataSource ds, Dialect dialect) {
+        try {
+            Flyway.configure()
+                    .dataSource(ds)
+                    .locations("classpath:db/keel")
+                    .table("keel_schema_history")
+                    .placeholders(Map.of(
+                            "blob",
+                            dialect.blobType(),
+                            "position",
+                            dialect.positionType(),
+                            "lock_old_log",
+                            dialect.sharedByInstances() ? "LOCK TABLE keel_events IN EXCLUSIVE MODE;" : ""))
+                    .load()
+                    .migrate();
+        } catch (FlywayException e) {
+            String message = Database.rootMessage(e);
+            if (message.contains("non-empty schema") || message.contains("without schema history")) {
+                throw new JournalException(
+                        dialect.name() + " holds tables that are not Keel's; Keel left them untouched."
+                                + " Give Keel its own database (or SQLite file)",
+                        e);
+            }
+            throw new JournalException("cannot prepare the journal schema in " + dialect.name() + ": " + message, e);
+        }
+    }
+
+    /** Records the lane count on first use and refuses another one later; makes the lanes' rows. */
+    static void checkLanes(HikariDataSource ds, Dialect dialect, int laneCount) {
+        try (Connection c = ds.getConnection()) {
+            c.setAutoCommit(false);
+            String stored = null;
+            try (PreparedStatement s = c.prepareStatement("SELECT value FROM keel_meta WHERE name = 'lanes'");
+                    ResultSet r = s.executeQuery()) {
+                if (r.next()) {
+                    stored = r.getString(1);
+                }
+            }
+            if (stored == null) {
+                try (PreparedStatement s = c.prepareStatement(
+                        "INSERT INTO keel_meta (name, value) VALUES ('lanes', ?) ON CONFLICT (name) DO NOTHING")) {
+                    s.setString(1, Integer.toString(laneCount));
+                    s.executeUpdate();
+                }
+                try (PreparedStatement s = c.prepareStatement("SELECT value FROM keel_meta WHERE name = 'lanes'");
+                        ResultSet r = s.executeQuery()) {
+                    r.next();
+                    stored = r.getString(1);
+                }
+            }
+            if (Integer.parseInt(stored) != laneCount) {
+                c.rollback();
+                throw new JournalException("the journal in " + dialect.name() + " was created with " + stored
+                        + " lanes, and this runtime asks for " + laneCount
+                        + "; keys would move to other lanes and lose their order. Use lanes(" + stored + ")");
+            }
+            try (PreparedStatement s = c.prepareStatement(
+                            "INSERT INTO keel_lanes (lane, head) VALUES (?, 0) ON CONFLICT (lane) DO NOTHING");
+                    PreparedStatement l = c.prepareStatement("INSERT INTO keel_leases (lane, owner, token, expires_at)"
+                            + " VALUES (?, NULL, 0, 0) ON CONFLICT (lane) DO NOTHING")) {
+                for (int lane = 0; lane < laneCount; lane++) {
+                    s.setInt(1, lane);
+                    s.addBatch();
+                    l.setInt(1, lane);
+                    l.addBatch();
+                }
+                s.executeBatch();
+                l.executeBatch();
+            }
+            c.commit();
+        } catch (SQLException e) {
+            throw Database.failure(dialect, "prepare the lanes", e);
+        }
+    }
+}

@@ -85,6 +85,9 @@ public final class Keel implements AutoCloseable {
     }
 
     private final Journal journal;
+    /** The journal when at-most-once types have an in-memory tier beside the durable one; null otherwise. */
+    private final TieredJournal tiers;
+
     private final int lanes;
     private final int laneSpace;
     private final Clock clock;
@@ -115,7 +118,8 @@ public final class Keel implements AutoCloseable {
     private Keel(Builder b) {
         Journal base = b.journal != null ? b.journal : new MemoryJournal(b.clock);
         boolean tiered = !b.atMostOnce.isEmpty() && base.durable();
-        this.journal = tiered ? new TieredJournal(base, new MemoryJournal(b.clock), b.atMostOnce) : base;
+        this.tiers = tiered ? new TieredJournal(base, new MemoryJournal(b.clock), b.atMostOnce) : null;
+        this.journal = tiered ? tiers : base;
         this.lanes = b.lanes;
         this.laneSpace = tiered ? TieredJournal.laneSpace(lanes) : lanes;
         this.clock = b.clock;
@@ -148,7 +152,7 @@ public final class Keel implements AutoCloseable {
                         lanes, laneSpace, b.retention, b.deadLetterRetention, b.alertThreshold, b.alertCallback),
                 this::holds);
         this.watchdog = new Watchdog(subscriptions, telemetry);
-        this.runtime = new Context(b.random, codec, b.batchSize);
+        this.runtime = new Context(shared(b.random), codec, b.batchSize);
         this.deadLetters =
                 new DeadLetters(journal, clock, b.maxReplays, maintenance::recountAll, subscriptions::get, this::holds);
         MeterRegistry registry = telemetry.registry();
@@ -224,10 +228,22 @@ public final class Keel implements AutoCloseable {
             throw new SubscriptionException("a subscription named '" + subscription.name()
                     + "' exists already; names must be unique (they key the cursors)");
         }
+        SubscriptionRuntime s = load(subscription);
+        subscriptions.add(s);
+        startIfRunning(s);
+    }
+
+    /** A subscription's runtime, its lanes loaded from the journal and its counters from the totals there. */
+    private SubscriptionRuntime load(Subscription subscription) {
         Tally baseline = subscription.ephemeral() ? Tally.ZERO : journal.tally(subscription.name());
         SubscriptionRuntime s = new SubscriptionRuntime(subscription, runtime, laneSpace, baseline);
-        for (LaneWorker w : s.workers()) {
-            w.loadNow();
+        try {
+            for (LaneWorker w : s.workers()) {
+                w.loadNow();
+            }
+        } catch (RuntimeException e) {
+            s.meters().forEach(telemetry.registry()::remove);
+            throw e;
         }
         for (Middleware m : subscription.middleware()) {
             if (m instanceof CircuitBreakerMiddleware cb) {
@@ -235,7 +251,10 @@ public final class Keel implements AutoCloseable {
             }
         }
         maintenance.recount(s);
-        subscriptions.add(s);
+        return s;
+    }
+
+    private void startIfRunning(SubscriptionRuntime s) {
         if (started) {
             for (LaneWorker w : s.workers()) {
                 w.start();
@@ -253,46 +272,74 @@ public final class Keel implements AutoCloseable {
     public Subscription replace(Subscription subscription) {
         Objects.requireNonNull(subscription, "subscription");
         ensureOpen();
+        SubscriptionRuntime old = subscriptions.get(subscription.name());
+        if (old == null) {
+            throw new SubscriptionException("no subscription named '" + subscription.name() + "' to replace");
+        }
+        // Retired in place (still registered, so pruning keeps its events and the watchdog its deliveries);
+        // other subscriptions are not held up meanwhile.
+        retire(old);
         synchronized (lifecycle) {
-            SubscriptionRuntime old = subscriptions.get(subscription.name());
-            if (old == null) {
-                throw new SubscriptionException("no subscription named '" + subscription.name() + "' to replace");
-            }
-            stop(old);
-            subscriptions.remove(subscription.name());
             // Gauges are bound to the old workers; counters and timers are found again by the new ones.
             for (Meter m : old.meters()) {
                 if (m instanceof Gauge) {
                     telemetry.registry().remove(m);
                 }
             }
-            add(subscription);
+            SubscriptionRuntime next;
+            try {
+                next = load(subscription);
+            } catch (RuntimeException e) {
+                SubscriptionRuntime restored = load(old.subscription());
+                subscriptions.swap(old, restored);
+                startIfRunning(restored);
+                throw e;
+            }
+            subscriptions.swap(old, next);
+            startIfRunning(next);
         }
         return subscription;
     }
 
     /** Removes a subscription; its stored cursors, pending entries and dead letters stay. */
     public boolean unsubscribe(String name) {
-        SubscriptionRuntime s;
+        SubscriptionRuntime s = subscriptions.get(name);
+        if (s == null) {
+            return false;
+        }
+        // Retired while still registered: the watchdog keeps watching its deliveries in flight.
+        retire(s);
         synchronized (lifecycle) {
-            s = subscriptions.get(name);
-            if (s == null) {
-                return false;
+            if (subscriptions.get(name) != s) {
+                return false; // removed or replaced meanwhile
             }
             subscriptions.remove(name);
         }
-        stop(s);
         for (Meter m : s.meters()) {
             telemetry.registry().remove(m);
         }
         return true;
     }
 
-    private static void stop(SubscriptionRuntime s) {
+    /**
+     * Stops a subscription's lanes: no pass starts any more, passes under way end (each lane waits for its
+     * delivery in flight, all within one deadline of twice the timeout), and what they held back is committed.
+     */
+    private static void retire(SubscriptionRuntime s) {
         Duration timeout = s.subscription().policy().timeout();
         Duration wait = timeout != null ? timeout.multipliedBy(2) : Duration.ofSeconds(5);
         for (LaneWorker w : s.workers()) {
-            w.retire(wait);
+            w.beginRetirement();
+        }
+        long deadline = System.nanoTime() + wait.toNanos();
+        for (LaneWorker w : s.workers()) {
+            if (!w.finishRetirement(deadline)) {
+                log.warn(
+                        "subscription '{}' lane {}: a delivery was still running when the subscription was retired;"
+                                + " its outcome is dropped and its event delivered again",
+                        s.name(),
+                        w.lane());
+            }
         }
     }
 
@@ -350,8 +397,13 @@ public final class Keel implements AutoCloseable {
         for (Event<?> e : events) {
             prepared.add(intake.prepare(Objects.requireNonNull(e, "event in batch")));
         }
-        for (Event<?> e : prepared) {
-            intake.awaitRoom(intake.laneOf(e), this::backlog, this::wakeLane, this::ensureOpen);
+        // A batch is stored as one unit, in one tier: in memory only when every event of it may be.
+        boolean inMemory = tiers != null && tiers.allAtMostOnce(prepared);
+        int[] laneOf = new int[prepared.size()];
+        for (int i = 0; i < laneOf.length; i++) {
+            int lane = intake.laneOf(prepared.get(i));
+            laneOf[i] = inMemory ? tiers.memoryLane(lane) : lane;
+            intake.awaitRoom(laneOf[i], this::backlog, this::wakeLane, this::ensureOpen);
         }
         List<Append> appends = new ArrayList<>(prepared.size());
         List<Span> spans = new ArrayList<>();
@@ -398,7 +450,7 @@ public final class Keel implements AutoCloseable {
     private CompletableFuture<Receipt> emitOne(Event<?> event, boolean producerIdentified) {
         ensureOpen();
         Event<?> ready = intake.prepare(event);
-        int lane = intake.laneOf(ready);
+        int lane = tiers == null ? intake.laneOf(ready) : tiers.laneOf(ready.type(), intake.laneOf(ready));
         intake.awaitRoom(lane, this::backlog, this::wakeLane, this::ensureOpen);
         Span span = telemetry.startProducer(ready.type());
         if (span != null) {
@@ -712,6 +764,28 @@ public final class Keel implements AutoCloseable {
         return logAccess;
     }
 
+    /** Subscription definitions kept in the journal for every instance sharing it (the server's webhooks). */
+    public SubscriptionStore subscriptionStore() {
+        return subscriptionStore;
+    }
+
+    private final SubscriptionStore subscriptionStore = new SubscriptionStore() {
+        @Override
+        public long save(String key, String document) {
+            return journal.saveSubscription(key, document);
+        }
+
+        @Override
+        public boolean delete(String key) {
+            return journal.deleteSubscription(key);
+        }
+
+        @Override
+        public List<dev.keel.spi.Coordination.StoredSubscription> list() {
+            return journal.subscriptions();
+        }
+    };
+
     private final LogAccess logAccess = new LogAccess() {
         @Override
         public int lanes() {
@@ -786,9 +860,7 @@ public final class Keel implements AutoCloseable {
         List<Thread> threads = new ArrayList<>();
         for (SubscriptionRuntime s : subscriptions.all()) {
             for (LaneWorker w : s.workers()) {
-                Thread delivering = w.deliveringThread();
-                if (delivering != null) {
-                    delivering.interrupt();
+                if (w.interruptDelivery()) {
                     interrupted++;
                 }
                 w.wake();
@@ -959,6 +1031,24 @@ public final class Keel implements AutoCloseable {
         public Thread startRunner(String name, Runnable loop) {
             return Thread.ofVirtual().name(name).start(loop);
         }
+    }
+
+    /**
+     * The random source of retry jitter, safe to share: every lane's ledger draws from it, rarely (once per
+     * failed attempt), and a seeded generator stays one sequence.
+     */
+    private static RandomGenerator shared(RandomGenerator random) {
+        return new RandomGenerator() {
+            @Override
+            public synchronized long nextLong() {
+                return random.nextLong();
+            }
+
+            @Override
+            public synchronized double nextDouble() {
+                return random.nextDouble();
+            }
+        };
     }
 
     /** Configures a {@link Keel}; each setter checks its value and names it when it is wrong. */

@@ -58,6 +58,9 @@ public final class JdbcJournal implements Journal {
     private final EnvelopeCodec codec;
 
     private Database db;
+    /** Lease heartbeats on connections of their own, so that busy handlers never make them wait for one. */
+    private Database leasesDb;
+
     private LogTable log;
     private Outcomes outcomes;
     private DeadLetterTable deadLetters;
@@ -140,6 +143,15 @@ public final class JdbcJournal implements Journal {
             pauses = new Pauses(opened);
             stored = new StoredSubscriptions(opened);
             inbox = new Inbox(opened);
+            if (dialect.sharedByInstances()) {
+                HikariConfig leaseConfig = new HikariConfig();
+                leaseConfig.setPoolName("keel-leases");
+                leaseConfig.setMaximumPoolSize(2);
+                leaseConfig.setConnectionTimeout(Duration.ofSeconds(10).toMillis());
+                dialect.configure(leaseConfig);
+                leaseConfig.setMaximumPoolSize(2);
+                leasesDb = new Database(new HikariDataSource(leaseConfig), dialect, codec, clock, laneCount);
+            }
             db = opened;
         } catch (RuntimeException e) {
             ds.close();
@@ -156,6 +168,9 @@ public final class JdbcJournal implements Journal {
         if (db != null) {
             log.close();
             db.close();
+        }
+        if (leasesDb != null) {
+            leasesDb.close();
         }
     }
 
@@ -303,7 +318,8 @@ public final class JdbcJournal implements Journal {
     /** Lane leases on PostgreSQL, where several instances may share the journal; none on SQLite. */
     @Override
     public Optional<LaneLeases> leases() {
-        return dialect.sharedByInstances() ? Optional.of(new Leases(db())) : Optional.empty();
+        db();
+        return dialect.sharedByInstances() ? Optional.of(new Leases(leasesDb)) : Optional.empty();
     }
 
     @Override

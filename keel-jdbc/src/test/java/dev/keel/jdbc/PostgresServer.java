@@ -8,7 +8,7 @@ import java.sql.Statement;
 import java.util.concurrent.atomic.AtomicInteger;
 
 /** A real PostgreSQL 17 on loopback for the tests of one class; each test gets a fresh database. */
-final class PostgresServer implements AutoCloseable {
+public final class PostgresServer implements AutoCloseable {
     private static final AtomicInteger DATABASES = new AtomicInteger();
 
     private final EmbeddedPostgres postgres;
@@ -17,7 +17,7 @@ final class PostgresServer implements AutoCloseable {
         this.postgres = postgres;
     }
 
-    static PostgresServer start() throws IOException {
+    public static PostgresServer start() throws IOException {
         return new PostgresServer(EmbeddedPostgres.builder()
                 .setServerConfig("listen_addresses", "127.0.0.1")
                 .setServerConfig("fsync", "on")
@@ -25,7 +25,7 @@ final class PostgresServer implements AutoCloseable {
     }
 
     /** A new, empty database; returns its JDBC URL. */
-    String newDatabase() throws SQLException {
+    public String newDatabase() throws SQLException {
         String name = "keel_" + DATABASES.incrementAndGet();
         try (Connection c = postgres.getPostgresDatabase().getConnection();
                 Statement s = c.createStatement()) {
@@ -34,7 +34,7 @@ final class PostgresServer implements AutoCloseable {
         return "jdbc:postgresql://127.0.0.1:" + postgres.getPort() + "/" + name;
     }
 
-    String user() {
+    public String user() {
         return "postgres";
     }
 

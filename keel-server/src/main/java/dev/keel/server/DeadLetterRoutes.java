@@ -18,7 +18,6 @@ import java.time.Instant;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.function.BiConsumer;
 
 /**
  * The dead-letter admin API: list with filters and paging, show one with its full error history, reprocess one
@@ -31,26 +30,21 @@ final class DeadLetterRoutes {
     private final Keel keel;
     private final ObjectMapper mapper;
     private final Authenticator auth;
-    private final java.util.function.Function<Context, byte[]> readBody;
-    private final BiConsumer<Context, Map<String, Object>> json;
+    private final Bodies bodies;
+    private final SubscriptionNames names;
 
-    DeadLetterRoutes(
-            Keel keel,
-            ObjectMapper mapper,
-            Authenticator auth,
-            java.util.function.Function<Context, byte[]> readBody,
-            BiConsumer<Context, Map<String, Object>> json) {
+    DeadLetterRoutes(Keel keel, Authenticator auth, Bodies bodies, SubscriptionNames names) {
         this.keel = keel;
-        this.mapper = mapper;
+        this.mapper = bodies.mapper();
         this.auth = auth;
-        this.readBody = readBody;
-        this.json = json;
+        this.bodies = bodies;
+        this.names = names;
     }
 
     void register(RoutesConfig routes) {
         routes.get("/v1/dead-letters", this::list);
         routes.post("/v1/dead-letters/reprocess", this::reprocessMany);
-        routes.get("/v1/dead-letters/{id}", ctx -> json.accept(ctx, full(find(ctx, ctx.pathParam("id")))));
+        routes.get("/v1/dead-letters/{id}", ctx -> bodies.json(ctx, 200, full(find(ctx, ctx.pathParam("id")))));
         routes.post("/v1/dead-letters/{id}/reprocess", this::reprocessOne);
         routes.delete("/v1/dead-letters/{id}", ctx -> {
             find(ctx, ctx.pathParam("id"));
@@ -67,7 +61,7 @@ final class DeadLetterRoutes {
         Map<String, Object> body = new LinkedHashMap<>();
         body.put("items", page.stream().map(this::summary).toList());
         body.put("next", page.size() == query.limit() ? page.getLast().id() : null);
-        json.accept(ctx, body);
+        bodies.json(ctx, 200, body);
     }
 
     private void reprocessOne(Context ctx) {
@@ -75,8 +69,7 @@ final class DeadLetterRoutes {
         find(ctx, id);
         try {
             DeadLetter d = keel.deadLetters().reprocess(id);
-            ctx.status(202);
-            json.accept(ctx, Map.of("reprocessed", d.id()));
+            bodies.json(ctx, 202, Map.of("reprocessed", d.id()));
         } catch (DeadLetterNotFoundException e) {
             throw notFound(id);
         } catch (ReplayLimitExceededException | SubscriptionException e) {
@@ -88,7 +81,7 @@ final class DeadLetterRoutes {
         String tenant = auth.authorize(ctx, dev.keel.server.AccessToken.Scope.ADMIN);
         JsonNode body;
         try {
-            byte[] bytes = readBody.apply(ctx); // bounded like every body
+            byte[] bytes = bodies.read(ctx); // bounded like every body
             body = bytes.length == 0 ? mapper.createObjectNode() : mapper.readTree(bytes);
         } catch (IOException e) {
             throw ProblemException.badRequest("malformed-json", "the request body is not valid JSON");
@@ -137,7 +130,7 @@ final class DeadLetterRoutes {
         out.put("reprocessed", result.reprocessed());
         out.put("skippedPoison", result.skippedPoison());
         out.put("dryRun", result.dryRun());
-        json.accept(ctx, out);
+        bodies.json(ctx, 200, out);
     }
 
     private DeadLetterQuery query(Context ctx, java.util.function.Function<String, String> param) {
@@ -154,7 +147,9 @@ final class DeadLetterRoutes {
                 q = q.withType(v);
             }
             if ((v = param.apply("subscription")) != null) {
-                q = q.withSubscription(v);
+                // The name the user gave; a name no webhook subscription has is taken as the runtime's own.
+                String runtime = names.runtimeName(tenant, v);
+                q = q.withSubscription(runtime != null ? runtime : v);
             }
             if ((v = param.apply("key")) != null) {
                 q = q.withKey(v);
@@ -216,7 +211,7 @@ final class DeadLetterRoutes {
     private Map<String, Object> summary(DeadLetter d) {
         Map<String, Object> m = new LinkedHashMap<>();
         m.put("id", d.id());
-        m.put("subscription", d.subscription());
+        m.put("subscription", names.userName(d.subscription()));
         m.put("eventId", d.event().id());
         m.put("type", d.event().type());
         m.put("partitionKey", d.event().partitionKey());

@@ -7,35 +7,27 @@ import io.javalin.http.Context;
 import java.io.IOException;
 import java.util.LinkedHashMap;
 import java.util.Map;
-import java.util.function.BiConsumer;
-import java.util.function.Function;
 
 /** {@code /v1/subscriptions}: list, show, create or replace, and delete a tenant's webhook subscriptions. */
 final class SubscriptionRoutes {
     private final WebhookSubscriptions subscriptions;
     private final ObjectMapper mapper;
     private final Authenticator auth;
-    private final Function<Context, byte[]> readBody;
-    private final BiConsumer<Context, Map<String, Object>> json;
+    private final Bodies bodies;
 
-    SubscriptionRoutes(
-            WebhookSubscriptions subscriptions,
-            ObjectMapper mapper,
-            Authenticator auth,
-            Function<Context, byte[]> readBody,
-            BiConsumer<Context, Map<String, Object>> json) {
+    SubscriptionRoutes(WebhookSubscriptions subscriptions, Authenticator auth, Bodies bodies) {
         this.subscriptions = subscriptions;
-        this.mapper = mapper;
+        this.mapper = bodies.mapper();
         this.auth = auth;
-        this.readBody = readBody;
-        this.json = json;
+        this.bodies = bodies;
     }
 
     void register(RoutesConfig routes) {
         routes.get("/v1/subscriptions", ctx -> {
             String tenant = auth.authorize(ctx, AccessToken.Scope.ADMIN);
-            json.accept(
+            bodies.json(
                     ctx,
+                    200,
                     Map.of(
                             "items",
                             subscriptions.list(tenant).stream()
@@ -46,7 +38,7 @@ final class SubscriptionRoutes {
             String tenant = auth.authorize(ctx, AccessToken.Scope.ADMIN);
             String name = ctx.pathParam("name");
             WebhookSubscription s = subscriptions.get(tenant, name).orElseThrow(() -> notFound(name));
-            json.accept(ctx, view(tenant, s, false));
+            bodies.json(ctx, 200, view(tenant, s, false));
         });
         routes.put("/v1/subscriptions/{name}", this::put);
         routes.delete("/v1/subscriptions/{name}", ctx -> {
@@ -70,7 +62,7 @@ final class SubscriptionRoutes {
         String name = ctx.pathParam("name");
         JsonNode body;
         try {
-            body = mapper.readTree(readBody.apply(ctx));
+            body = mapper.readTree(bodies.read(ctx));
         } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
             throw ProblemException.badRequest(
                     "malformed-json", "the request body is not valid JSON: " + e.getOriginalMessage());
@@ -85,9 +77,9 @@ final class SubscriptionRoutes {
         } catch (IllegalStateException e) {
             throw new ProblemException(409, "subscription-declared", "Declared in configuration", e.getMessage());
         }
-        ctx.status(put.created() ? 201 : 200);
-        // The whole secret is shown when the subscription is created, so a generated one can be handed to the receiver.
-        json.accept(ctx, view(tenant, put.subscription(), put.created()));
+        // The whole secret is shown when the subscription is created, so a generated one can be handed to the
+        // receiver; never afterwards.
+        bodies.json(ctx, put.created() ? 201 : 200, view(tenant, put.subscription(), put.created()));
     }
 
     private Map<String, Object> view(String tenant, WebhookSubscription s, boolean withSecret) {

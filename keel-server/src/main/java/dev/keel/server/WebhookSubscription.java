@@ -114,6 +114,18 @@ public record WebhookSubscription(
         }
     }
 
+    /**
+     * The name a user gave the subscription behind a runtime subscription name ({@code webhook:<tenant>:<name>}
+     * or {@code webhook:<tenant>:<name>:<generation>}); any other name is returned as it is.
+     */
+    static String userName(String runtimeName) {
+        if (runtimeName == null || !runtimeName.startsWith("webhook:")) {
+            return runtimeName;
+        }
+        String[] parts = runtimeName.split(":", -1);
+        return parts.length == 3 || parts.length == 4 ? parts[2] : runtimeName;
+    }
+
     /** The subscription as answered over HTTP (the secret shortened unless asked for) and as stored. */
     Map<String, Object> toJson(boolean withSecret) {
         Map<String, Object> m = new LinkedHashMap<>();

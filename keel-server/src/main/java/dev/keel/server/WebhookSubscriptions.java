@@ -7,6 +7,8 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.keel.Keel;
 import dev.keel.Middleware;
 import dev.keel.Subscription;
+import dev.keel.SubscriptionStore;
+import dev.keel.spi.Coordination.StoredSubscription;
 import io.github.resilience4j.circuitbreaker.CircuitBreaker;
 import io.github.resilience4j.circuitbreaker.CircuitBreakerConfig;
 import io.github.resilience4j.ratelimiter.RateLimiter;
@@ -14,7 +16,6 @@ import io.github.resilience4j.ratelimiter.RateLimiterConfig;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.net.http.HttpClient;
-import java.nio.file.AtomicMoveNotSupportedException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
@@ -22,58 +23,82 @@ import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.Executors;
+import java.util.concurrent.locks.LockSupport;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * The webhook subscriptions a server runs: each is a runtime subscription whose handler posts to the
- * webhook, behind a circuit breaker (and a rate limiter when asked). Those created over HTTP are kept in a
- * JSON file, when one is given, and come back on restart; those declared in the configuration are applied
- * at start and cannot be changed over HTTP.
+ * The webhook subscriptions a server runs: each is a runtime subscription whose handler posts to the webhook,
+ * behind a circuit breaker (and a rate limiter when asked). Those created over HTTP are kept in the journal
+ * ({@link Keel#subscriptionStore()}), so every instance sharing it runs the same ones: a change made on one
+ * instance is applied there at once and by the others within a second (each reads the store every second and
+ * applies what changed, by revision). Those declared in the configuration are applied at start and cannot be
+ * changed over HTTP. A breaker's open state is shared through the journal's pauses, under the subscription's
+ * delivery name, which is the same on every instance.
+ *
+ * <p>Threads: HTTP request threads change it (one name at a time, under that name's lock); the
+ * {@code keel-webhook-sync} thread applies other instances' changes under the same locks. The running set is
+ * guarded by {@code this}.
  */
-final class WebhookSubscriptions implements AutoCloseable {
+final class WebhookSubscriptions implements SubscriptionNames, AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(WebhookSubscriptions.class);
+    private static final Duration SYNC_EVERY = Duration.ofSeconds(1);
 
     private final Keel keel;
+    private final SubscriptionStore store;
     private final ObjectMapper mapper;
-    private final Path file;
+    private final Path legacyFile;
     private final Clock clock;
     private final HttpClient client;
     private final boolean allowPrivateTargets;
+    /** What runs, by tenant and name; guarded by {@code this}. */
     private final Map<Key, Running> running = new LinkedHashMap<>();
-    /** The subscriptions created over HTTP, as kept in the file; guarded by {@code this}. */
-    private final Map<Key, WebhookSubscription> stored = new LinkedHashMap<>();
 
-    private final Map<Key, Object> keyLocks = new java.util.concurrent.ConcurrentHashMap<>();
+    private final Map<Key, Object> keyLocks = new ConcurrentHashMap<>();
     private long lastGeneration;
+    private volatile boolean syncing;
+    private Thread sync;
 
-    private record Key(String tenant, String name) {}
+    private record Key(String tenant, String name) {
+        /** The key in the store: length-prefixed, so no tenant and name spell another pair. */
+        String stored() {
+            return (tenant == null ? "-" : tenant.length() + ":" + tenant) + "/" + name;
+        }
+    }
 
-    private record Running(WebhookSubscription subscription, CircuitBreaker breaker) {}
+    /**
+     * @param revision the stored revision it runs (0 for a declared one)
+     */
+    private record Running(WebhookSubscription subscription, CircuitBreaker breaker, long revision) {}
 
     /** A subscription built for the runtime, not yet subscribed. */
     private record Prepared(WebhookSubscription webhook, Subscription subscription, CircuitBreaker breaker) {}
 
-    /** A subscription as stored or declared, before it is parsed. */
+    /** A subscription as declared, before it is parsed. */
     record Definition(String name, String tenant, JsonNode spec) {}
 
     /** The outcome of a {@link #put}: the subscription, and whether it was new. */
     record Put(WebhookSubscription subscription, boolean created) {}
 
     /**
+     * @param legacyFile a subscriptions file of an earlier version, whose entries are moved into the journal
+     *     once at start; may be null
      * @param allowPrivateTargets whether webhooks may point at loopback, private and link-local addresses
      */
-    WebhookSubscriptions(Keel keel, ObjectMapper mapper, Path file, Clock clock, boolean allowPrivateTargets) {
+    WebhookSubscriptions(Keel keel, ObjectMapper mapper, Path legacyFile, Clock clock, boolean allowPrivateTargets) {
         this.allowPrivateTargets = allowPrivateTargets;
         this.keel = keel;
+        this.store = keel.subscriptionStore();
         this.mapper = mapper;
-        this.file = file;
+        this.legacyFile = legacyFile;
         this.clock = clock;
         this.client = HttpClient.newBuilder()
                 .version(HttpClient.Version.HTTP_1_1)
@@ -84,12 +109,13 @@ final class WebhookSubscriptions implements AutoCloseable {
     }
 
     /**
-     * Starts the subscriptions stored in the file and those declared; a declared one wins over a stored one of
-     * the same tenant and name.
+     * Starts the declared subscriptions and those stored in the journal (a declared one wins over a stored one
+     * of the same tenant and name), then follows the store.
      *
      * @throws IllegalArgumentException naming the declared subscription that is not valid
      */
-    synchronized void start(List<Definition> declared) {
+    void start(List<Definition> declared) {
+        importLegacyFile();
         Map<Key, WebhookSubscription> wanted = new LinkedHashMap<>();
         for (Definition d : declared) {
             try {
@@ -103,18 +129,6 @@ final class WebhookSubscriptions implements AutoCloseable {
                 throw new IllegalArgumentException("subscription '" + d.name() + "': " + e.getMessage(), e);
             }
         }
-        for (WebhookSubscription s : load()) {
-            Key key = new Key(s.tenant(), s.name());
-            if (wanted.containsKey(key)) {
-                log.warn(
-                        "subscription '{}' is declared in the configuration and was also created over HTTP; the"
-                                + " declared one is used",
-                        s.name());
-            } else {
-                wanted.put(key, s);
-                stored.put(key, s);
-            }
-        }
         List<Prepared> prepared = new ArrayList<>();
         for (WebhookSubscription s : wanted.values()) {
             try {
@@ -125,8 +139,201 @@ final class WebhookSubscriptions implements AutoCloseable {
         }
         for (Prepared p : prepared) {
             keel.subscribe(p.subscription());
-            running.put(new Key(p.webhook().tenant(), p.webhook().name()), new Running(p.webhook(), p.breaker()));
+            synchronized (this) {
+                running.put(key(p.webhook()), new Running(p.webhook(), p.breaker(), 0));
+            }
         }
+        follow(store.list());
+        syncing = true;
+        sync = Thread.ofPlatform().daemon().name("keel-webhook-sync").start(this::syncLoop);
+    }
+
+    /** Moves the entries of an earlier version's subscriptions file into the journal, once. */
+    private void importLegacyFile() {
+        if (legacyFile == null || !Files.exists(legacyFile)) {
+            return;
+        }
+        List<Map<String, Object>> entries;
+        try {
+            entries = mapper.readValue(legacyFile.toFile(), new TypeReference<>() {});
+        } catch (IOException e) {
+            throw new UncheckedIOException(
+                    "cannot read the subscriptions file '" + legacyFile + "': " + e.getMessage(), e);
+        }
+        Map<String, StoredSubscription> present = new HashMap<>();
+        store.list().forEach(s -> present.put(s.key(), s));
+        for (Map<String, Object> m : entries) {
+            Key key = new Key((String) m.get("tenant"), (String) m.get("name"));
+            if (!present.containsKey(key.stored())) {
+                try {
+                    store.save(key.stored(), mapper.writeValueAsString(m));
+                } catch (IOException e) {
+                    throw new UncheckedIOException(e);
+                }
+            }
+        }
+        try {
+            Files.move(
+                    legacyFile,
+                    legacyFile.resolveSibling(legacyFile.getFileName() + ".imported"),
+                    StandardCopyOption.REPLACE_EXISTING);
+        } catch (IOException e) {
+            log.warn(
+                    "moved the subscriptions of '{}' into the journal but could not rename the file: {}",
+                    legacyFile,
+                    e.toString());
+        }
+        log.info("moved {} subscription(s) from '{}' into the journal", entries.size(), legacyFile);
+    }
+
+    private void syncLoop() {
+        while (syncing) {
+            LockSupport.parkNanos(SYNC_EVERY.toNanos());
+            if (!syncing) {
+                return;
+            }
+            try {
+                follow(store.list());
+            } catch (RuntimeException e) {
+                log.warn(
+                        "could not read the stored webhook subscriptions ({}); trying again in {}",
+                        e.toString(),
+                        SYNC_EVERY);
+            }
+        }
+    }
+
+    /** Stops following the store (before the runtime closes). */
+    void stopSync() {
+        syncing = false;
+        Thread t = sync;
+        if (t != null) {
+            LockSupport.unpark(t);
+            try {
+                t.join(Duration.ofSeconds(5));
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        }
+    }
+
+    /** Applies what the store holds: new and changed subscriptions run, removed ones stop. */
+    private void follow(List<StoredSubscription> stored) {
+        long newest = 0;
+        Map<Key, StoredSubscription> byKey = new LinkedHashMap<>();
+        for (StoredSubscription s : stored) {
+            newest = Math.max(newest, s.revision());
+            try {
+                JsonNode doc = mapper.readTree(s.document());
+                byKey.put(new Key(text(doc, "tenant"), text(doc, "name")), s);
+            } catch (IOException e) {
+                log.error("stored subscription '{}' is not JSON; it is ignored", s.key(), e);
+            }
+        }
+        for (Map.Entry<Key, StoredSubscription> e : byKey.entrySet()) {
+            Key key = e.getKey();
+            StoredSubscription s = e.getValue();
+            synchronized (lockFor(key)) {
+                Running r = runningOf(key);
+                if (r != null && (r.subscription().declared() || r.revision() >= s.revision())) {
+                    continue;
+                }
+                try {
+                    apply(key, read(s.document()), s.revision());
+                } catch (RuntimeException ex) {
+                    log.error("could not run stored subscription '{}'; it is left as it was", key.name(), ex);
+                }
+            }
+        }
+        List<Key> gone = new ArrayList<>();
+        synchronized (this) {
+            for (Map.Entry<Key, Running> e : running.entrySet()) {
+                Running r = e.getValue();
+                // Revisions only grow: one newer than anything read was saved here since, not deleted.
+                if (!r.subscription().declared() && !byKey.containsKey(e.getKey()) && r.revision() <= newest) {
+                    gone.add(e.getKey());
+                }
+            }
+        }
+        for (Key key : gone) {
+            synchronized (lockFor(key)) {
+                Running r = runningOf(key);
+                if (r != null && r.revision() <= newest) {
+                    stop(key, r);
+                }
+            }
+        }
+    }
+
+    private WebhookSubscription read(String document) {
+        try {
+            JsonNode m = mapper.readTree(document);
+            ObjectNode spec = (ObjectNode) m.get("spec");
+            return WebhookSubscription.parse(
+                    text(m, "name"),
+                    text(m, "tenant"),
+                    spec,
+                    null,
+                    text(m, "deliveryName"),
+                    Instant.parse(text(m, "createdAt")),
+                    false);
+        } catch (IOException | RuntimeException e) {
+            throw new IllegalStateException("a stored subscription is not valid: " + e.getMessage(), e);
+        }
+    }
+
+    private String document(WebhookSubscription s) {
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("name", s.name());
+        m.put("tenant", s.tenant());
+        m.put("deliveryName", s.deliveryName());
+        m.put("createdAt", s.createdAt().toString());
+        m.put("spec", s.spec(true));
+        try {
+            return mapper.writeValueAsString(m);
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    private static String text(JsonNode node, String field) {
+        JsonNode v = node.get(field);
+        return v == null || v.isNull() ? null : v.asText();
+    }
+
+    /**
+     * Runs a subscription under its key: a replacement of the same delivery name keeps its cursors, retries and
+     * counters; one created anew (another delivery name) starts from the events emitted then.
+     */
+    private void apply(Key key, WebhookSubscription next, long revision) {
+        Prepared prepared = prepare(next);
+        Running old = runningOf(key);
+        if (old != null && old.subscription().deliveryName().equals(next.deliveryName())) {
+            keel.replace(prepared.subscription());
+        } else {
+            if (old != null) {
+                keel.unsubscribe(old.subscription().deliveryName());
+            }
+            keel.subscribe(prepared.subscription());
+        }
+        synchronized (this) {
+            running.put(key, new Running(next, prepared.breaker(), revision));
+        }
+    }
+
+    private void stop(Key key, Running r) {
+        synchronized (this) {
+            running.remove(key);
+        }
+        keel.unsubscribe(r.subscription().deliveryName());
+    }
+
+    private synchronized Running runningOf(Key key) {
+        return running.get(key);
+    }
+
+    private static Key key(WebhookSubscription s) {
+        return new Key(s.tenant(), s.name());
     }
 
     synchronized List<WebhookSubscription> list(String tenant) {
@@ -147,10 +354,22 @@ final class WebhookSubscriptions implements AutoCloseable {
         return r == null ? null : r.breaker().getState().name().toLowerCase(java.util.Locale.ROOT);
     }
 
+    @Override
+    public synchronized String runtimeName(String tenant, String name) {
+        Running r = running.get(new Key(tenant, name));
+        return r == null ? null : r.subscription().deliveryName();
+    }
+
+    @Override
+    public String userName(String runtimeName) {
+        return WebhookSubscription.userName(runtimeName);
+    }
+
     /**
-     * Creates or replaces a subscription. A replaced one keeps its position and pending retries. Changes to
-     * one name wait for each other (a replacement waits for the old one's deliveries in flight); other names
-     * and reads are not held up meanwhile.
+     * Creates or replaces a subscription, for every instance: it is stored in the journal, then run here at once
+     * (the others follow within a second). A replaced one keeps its position, pending retries and counters.
+     * Changes to one name wait for each other (a replacement waits for the old one's deliveries in flight);
+     * other names and reads are not held up meanwhile.
      *
      * @throws IllegalArgumentException when the body is not a valid subscription
      * @throws IllegalStateException when the subscription is declared in the configuration
@@ -158,16 +377,12 @@ final class WebhookSubscriptions implements AutoCloseable {
     Put put(String tenant, String name, JsonNode body) {
         Key key = new Key(tenant, name);
         synchronized (lockFor(key)) {
-            Running old;
-            String deliveryName;
-            Instant now = clock.instant();
-            synchronized (this) {
-                old = running.get(key);
-                if (old != null && old.subscription().declared()) {
-                    throw new IllegalStateException(declaredMessage(name));
-                }
-                deliveryName = old != null ? old.subscription().deliveryName() : newDeliveryName(tenant, name, now);
+            Running old = runningOf(key);
+            if (old != null && old.subscription().declared()) {
+                throw new IllegalStateException(declaredMessage(name));
             }
+            Instant now = clock.instant();
+            String deliveryName = old != null ? old.subscription().deliveryName() : newDeliveryName(tenant, name, now);
             WebhookSubscription next = WebhookSubscription.parse(
                     name, tenant, body, old == null ? null : old.subscription(), deliveryName, now, false);
             if (old != null) {
@@ -186,58 +401,30 @@ final class WebhookSubscriptions implements AutoCloseable {
                         old.subscription().createdAt(),
                         false);
             }
-            Prepared prepared = prepare(next); // everything checked before anything changes
-            save(key, next); // then kept: a subscription that could not be kept is not started
-            if (old != null) {
-                keel.unsubscribe(deliveryName); // waits for its deliveries in flight, holding this name only
-            }
-            try {
-                keel.subscribe(prepared.subscription());
-            } catch (RuntimeException e) {
-                // Put back what ran before, in the runtime and in the file.
-                save(key, old == null ? null : old.subscription());
-                synchronized (this) {
-                    running.remove(key);
-                }
-                if (old != null) {
-                    Prepared restored = prepare(old.subscription());
-                    keel.subscribe(restored.subscription());
-                    synchronized (this) {
-                        running.put(key, new Running(old.subscription(), restored.breaker()));
-                    }
-                }
-                throw e;
-            }
-            synchronized (this) {
-                running.put(key, new Running(next, prepared.breaker()));
-            }
+            prepare(next); // everything checked before anything changes
+            long revision = store.save(key.stored(), document(next));
+            apply(key, next, revision);
             return new Put(next, old == null);
         }
     }
 
     /**
-     * Removes a subscription; its events stop being delivered. Its dead letters stay.
+     * Removes a subscription on every instance; its events stop being delivered. Its dead letters stay.
      *
      * @throws IllegalStateException when the subscription is declared in the configuration
      */
     boolean delete(String tenant, String name) {
         Key key = new Key(tenant, name);
         synchronized (lockFor(key)) {
-            Running old;
-            synchronized (this) {
-                old = running.get(key);
-                if (old == null) {
-                    return false;
-                }
-                if (old.subscription().declared()) {
-                    throw new IllegalStateException(declaredMessage(name));
-                }
+            Running old = runningOf(key);
+            if (old == null) {
+                return false;
             }
-            save(key, null);
-            synchronized (this) {
-                running.remove(key);
+            if (old.subscription().declared()) {
+                throw new IllegalStateException(declaredMessage(name));
             }
-            keel.unsubscribe(old.subscription().deliveryName());
+            store.delete(key.stored());
+            stop(key, old);
             return true;
         }
     }
@@ -248,6 +435,7 @@ final class WebhookSubscriptions implements AutoCloseable {
 
     @Override
     public void close() {
+        stopSync();
         client.close();
     }
 
@@ -256,7 +444,7 @@ final class WebhookSubscriptions implements AutoCloseable {
     }
 
     /** A name no earlier creation used, so a subscription created again starts from the events emitted then. */
-    private String newDeliveryName(String tenant, String name, Instant now) {
+    private synchronized String newDeliveryName(String tenant, String name, Instant now) {
         lastGeneration = Math.max(lastGeneration + 1, now.toEpochMilli());
         return "webhook:" + tenantPart(tenant) + ":" + name + ":" + Long.toString(lastGeneration, 36);
     }
@@ -319,98 +507,5 @@ final class WebhookSubscriptions implements AutoCloseable {
                 .timeout(s.timeout().plusSeconds(5))
                 .build();
         return new Prepared(s, subscription, breaker);
-    }
-
-    private List<WebhookSubscription> load() {
-        if (file == null || !Files.exists(file)) {
-            return List.of();
-        }
-        List<Map<String, Object>> stored;
-        try {
-            stored = mapper.readValue(file.toFile(), new TypeReference<>() {});
-        } catch (IOException e) {
-            throw new UncheckedIOException("cannot read the subscriptions file '" + file + "': " + e.getMessage(), e);
-        }
-        List<WebhookSubscription> out = new ArrayList<>();
-        for (Map<String, Object> m : stored) {
-            ObjectNode spec = mapper.valueToTree(m.get("spec"));
-            String name = (String) m.get("name");
-            String tenant = (String) m.get("tenant");
-            try {
-                out.add(WebhookSubscription.parse(
-                        name,
-                        tenant,
-                        spec,
-                        null,
-                        (String) m.get("deliveryName"),
-                        Instant.parse((String) m.get("createdAt")),
-                        false));
-            } catch (RuntimeException e) {
-                throw new IllegalStateException(
-                        "the subscriptions file '" + file + "' holds an invalid subscription '" + name + "': "
-                                + e.getMessage(),
-                        e);
-            }
-        }
-        return out;
-    }
-
-    /**
-     * Writes the subscriptions created over HTTP, with the one under {@code key} replaced (removed when null);
-     * in memory only when the file cannot be written.
-     */
-    private synchronized void save(Key key, WebhookSubscription replacement) {
-        Map<Key, WebhookSubscription> all = new LinkedHashMap<>(stored);
-        if (replacement == null) {
-            all.remove(key);
-        } else {
-            all.put(key, replacement);
-        }
-        if (file != null) {
-            write(all);
-        }
-        stored.clear();
-        stored.putAll(all);
-    }
-
-    private void write(Map<Key, WebhookSubscription> all) {
-        List<Map<String, Object>> stored = new ArrayList<>();
-        for (WebhookSubscription s : all.values()) {
-            if (s.declared()) {
-                continue;
-            }
-            Map<String, Object> m = new LinkedHashMap<>();
-            m.put("name", s.name());
-            m.put("tenant", s.tenant());
-            m.put("deliveryName", s.deliveryName());
-            m.put("createdAt", s.createdAt().toString());
-            m.put("spec", s.spec(true));
-            stored.add(m);
-        }
-        try {
-            Files.createDirectories(file.toAbsolutePath().getParent());
-            Path tmp = file.resolveSibling(file.getFileName() + ".tmp");
-            Files.deleteIfExists(tmp);
-            Files.createFile(tmp); // it holds signing secrets: readable by the owner only, where the system allows
-            try {
-                Files.setPosixFilePermissions(
-                        tmp, java.nio.file.attribute.PosixFilePermissions.fromString("rw-------"));
-            } catch (UnsupportedOperationException e) {
-                // not a POSIX file system
-            }
-            try (java.nio.channels.FileChannel ch =
-                    java.nio.channels.FileChannel.open(tmp, java.nio.file.StandardOpenOption.WRITE)) {
-                ch.write(java.nio.ByteBuffer.wrap(
-                        mapper.writerWithDefaultPrettyPrinter().writeValueAsBytes(stored)));
-                ch.force(true); // on disk before it replaces the old file
-            }
-            try {
-                Files.move(tmp, file, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
-            } catch (AtomicMoveNotSupportedException e) {
-                Files.move(tmp, file, StandardCopyOption.REPLACE_EXISTING);
-            }
-        } catch (IOException e) {
-            throw new UncheckedIOException("cannot write the subscriptions file '" + file + "': " + e.getMessage(), e);
-        }
     }
 }

@@ -183,6 +183,15 @@ class DashboardTest {
                 .contains("payment.failed")
                 .contains("HTTP 410")
                 .contains("no such account");
+        // What the user named, and what went wrong said once; the list is newest first, as its heading says.
+        List<WebElement> cells = row.findElements(By.tagName("td"));
+        assertThat(cells.get(1).getText()).isEqualTo("ledger");
+        String error = row.findElement(By.cssSelector(".reason")).getText();
+        assertThat(error).doesNotContain("PermanentFailureException");
+        assertThat(error.indexOf("HTTP 410")).isEqualTo(error.lastIndexOf("HTTP 410"));
+        assertThat(browser.findElement(By.xpath("//h2[starts-with(., 'Dead letters')]"))
+                        .getText())
+                .contains("newest first");
         new WebDriverWait(browser, WAIT)
                 .until(d -> d.findElement(By.id("emitted")).getText().equals("3"));
         WebElement ledger = browser.findElement(By.cssSelector("#subscriptions tr[data-subscription='ledger']"));

@@ -129,35 +129,95 @@ class ReceiverFaultTest {
             Thread.sleep(50);
         }
         assertThat(send("GET", "/v1/stats", null, null).statusCode()).isEqualTo(200);
-        // Events are tried, then dead-lettered (or held while the circuit is open); the user finds the dead
-        // letters by the name they gave the subscription.
-        await().atMost(Duration.ofSeconds(60))
-                .untilAsserted(() -> assertThat(JSON.readTree(send("GET", "/v1/dead-letters?limit=100", null, null)
-                                        .body())
-                                .get("items"))
-                        .isNotEmpty());
-        JsonNode all = JSON.readTree(
-                        send("GET", "/v1/dead-letters?limit=100", null, null).body())
-                .get("items");
-        JsonNode mine = JSON.readTree(send("GET", "/v1/dead-letters?subscription=flaky&limit=100", null, null)
-                        .body())
-                .get("items");
-        assertThat(mine.size()).isEqualTo(all.size());
-        for (JsonNode d : mine) {
-            assertThat(d.get("subscription").asText()).isEqualTo("flaky");
-        }
-        JsonNode none = JSON.readTree(send("GET", "/v1/dead-letters?subscription=other&limit=100", null, null)
-                        .body())
-                .get("items");
-        assertThat(none).isEmpty();
-        JsonNode dryRun = JSON.readTree(send(
-                        "POST",
-                        "/v1/dead-letters/reprocess",
-                        "application/json",
-                        "{\"criteria\":{\"subscription\":\"flaky\"},\"dryRun\":true}")
-                .body());
-        assertThat(dryRun.get("matched").asInt()).isGreaterThanOrEqualTo(mine.size());
         assertLive();
+    }
+
+    /** Users find dead letters, and reprocess them, by the name they gave the subscription. */
+    @Test
+    void deadLettersAreFoundAndReprocessedByTheNameTheUserGave() throws Exception {
+        startServer();
+        Receiver gone = new Receiver();
+        try {
+            gone.behave((exchange, body) -> Receiver.respond(exchange, 410, "no such account"));
+            for (String name : List.of("gone", "also-gone")) {
+                HttpResponse<String> created = send(
+                        "PUT",
+                        "/v1/subscriptions/" + name,
+                        "application/json",
+                        "{\"types\":[\"order.*\"],\"webhook\":{\"url\":\"" + gone.url() + "\"}}");
+                assertThat(created.statusCode()).as(created.body()).isEqualTo(201);
+            }
+            for (int i = 0; i < 3; i++) {
+                emit("e-" + i, "k-" + i);
+            }
+            await().atMost(Duration.ofSeconds(30))
+                    .untilAsserted(() -> assertThat(JSON.readTree(send("GET", "/v1/dead-letters?limit=100", null, null)
+                                            .body())
+                                    .get("items"))
+                            .hasSize(6));
+            JsonNode mine = JSON.readTree(send("GET", "/v1/dead-letters?subscription=gone&limit=100", null, null)
+                            .body())
+                    .get("items");
+            assertThat(mine).hasSize(3);
+            for (JsonNode d : mine) {
+                assertThat(d.get("subscription").asText()).isEqualTo("gone");
+                assertThat(d.get("reason").asText()).startsWith("permanent failure: HTTP 410");
+            }
+            assertThat(JSON.readTree(send("GET", "/v1/dead-letters?subscription=other", null, null)
+                                    .body())
+                            .get("items"))
+                    .isEmpty();
+            JsonNode dryRun = JSON.readTree(send(
+                            "POST",
+                            "/v1/dead-letters/reprocess",
+                            "application/json",
+                            "{\"subscription\":\"also-gone\",\"dryRun\":true}")
+                    .body());
+            assertThat(dryRun.get("matched").asInt()).isEqualTo(3);
+        } finally {
+            gone.close();
+        }
+    }
+
+    /**
+     * Handlers that burn CPU and ignore their interrupts on every lane hold every carrier thread of the virtual
+     * threads deliveries run on: ingest, health and admin are served by threads of their own and answer.
+     */
+    @Test
+    void handlersThatHoldEveryCarrierNeverStarveIngestHealthOrAdmin() throws Exception {
+        keel = Keel.builder()
+                .journal(JdbcJournal.sqlite(dir.resolve("keel.db")))
+                .lanes(8)
+                .build();
+        java.util.concurrent.atomic.AtomicInteger burning = new java.util.concurrent.atomic.AtomicInteger();
+        keel.subscribe(dev.keel.Subscription.builder("hog")
+                .types("order.*")
+                .timeout(Duration.ofMillis(500))
+                .handler(Object.class, d -> {
+                    burning.incrementAndGet();
+                    long until = System.nanoTime() + Duration.ofSeconds(4).toNanos();
+                    while (System.nanoTime() < until) {
+                        Thread.onSpinWait(); // CPU-bound, and deaf to interrupts
+                    }
+                })
+                .build());
+        keel.start();
+        server = KeelServer.builder(keel)
+                .port(0)
+                .tokens(List.of(new AccessToken(TOKEN, "acme", Set.of(Scope.PRODUCE, Scope.ADMIN, Scope.CONSUME))))
+                .build()
+                .start();
+        for (int i = 0; i < 8; i++) {
+            emit("warm-" + i, "k" + i); // a burning handler on (nearly) every lane
+        }
+        await().atMost(Duration.ofSeconds(10)).until(() -> burning.get() >= 2);
+        for (int i = 0; i < 20; i++) {
+            emit("e-" + i, "k-" + (i % 5));
+            assertLive();
+            assertThat(send("GET", "/v1/stats", null, null).statusCode()).isEqualTo(200);
+            assertThat(send("GET", "/v1/dead-letters", null, null).statusCode()).isEqualTo(200);
+            assertThat(send("GET", "/health/startup", null, null).statusCode()).isEqualTo(200);
+        }
     }
 
     /** The fault test of the default run: refuse, then hang, then answer slowly, then recover. */

@@ -340,6 +340,21 @@ public final class LaneLedger {
         batch = batchReordered ? reorder(records) : records;
     }
 
+    /**
+     * The log holds nothing after {@link #readAfter()} up to {@code head} any more (pruned before this
+     * subscription read it: registered again after a while away, say): the cursor moves to the head, as after
+     * an empty batch. Returns how many sequences were passed over.
+     */
+    public long skipGone(long head) {
+        long from = readAfter();
+        admit(List.of());
+        if (head <= from) {
+            return 0;
+        }
+        newCursor = head;
+        return head - from;
+    }
+
     /** The attempt {@link #next} handed out. */
     public Attempt attempt() {
         if (current == null) {

@@ -13,6 +13,7 @@ import java.util.List;
 import java.util.Optional;
 import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.concurrent.locks.LockSupport;
 import org.slf4j.Logger;
@@ -24,8 +25,8 @@ import org.slf4j.LoggerFactory;
  *
  * <h2>One owner, by construction</h2>
  *
- * The lane's state (a {@link Holding}: the ledger and the runner's pause and commit clocks) is reachable
- * only through this worker's {@link #baton}:
+ * The lane's state (a {@link Holding}: the ledger, the fence it was loaded under, and the runner's pause and
+ * commit clocks) is reachable only through this worker's {@link #baton}:
  *
  * <ul>
  *   <li>the {@code Holding} itself when nobody runs a pass;
@@ -42,10 +43,14 @@ import org.slf4j.LoggerFactory;
  *
  * <p>Other threads talk to a worker through its mailbox (reprocess orders, a reload after a lease change,
  * retirement) and read the {@link LaneSnapshot} the owner publishes after each pass.
+ *
+ * <p>It is long because the runner's loop, the hand-over and the watchdog's side of it belong together: the
+ * protocol can only be checked by reading them side by side.
  */
 public final class LaneWorker {
     private static final Logger log = LoggerFactory.getLogger(LaneWorker.class);
     private static final Duration BACKOFF = Duration.ofSeconds(1);
+    private static final Duration LEASE_LOST_BACKOFF = Duration.ofMillis(100);
     private static final int LOST = -1;
     private static final long IDLE_PARK_NANOS = Duration.ofMillis(200).toNanos();
     /**
@@ -58,7 +63,7 @@ public final class LaneWorker {
     private static final int NAPS = 3;
     /** Napping pays only under load: when the moving average of pass sizes is at least this. */
     private static final int NAP_WHEN_BATCH = 8;
-    /** The shortest sleep: whatever a pass could not do now, the runner never asks again at once. */
+    /** The shortest sleep after passes that found nothing to do: a runner never asks again at once. */
     private static final long MIN_SLEEP_NANOS = 100_000;
     /** How long a runner waits when another thread runs a pass on its lane. */
     private static final long BUSY_PARK_NANOS = 1_000_000;
@@ -80,19 +85,25 @@ public final class LaneWorker {
     private final ConcurrentLinkedQueue<String> reprocessOrders = new ConcurrentLinkedQueue<>();
     private final AtomicBoolean reload = new AtomicBoolean();
     private volatile boolean retired;
-    private volatile boolean awaitingIdle;
+    /** Retired and done: whatever a pass of it still does is never committed (another runtime owns the name). */
+    private volatile boolean sealed;
+
+    private final AtomicInteger idleWaiters = new AtomicInteger();
 
     // ---- for other threads ----
     private volatile LaneSnapshot snapshot = LaneSnapshot.EMPTY;
     /** When a delivery without a timeout started (coarse clock), 0 when none runs: for stuck-lane checks. */
     private volatile long deliveringSince;
 
-    private volatile Thread runner;
+    private final AtomicReference<Thread> runner = new AtomicReference<>();
     private volatile boolean sleeping;
 
     /** The lane's state, owned by whoever holds the baton. */
     static final class Holding {
         final LaneLedger ledger;
+        /** The fencing token the state was loaded under: commits carry it, so a stale owner writes nothing. */
+        long fence = Commit.NO_FENCE;
+
         long pausedUntil;
         boolean paused;
         long lastCommitNanos;
@@ -155,15 +166,18 @@ public final class LaneWorker {
 
     private void load(Holding h) {
         Instant now = ctx.clock().instant();
+        long fence = ctx.fence(lane); // first: what is read next is what this token may write over
         long head = ctx.log().head(lane);
         if (ephemeral) {
             h.ledger.reset(head, List.of(), now);
+            h.fence = fence;
             return;
         }
         // Read everything first: if the journal fails here, the state stays as it was and the reload is retried.
         long cursor = ctx.log().openCursor(name, lane, head);
         List<Pending> pending = ctx.log().pending(name, lane);
         h.ledger.reset(cursor, pending, now);
+        h.fence = fence;
     }
 
     // ---- the mailbox ----
@@ -180,18 +194,18 @@ public final class LaneWorker {
         wake();
     }
 
-    /** Wakes a runner that sleeps until signalled. */
+    /** Wakes a runner, sleeping or not. */
     public void wake() {
-        Thread t = runner;
+        Thread t = runner.get();
         if (t != null) {
             LockSupport.unpark(t);
         }
     }
 
-    /** Wakes the runner if it sleeps (the cheap check for the emit path). */
+    /** Wakes the runner if it sleeps waiting for events (the cheap check for the emit path). */
     public void wakeIfSleeping() {
         if (sleeping) {
-            Thread t = runner;
+            Thread t = runner.get();
             if (t != null) {
                 LockSupport.unpark(t);
             }
@@ -210,7 +224,7 @@ public final class LaneWorker {
 
     private void release(Holding h) {
         baton.set(h);
-        if (awaitingIdle) {
+        if (idleWaiters.get() > 0) {
             synchronized (this) {
                 notifyAll();
             }
@@ -228,7 +242,7 @@ public final class LaneWorker {
             return true;
         }
         long deadline = System.nanoTime() + wait.toNanos();
-        awaitingIdle = true;
+        idleWaiters.incrementAndGet();
         try {
             synchronized (this) {
                 while (!isIdle()) {
@@ -246,7 +260,7 @@ public final class LaneWorker {
                 return true;
             }
         } finally {
-            awaitingIdle = false;
+            idleWaiters.decrementAndGet();
         }
     }
 
@@ -261,11 +275,20 @@ public final class LaneWorker {
         if (h == null) {
             return 0;
         }
+        int work = runPass(h, null);
+        return work == LOST ? 0 : work;
+    }
+
+    /**
+     * A pass over a holding this thread owns, which it gives back afterwards, whatever happens, unless it was
+     * taken over meanwhile ({@link #LOST}).
+     */
+    private int runPass(Holding h, Outcome resumed) {
         boolean lost = false;
         try {
-            int work = pass(h, null);
+            int work = pass(h, resumed);
             lost = work == LOST;
-            return lost ? 0 : work;
+            return work;
         } finally {
             if (!lost) {
                 release(h);
@@ -286,6 +309,12 @@ public final class LaneWorker {
                 account(l.record(resumed, now), l, resumed, h);
             } else {
                 if (retired || !ctx.holds(lane) || ctx.pausedByStore(sub)) {
+                    // Nothing may be delivered; what an earlier pass held back is committed all the same (a lane
+                    // being given back is still leased until it is released).
+                    if (!retired && !reload.get()) {
+                        flush(h);
+                        publish(h);
+                    }
                     return 0;
                 }
                 if (reload.getAndSet(false)) {
@@ -305,7 +334,7 @@ public final class LaneWorker {
                 l.beginPass(now);
             }
             while (true) {
-                if (ctx.stopping() || !ctx.holds(lane) || retired) {
+                if (ctx.stopping() || retired || !ctx.holds(lane) || ctx.fence(lane) != h.fence) {
                     l.leave(ctx.clock().instant());
                     break;
                 }
@@ -314,39 +343,48 @@ public final class LaneWorker {
                     break;
                 }
                 if (step == LaneLedger.Step.READ) {
-                    long after = l.readAfter();
-                    List<LogRecord> records = ctx.log().head(lane) <= after
-                            ? List.of()
-                            : ctx.log().read(lane, after, ctx.batchSize());
-                    l.admit(records);
+                    read(l);
                     continue;
                 }
                 LaneLedger.Attempt a = l.attempt();
                 Outcome o;
                 if (timeoutNanos > 0) {
-                    InFlight f = new InFlight(h, a, Thread.currentThread(), ctx.coarseNanos());
+                    InFlight f = new InFlight(h, a, Thread.currentThread(), System.nanoTime());
                     baton.set(f); // from here until won back, the state is not this thread's
+                    Throwable thrown = null;
+                    o = null;
                     try {
                         o = deliverer.deliver(a, lane);
-                    } catch (VirtualMachineError e) {
-                        f.finish();
-                        if (baton.compareAndSet(f, null)) {
-                            reload.set(true); // the attempt is not recorded: start again from what is stored
-                        }
-                        throw e;
+                    } catch (Throwable t) {
+                        thrown = t;
                     }
-                    if (!f.finish()) {
-                        o = timedOut(o, a);
-                    }
+                    boolean interrupted = !f.finish();
                     if (!baton.compareAndSet(f, null)) {
                         return LOST;
+                    }
+                    Thread.interrupted(); // whatever the handler left set is not the next delivery's
+                    if (thrown instanceof VirtualMachineError vme) {
+                        reload.set(true); // the attempt is not recorded: start again from what is stored
+                        throw vme;
+                    }
+                    if (thrown != null) {
+                        o = new Outcome.Failure(thrown);
+                    }
+                    if (interrupted) {
+                        o = timedOut(o, a);
                     }
                 } else {
                     deliveringSince = ctx.coarseNanos();
                     try {
                         o = deliverer.deliver(a, lane);
+                    } catch (VirtualMachineError vme) {
+                        reload.set(true);
+                        throw vme;
+                    } catch (RuntimeException e) {
+                        o = new Outcome.Failure(e);
                     } finally {
                         deliveringSince = 0;
+                        Thread.interrupted();
                     }
                 }
                 now = ctx.clock().instant();
@@ -371,6 +409,32 @@ public final class LaneWorker {
             pause(h, BACKOFF);
             publish(h);
             return 0;
+        }
+    }
+
+    /** Reads the next batch; a gap the log no longer holds (pruned before this subscription read it) is passed. */
+    private void read(LaneLedger l) {
+        long after = l.readAfter();
+        long head = ctx.log().head(lane);
+        if (head <= after) {
+            l.admit(List.of());
+            return;
+        }
+        List<LogRecord> records = ctx.log().read(lane, after, ctx.batchSize());
+        if (!records.isEmpty()) {
+            l.admit(records);
+            return;
+        }
+        long skipped = l.skipGone(head);
+        log.warn(
+                "subscription '{}' lane {}: events {} to {} were pruned before it read them; it goes on from {}",
+                name,
+                lane,
+                after + 1,
+                head,
+                head + 1);
+        if (skipped < 0) {
+            throw new IllegalStateException("a gap cannot be negative");
         }
     }
 
@@ -482,6 +546,16 @@ public final class LaneWorker {
         if (!l.hasChanges()) {
             return;
         }
+        if (sealed && !ephemeral) {
+            // Retired for good, and another runtime may own the name now: what this one did is delivered again.
+            log.warn(
+                    "subscription '{}' lane {}: outcomes of a delivery that outlived the subscription's removal"
+                            + " are dropped; its events are delivered again",
+                    name,
+                    lane);
+            reload.set(true);
+            return;
+        }
         boolean deadLettersChanged = l.deadLettersChanged();
         if (ephemeral) {
             if (!l.newDeadLetters().isEmpty()) {
@@ -493,7 +567,7 @@ public final class LaneWorker {
             l.discardCommit();
             return;
         }
-        Commit c = l.takeCommit(ctx.fence(lane));
+        Commit c = l.takeCommit(h.fence);
         try {
             ctx.log().commit(c);
         } catch (LeaseLostException lost) {
@@ -501,6 +575,7 @@ public final class LaneWorker {
             // when the lane comes back.
             log.info("subscription '{}' lane {}: {}", name, lane, lost.getMessage());
             reload.set(true);
+            pause(h, LEASE_LOST_BACKOFF);
             return;
         } catch (RuntimeException ex) {
             log.warn(
@@ -553,67 +628,60 @@ public final class LaneWorker {
 
     /**
      * The runner: passes while there is work, naps and sleeps when there is none. With a holding, it first
-     * finishes the pass the watchdog took over from a stuck thread.
+     * finishes the pass the watchdog took over from a stuck thread, whatever else happens (retirement,
+     * shutdown): the timed-out attempt is recorded and the state given back.
      */
     private void loop(Holding carried, Outcome carriedOutcome) {
-        runner = Thread.currentThread();
-        double load = 0;
-        Holding resume = carried;
+        Thread me = Thread.currentThread();
+        runner.set(me);
         try {
+            if (carried != null && runPass(carried, carriedOutcome) == LOST) {
+                return;
+            }
+            double load = 0;
+            int emptyPasses = 0;
             while (ctx.running() && !retired) {
                 try {
-                    int done;
-                    if (resume != null) {
-                        Holding h = resume;
-                        resume = null;
-                        int work = pass(h, carriedOutcome);
-                        if (work == LOST) {
-                            return;
-                        }
-                        release(h);
-                        done = work;
-                    } else {
-                        Holding h = acquire();
-                        if (h == null) {
-                            // Another thread runs a pass (a process() caller, a retirement's last commit).
-                            LockSupport.parkNanos(BUSY_PARK_NANOS);
-                            continue;
-                        }
-                        int work = pass(h, null);
-                        if (work == LOST) {
-                            return; // the watchdog handed the state to a new runner
-                        }
-                        release(h);
-                        done = work;
+                    Holding h = acquire();
+                    if (h == null) {
+                        // Another thread runs a pass (a process() caller, a retirement's last commit).
+                        LockSupport.parkNanos(BUSY_PARK_NANOS);
+                        continue;
+                    }
+                    int done = runPass(h, null);
+                    if (done == LOST) {
+                        return; // the watchdog handed the state to a new runner
                     }
                     if (done > 0) {
+                        emptyPasses = 0;
                         load = load * 0.75 + done * 0.25;
                         continue;
                     }
-                    load = idle(load);
-                } catch (VirtualMachineError e) {
-                    throw e;
+                    load = idle(load, ++emptyPasses);
                 } catch (Throwable t) {
+                    // The pass gave the state back; a failure here (even an OutOfMemoryError a handler hit) must
+                    // not leave the lane without a runner.
                     log.error("subscription '{}' lane {}: delivery loop failed; retrying in 1 s", name, lane, t);
                     LockSupport.parkNanos(BACKOFF.toNanos());
                 }
             }
             finalFlush();
         } finally {
-            if (runner == Thread.currentThread()) {
-                runner = null;
-            }
+            runner.compareAndSet(me, null);
         }
     }
 
     /**
      * Waits after a pass that did nothing: naps under load, else sleeps until signalled or something falls
      * due. A lane this runner may not deliver now (not held, paused by the store) sleeps the idle period, woken
-     * by a lease change or a resume; it never polls. Returns the new load average.
+     * by a lease change, a resume or a reprocess order, not by emits. After two empty passes in a row it
+     * always sleeps a moment, whatever it thinks is due: a runner never spins. Returns the new load average.
      */
-    private double idle(double load) {
+    private double idle(double load, int emptyPasses) {
         if (!ctx.holds(lane) || ctx.pausedByStore(sub)) {
-            sleep(IDLE_PARK_NANOS);
+            if (ctx.running() && !retired) {
+                LockSupport.parkNanos(IDLE_PARK_NANOS);
+            }
             return 0;
         }
         int naps = load >= NAP_WHEN_BATCH ? NAPS : 0;
@@ -623,23 +691,22 @@ public final class LaneWorker {
                 return load;
             }
         }
-        sleep(waitNanos(IDLE_PARK_NANOS));
-        return load;
-    }
-
-    /** Sleeps until woken or the time passes, unless there is work; at least a moment, so it can never spin. */
-    private void sleep(long nanos) {
         sleeping = true;
         try {
-            if (ctx.running() && !retired && !hasWork()) {
-                LockSupport.parkNanos(Math.max(MIN_SLEEP_NANOS, nanos));
+            if (ctx.running() && !retired) {
+                if (!hasWork()) {
+                    LockSupport.parkNanos(Math.max(MIN_SLEEP_NANOS, waitNanos(IDLE_PARK_NANOS)));
+                } else if (emptyPasses > 1) {
+                    LockSupport.parkNanos(MIN_SLEEP_NANOS);
+                }
             }
         } finally {
             sleeping = false;
         }
+        return load;
     }
 
-    /** Commits what a deferred commit held back, when the loop ends. */
+    /** Commits what a deferred commit held back, once no pass runs any more. */
     private void finalFlush() {
         Holding h = acquire();
         if (h == null) {
@@ -658,8 +725,10 @@ public final class LaneWorker {
     // ---- the watchdog's part ----
 
     /**
-     * Called by the watchdog thread each tick: warns at 80% of the timeout, interrupts at 100%, and at 200%
-     * takes the state from the stuck thread and hands it to a new runner.
+     * Called by the watchdog thread each tick with {@link System#nanoTime()}: warns at 80% of the timeout,
+     * interrupts at 100%, and at 200% takes the state from the stuck runner and hands it to a new one. It never
+     * takes over while the worker retires or the runtime stops (the stuck thread keeps the state, and gives it
+     * back when its handler returns), nor a delivery made by a thread that is not this worker's runner.
      */
     public void watch(long now) {
         if (timeoutNanos == 0 || !(baton.get() instanceof InFlight f)) {
@@ -679,6 +748,8 @@ public final class LaneWorker {
         if (elapsed >= 2 * timeoutNanos
                 && f.state() == InFlight.INTERRUPTED
                 && ctx.running()
+                && !retired
+                && f.thread == runner.get()
                 && baton.compareAndSet(f, null)) {
             log.error(
                     "subscription '{}' lane {}: a handler ignored its interrupt and ran past twice its {} ms timeout on"
@@ -717,23 +788,39 @@ public final class LaneWorker {
         return baton.get() instanceof InFlight || deliveringSince != 0;
     }
 
-    /** The thread delivering now, if any (to interrupt at shutdown). */
-    public Thread deliveringThread() {
+    /**
+     * Interrupts the handler running now, if any (at the end of a shutdown's drain): a timed one through its
+     * delivery's own protocol, so the interrupt can never land on what the thread does next.
+     *
+     * @return whether a handler was running
+     */
+    public boolean interruptDelivery() {
         Object b = baton.get();
         if (b instanceof InFlight f) {
-            return f.thread;
+            f.interrupt();
+            return true;
         }
-        return deliveringSince != 0 ? runner : null;
+        if (deliveringSince != 0) {
+            Thread t = runner.get();
+            if (t != null) {
+                t.interrupt(); // the runner clears it after the delivery, before anything else
+                return true;
+            }
+        }
+        return false;
     }
 
     /** The runner thread, if one runs. */
     public Thread runnerThread() {
-        return runner;
+        return runner.get();
     }
 
-    /** How long the delivery in flight has run, in nanoseconds of the coarse clock; 0 when none is. */
+    /** How long the delivery in flight has run, in nanoseconds; 0 when none is. */
     public long deliveringFor(long nowCoarse) {
-        long since = baton.get() instanceof InFlight f ? f.startedAt : deliveringSince;
+        if (baton.get() instanceof InFlight f) {
+            return Math.max(0, System.nanoTime() - f.startedAt);
+        }
+        long since = deliveringSince;
         return since == 0 ? 0 : Math.max(0, nowCoarse - since);
     }
 
@@ -789,17 +876,41 @@ public final class LaneWorker {
         return lag() == 0 || s.blocksLog();
     }
 
-    /**
-     * Stops further passes and waits, up to {@code wait}, for a pass under way to end (for unsubscribe). From
-     * the worker's own handler (a stream cancelled while delivering) it does not wait.
-     */
-    public void retire(Duration wait) {
+    // ---- retirement ----
+
+    /** Stops further passes (the first half of a retirement; see {@link #finishRetirement}). */
+    public void beginRetirement() {
         retired = true;
-        Thread r = runner;
-        if (r == Thread.currentThread() || deliveringThread() == Thread.currentThread()) {
-            return;
-        }
         wake();
-        awaitIdle(wait);
+    }
+
+    /**
+     * Waits until {@code deadline} (by {@link System#nanoTime()}) for a pass under way to end, commits what an
+     * earlier pass held back, and seals the worker: nothing it does afterwards is committed. From the worker's
+     * own handler (a stream cancelled while delivering) it does not wait.
+     *
+     * @return whether no pass was under way any more (false: a handler still runs; its outcome is dropped)
+     */
+    public boolean finishRetirement(long deadline) {
+        if (runner.get() == Thread.currentThread() || Thread.currentThread() == inFlightThread()) {
+            sealed = true;
+            return false;
+        }
+        boolean idle = awaitIdle(Duration.ofNanos(Math.max(0, deadline - System.nanoTime())));
+        if (idle) {
+            finalFlush();
+        }
+        sealed = true;
+        return idle;
+    }
+
+    private Thread inFlightThread() {
+        return baton.get() instanceof InFlight f ? f.thread : null;
+    }
+
+    /** Retires this worker alone: {@link #beginRetirement} then {@link #finishRetirement} within {@code wait}. */
+    public boolean retire(Duration wait) {
+        beginRetirement();
+        return finishRetirement(System.nanoTime() + wait.toNanos());
     }
 }

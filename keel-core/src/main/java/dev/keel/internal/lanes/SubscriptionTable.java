@@ -42,6 +42,33 @@ public final class SubscriptionTable {
         }
     }
 
+    /**
+     * Puts {@code next} in place of {@code old} in one step, so that no reader (pruning, say) ever sees the
+     * name without a subscription.
+     *
+     * @throws SubscriptionException when {@code old} is not registered any more
+     */
+    public void swap(SubscriptionRuntime old, SubscriptionRuntime next) {
+        synchronized (changes) {
+            if (byName.get(old.name()) != old || !old.name().equals(next.name())) {
+                throw new SubscriptionException(
+                        "subscription '" + old.name() + "' changed while it was being replaced; try again");
+            }
+            byName.put(next.name(), next);
+            LaneWorker[][] swapped = new LaneWorker[byLane.length][];
+            for (int i = 0; i < swapped.length; i++) {
+                LaneWorker[] workers = byLane[i].clone();
+                for (int j = 0; j < workers.length; j++) {
+                    if (workers[j].subscription() == old) {
+                        workers[j] = next.worker(i);
+                    }
+                }
+                swapped[i] = workers;
+            }
+            byLane = swapped;
+        }
+    }
+
     /** Removes a subscription; null when none has the name. */
     public SubscriptionRuntime remove(String name) {
         synchronized (changes) {

@@ -42,8 +42,8 @@ public final class Watchdog {
     private void loop() {
         while (!stopped) {
             LockSupport.parkNanos(TICK_NANOS);
-            long now = System.nanoTime() - origin + 1;
-            coarseNanos = now;
+            long nanoTime = System.nanoTime();
+            coarseNanos = nanoTime - origin + 1;
             telemetry.refresh();
             for (SubscriptionRuntime s : subscriptions.all()) {
                 if (s.subscription().policy().timeout() == null) {
@@ -51,7 +51,7 @@ public final class Watchdog {
                 }
                 for (LaneWorker w : s.workers()) {
                     try {
-                        w.watch(now);
+                        w.watch(nanoTime);
                     } catch (RuntimeException e) {
                         log.error("watchdog failed on subscription '{}' lane {}", s.name(), w.lane(), e);
                     }

@@ -28,9 +28,10 @@ import java.util.concurrent.CompletableFuture;
  * the same workers and the same rules. Dead letters of both tiers are listed together (the memory tier's
  * are lost on restart); pauses, leases and stored subscriptions are the durable journal's.
  *
- * <p>A batch is stored as one unit: when it mixes at-most-once types with durable ones, the whole batch is
- * journaled, which keeps it all-or-nothing and keeps its same-key order. Events of the two tiers emitted
- * separately are ordered within their tier only.
+ * <p>The runtime asks it where an event goes ({@link #laneOf}) and appends with that lane, so that
+ * backpressure counts the right lane. A batch is stored as one unit: when it mixes at-most-once types with
+ * durable ones, the whole batch is journaled, which keeps it all-or-nothing and keeps its same-key order.
+ * Events of the two tiers emitted separately are ordered within their tier only.
  */
 public final class TieredJournal implements Journal {
     private final Journal durable;
@@ -53,6 +54,26 @@ public final class TieredJournal implements Journal {
     /** Whether the lane is one of the memory tier's. */
     public boolean inMemory(int lane) {
         return lane >= lanes;
+    }
+
+    /** The lane an event of the type goes to: its durable lane, or the memory tier's of the same number. */
+    public int laneOf(String type, int durableLane) {
+        return isAtMostOnce(type) ? memoryLane(durableLane) : durableLane;
+    }
+
+    /** The memory tier's lane of the same number as a durable lane. */
+    public int memoryLane(int durableLane) {
+        return durableLane + lanes;
+    }
+
+    /** Whether a batch may go to the memory tier: every event of it is of an at-most-once type. */
+    public boolean allAtMostOnce(List<? extends dev.keel.Event<?>> events) {
+        for (dev.keel.Event<?> e : events) {
+            if (!isAtMostOnce(e.type())) {
+                return false;
+            }
+        }
+        return !events.isEmpty();
     }
 
     private boolean isAtMostOnce(String type) {
@@ -82,14 +103,25 @@ public final class TieredJournal implements Journal {
         this.lastDurablePrune = new long[laneCount];
     }
 
+    /**
+     * Appends a batch to the tier its lanes name ({@link #laneOf}): all of it durable, or all of it in memory.
+     *
+     * @throws IllegalArgumentException for a batch whose lanes are in both tiers
+     */
     @Override
     public CompletableFuture<List<AppendResult>> append(List<Append> batch) {
+        boolean inMemory = !batch.isEmpty() && batch.getFirst().lane() >= lanes;
+        List<Append> local = new ArrayList<>(batch.size());
         for (Append a : batch) {
-            if (!isAtMostOnce(a.event().type())) {
-                return durable.append(batch);
+            if ((a.lane() >= lanes) != inMemory) {
+                throw new IllegalArgumentException("a batch is stored in one tier; this one has lanes in both");
             }
+            local.add(inMemory ? localAppend(a) : a);
         }
-        return memory.append(batch).thenApply(results -> {
+        if (!inMemory) {
+            return durable.append(batch);
+        }
+        return memory.append(local).thenApply(results -> {
             List<AppendResult> out = new ArrayList<>(results.size());
             for (AppendResult r : results) {
                 out.add(new AppendResult(r.lane() + lanes, r.sequence(), r.eventId(), r.duplicate()));
@@ -100,11 +132,15 @@ public final class TieredJournal implements Journal {
 
     @Override
     public CompletableFuture<AppendResult> append(Append one) {
-        if (!isAtMostOnce(one.event().type())) {
+        if (one.lane() < lanes) {
             return durable.append(one);
         }
-        return memory.append(one)
+        return memory.append(localAppend(one))
                 .thenApply(r -> new AppendResult(r.lane() + lanes, r.sequence(), r.eventId(), r.duplicate()));
+    }
+
+    private Append localAppend(Append a) {
+        return new Append(a.lane() - lanes, a.event(), a.dedupKey(), a.dedupUntil());
     }
 
     @Override

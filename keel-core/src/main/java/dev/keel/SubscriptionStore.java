@@ -1,0 +1,25 @@
+package dev.keel;
+
+import dev.keel.spi.Coordination.StoredSubscription;
+import java.util.List;
+
+/**
+ * Subscription definitions kept in the journal, so that every instance sharing it runs the same ones: the
+ * server keeps the webhook subscriptions created over HTTP here. The documents are the caller's own format.
+ * Get it with {@link Keel#subscriptionStore()}.
+ */
+public interface SubscriptionStore {
+
+    /**
+     * Stores a definition under a key, replacing the one there.
+     *
+     * @return its revision: higher than every revision saved before, on any instance
+     */
+    long save(String key, String document);
+
+    /** Removes a definition; false when there was none. */
+    boolean delete(String key);
+
+    /** Every stored definition. */
+    List<StoredSubscription> list();
+}

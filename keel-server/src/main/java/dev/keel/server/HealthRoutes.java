@@ -1,0 +1,72 @@
+package dev.keel.server;
+
+import dev.keel.Keel;
+import io.javalin.config.RoutesConfig;
+import io.javalin.http.Context;
+import java.time.Duration;
+import java.util.List;
+import java.util.Map;
+import java.util.stream.Collectors;
+
+/**
+ * {@code /health/live}, {@code /health/ready} and {@code /health/startup}. Ready means started, not draining,
+ * the journal readable, and no delivery running longer than the stuck threshold.
+ */
+final class HealthRoutes {
+    private final Keel keel;
+    private final Lifecycle lifecycle;
+    private final Bodies bodies;
+    private final Duration stuckAfter;
+    private final SubscriptionNames names;
+
+    HealthRoutes(Keel keel, Lifecycle lifecycle, Bodies bodies, Duration stuckAfter, SubscriptionNames names) {
+        this.keel = keel;
+        this.lifecycle = lifecycle;
+        this.bodies = bodies;
+        this.stuckAfter = stuckAfter;
+        this.names = names;
+    }
+
+    void register(RoutesConfig routes) {
+        routes.get("/health/live", ctx -> bodies.json(ctx, 200, Map.of("status", "UP")));
+        routes.get("/health/ready", this::ready);
+        routes.get("/health/startup", this::startup);
+    }
+
+    private void ready(Context ctx) {
+        if (!lifecycle.started() || lifecycle.draining()) {
+            throw new ProblemException(
+                    503,
+                    "not-ready",
+                    "Not ready",
+                    lifecycle.draining() ? "the server is shutting down" : "the server is starting");
+        }
+        try {
+            keel.logAccess().ping();
+        } catch (RuntimeException e) {
+            throw new ProblemException(
+                    503, "not-ready", "Not ready", "journal: the journal cannot be read: " + e.getMessage());
+        }
+        List<Keel.StuckLane> stuck = keel.stuckLanes(stuckAfter);
+        if (!stuck.isEmpty()) {
+            throw new ProblemException(
+                    503,
+                    "not-ready",
+                    "Not ready",
+                    "lanes: " + stuck.size() + " delivery(ies) running longer than " + stuckAfter + ": "
+                            + stuck.stream()
+                                    .limit(5)
+                                    .map(l -> "subscription '" + names.userName(l.subscription()) + "' lane " + l.lane()
+                                            + " for " + l.running().toSeconds() + " s")
+                                    .collect(Collectors.joining(", ")));
+        }
+        bodies.json(ctx, 200, Map.of("status", "UP"));
+    }
+
+    private void startup(Context ctx) {
+        if (!lifecycle.started()) {
+            throw new ProblemException(503, "starting", "Starting", "the server is starting");
+        }
+        bodies.json(ctx, 200, Map.of("status", "UP"));
+    }
+}

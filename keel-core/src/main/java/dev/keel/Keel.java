@@ -784,6 +784,11 @@ public final class Keel implements AutoCloseable {
         public List<dev.keel.spi.Coordination.StoredSubscription> list() {
             return journal.subscriptions();
         }
+
+        @Override
+        public long revision() {
+            return journal.subscriptionsRevision();
+        }
     };
 
     private final LogAccess logAccess = new LogAccess() {

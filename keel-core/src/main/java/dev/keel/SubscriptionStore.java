@@ -20,6 +20,12 @@ public interface SubscriptionStore {
     /** Removes a definition; false when there was none. */
     boolean delete(String key);
 
+    /**
+     * The highest revision a save or a removal has taken. Read before {@link #list()}, it tells a definition
+     * removed (missing from the list, with a revision up to it) from one saved since.
+     */
+    long revision();
+
     /** Every stored definition. */
     List<StoredSubscription> list();
 }

@@ -373,7 +373,16 @@ public final class MemoryJournal implements Journal {
 
     @Override
     public synchronized boolean deleteSubscription(String key) {
-        return storedSubscriptions.remove(key) != null;
+        if (storedSubscriptions.remove(key) == null) {
+            return false;
+        }
+        subscriptionRevision++;
+        return true;
+    }
+
+    @Override
+    public synchronized long subscriptionsRevision() {
+        return subscriptionRevision;
     }
 
     @Override

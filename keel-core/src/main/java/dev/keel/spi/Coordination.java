@@ -31,8 +31,14 @@ public interface Coordination {
      */
     long saveSubscription(String key, String document);
 
-    /** Removes a stored subscription definition; false when there was none. */
+    /** Removes a stored subscription definition; false when there was none. A removal takes a revision too. */
     boolean deleteSubscription(String key);
+
+    /**
+     * The highest revision a save or a removal has taken so far. Read it before {@link #subscriptions()}: a
+     * definition that ran at a revision up to it and is missing from the list was removed.
+     */
+    long subscriptionsRevision();
 
     /** The stored subscription definitions, by key. */
     List<StoredSubscription> subscriptions();

@@ -340,6 +340,12 @@ public final class JdbcJournal implements Journal {
         return stored.list();
     }
 
+    @Override
+    public long subscriptionsRevision() {
+        db();
+        return stored.revision();
+    }
+
     // ---- transactional handlers ----
 
     /**

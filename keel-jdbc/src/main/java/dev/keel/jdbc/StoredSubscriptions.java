@@ -29,7 +29,24 @@ final class StoredSubscriptions {
     }
 
     boolean delete(String key) {
-        return db.update("delete subscription " + key, "DELETE FROM keel_subscriptions WHERE sub_key = ?", key) > 0;
+        return db.transaction("delete subscription " + key, c -> {
+            try (var s = c.prepareStatement("DELETE FROM keel_subscriptions WHERE sub_key = ?")) {
+                s.setString(1, key);
+                if (s.executeUpdate() == 0) {
+                    return false;
+                }
+            }
+            Database.queryLong(
+                    c, "UPDATE keel_counters SET value = value + 1 WHERE name = 'subscriptions' RETURNING value");
+            return true;
+        });
+    }
+
+    long revision() {
+        return db.query(
+                "read the subscriptions' revision",
+                "SELECT value FROM keel_counters WHERE name = 'subscriptions'",
+                r -> r.next() ? r.getLong(1) : 0L);
     }
 
     List<StoredSubscription> list() {

@@ -82,7 +82,9 @@ class MultiInstanceTest {
                     List<String> seq = owners.computeIfAbsent(s.lane(), k -> new ArrayList<>());
                     if (seq.isEmpty() || !seq.getLast().equals(s.instance())) {
                         assertThat(seq)
-                                .as("lane %d went back to %s after it moved on: %s", s.lane(), s.instance(), seq)
+                                .as(
+                                        "lane %d went back to %s after it moved on: %s; its deliveries: %s",
+                                        s.lane(), s.instance(), seq, timeline(log, s.lane()))
                                 .doesNotContain(s.instance());
                         seq.add(s.instance());
                     }
@@ -92,6 +94,39 @@ class MultiInstanceTest {
                     .as("instances that delivered")
                     .hasSizeGreaterThanOrEqualTo(2);
         }
+    }
+
+    /** Who delivered on a lane, in the order of the log: each run of one instance with its first and last sequence. */
+    private static String timeline(List<Seen> log, int lane) {
+        StringBuilder out = new StringBuilder();
+        Seen first = null;
+        Seen last = null;
+        for (Seen s : log) {
+            if (s.lane() != lane) {
+                continue;
+            }
+            if (last != null && !last.instance().equals(s.instance())) {
+                out.append(first.instance())
+                        .append(" ")
+                        .append(first.seq())
+                        .append("..")
+                        .append(last.seq())
+                        .append("; ");
+                first = null;
+            }
+            if (first == null) {
+                first = s;
+            }
+            last = s;
+        }
+        if (first != null) {
+            out.append(first.instance())
+                    .append(" ")
+                    .append(first.seq())
+                    .append("..")
+                    .append(last.seq());
+        }
+        return out.toString();
     }
 
     private Process child(String url, String name, int from, int to, Path deliveries) throws IOException {

@@ -26,7 +26,36 @@ import picocli.CommandLine.Spec;
 @Command(
         name = "serve",
         mixinStandardHelpOptions = true,
-        description = "Run the HTTP event gateway (POST /v1/events, /v1/stats, /health/*, /metrics).")
+        description = "Run the HTTP event gateway: events in over HTTP; webhooks, event streams and the admin API out.",
+        footer = {
+            "",
+            "Routes (docs/server.md has each one's requests, answers and problems):",
+            "  POST /v1/events                    ingest CloudEvents (structured, batch, binary)",
+            "  GET  /v1/subscriptions             the token's tenant's webhook subscriptions",
+            "  GET|PUT|DELETE /v1/subscriptions/{name}",
+            "  GET  /v1/stream?types=...          Server-Sent Events; Last-Event-ID resumes",
+            "  GET  /v1/dead-letters              list by type, subscription, key, error, age",
+            "  GET|DELETE /v1/dead-letters/{id}   one, with its error history",
+            "  POST /v1/dead-letters/{id}/reprocess",
+            "  POST /v1/dead-letters/reprocess    by criteria, with dryRun and limit",
+            "  GET  /v1/stats                     counters, lag, circuits, streams",
+            "  GET  /health/live, /health/ready, /health/startup",
+            "  GET  /metrics                      Prometheus",
+            "  GET  /                             the dashboard",
+            "",
+            "Configuration file keys (--config; the environment overrides it, flags both):",
+            "  port, host, dataDir, drainTimeout",
+            "  auth.tokens: token, tenant, scopes",
+            "  limits.requestsPerSecond, limits.streamsPerToken",
+            "  limits.streamBuffer, limits.streamHeartbeat",
+            "  schemas.<type>, webhooks.allowPrivateTargets",
+            "  subscriptions.<name>: the PUT body, plus tenant",
+            "",
+            "Environment (docs/storage.md#configuration-from-the-environment):",
+            "  KEEL_PORT, KEEL_HOST, KEEL_DATA_DIR, KEEL_STORE (sqlite|postgres|memory),",
+            "  KEEL_JDBC_URL, KEEL_JDBC_USER, KEEL_JDBC_PASSWORD, KEEL_POOL_SIZE,",
+            "  KEEL_LANES, KEEL_RETENTION"
+        })
 final class ServeCommand implements Callable<Integer> {
     @Spec
     picocli.CommandLine.Model.CommandSpec spec;

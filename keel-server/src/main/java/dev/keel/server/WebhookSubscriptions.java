@@ -143,7 +143,7 @@ final class WebhookSubscriptions implements SubscriptionNames, AutoCloseable {
                 running.put(key(p.webhook()), new Running(p.webhook(), p.breaker(), 0));
             }
         }
-        follow(store.list());
+        follow(store.revision(), store.list());
         syncing = true;
         sync = Thread.ofPlatform().daemon().name("keel-webhook-sync").start(this::syncLoop);
     }
@@ -193,7 +193,9 @@ final class WebhookSubscriptions implements SubscriptionNames, AutoCloseable {
                 return;
             }
             try {
-                follow(store.list());
+                long revision =
+                        store.revision(); // first: whatever runs at a revision up to it and is not listed was removed
+                follow(revision, store.list());
             } catch (RuntimeException e) {
                 log.warn(
                         "could not read the stored webhook subscriptions ({}); trying again in {}",
@@ -217,12 +219,14 @@ final class WebhookSubscriptions implements SubscriptionNames, AutoCloseable {
         }
     }
 
-    /** Applies what the store holds: new and changed subscriptions run, removed ones stop. */
-    private void follow(List<StoredSubscription> stored) {
-        long newest = 0;
+    /**
+     * Applies what the store holds: new and changed subscriptions run, removed ones stop.
+     *
+     * @param newest the store's revision, read before the list
+     */
+    private void follow(long newest, List<StoredSubscription> stored) {
         Map<Key, StoredSubscription> byKey = new LinkedHashMap<>();
         for (StoredSubscription s : stored) {
-            newest = Math.max(newest, s.revision());
             try {
                 JsonNode doc = mapper.readTree(s.document());
                 byKey.put(new Key(text(doc, "tenant"), text(doc, "name")), s);
@@ -249,7 +253,7 @@ final class WebhookSubscriptions implements SubscriptionNames, AutoCloseable {
         synchronized (this) {
             for (Map.Entry<Key, Running> e : running.entrySet()) {
                 Running r = e.getValue();
-                // Revisions only grow: one newer than anything read was saved here since, not deleted.
+                // Revisions only grow: one newer than the store's revision was saved here since, not removed.
                 if (!r.subscription().declared() && !byKey.containsKey(e.getKey()) && r.revision() <= newest) {
                     gone.add(e.getKey());
                 }

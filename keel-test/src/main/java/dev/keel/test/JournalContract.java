@@ -610,8 +610,12 @@ public abstract class JournalContract {
                     .containsExactlyInAnyOrder(
                             org.assertj.core.api.Assertions.tuple("acme/billing", "{\"v\":2}"),
                             org.assertj.core.api.Assertions.tuple("acme/shipping", "{\"v\":1}"));
+            assertThat(other.subscriptionsRevision()).isEqualTo(r3);
             assertThat(other.deleteSubscription("acme/shipping")).isTrue();
             assertThat(other.deleteSubscription("acme/shipping")).isFalse();
+            assertThat(other.subscriptionsRevision())
+                    .as("a removal takes a revision")
+                    .isGreaterThan(r3);
         });
         assertThat(journal.subscriptions()).extracting(StoredSubscription::key).containsExactly("acme/billing");
         assertThat(journal.subscriptions().getFirst().revision()).isEqualTo(r3);

@@ -171,6 +171,12 @@ final class FailingJournal implements Journal {
     }
 
     @Override
+    public long subscriptionsRevision() {
+        check();
+        return store.subscriptionsRevision();
+    }
+
+    @Override
     public java.time.Duration pruneInterval() {
         return store.pruneInterval();
     }

@@ -324,6 +324,11 @@ public final class TieredJournal implements Journal {
     }
 
     @Override
+    public long subscriptionsRevision() {
+        return durable.subscriptionsRevision();
+    }
+
+    @Override
     public void close() {
         try {
             memory.close();

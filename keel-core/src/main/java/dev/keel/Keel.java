@@ -255,7 +255,7 @@ public final class Keel implements AutoCloseable {
     }
 
     private void startIfRunning(SubscriptionRuntime s) {
-        if (started) {
+        if (started && state == State.OPEN) {
             for (LaneWorker w : s.workers()) {
                 w.start();
             }
@@ -280,6 +280,7 @@ public final class Keel implements AutoCloseable {
         // other subscriptions are not held up meanwhile.
         retire(old);
         synchronized (lifecycle) {
+            ensureOpen();
             // Gauges are bound to the old workers; counters and timers are found again by the new ones.
             for (Meter m : old.meters()) {
                 if (m instanceof Gauge) {
@@ -290,15 +291,39 @@ public final class Keel implements AutoCloseable {
             try {
                 next = load(subscription);
             } catch (RuntimeException e) {
-                SubscriptionRuntime restored = load(old.subscription());
-                subscriptions.swap(old, restored);
-                startIfRunning(restored);
+                restore(old, e);
                 throw e;
             }
-            subscriptions.swap(old, next);
+            try {
+                subscriptions.swap(old, next);
+            } catch (RuntimeException e) {
+                next.meters().forEach(telemetry.registry()::remove);
+                throw e;
+            }
             startIfRunning(next);
         }
         return subscription;
+    }
+
+    /**
+     * After a replacement could not load the new subscription: the old one runs again, or, when it cannot be
+     * loaded either (the journal is down), it is removed rather than left registered and dead.
+     */
+    private void restore(SubscriptionRuntime old, RuntimeException cause) {
+        try {
+            SubscriptionRuntime restored = load(old.subscription());
+            subscriptions.swap(old, restored);
+            startIfRunning(restored);
+        } catch (RuntimeException again) {
+            cause.addSuppressed(again);
+            subscriptions.remove(old.name());
+            old.meters().forEach(telemetry.registry()::remove);
+            log.error(
+                    "subscription '{}' could not be replaced nor restored, and is removed; subscribe it again once the"
+                            + " journal answers",
+                    old.name(),
+                    cause);
+        }
     }
 
     /** Removes a subscription; its stored cursors, pending entries and dead letters stay. */
@@ -314,9 +339,9 @@ public final class Keel implements AutoCloseable {
                 return false; // removed or replaced meanwhile
             }
             subscriptions.remove(name);
-        }
-        for (Meter m : s.meters()) {
-            telemetry.registry().remove(m);
+            for (Meter m : s.meters()) {
+                telemetry.registry().remove(m);
+            }
         }
         return true;
     }
@@ -407,8 +432,8 @@ public final class Keel implements AutoCloseable {
         }
         List<Append> appends = new ArrayList<>(prepared.size());
         List<Span> spans = new ArrayList<>();
-        for (Event<?> p : prepared) {
-            Event<?> ready = p;
+        for (int i = 0; i < prepared.size(); i++) {
+            Event<?> ready = prepared.get(i);
             Span span = telemetry.startProducer(ready.type());
             if (span != null) {
                 ready = ready.toBuilder()
@@ -416,7 +441,7 @@ public final class Keel implements AutoCloseable {
                         .build();
                 spans.add(span);
             }
-            appends.add(intake.append(ready, intake.laneOf(ready), true));
+            appends.add(intake.append(ready, laneOf[i], true));
         }
         return tracked(journal.append(appends))
                 .whenComplete((r, err) -> {
@@ -457,14 +482,15 @@ public final class Keel implements AutoCloseable {
             ready = ready.toBuilder().traceparent(Telemetry.traceparent(span)).build();
         }
         Append a = intake.append(ready, lane, producerIdentified);
-        CompletableFuture<AppendResult> stored = journal.append(a);
-        if (stored.isDone() && !stored.isCompletedExceptionally()) {
-            // Stored at once (the memory engine): no need to track or chain.
+        AppendResult now = journal.appendNow(a);
+        if (now != null) {
+            // Stored at once (the memory engine): no future to track or chain.
             if (span != null) {
                 span.end();
             }
-            return CompletableFuture.completedFuture(accepted(ready, stored.join()));
+            return CompletableFuture.completedFuture(accepted(ready, now));
         }
+        CompletableFuture<AppendResult> stored = journal.append(a);
         Event<?> kept = ready;
         return tracked(stored)
                 .whenComplete((r, err) -> {
@@ -607,11 +633,11 @@ public final class Keel implements AutoCloseable {
             if (started) {
                 return this;
             }
+            if (leases != null) {
+                leases.start(); // first: a journal that cannot grant leases fails the start, which may be tried again
+            }
             running = true;
             started = true;
-            if (leases != null) {
-                leases.start();
-            }
             for (SubscriptionRuntime s : subscriptions.all()) {
                 for (LaneWorker w : s.workers()) {
                     w.start();
@@ -776,7 +802,7 @@ public final class Keel implements AutoCloseable {
         }
 
         @Override
-        public boolean delete(String key) {
+        public long delete(String key) {
             return journal.deleteSubscription(key);
         }
 
@@ -1015,6 +1041,11 @@ public final class Keel implements AutoCloseable {
         @Override
         public boolean holds(int lane) {
             return Keel.this.holds(lane);
+        }
+
+        @Override
+        public boolean leased() {
+            return leasing();
         }
 
         @Override

@@ -5,7 +5,7 @@ import java.util.List;
 /**
  * A snapshot of the runtime's counters.
  *
- * @param emitted events accepted since start
+ * @param emitted events this runtime accepted since it was built
  * @param duplicates emits answered as duplicates
  * @param rejected emits refused (invalid, too large, loop, intake full, closed)
  * @param lanes the lane count

@@ -17,8 +17,8 @@ public interface SubscriptionStore {
      */
     long save(String key, String document);
 
-    /** Removes a definition; false when there was none. */
-    boolean delete(String key);
+    /** Removes a definition; returns the revision the removal took, or 0 when there was none. */
+    long delete(String key);
 
     /**
      * The highest revision a save or a removal has taken. Read before {@link #list()}, it tells a definition

@@ -39,7 +39,7 @@ public final class MemoryJournal implements Journal {
     private final ConcurrentHashMap<String, java.util.concurrent.atomic.LongAdder> deadLetterCounts =
             new ConcurrentHashMap<>();
     private final ConcurrentHashMap<String, Dedup> dedup = new ConcurrentHashMap<>();
-    private final ConcurrentHashMap<String, TallyCell> tallies = new ConcurrentHashMap<>();
+    private final ConcurrentHashMap<String, TallyCell[]> tallies = new ConcurrentHashMap<>();
     private final ConcurrentHashMap<String, ReprocessOrder> reprocessOrders = new ConcurrentHashMap<>();
     private final ConcurrentHashMap<PauseKey, Instant> pauses = new ConcurrentHashMap<>();
     private final java.util.LinkedHashMap<String, StoredSubscription> storedSubscriptions =
@@ -95,6 +95,11 @@ public final class MemoryJournal implements Journal {
         return CompletableFuture.completedFuture(appendOne(one));
     }
 
+    @Override
+    public AppendResult appendNow(Append one) {
+        return appendOne(one);
+    }
+
     private AppendResult appendOne(Append a) {
         ensureOpen();
         LaneLog lane = lane(a.lane());
@@ -147,7 +152,7 @@ public final class MemoryJournal implements Journal {
             return;
         }
         if (!commit.tally().isZero()) {
-            tallies.computeIfAbsent(commit.subscription(), k -> new TallyCell()).add(commit.tally());
+            talliesOf(commit.subscription())[commit.lane()].add(commit.tally());
         }
         boolean cursorOnly = commit.upserts().isEmpty()
                 && commit.removals().isEmpty()
@@ -191,20 +196,50 @@ public final class MemoryJournal implements Journal {
 
     @Override
     public Tally tally(String subscription) {
-        TallyCell t = tallies.get(subscription);
-        return t == null ? Tally.ZERO : t.get();
+        TallyCell[] cells = tallies.get(subscription);
+        if (cells == null) {
+            return Tally.ZERO;
+        }
+        Tally sum = Tally.ZERO;
+        for (TallyCell c : cells) {
+            sum = sum.plus(c.get());
+        }
+        return sum;
     }
 
-    /** Outcome counts of one subscription, added to by commits of any of its lanes. */
-    private static final class TallyCell {
-        private Tally tally = Tally.ZERO;
+    private TallyCell[] talliesOf(String subscription) {
+        TallyCell[] cells = tallies.get(subscription);
+        if (cells != null) {
+            return cells;
+        }
+        return tallies.computeIfAbsent(subscription, k -> {
+            TallyCell[] made = new TallyCell[lanes.length];
+            for (int i = 0; i < made.length; i++) {
+                made[i] = new TallyCell();
+            }
+            return made;
+        });
+    }
 
-        synchronized void add(Tally more) {
-            tally = tally.plus(more);
+    /**
+     * Outcome counts of one subscription on one lane. One thread at a time commits for a (subscription, lane),
+     * so it is the one writer: plain additions to volatile fields, which readers sum.
+     */
+    private static final class TallyCell {
+        private volatile long delivered;
+        private volatile long failed;
+        private volatile long retried;
+        private volatile long deadLettered;
+
+        void add(Tally more) {
+            delivered += more.delivered();
+            failed += more.failedAttempts();
+            retried += more.retriesScheduled();
+            deadLettered += more.deadLettered();
         }
 
-        synchronized Tally get() {
-            return tally;
+        Tally get() {
+            return new Tally(delivered, failed, retried, deadLettered);
         }
     }
 
@@ -372,12 +407,11 @@ public final class MemoryJournal implements Journal {
     }
 
     @Override
-    public synchronized boolean deleteSubscription(String key) {
+    public synchronized long deleteSubscription(String key) {
         if (storedSubscriptions.remove(key) == null) {
-            return false;
+            return 0;
         }
-        subscriptionRevision++;
-        return true;
+        return ++subscriptionRevision;
     }
 
     @Override

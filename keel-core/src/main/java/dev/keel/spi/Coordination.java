@@ -31,8 +31,12 @@ public interface Coordination {
      */
     long saveSubscription(String key, String document);
 
-    /** Removes a stored subscription definition; false when there was none. A removal takes a revision too. */
-    boolean deleteSubscription(String key);
+    /**
+     * Removes a stored subscription definition. A removal takes a revision too.
+     *
+     * @return the revision the removal took, or 0 when there was no such definition
+     */
+    long deleteSubscription(String key);
 
     /**
      * The highest revision a save or a removal has taken so far. Read it before {@link #subscriptions()}: a

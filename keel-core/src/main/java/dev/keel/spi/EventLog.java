@@ -36,10 +36,23 @@ public interface EventLog {
         return append(List.of(one)).thenApply(List::getFirst);
     }
 
+    /**
+     * Appends one event at once, for an engine that stores synchronously (in memory): the result, or null when
+     * this engine completes appends later (then the runtime uses {@link #append(Append)}). Saves the emit path a
+     * future per event where none is needed.
+     */
+    default AppendResult appendNow(Append one) {
+        return null;
+    }
+
     /** The highest sequence appended to the lane, 0 when it is empty. */
     long head(int lane);
 
-    /** Up to {@code max} records of the lane with a sequence greater than {@code after}, in order. */
+    /**
+     * Up to {@code max} records of the lane with a sequence greater than {@code after}, in order: a page, which
+     * may hold fewer than {@code max} while more follow; empty only when none follows (or all that followed was
+     * pruned).
+     */
     List<LogRecord> read(int lane, long after, int max);
 
     /** The stored cursor of a subscription on a lane, empty when it has none yet. */

@@ -329,7 +329,7 @@ public final class JdbcJournal implements Journal {
     }
 
     @Override
-    public boolean deleteSubscription(String key) {
+    public long deleteSubscription(String key) {
         db();
         return stored.delete(key);
     }

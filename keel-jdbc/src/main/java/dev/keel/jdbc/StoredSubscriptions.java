@@ -28,17 +28,16 @@ final class StoredSubscriptions {
         });
     }
 
-    boolean delete(String key) {
+    long delete(String key) {
         return db.transaction("delete subscription " + key, c -> {
             try (var s = c.prepareStatement("DELETE FROM keel_subscriptions WHERE sub_key = ?")) {
                 s.setString(1, key);
                 if (s.executeUpdate() == 0) {
-                    return false;
+                    return 0L;
                 }
             }
-            Database.queryLong(
+            return Database.queryLong(
                     c, "UPDATE keel_counters SET value = value + 1 WHERE name = 'subscriptions' RETURNING value");
-            return true;
         });
     }
 

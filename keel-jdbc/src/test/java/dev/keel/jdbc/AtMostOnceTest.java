@@ -87,6 +87,27 @@ class AtMostOnceTest {
     }
 
     @Test
+    void shouldKeepABatchOfAtMostOnceTypesInMemory() throws Exception {
+        Path file = dir.resolve("keel.db");
+        List<String> seen = new java.util.concurrent.CopyOnWriteArrayList<>();
+        try (Keel keel = Keel.builder()
+                .lanes(2)
+                .atMostOnce("telemetry.**")
+                .retention(java.time.Duration.ofHours(1))
+                .journal(JdbcJournal.sqlite(file))
+                .build()) {
+            keel.on("**", Object.class, d -> seen.add(d.event().type()));
+            keel.emitBatch(List.of(
+                            Event.builder("telemetry.cpu", 1).key("h").build(),
+                            Event.builder("telemetry.memory", 2).key("h").build()))
+                    .join();
+            keel.process();
+        }
+        assertThat(seen).containsExactly("telemetry.cpu", "telemetry.memory");
+        assertThat(journaledEvents(file)).isZero();
+    }
+
+    @Test
     void shouldKeepSameKeyOrderInABatchMixingAtMostOnceAndDurableTypes() throws Exception {
         List<String> seen = new java.util.concurrent.CopyOnWriteArrayList<>();
         try (Keel keel = Keel.builder()

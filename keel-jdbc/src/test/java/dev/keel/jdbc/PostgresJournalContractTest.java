@@ -18,8 +18,17 @@ class PostgresJournalContractTest extends JournalContract {
         server.close();
     }
 
+    private String url;
+
     @Override
     protected Journal newJournal() throws Exception {
-        return JdbcJournal.postgres(server.newDatabase(), server.user(), null);
+        url = server.newDatabase();
+        return JdbcJournal.postgres(url, server.user(), null);
+    }
+
+    /** Another runtime's journal on the same database, as another instance of a service opens it. */
+    @Override
+    protected Journal sameStore() {
+        return JdbcJournal.postgres(url, server.user(), null);
     }
 }

@@ -87,7 +87,13 @@ class SharedJournalTest extends WithPostgres {
             }
             long inLog = 0;
             for (int lane = 0; lane < 4; lane++) {
-                inLog += a.logAccess().read(lane, 0, 1_000).size();
+                long after = 0;
+                for (List<dev.keel.spi.LogRecord> page = a.logAccess().read(lane, after, 100);
+                        !page.isEmpty();
+                        page = a.logAccess().read(lane, after, 100)) {
+                    inLog += page.size();
+                    after = page.getLast().sequence();
+                }
             }
             assertThat(inLog).isEqualTo(keys);
         }
@@ -98,15 +104,7 @@ class SharedJournalTest extends WithPostgres {
         String url = server.newDatabase();
         AtomicBoolean fixed = new AtomicBoolean();
         List<String> delivered = new CopyOnWriteArrayList<>();
-        java.util.function.Supplier<Subscription> payments = () -> Subscription.builder("payments")
-                .types("payment.*")
-                .handler(Object.class, d -> {
-                    if (!fixed.get()) {
-                        throw new PermanentFailureException("the account is closed");
-                    }
-                    delivered.add(d.event().id());
-                })
-                .build();
+        java.util.function.Supplier<Subscription> payments = () -> payments(fixed, delivered);
         try (Keel a = runtime(url, payments.get()).start();
                 Keel b = runtime(url, payments.get()).start()) {
             await().atMost(Duration.ofSeconds(10))
@@ -133,15 +131,7 @@ class SharedJournalTest extends WithPostgres {
         String url = server.newDatabase();
         AtomicBoolean fixed = new AtomicBoolean();
         List<String> delivered = new CopyOnWriteArrayList<>();
-        java.util.function.Supplier<Subscription> payments = () -> Subscription.builder("payments")
-                .types("payment.*")
-                .handler(Object.class, d -> {
-                    if (!fixed.get()) {
-                        throw new PermanentFailureException("the account is closed");
-                    }
-                    delivered.add(d.event().id());
-                })
-                .build();
+        java.util.function.Supplier<Subscription> payments = () -> payments(fixed, delivered);
         String id;
         try (Keel a = runtime(url, payments.get())) {
             id = a.emit("payment.requested", "p", 1).join().eventId();
@@ -202,6 +192,19 @@ class SharedJournalTest extends WithPostgres {
                 release.countDown();
             }
         }
+    }
+
+    /** Payments that fail for good until {@code fixed}, then record the events they receive. */
+    private static Subscription payments(AtomicBoolean fixed, List<String> delivered) {
+        return Subscription.builder("payments")
+                .types("payment.*")
+                .handler(Object.class, d -> {
+                    if (!fixed.get()) {
+                        throw new PermanentFailureException("the account is closed");
+                    }
+                    delivered.add(d.event().id());
+                })
+                .build();
     }
 
     /** A key whose events go to the lane, among 4. */

@@ -418,8 +418,9 @@ public final class KeelServer implements AutoCloseable {
         }
 
         /**
-         * The file that keeps the subscriptions created over HTTP across restarts (it holds their signing
-         * secrets). Without one they live as long as the server.
+         * A subscriptions file written by an earlier version (which kept the subscriptions created over HTTP in a
+         * file per instance): its subscriptions are moved into the journal once, at start, and the file is
+         * renamed {@code <name>.imported}. They are kept in the journal from then on, for every instance.
          */
         public Builder subscriptionsFile(java.nio.file.Path value) {
             this.subscriptionsFile = value;

@@ -63,6 +63,9 @@ final class WebhookSubscriptions implements SubscriptionNames, AutoCloseable {
     private final Map<Key, Running> running = new LinkedHashMap<>();
 
     private final Map<Key, Object> keyLocks = new ConcurrentHashMap<>();
+    /** The revision each name was last removed at here, so that a list read before the removal cannot bring it back. */
+    private final Map<Key, Long> removedAt = new ConcurrentHashMap<>();
+
     private long lastGeneration;
     private volatile boolean syncing;
     private Thread sync;
@@ -237,9 +240,11 @@ final class WebhookSubscriptions implements SubscriptionNames, AutoCloseable {
         for (Map.Entry<Key, StoredSubscription> e : byKey.entrySet()) {
             Key key = e.getKey();
             StoredSubscription s = e.getValue();
+            if (!newer(key, s)) {
+                continue; // checked without the name's lock, so a slow change of one name holds up no other
+            }
             synchronized (lockFor(key)) {
-                Running r = runningOf(key);
-                if (r != null && (r.subscription().declared() || r.revision() >= s.revision())) {
+                if (!newer(key, s)) {
                     continue;
                 }
                 try {
@@ -267,6 +272,16 @@ final class WebhookSubscriptions implements SubscriptionNames, AutoCloseable {
                 }
             }
         }
+    }
+
+    /** Whether a stored definition is newer than what runs here under its name, and than its last removal here. */
+    private boolean newer(Key key, StoredSubscription s) {
+        Running r = runningOf(key);
+        if (r != null && (r.subscription().declared() || r.revision() >= s.revision())) {
+            return false;
+        }
+        Long removed = removedAt.get(key);
+        return removed == null || s.revision() > removed;
     }
 
     private WebhookSubscription read(String document) {
@@ -427,7 +442,10 @@ final class WebhookSubscriptions implements SubscriptionNames, AutoCloseable {
             if (old.subscription().declared()) {
                 throw new IllegalStateException(declaredMessage(name));
             }
-            store.delete(key.stored());
+            long revision = store.delete(key.stored());
+            if (revision > 0) {
+                removedAt.merge(key, revision, Math::max);
+            }
             stop(key, old);
             return true;
         }

@@ -401,7 +401,7 @@ public abstract class JournalContract {
         }
         long total = 0;
         for (int lane = 0; lane < LANES; lane++) {
-            List<LogRecord> all = journal.read(lane, 0, threads * perThread);
+            List<LogRecord> all = readAll(journal, lane);
             for (int i = 0; i < all.size(); i++) {
                 assertThat(all.get(i).sequence()).isEqualTo(i + 1);
             }
@@ -493,7 +493,7 @@ public abstract class JournalContract {
                 }
                 long inLog = 0;
                 for (int lane = 0; lane < LANES; lane++) {
-                    inLog += journal.read(lane, 0, 1_000).size();
+                    inLog += readAll(journal, lane).size();
                 }
                 assertThat(inLog).isEqualTo(keys);
             } finally {
@@ -611,14 +611,27 @@ public abstract class JournalContract {
                             org.assertj.core.api.Assertions.tuple("acme/billing", "{\"v\":2}"),
                             org.assertj.core.api.Assertions.tuple("acme/shipping", "{\"v\":1}"));
             assertThat(other.subscriptionsRevision()).isEqualTo(r3);
-            assertThat(other.deleteSubscription("acme/shipping")).isTrue();
-            assertThat(other.deleteSubscription("acme/shipping")).isFalse();
-            assertThat(other.subscriptionsRevision())
-                    .as("a removal takes a revision")
-                    .isGreaterThan(r3);
+            long removed = other.deleteSubscription("acme/shipping");
+            assertThat(removed).as("a removal takes a revision").isGreaterThan(r3);
+            assertThat(other.subscriptionsRevision()).isEqualTo(removed);
+            assertThat(other.deleteSubscription("acme/shipping")).isZero();
         });
         assertThat(journal.subscriptions()).extracting(StoredSubscription::key).containsExactly("acme/billing");
         assertThat(journal.subscriptions().getFirst().revision()).isEqualTo(r3);
+    }
+
+    /** Every record of a lane, page by page: a read may return less than asked for while more follow. */
+    protected static List<LogRecord> readAll(Journal j, int lane) {
+        List<LogRecord> all = new ArrayList<>();
+        long after = 0;
+        while (true) {
+            List<LogRecord> page = j.read(lane, after, 100);
+            if (page.isEmpty()) {
+                return all;
+            }
+            all.addAll(page);
+            after = page.getLast().sequence();
+        }
     }
 
     private List<String> ids(DeadLetterQuery q) {

@@ -159,7 +159,7 @@ final class FailingJournal implements Journal {
     }
 
     @Override
-    public boolean deleteSubscription(String key) {
+    public long deleteSubscription(String key) {
         check();
         return store.deleteSubscription(key);
     }

@@ -1,5 +1,6 @@
 package dev.keel.internal.lanes;
 
+import dev.keel.AttemptError;
 import dev.keel.Delivery;
 import dev.keel.DeliveryPausedException;
 import dev.keel.Event;
@@ -8,6 +9,7 @@ import dev.keel.internal.telemetry.Telemetry;
 import io.opentelemetry.api.trace.Span;
 import io.opentelemetry.api.trace.StatusCode;
 import io.opentelemetry.context.Scope;
+import java.util.List;
 import java.util.concurrent.TimeUnit;
 
 /**
@@ -28,20 +30,28 @@ final class Deliverer {
 
     /**
      * Delivers; never throws but for a {@link VirtualMachineError} other than a stack overflow.
+     *
+     * @param causation this thread's slot of the runtime's {@link DeliveryScope}, looked up once per pass
      */
-    Outcome deliver(LaneLedger.Attempt a, int lane) {
+    Outcome deliver(
+            Event<?> event,
+            long sequence,
+            int attempt,
+            List<AttemptError> errors,
+            int replays,
+            int lane,
+            Delivery<?>[] causation) {
         Event<?> converted;
         try {
-            converted = ctx.codec().convert(a.event(), payloadType);
+            converted = ctx.codec().convert(event, payloadType);
         } catch (PermanentFailureException e) {
             return new Outcome.Failure(e);
         }
-        Delivery<?> delivery =
-                new Delivery<>(sub.name, converted, a.attempt(), a.errors(), lane, a.sequence(), a.replayCount());
+        Delivery<?> delivery = new Delivery<>(sub.name, converted, attempt, errors, lane, sequence, replays);
         Telemetry telemetry = ctx.telemetry();
-        Span span = telemetry.startConsumer(sub.name, a.event(), a.attempt());
+        Span span = telemetry.startConsumer(sub.name, event, attempt);
         Scope traceScope = span == null ? null : span.makeCurrent();
-        Delivery<?>[] slot = ctx.deliveryScope().slot();
+        Delivery<?>[] slot = causation;
         Delivery<?> outer = slot[0];
         slot[0] = delivery;
         boolean timing = telemetry.metering();
@@ -72,7 +82,7 @@ final class Deliverer {
             span.end();
         }
         if (timing) {
-            sub.meters(a.event().type()).timer().record(System.nanoTime() - start, TimeUnit.NANOSECONDS);
+            sub.meters(event.type()).timer().record(System.nanoTime() - start, TimeUnit.NANOSECONDS);
         }
         return outcome;
     }

@@ -32,9 +32,9 @@ final class InFlight {
     }
 
     final LaneWorker.Holding holding;
-    final LaneLedger.Attempt attempt;
+    final dev.keel.Event<?> event;
     final Thread thread;
-    /** When the handler was called, on the runtime's coarse clock. */
+    /** When the handler was called, by {@link System#nanoTime()}. */
     final long startedAt;
 
     @SuppressWarnings("unused") // through STATE
@@ -43,9 +43,9 @@ final class InFlight {
     /** Touched by the watchdog thread only. */
     boolean warned;
 
-    InFlight(LaneWorker.Holding holding, LaneLedger.Attempt attempt, Thread thread, long startedAt) {
+    InFlight(LaneWorker.Holding holding, dev.keel.Event<?> event, Thread thread, long startedAt) {
         this.holding = holding;
-        this.attempt = attempt;
+        this.event = event;
         this.thread = thread;
         this.startedAt = startedAt;
     }

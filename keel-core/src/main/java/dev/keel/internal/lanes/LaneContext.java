@@ -46,6 +46,9 @@ public interface LaneContext {
     /** The fencing token to commit the lane's outcomes with. */
     long fence(int lane);
 
+    /** Whether lanes are leased (a journal several instances share): only then can a lane's fence change. */
+    boolean leased();
+
     /** Whether a stored pause (an operator's or an open circuit's) holds the subscription back now. */
     boolean pausedByStore(SubscriptionRuntime subscription);
 

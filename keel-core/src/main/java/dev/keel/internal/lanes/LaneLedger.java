@@ -11,6 +11,7 @@ import dev.keel.spi.Commit;
 import dev.keel.spi.LogRecord;
 import dev.keel.spi.Pending;
 import dev.keel.spi.Tally;
+import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayDeque;
@@ -40,8 +41,8 @@ import java.util.random.RandomGenerator;
  * {@link Step#READ}; then {@link #takeCommit} and, once stored, {@link #committed}. Whoever holds the
  * ledger owns it: it is not thread-safe, and must be handed over, never shared (see {@link LaneWorker}).
  *
- * <p>Time is passed in ({@code now}), randomness (retry jitter) and dead-letter ids come from what the
- * constructor is given, so a test replays any sequence exactly.
+ * <p>Time (a clock, read only when an outcome needs a time), randomness (retry jitter) and dead-letter ids come
+ * from what the constructor is given, so a test on a test clock replays any sequence exactly.
  */
 public final class LaneLedger {
     /** What the driver of a pass does next. */
@@ -77,6 +78,7 @@ public final class LaneLedger {
     private final Function<String, RetryPolicy> retries;
     private final RandomGenerator random;
     private final Supplier<String> ids;
+    private final Clock clock;
 
     // ---- the state as stored, plus what is not committed yet ----
     private long cursor;
@@ -106,12 +108,13 @@ public final class LaneLedger {
     private long batchLastSeq;
     private boolean ended = true;
     private int work;
-    /** The attempt handed out and not reported yet, from {@link #due} (a head) or from {@link #batch}. */
-    private Attempt current;
+    /** Whether an attempt was handed out and not reported yet: {@link #currentPending} or {@link #currentRecord}. */
+    private boolean inFlight;
 
     private Pending currentPending;
     private LogRecord currentRecord;
-    private Attempt lastAttempt;
+    private Event<?> lastEvent;
+    private int lastAttemptNumber;
     private Instant lastRetryAt;
     private DeadLetter lastDeadLetter;
 
@@ -131,6 +134,7 @@ public final class LaneLedger {
      * @param retries the retry policy for an event type
      * @param random places retry jitter
      * @param ids new dead letters' ids
+     * @param clock the time of failures, retries and due entries; read only when an outcome needs it
      */
     public LaneLedger(
             String subscription,
@@ -139,7 +143,8 @@ public final class LaneLedger {
             Predicate<Event<?>> wants,
             Function<String, RetryPolicy> retries,
             RandomGenerator random,
-            Supplier<String> ids) {
+            Supplier<String> ids,
+            Clock clock) {
         this.subscription = Objects.requireNonNull(subscription, "subscription");
         this.lane = lane;
         this.ordering = Objects.requireNonNull(ordering, "ordering");
@@ -147,6 +152,7 @@ public final class LaneLedger {
         this.retries = Objects.requireNonNull(retries, "retries");
         this.random = Objects.requireNonNull(random, "random");
         this.ids = Objects.requireNonNull(ids, "ids");
+        this.clock = Objects.requireNonNull(clock, "clock");
     }
 
     // ---- loading ----
@@ -157,14 +163,15 @@ public final class LaneLedger {
      * part of a write) becomes the head of its scope, due at {@code now}; the repair is committed with the
      * next commit.
      */
-    public void reset(long storedCursor, List<Pending> stored, Instant now) {
+    public void reset(long storedCursor, List<Pending> stored) {
+        Instant now = clock.instant();
         scopes.clear();
         heads.clear();
         pendingSeqs.clear();
         clearChanges();
         due = List.of();
         batch = List.of();
-        current = null;
+        inFlight = false;
         currentPending = null;
         currentRecord = null;
         ended = true;
@@ -199,7 +206,7 @@ public final class LaneLedger {
      * scope, due at {@code now}, or waits behind the scope's head. Returns false, changing nothing, when the
      * event is already pending or the dead letter was taken back before.
      */
-    public boolean reprocess(DeadLetter d, Instant now) {
+    public boolean reprocess(DeadLetter d) {
         if (!ended) {
             throw new IllegalStateException("take dead letters back between passes, not during one");
         }
@@ -211,7 +218,8 @@ public final class LaneLedger {
         if (dq != null) {
             park(dq, pending(d.event(), d.sequence(), scope, true, 0, null, d.errors(), d.replayCount() + 1));
         } else {
-            newHead(pending(d.event(), d.sequence(), scope, false, 0, now, d.errors(), d.replayCount() + 1));
+            newHead(pending(
+                    d.event(), d.sequence(), scope, false, 0, clock.instant(), d.errors(), d.replayCount() + 1));
         }
         removedDeadLetters.add(d.id());
         return true;
@@ -230,8 +238,8 @@ public final class LaneLedger {
     // ---- a pass ----
 
     /** Starts a pass: the heads due at {@code now} are delivered first, higher priority first, then one batch of the log. */
-    public void beginPass(Instant now) {
-        if (current != null) {
+    public void beginPass() {
+        if (inFlight) {
             throw new IllegalStateException("the attempt in flight has not been recorded");
         }
         work = 0;
@@ -241,6 +249,7 @@ public final class LaneLedger {
         batchRead = false;
         dueIndex = 0;
         List<Pending> found = null;
+        Instant now = heads.isEmpty() ? null : clock.instant();
         while (!heads.isEmpty() && !heads.peek().dueAt().isAfter(now)) {
             Pending p = heads.poll();
             ArrayDeque<Pending> dq = scopes.get(p.scope());
@@ -259,8 +268,8 @@ public final class LaneLedger {
     }
 
     /** What to do next in this pass. */
-    public Step next(Instant now) {
-        if (current != null) {
+    public Step next() {
+        if (inFlight) {
             throw new IllegalStateException("the attempt in flight has not been recorded");
         }
         if (ended) {
@@ -269,7 +278,7 @@ public final class LaneLedger {
         if (dueIndex < due.size()) {
             Pending p = due.get(dueIndex);
             currentPending = p;
-            current = new Attempt(p.event(), p.sequence(), p.attempt() + 1, p.errors(), p.replayCount());
+            inFlight = true;
             return Step.ATTEMPT;
         }
         if (!logDecided) {
@@ -302,7 +311,7 @@ public final class LaneLedger {
                     continue;
                 }
             }
-            if (e.deliverAt() != null && e.deliverAt().isAfter(now)) {
+            if (e.deliverAt() != null && e.deliverAt().isAfter(clock.instant())) {
                 newHead(pending(e, seq, scopeOf(e, seq), false, 0, e.deliverAt(), List.of(), 0));
                 advance(seq);
                 batchIndex++;
@@ -313,7 +322,7 @@ public final class LaneLedger {
                 continue;
             }
             currentRecord = rec;
-            current = new Attempt(e, seq, 1, List.of(), 0);
+            inFlight = true;
             return Step.ATTEMPT;
         }
         return endBatch();
@@ -355,33 +364,64 @@ public final class LaneLedger {
         return head - from;
     }
 
-    /** The attempt {@link #next} handed out. */
+    /** The attempt {@link #next} handed out, as a value (the getters below read it without one). */
     public Attempt attempt() {
-        if (current == null) {
+        return new Attempt(attemptEvent(), attemptSequence(), attemptNumber(), attemptErrors(), attemptReplays());
+    }
+
+    /** The event of the attempt {@link #next} handed out. */
+    public Event<?> attemptEvent() {
+        requireInFlight();
+        return currentPending != null ? currentPending.event() : currentRecord.event();
+    }
+
+    /** Its position in the lane. */
+    public long attemptSequence() {
+        requireInFlight();
+        return currentPending != null ? currentPending.sequence() : currentRecord.sequence();
+    }
+
+    /** The attempt's number, from 1. */
+    public int attemptNumber() {
+        requireInFlight();
+        return currentPending != null ? currentPending.attempt() + 1 : 1;
+    }
+
+    /** The earlier failed attempts. */
+    public List<AttemptError> attemptErrors() {
+        requireInFlight();
+        return currentPending != null ? currentPending.errors() : List.of();
+    }
+
+    /** How often the event was reprocessed from the dead letters. */
+    public int attemptReplays() {
+        requireInFlight();
+        return currentPending != null ? currentPending.replayCount() : 0;
+    }
+
+    private void requireInFlight() {
+        if (!inFlight) {
             throw new IllegalStateException("no attempt in flight");
         }
-        return current;
     }
 
     /** Records the outcome of the attempt in flight. */
-    public Verdict record(Outcome outcome, Instant now) {
-        if (current == null) {
-            throw new IllegalStateException("no attempt in flight");
-        }
-        Attempt a = current;
-        current = null;
-        lastAttempt = a;
+    public Verdict record(Outcome outcome) {
+        requireInFlight();
+        inFlight = false;
         work++;
         Pending p = currentPending;
         currentPending = null;
         LogRecord rec = currentRecord;
         currentRecord = null;
         if (p != null) {
+            lastEvent = p.event();
+            lastAttemptNumber = p.attempt() + 1;
             return switch (outcome) {
                 case Outcome.Success s -> {
                     delivered++;
                     dueIndex++;
-                    finishHead(p.scope(), now);
+                    finishHead(p.scope());
                     yield Verdict.DELIVERED;
                 }
                 case Outcome.Pause pause -> {
@@ -395,16 +435,18 @@ public final class LaneLedger {
                             p.event(),
                             p.sequence(),
                             p.scope(),
-                            a.attempt(),
+                            p.attempt() + 1,
                             p.errors(),
                             p.replayCount(),
                             f.error(),
                             true,
-                            now);
+                            clock.instant());
                 }
             };
         }
         long seq = rec.sequence();
+        lastEvent = rec.event();
+        lastAttemptNumber = 1;
         return switch (outcome) {
             case Outcome.Success s -> {
                 delivered++;
@@ -413,13 +455,13 @@ public final class LaneLedger {
                 yield Verdict.DELIVERED;
             }
             case Outcome.Pause pause -> {
-                leaveBatch(now.plus(pause.duration()));
+                leaveBatch(clock.instant().plus(pause.duration()));
                 ended = true;
                 yield Verdict.PAUSED;
             }
             case Outcome.Failure f -> {
                 Event<?> e = rec.event();
-                Verdict v = fail(e, seq, scopeOf(e, seq), 1, List.of(), 0, f.error(), false, now);
+                Verdict v = fail(e, seq, scopeOf(e, seq), 1, List.of(), 0, f.error(), false, clock.instant());
                 advance(seq);
                 batchIndex++;
                 if (ordering == OrderingMode.STRICT) {
@@ -433,10 +475,10 @@ public final class LaneLedger {
     /**
      * Ends the pass early (shutting down, the lane lost, a pause): due heads not tried stay due; records of
      * the batch not handled are read again next time, or in a reordered batch wait in the pending set, due
-     * at {@code now}.
+     * now.
      */
-    public void leave(Instant now) {
-        if (current != null) {
+    public void leave() {
+        if (inFlight) {
             throw new IllegalStateException("the attempt in flight has not been recorded");
         }
         if (ended) {
@@ -444,14 +486,19 @@ public final class LaneLedger {
         }
         leaveDue();
         if (batchRead) {
-            leaveBatch(now);
+            leaveBatch(batchReordered ? clock.instant() : null);
         }
         ended = true;
     }
 
-    /** The attempt last recorded. */
-    public Attempt lastAttempt() {
-        return lastAttempt;
+    /** The event of the attempt last recorded. */
+    public Event<?> lastEvent() {
+        return lastEvent;
+    }
+
+    /** The number of the attempt last recorded. */
+    public int lastAttemptNumber() {
+        return lastAttemptNumber;
     }
 
     /** When the retry last scheduled is due. */
@@ -573,7 +620,7 @@ public final class LaneLedger {
         newDeadLetters.add(lastDeadLetter);
         deadLettered++;
         if (isHead) {
-            finishHead(scope, now);
+            finishHead(scope);
         }
         return Verdict.DEAD_LETTERED;
     }
@@ -603,7 +650,7 @@ public final class LaneLedger {
     }
 
     /** The head of the scope is done: remove it and promote the next parked entry, if any. */
-    private void finishHead(String scope, Instant now) {
+    private void finishHead(String scope) {
         ArrayDeque<Pending> dq = scopes.get(scope);
         Pending done = dq.pollFirst();
         remove(done.sequence());
@@ -612,7 +659,7 @@ public final class LaneLedger {
             scopes.remove(scope);
             return;
         }
-        Pending head = next.asHead(dueOf(next.event(), now));
+        Pending head = next.asHead(dueOf(next.event(), clock.instant()));
         dq.addFirst(head);
         heads.add(head);
         upsert(head);
@@ -723,9 +770,11 @@ public final class LaneLedger {
                 newCursor,
                 upserts.isEmpty() ? List.of() : List.copyOf(upserts.values()),
                 removals.isEmpty() ? List.of() : List.copyOf(removals),
-                newDeadLetters,
-                removedDeadLetters,
-                new Tally(delivered, failed, retried, deadLettered),
+                newDeadLetters.isEmpty() ? List.of() : newDeadLetters,
+                removedDeadLetters.isEmpty() ? List.of() : removedDeadLetters,
+                delivered == 0 && failed == 0 && retried == 0 && deadLettered == 0
+                        ? Tally.ZERO
+                        : new Tally(delivered, failed, retried, deadLettered),
                 fence);
     }
 

@@ -1,7 +1,10 @@
 package dev.keel.internal.lanes;
 
+import dev.keel.AttemptError;
 import dev.keel.DeadLetter;
+import dev.keel.Delivery;
 import dev.keel.DeliveryTimeoutException;
+import dev.keel.Event;
 import dev.keel.EventIds;
 import dev.keel.spi.Commit;
 import dev.keel.spi.LeaseLostException;
@@ -16,6 +19,7 @@ import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.concurrent.locks.LockSupport;
+import java.util.concurrent.locks.ReentrantLock;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -42,7 +46,8 @@ import org.slf4j.LoggerFactory;
  * the state, and a hand-over is a compare-and-set, never a share.
  *
  * <p>Other threads talk to a worker through its mailbox (reprocess orders, a reload after a lease change,
- * retirement) and read the {@link LaneSnapshot} the owner publishes after each pass.
+ * retirement) and read the summaries the owner publishes after each pass (the committed cursor, what waits,
+ * until when the lane pauses): volatile fields, each true when written, not a consistent snapshot.
  *
  * <p>It is long because the runner's loop, the hand-over and the watchdog's side of it belong together: the
  * protocol can only be checked by reading them side by side.
@@ -89,11 +94,21 @@ public final class LaneWorker {
     private volatile boolean sealed;
 
     private final AtomicInteger idleWaiters = new AtomicInteger();
+    /** Taken around each commit and to seal: no commit runs once the worker is sealed. */
+    private final ReentrantLock sealing = new ReentrantLock();
+    /** The delivery without a timeout running now, and the interrupt protocol that goes with it. */
+    private final DeliveryGate gate = new DeliveryGate();
 
     // ---- for other threads ----
-    private volatile LaneSnapshot snapshot = LaneSnapshot.EMPTY;
-    /** When a delivery without a timeout started (coarse clock), 0 when none runs: for stuck-lane checks. */
-    private volatile long deliveringSince;
+    private volatile long publishedCursor;
+    private volatile int publishedDue;
+    private volatile int publishedParked;
+    private volatile long publishedMinPending = Long.MAX_VALUE;
+    private volatile Instant publishedNextDue;
+    private volatile long publishedPausedUntil;
+    private volatile boolean publishedBlocksLog;
+    /** Deliveries this worker made, written by the holder of the state only (one writer at a time). */
+    private volatile long delivered;
 
     private final AtomicReference<Thread> runner = new AtomicReference<>();
     private volatile boolean sleeping;
@@ -107,6 +122,8 @@ public final class LaneWorker {
         long pausedUntil;
         boolean paused;
         long lastCommitNanos;
+        /** Deliveries of this pass not yet added to the subscription's counter (one add per pass, not per delivery). */
+        long delivered;
 
         Holding(LaneLedger ledger) {
             this.ledger = ledger;
@@ -130,7 +147,8 @@ public final class LaneWorker {
                 sub.subscription::accepts,
                 sub.subscription.policy()::retryFor,
                 ctx.random(),
-                EventIds::next);
+                EventIds::next,
+                ctx.clock());
         this.baton = new AtomicReference<>(new Holding(ledger));
     }
 
@@ -165,18 +183,17 @@ public final class LaneWorker {
     }
 
     private void load(Holding h) {
-        Instant now = ctx.clock().instant();
         long fence = ctx.fence(lane); // first: what is read next is what this token may write over
         long head = ctx.log().head(lane);
         if (ephemeral) {
-            h.ledger.reset(head, List.of(), now);
+            h.ledger.reset(head, List.of());
             h.fence = fence;
             return;
         }
         // Read everything first: if the journal fails here, the state stays as it was and the reload is retried.
         long cursor = ctx.log().openCursor(name, lane, head);
         List<Pending> pending = ctx.log().pending(name, lane);
-        h.ledger.reset(cursor, pending, now);
+        h.ledger.reset(cursor, pending);
         h.fence = fence;
     }
 
@@ -304,10 +321,14 @@ public final class LaneWorker {
     private int pass(Holding h, Outcome resumed) {
         LaneLedger l = h.ledger;
         try {
-            Instant now = ctx.clock().instant();
             if (resumed != null) {
-                account(l.record(resumed, now), l, resumed, h);
+                account(l.record(resumed), l, resumed, h);
             } else {
+                if (ctx.fence(lane) != h.fence) {
+                    // The lane's lease changed since the state was loaded (granted, lost, granted again, perhaps
+                    // while this worker was being registered): what is stored now is what counts.
+                    reload.set(true);
+                }
                 if (retired || !ctx.holds(lane) || ctx.pausedByStore(sub)) {
                     // Nothing may be delivered; what an earlier pass held back is committed all the same (a lane
                     // being given back is still leased until it is released).
@@ -317,7 +338,7 @@ public final class LaneWorker {
                     }
                     return 0;
                 }
-                if (reload.getAndSet(false)) {
+                if (reload.get() && reload.getAndSet(false)) {
                     try {
                         load(h);
                     } catch (RuntimeException e) {
@@ -325,20 +346,27 @@ public final class LaneWorker {
                         throw e;
                     }
                 }
-                takeBackDeadLetters(l, now);
+                takeBackDeadLetters(l);
                 if (isPaused(h)) {
                     flush(h);
                     publish(h);
                     return 0;
                 }
-                l.beginPass(now);
+                l.beginPass();
             }
+            Delivery<?>[] causation = ctx.deliveryScope().slot();
+            boolean leased = ctx.leased();
             while (true) {
-                if (ctx.stopping() || retired || !ctx.holds(lane) || ctx.fence(lane) != h.fence) {
-                    l.leave(ctx.clock().instant());
+                if (ctx.stopping() || retired || !ctx.holds(lane)) {
+                    l.leave();
                     break;
                 }
-                LaneLedger.Step step = l.next(now);
+                if (leased && ctx.fence(lane) != h.fence) {
+                    l.leave();
+                    reload.set(true);
+                    break;
+                }
+                LaneLedger.Step step = l.next();
                 if (step == LaneLedger.Step.END) {
                     break;
                 }
@@ -346,15 +374,19 @@ public final class LaneWorker {
                     read(l);
                     continue;
                 }
-                LaneLedger.Attempt a = l.attempt();
+                Event<?> event = l.attemptEvent();
+                long seq = l.attemptSequence();
+                int attempt = l.attemptNumber();
+                List<AttemptError> errors = l.attemptErrors();
+                int replays = l.attemptReplays();
                 Outcome o;
                 if (timeoutNanos > 0) {
-                    InFlight f = new InFlight(h, a, Thread.currentThread(), System.nanoTime());
-                    baton.set(f); // from here until won back, the state is not this thread's
+                    InFlight f = new InFlight(h, event, Thread.currentThread(), System.nanoTime());
+                    baton.setRelease(f); // from here until won back, the state is not this thread's
                     Throwable thrown = null;
                     o = null;
                     try {
-                        o = deliverer.deliver(a, lane);
+                        o = deliverer.deliver(event, seq, attempt, errors, replays, lane, causation);
                     } catch (Throwable t) {
                         thrown = t;
                     }
@@ -371,24 +403,22 @@ public final class LaneWorker {
                         o = new Outcome.Failure(thrown);
                     }
                     if (interrupted) {
-                        o = timedOut(o, a);
+                        o = timedOut(o, event);
                     }
                 } else {
-                    deliveringSince = ctx.coarseNanos();
+                    gate.enter(ctx.coarseNanos());
                     try {
-                        o = deliverer.deliver(a, lane);
+                        o = deliverer.deliver(event, seq, attempt, errors, replays, lane, causation);
                     } catch (VirtualMachineError vme) {
                         reload.set(true);
                         throw vme;
                     } catch (RuntimeException e) {
                         o = new Outcome.Failure(e);
                     } finally {
-                        deliveringSince = 0;
-                        Thread.interrupted();
+                        gate.leave();
                     }
                 }
-                now = ctx.clock().instant();
-                account(l.record(o, now), l, o, h);
+                account(l.record(o), l, o, h);
             }
             int work = l.work();
             if (!(work > 0 && mayDeferCommit(h))) {
@@ -438,17 +468,16 @@ public final class LaneWorker {
         }
     }
 
-    private Outcome timedOut(Outcome o, LaneLedger.Attempt a) {
+    private Outcome timedOut(Outcome o, Event<?> event) {
         if (o instanceof Outcome.Failure f && !(f.error() instanceof DeliveryTimeoutException)) {
-            DeliveryTimeoutException te =
-                    new DeliveryTimeoutException(name, a.event().id(), timeout);
+            DeliveryTimeoutException te = new DeliveryTimeoutException(name, event.id(), timeout);
             te.initCause(f.error());
             return new Outcome.Failure(te);
         }
         return o;
     }
 
-    private void takeBackDeadLetters(LaneLedger l, Instant now) {
+    private void takeBackDeadLetters(LaneLedger l) {
         String id;
         while ((id = reprocessOrders.poll()) != null) {
             Optional<DeadLetter> found = ctx.deadLetterStore().deadLetter(id);
@@ -460,7 +489,7 @@ public final class LaneWorker {
             if (!d.subscription().equals(name) || d.lane() != lane) {
                 continue;
             }
-            if (!l.reprocess(d, now)) {
+            if (!l.reprocess(d)) {
                 // Its event is pending again already (or it was taken back in this very pass): nothing to add.
                 l.forgetReprocess(id);
             }
@@ -468,12 +497,12 @@ public final class LaneWorker {
     }
 
     private void account(LaneLedger.Verdict v, LaneLedger l, Outcome o, Holding h) {
-        LaneLedger.Attempt a = l.lastAttempt();
-        String type = a.event().type();
+        Event<?> event = l.lastEvent();
+        String type = event.type();
         boolean metering = ctx.telemetry().metering();
         switch (v) {
             case DELIVERED -> {
-                sub.delivered.increment();
+                h.delivered++;
                 if (metering) {
                     sub.meters(type).counters()[0].increment();
                 }
@@ -486,10 +515,10 @@ public final class LaneWorker {
                     log.debug(
                             "subscription '{}' will retry event {} ({}) at {}: attempt {} failed: {}",
                             name,
-                            a.event().id(),
+                            event.id(),
                             type,
                             l.lastRetryAt(),
-                            a.attempt(),
+                            l.lastAttemptNumber(),
                             ((Outcome.Failure) o).error().toString());
                 }
             }
@@ -500,21 +529,22 @@ public final class LaneWorker {
                 log.warn(
                         "subscription '{}' dead-lettered event {} ({}): {}",
                         name,
-                        a.event().id(),
+                        event.id(),
                         type,
                         l.lastDeadLetter().reason());
             }
             case PAUSED -> {
                 sub.meters(type).counters()[3].increment();
+                sub.pauses.increment();
                 pause(h, ((Outcome.Pause) o).duration());
             }
         }
     }
 
-    private void pause(Holding h, Duration d) {
+    /** Holds the lane back for a while: a pause a delivery asked for, or a back-off after a failure. */
+    private static void pause(Holding h, Duration d) {
         h.pausedUntil = System.nanoTime() + Math.max(1, d.toNanos());
         h.paused = true;
-        sub.pauses.increment();
     }
 
     private static boolean isPaused(Holding h) {
@@ -546,16 +576,6 @@ public final class LaneWorker {
         if (!l.hasChanges()) {
             return;
         }
-        if (sealed && !ephemeral) {
-            // Retired for good, and another runtime may own the name now: what this one did is delivered again.
-            log.warn(
-                    "subscription '{}' lane {}: outcomes of a delivery that outlived the subscription's removal"
-                            + " are dropped; its events are delivered again",
-                    name,
-                    lane);
-            reload.set(true);
-            return;
-        }
         boolean deadLettersChanged = l.deadLettersChanged();
         if (ephemeral) {
             if (!l.newDeadLetters().isEmpty()) {
@@ -568,7 +588,18 @@ public final class LaneWorker {
             return;
         }
         Commit c = l.takeCommit(h.fence);
+        sealing.lock(); // a worker is sealed between commits, never during one
         try {
+            if (sealed) {
+                // Retired for good, and another runtime may own the name now: what this one did is delivered again.
+                log.warn(
+                        "subscription '{}' lane {}: outcomes of a delivery that outlived the subscription's removal"
+                                + " are dropped; its events are delivered again",
+                        name,
+                        lane);
+                reload.set(true);
+                return;
+            }
             ctx.log().commit(c);
         } catch (LeaseLostException lost) {
             // Another instance holds the lane now: drop what this pass did (it is delivered again) and reload
@@ -588,6 +619,8 @@ public final class LaneWorker {
             reload.set(true);
             pause(h, BACKOFF);
             return;
+        } finally {
+            sealing.unlock();
         }
         l.committed();
         h.lastCommitNanos = System.nanoTime();
@@ -596,27 +629,29 @@ public final class LaneWorker {
         }
     }
 
+    /** Publishes what other threads read; each field is written only when it changed. */
     private void publish(Holding h) {
-        LaneLedger l = h.ledger;
-        LaneSnapshot before = snapshot;
-        long pausedUntil = h.paused ? h.pausedUntil : 0;
-        long cursor = l.cursor();
-        boolean anyPending = l.dueCount() > 0;
-        if (!anyPending
-                && before.due() == 0
-                && before.cursor() == cursor
-                && before.pausedUntil() == pausedUntil
-                && before.nextDue() == null) {
-            return; // nothing another thread could see changed
+        if (h.delivered != 0) {
+            delivered += h.delivered; // one writer: whoever holds the state
+            h.delivered = 0;
         }
-        snapshot = new LaneSnapshot(
-                cursor,
-                l.dueCount(),
-                anyPending ? l.parkedCount() : 0,
-                anyPending ? l.minPendingSequence() : Long.MAX_VALUE,
-                l.nextDue(),
-                pausedUntil,
-                l.blocksLog());
+        LaneLedger l = h.ledger;
+        long pausedUntil = h.paused ? h.pausedUntil : 0;
+        if (publishedPausedUntil != pausedUntil) {
+            publishedPausedUntil = pausedUntil;
+        }
+        int due = l.dueCount();
+        if (due > 0 || publishedDue != 0) {
+            publishedParked = due > 0 ? l.parkedCount() : 0;
+            publishedMinPending = due > 0 ? l.minPendingSequence() : Long.MAX_VALUE;
+            publishedNextDue = l.nextDue();
+            publishedBlocksLog = l.blocksLog();
+            publishedDue = due;
+        }
+        long cursor = l.cursor();
+        if (publishedCursor != cursor) {
+            publishedCursor = cursor; // last: a reader that sees the cursor sees what waits below it
+        }
     }
 
     // ---- the runner loop ----
@@ -759,33 +794,56 @@ public final class LaneWorker {
                     lane,
                     timeout.toMillis(),
                     f.thread);
-            Outcome timedOut = new Outcome.Failure(
-                    new DeliveryTimeoutException(name, f.attempt.event().id(), timeout));
+            Outcome timedOut = new Outcome.Failure(new DeliveryTimeoutException(name, f.event.id(), timeout));
             Holding h = f.holding;
-            ctx.startRunner("keel-" + name + "-" + lane, () -> loop(h, timedOut));
+            try {
+                ctx.startRunner("keel-" + name + "-" + lane, () -> loop(h, timedOut));
+            } catch (RuntimeException | Error e) {
+                // No new runner: the stuck thread keeps nothing, so give the state back for a pass to pick up.
+                h.ledger.record(timedOut);
+                reload.set(true);
+                release(h);
+                throw e;
+            }
         }
     }
 
     // ---- summaries for the loop, stats, maintenance and shutdown ----
 
-    LaneSnapshot snapshot() {
-        return snapshot;
+    /** Successful deliveries this worker made, as last published. */
+    public long delivered() {
+        return delivered;
+    }
+
+    /** The committed cursor, as last published. */
+    public long cursor() {
+        return publishedCursor;
+    }
+
+    /** Scopes whose head waits for its time, as last published. */
+    public int dueCount() {
+        return publishedDue;
+    }
+
+    /** Entries parked behind a head, as last published. */
+    public int parkedCount() {
+        return publishedParked;
     }
 
     /** Events of the lane the subscription has not passed yet (by its committed cursor). */
     public long lag() {
-        return Math.max(0, ctx.log().head(lane) - snapshot.cursor());
+        return Math.max(0, ctx.log().head(lane) - publishedCursor);
     }
 
     /** The highest sequence of the lane the subscription no longer needs. */
     public long prunePoint() {
-        LaneSnapshot s = snapshot;
-        return Math.min(s.cursor(), s.minPending() - 1);
+        long minPending = publishedMinPending;
+        return Math.min(publishedCursor, minPending - 1);
     }
 
     /** Whether a handler is running now. */
     public boolean delivering() {
-        return baton.get() instanceof InFlight || deliveringSince != 0;
+        return baton.get() instanceof InFlight || gate.since() != 0;
     }
 
     /**
@@ -800,14 +858,7 @@ public final class LaneWorker {
             f.interrupt();
             return true;
         }
-        if (deliveringSince != 0) {
-            Thread t = runner.get();
-            if (t != null) {
-                t.interrupt(); // the runner clears it after the delivery, before anything else
-                return true;
-            }
-        }
-        return false;
+        return gate.interrupt();
     }
 
     /** The runner thread, if one runs. */
@@ -820,18 +871,18 @@ public final class LaneWorker {
         if (baton.get() instanceof InFlight f) {
             return Math.max(0, System.nanoTime() - f.startedAt);
         }
-        long since = deliveringSince;
+        long since = gate.since();
         return since == 0 ? 0 : Math.max(0, nowCoarse - since);
     }
 
     /** Nanoseconds until something may be due, at most {@code max}. */
     long waitNanos(long max) {
-        LaneSnapshot s = snapshot;
         long wait = max;
-        if (s.pausedUntil() != 0) {
-            wait = Math.min(wait, s.pausedUntil() - System.nanoTime());
+        long pausedUntil = publishedPausedUntil;
+        if (pausedUntil != 0) {
+            wait = Math.min(wait, pausedUntil - System.nanoTime());
         }
-        Instant due = s.nextDue();
+        Instant due = publishedDue > 0 ? publishedNextDue : null;
         if (due != null) {
             wait = Math.min(wait, Duration.between(ctx.clock().instant(), due).toNanos());
         }
@@ -843,18 +894,21 @@ public final class LaneWorker {
         if (!ctx.holds(lane) || ctx.pausedByStore(sub)) {
             return false;
         }
-        LaneSnapshot s = snapshot;
-        if (s.pausedUntil() != 0 && System.nanoTime() - s.pausedUntil() < 0) {
+        long pausedUntil = publishedPausedUntil;
+        if (pausedUntil != 0 && System.nanoTime() - pausedUntil < 0) {
             return false;
         }
         if (!reprocessOrders.isEmpty() || reload.get()) {
             return true;
         }
-        Instant due = s.nextDue();
-        if (due != null && !due.isAfter(ctx.clock().instant())) {
-            return true;
+        boolean pending = publishedDue > 0;
+        if (pending) {
+            Instant due = publishedNextDue;
+            if (due != null && !due.isAfter(ctx.clock().instant())) {
+                return true;
+            }
         }
-        return ctx.log().head(lane) > s.cursor() && !s.blocksLog();
+        return ctx.log().head(lane) > publishedCursor && !(pending && publishedBlocksLog);
     }
 
     /** Whether nothing is left to do now: no pass running, no lag, nothing due. */
@@ -868,12 +922,12 @@ public final class LaneWorker {
         if (!reprocessOrders.isEmpty()) {
             return false;
         }
-        LaneSnapshot s = snapshot;
-        Instant due = s.nextDue();
+        boolean pending = publishedDue > 0;
+        Instant due = pending ? publishedNextDue : null;
         if (due != null && !due.isAfter(ctx.clock().instant())) {
             return false;
         }
-        return lag() == 0 || s.blocksLog();
+        return lag() == 0 || (pending && publishedBlocksLog);
     }
 
     // ---- retirement ----
@@ -886,22 +940,52 @@ public final class LaneWorker {
 
     /**
      * Waits until {@code deadline} (by {@link System#nanoTime()}) for a pass under way to end, commits what an
-     * earlier pass held back, and seals the worker: nothing it does afterwards is committed. From the worker's
-     * own handler (a stream cancelled while delivering) it does not wait.
+     * earlier pass held back, and seals the worker: nothing it does afterwards is committed. It seals while it
+     * holds the lane's state, so no commit of this worker is under way then; at the deadline it seals anyway
+     * (a commit under way finishes first). From the worker's own handler (a stream cancelled while delivering)
+     * it does not wait.
      *
      * @return whether no pass was under way any more (false: a handler still runs; its outcome is dropped)
      */
     public boolean finishRetirement(long deadline) {
-        if (runner.get() == Thread.currentThread() || Thread.currentThread() == inFlightThread()) {
-            sealed = true;
+        Thread me = Thread.currentThread();
+        if (runner.get() == me || me == inFlightThread() || gate.thread() == me) {
+            seal();
             return false;
         }
-        boolean idle = awaitIdle(Duration.ofNanos(Math.max(0, deadline - System.nanoTime())));
-        if (idle) {
-            finalFlush();
+        while (true) {
+            Holding h = acquire();
+            if (h != null) {
+                try {
+                    flush(h);
+                    publish(h);
+                } catch (RuntimeException e) {
+                    log.warn(
+                            "subscription '{}' lane {}: last commit failed; its deliveries may be repeated",
+                            name,
+                            lane,
+                            e);
+                } finally {
+                    seal();
+                    release(h);
+                }
+                return true;
+            }
+            long left = deadline - System.nanoTime();
+            if (left <= 0 || !awaitIdle(Duration.ofNanos(left)) && deadline - System.nanoTime() <= 0) {
+                seal();
+                return false;
+            }
         }
-        sealed = true;
-        return idle;
+    }
+
+    private void seal() {
+        sealing.lock();
+        try {
+            sealed = true;
+        } finally {
+            sealing.unlock();
+        }
     }
 
     private Thread inFlightThread() {

@@ -34,7 +34,6 @@ public final class SubscriptionRuntime {
     private final LaneWorker[] workers;
     private final Tally baseline;
 
-    final LongAdder delivered = new LongAdder();
     final LongAdder failedAttempts = new LongAdder();
     final LongAdder retriesScheduled = new LongAdder();
     final LongAdder deadLettered = new LongAdder();
@@ -163,16 +162,18 @@ public final class SubscriptionRuntime {
     public long pendingCount(boolean parked) {
         long n = 0;
         for (LaneWorker w : workers) {
-            LaneSnapshot s = w.snapshot();
-            n += parked ? s.parked() : s.due();
+            n += parked ? w.parkedCount() : w.dueCount();
         }
         return n;
     }
 
     /** What has been counted: the committed totals it started from plus what this process counted since. */
     public Tally totals() {
-        return baseline.plus(
-                new Tally(delivered.sum(), failedAttempts.sum(), retriesScheduled.sum(), deadLettered.sum()));
+        long delivered = 0;
+        for (LaneWorker w : workers) {
+            delivered += w.delivered();
+        }
+        return baseline.plus(new Tally(delivered, failedAttempts.sum(), retriesScheduled.sum(), deadLettered.sum()));
     }
 
     /** Times a lane of it paused (an open circuit, a full bulkhead, a stream without demand). */

@@ -125,7 +125,7 @@ public final class SubscriptionTable {
         }
         long min = Long.MAX_VALUE;
         for (LaneWorker w : workers) {
-            min = Math.min(min, w.snapshot().cursor());
+            min = Math.min(min, w.cursor());
         }
         return head - min;
     }

@@ -139,6 +139,15 @@ public final class TieredJournal implements Journal {
                 .thenApply(r -> new AppendResult(r.lane() + lanes, r.sequence(), r.eventId(), r.duplicate()));
     }
 
+    @Override
+    public AppendResult appendNow(Append one) {
+        if (one.lane() < lanes) {
+            return durable.appendNow(one);
+        }
+        AppendResult r = memory.appendNow(localAppend(one));
+        return r == null ? null : new AppendResult(r.lane() + lanes, r.sequence(), r.eventId(), r.duplicate());
+    }
+
     private Append localAppend(Append a) {
         return new Append(a.lane() - lanes, a.event(), a.dedupKey(), a.dedupUntil());
     }
@@ -314,7 +323,7 @@ public final class TieredJournal implements Journal {
     }
 
     @Override
-    public boolean deleteSubscription(String key) {
+    public long deleteSubscription(String key) {
         return durable.deleteSubscription(key);
     }
 

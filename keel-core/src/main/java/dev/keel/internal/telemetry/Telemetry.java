@@ -50,7 +50,7 @@ public final class Telemetry {
             return;
         }
         Counter c = emitted.computeIfAbsent(type, t -> Counter.builder(KeelMeter.EVENTS_EMITTED.meterName())
-                .description("events accepted by the journal")
+                .description(KeelMeter.EVENTS_EMITTED.description())
                 .tag("type", t)
                 .register(registry));
         lastEmitted = new LastEmitted(type, c);
@@ -80,7 +80,7 @@ public final class Telemetry {
 
     public void rejected(String reason) {
         rejected.computeIfAbsent(reason, r -> Counter.builder(KeelMeter.EVENTS_REJECTED.meterName())
-                        .description("emits refused")
+                        .description(KeelMeter.EVENTS_REJECTED.description())
                         .tag("reason", r)
                         .register(registry))
                 .increment();
@@ -88,7 +88,7 @@ public final class Telemetry {
 
     public Counter delivery(String subscription, String type, String outcome) {
         return Counter.builder(KeelMeter.DELIVERIES.meterName())
-                .description("delivery attempts")
+                .description(KeelMeter.DELIVERIES.description())
                 .tag("subscription", subscription)
                 .tag("type", type)
                 .tag("outcome", outcome)
@@ -97,7 +97,7 @@ public final class Telemetry {
 
     public Timer duration(String subscription, String type) {
         return Timer.builder(KeelMeter.DELIVERY_DURATION.meterName())
-                .description("handler time per attempt")
+                .description(KeelMeter.DELIVERY_DURATION.description())
                 .tag("subscription", subscription)
                 .tag("type", type)
                 .register(registry);
@@ -105,7 +105,7 @@ public final class Telemetry {
 
     public Counter timeoutWarnings(String subscription) {
         return Counter.builder(KeelMeter.TIMEOUT_WARNINGS.meterName())
-                .description("attempts that reached 80% of their timeout")
+                .description(KeelMeter.TIMEOUT_WARNINGS.description())
                 .tag("subscription", subscription)
                 .register(registry);
     }

@@ -14,7 +14,6 @@ import dev.keel.spi.LogRecord;
 import dev.keel.test.TestClock;
 import java.io.IOException;
 import java.time.Duration;
-import java.time.Instant;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -103,9 +102,10 @@ class LaneLedgerModelTest {
                 e -> true,
                 type -> policy,
                 new Random(run.seed()),
-                () -> String.format("dl-%08d", deadLetterIds.incrementAndGet()));
+                () -> String.format("dl-%08d", deadLetterIds.incrementAndGet()),
+                clock);
         LaneLedger ledger = fresh.get();
-        ledger.reset(store.openCursor("s", 0, 0), store.pending("s", 0), clock.instant());
+        ledger.reset(store.openCursor("s", 0, 0), store.pending("s", 0));
 
         Map<String, List<Integer>> attempts = new LinkedHashMap<>();
         Map<String, List<String>> deliveredByScope = new LinkedHashMap<>();
@@ -123,9 +123,8 @@ class LaneLedgerModelTest {
                 }
             }
             int batch = 1 + r.nextInt(8);
-            Instant now = clock.instant();
-            ledger.beginPass(now);
-            for (LaneLedger.Step step = ledger.next(now); step != LaneLedger.Step.END; step = ledger.next(now)) {
+            ledger.beginPass();
+            for (LaneLedger.Step step = ledger.next(); step != LaneLedger.Step.END; step = ledger.next()) {
                 if (step == LaneLedger.Step.READ) {
                     List<LogRecord> records = store.read(0, ledger.readAfter(), batch);
                     ledger.admit(records);
@@ -140,13 +139,12 @@ class LaneLedgerModelTest {
                             .computeIfAbsent(scopeOf(run.ordering(), a.event()), k -> new ArrayList<>())
                             .add(id);
                 }
-                ledger.record(
-                        failed ? new Outcome.Failure(new IOException("no " + a.attempt())) : Outcome.SUCCESS, now);
+                ledger.record(failed ? new Outcome.Failure(new IOException("no " + a.attempt())) : Outcome.SUCCESS);
             }
             if (run.crashes() && r.nextInt(5) == 0) {
                 // Crash: what was not committed is lost; a new ledger starts from the store.
                 ledger = fresh.get();
-                ledger.reset(store.cursor("s", 0).orElseThrow(), store.pending("s", 0), clock.instant());
+                ledger.reset(store.cursor("s", 0).orElseThrow(), store.pending("s", 0));
             } else {
                 Commit c = ledger.takeCommit(Commit.NO_FENCE);
                 if (c != null) {
@@ -156,7 +154,7 @@ class LaneLedgerModelTest {
                 if (r.nextInt(7) == 0) {
                     // Restart after a commit: nothing is lost.
                     ledger = fresh.get();
-                    ledger.reset(store.cursor("s", 0).orElseThrow(), store.pending("s", 0), clock.instant());
+                    ledger.reset(store.cursor("s", 0).orElseThrow(), store.pending("s", 0));
                 }
             }
             boolean caughtUp = appended == events.size() && ledger.cursor() == store.head(0) && !ledger.hasChanges();

@@ -110,6 +110,11 @@ class LaneWorkerIdleTest {
         }
 
         @Override
+        public boolean leased() {
+            return false;
+        }
+
+        @Override
         public boolean pausedByStore(SubscriptionRuntime subscription) {
             asked.incrementAndGet();
             return paused.get();
@@ -152,10 +157,15 @@ class LaneWorkerIdleTest {
         return w;
     }
 
-    @Test
-    void shouldSleepWhileAStoredPauseHoldsADueRetryBackAndDeliverOnceWoken() throws Exception {
+    /**
+     * Starts a runner held back by {@code holdBack}, counts how often it asks during the window, then lets it go
+     * with {@code letGo} and waits for the delivery.
+     */
+    private static void assertSleepsThenDelivers(
+            java.util.function.Consumer<Context> holdBack, java.util.function.BiConsumer<Context, LaneWorker> letGo)
+            throws Exception {
         Context ctx = new Context();
-        ctx.paused.set(true);
+        holdBack.accept(ctx);
         LaneWorker w = workerWithADueRetry(ctx);
         w.start();
         Thread.sleep(WINDOW);
@@ -163,27 +173,25 @@ class LaneWorkerIdleTest {
                 .as("times the runner asked whether it may deliver")
                 .isLessThan(50);
         assertThat(ctx.delivered.get()).isZero();
-        ctx.paused.set(false);
-        w.wake();
+        letGo.accept(ctx, w);
         org.awaitility.Awaitility.await().atMost(Duration.ofSeconds(5)).until(() -> ctx.delivered.get() == 1);
         ctx.running = false;
         w.wake();
     }
 
     @Test
+    void shouldSleepWhileAStoredPauseHoldsADueRetryBackAndDeliverOnceWoken() throws Exception {
+        assertSleepsThenDelivers(ctx -> ctx.paused.set(true), (ctx, w) -> {
+            ctx.paused.set(false);
+            w.wake();
+        });
+    }
+
+    @Test
     void shouldSleepOnALaneItDoesNotHoldAndDeliverOnceGranted() throws Exception {
-        Context ctx = new Context();
-        ctx.held.set(false);
-        LaneWorker w = workerWithADueRetry(ctx);
-        w.start();
-        Thread.sleep(WINDOW);
-        assertThat(ctx.asked.get())
-                .as("times the runner asked whether it may deliver")
-                .isLessThan(50);
-        ctx.held.set(true);
-        w.leaseChanged();
-        org.awaitility.Awaitility.await().atMost(Duration.ofSeconds(5)).until(() -> ctx.delivered.get() == 1);
-        ctx.running = false;
-        w.wake();
+        assertSleepsThenDelivers(ctx -> ctx.held.set(false), (ctx, w) -> {
+            ctx.held.set(true);
+            w.leaseChanged();
+        });
     }
 }

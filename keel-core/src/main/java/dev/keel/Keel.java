@@ -241,6 +241,7 @@ public final class Keel implements AutoCloseable {
             for (LaneWorker w : s.workers()) {
                 w.loadNow();
             }
+            maintenance.recount(s);
         } catch (RuntimeException e) {
             s.meters().forEach(telemetry.registry()::remove);
             throw e;
@@ -250,7 +251,6 @@ public final class Keel implements AutoCloseable {
                 pauses.watch(cb.breaker());
             }
         }
-        maintenance.recount(s);
         return s;
     }
 
@@ -281,6 +281,10 @@ public final class Keel implements AutoCloseable {
         retire(old);
         synchronized (lifecycle) {
             ensureOpen();
+            if (subscriptions.get(subscription.name()) != old) {
+                throw new SubscriptionException("subscription '" + subscription.name()
+                        + "' was replaced or removed by another call meanwhile; try again");
+            }
             // Gauges are bound to the old workers; counters and timers are found again by the new ones.
             for (Meter m : old.meters()) {
                 if (m instanceof Gauge) {

@@ -328,7 +328,12 @@ final class WebhookSubscriptions implements SubscriptionNames, AutoCloseable {
         Prepared prepared = prepare(next);
         Running old = runningOf(key);
         if (old != null && old.subscription().deliveryName().equals(next.deliveryName())) {
-            keel.replace(prepared.subscription());
+            try {
+                keel.replace(prepared.subscription());
+            } catch (dev.keel.SubscriptionException e) {
+                // The runtime dropped it (an earlier replacement failed): run it anew, from its cursors.
+                keel.subscribe(prepared.subscription());
+            }
         } else {
             if (old != null) {
                 keel.unsubscribe(old.subscription().deliveryName());
@@ -443,9 +448,8 @@ final class WebhookSubscriptions implements SubscriptionNames, AutoCloseable {
                 throw new IllegalStateException(declaredMessage(name));
             }
             long revision = store.delete(key.stored());
-            if (revision > 0) {
-                removedAt.merge(key, revision, Math::max);
-            }
+            // Removed now, or by another instance already: either way no list read before now may bring it back.
+            removedAt.merge(key, revision > 0 ? revision : store.revision(), Math::max);
             stop(key, old);
             return true;
         }

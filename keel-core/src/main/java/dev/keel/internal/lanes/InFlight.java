@@ -34,7 +34,7 @@ final class InFlight {
     final LaneWorker.Holding holding;
     final dev.keel.Event<?> event;
     final Thread thread;
-    /** When the handler was called, by {@link System#nanoTime()}. */
+    /** When the handler was called, on the runtime's coarse clock (see {@link Watchdog}). */
     final long startedAt;
 
     @SuppressWarnings("unused") // through STATE
@@ -42,6 +42,9 @@ final class InFlight {
 
     /** Touched by the watchdog thread only. */
     boolean warned;
+
+    /** When the watchdog first saw this delivery, on the coarse clock; 0 until then. Watchdog thread only. */
+    long firstSeen;
 
     InFlight(LaneWorker.Holding holding, dev.keel.Event<?> event, Thread thread, long startedAt) {
         this.holding = holding;

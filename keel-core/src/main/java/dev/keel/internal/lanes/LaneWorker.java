@@ -89,6 +89,9 @@ public final class LaneWorker {
     // ---- the mailbox ----
     private final ConcurrentLinkedQueue<String> reprocessOrders = new ConcurrentLinkedQueue<>();
     private final AtomicBoolean reload = new AtomicBoolean();
+    /** Set when the watchdog took the state over but could not start a new runner: the stuck one stays on. */
+    private final AtomicBoolean orphaned = new AtomicBoolean();
+
     private volatile boolean retired;
     /** Retired and done: whatever a pass of it still does is never committed (another runtime owns the name). */
     private volatile boolean sealed;
@@ -144,7 +147,7 @@ public final class LaneWorker {
                 name,
                 lane,
                 sub.subscription.policy().ordering(),
-                sub.subscription::accepts,
+                new Wants(sub.subscription),
                 sub.subscription.policy()::retryFor,
                 ctx.random(),
                 EventIds::next,
@@ -154,6 +157,34 @@ public final class LaneWorker {
 
     public int lane() {
         return lane;
+    }
+
+    /**
+     * The subscription's filter (tenant and type) with the last type's answer remembered, as types repeat in
+     * runs. Used by the ledger only, so by whoever holds the lane's state.
+     */
+    private static final class Wants implements java.util.function.Predicate<Event<?>> {
+        private final dev.keel.Subscription subscription;
+        private String lastType;
+        private boolean lastAnswer;
+
+        Wants(dev.keel.Subscription subscription) {
+            this.subscription = subscription;
+        }
+
+        @Override
+        public boolean test(Event<?> e) {
+            String tenant = subscription.tenant();
+            if (tenant != null && !tenant.equals(e.tenant())) {
+                return false;
+            }
+            String type = e.type();
+            if (type != lastType) {
+                lastAnswer = subscription.matches(type);
+                lastType = type;
+            }
+            return lastAnswer;
+        }
     }
 
     public SubscriptionRuntime subscription() {
@@ -330,9 +361,10 @@ public final class LaneWorker {
                     reload.set(true);
                 }
                 if (retired || !ctx.holds(lane) || ctx.pausedByStore(sub)) {
-                    // Nothing may be delivered; what an earlier pass held back is committed all the same (a lane
-                    // being given back is still leased until it is released).
-                    if (!retired && !reload.get()) {
+                    // Nothing may be delivered; what an earlier pass held back is committed all the same, under
+                    // the token the state was loaded with (a lane being given back is still leased until it is
+                    // released; one lost already refuses the commit).
+                    if (!retired && ctx.fence(lane) == h.fence) {
                         flush(h);
                         publish(h);
                     }
@@ -381,7 +413,7 @@ public final class LaneWorker {
                 int replays = l.attemptReplays();
                 Outcome o;
                 if (timeoutNanos > 0) {
-                    InFlight f = new InFlight(h, event, Thread.currentThread(), System.nanoTime());
+                    InFlight f = new InFlight(h, event, Thread.currentThread(), ctx.coarseNanos());
                     baton.setRelease(f); // from here until won back, the state is not this thread's
                     Throwable thrown = null;
                     o = null;
@@ -685,6 +717,9 @@ public final class LaneWorker {
                     }
                     int done = runPass(h, null);
                     if (done == LOST) {
+                        if (orphaned.compareAndSet(true, false)) {
+                            continue; // no new runner could start: this thread goes on as the runner
+                        }
                         return; // the watchdog handed the state to a new runner
                     }
                     if (done > 0) {
@@ -760,7 +795,7 @@ public final class LaneWorker {
     // ---- the watchdog's part ----
 
     /**
-     * Called by the watchdog thread each tick with {@link System#nanoTime()}: warns at 80% of the timeout,
+     * Called by the watchdog thread each tick with the coarse clock's time: warns at 80% of the timeout,
      * interrupts at 100%, and at 200% takes the state from the stuck runner and hands it to a new one. It never
      * takes over while the worker retires or the runtime stops (the stuck thread keeps the state, and gives it
      * back when its handler returns), nor a delivery made by a thread that is not this worker's runner.
@@ -769,7 +804,12 @@ public final class LaneWorker {
         if (timeoutNanos == 0 || !(baton.get() instanceof InFlight f)) {
             return;
         }
-        long elapsed = now - f.startedAt;
+        if (f.firstSeen == 0) {
+            f.firstSeen = now;
+        }
+        // The stamp may be stale (taken while the watchdog was held back): the delivery started no earlier than
+        // a tick before the watchdog first saw it.
+        long elapsed = now - Math.max(f.startedAt, f.firstSeen - Watchdog.TICK_NANOS);
         if (elapsed >= timeoutNanos / 5 * 4 && !f.warned) {
             f.warned = true;
             sub.timeoutWarnings().increment();
@@ -799,10 +839,14 @@ public final class LaneWorker {
             try {
                 ctx.startRunner("keel-" + name + "-" + lane, () -> loop(h, timedOut));
             } catch (RuntimeException | Error e) {
-                // No new runner: the stuck thread keeps nothing, so give the state back for a pass to pick up.
-                h.ledger.record(timedOut);
-                reload.set(true);
-                release(h);
+                // No new runner: the state goes back with the attempt failed, and the stuck thread, when its
+                // handler returns, stays on as the runner.
+                try {
+                    h.ledger.record(timedOut);
+                } finally {
+                    orphaned.set(true);
+                    release(h);
+                }
                 throw e;
             }
         }
@@ -837,8 +881,8 @@ public final class LaneWorker {
 
     /** The highest sequence of the lane the subscription no longer needs. */
     public long prunePoint() {
-        long minPending = publishedMinPending;
-        return Math.min(publishedCursor, minPending - 1);
+        long cursor = publishedCursor; // first: what is pending below it was published before it
+        return Math.min(cursor, publishedMinPending - 1);
     }
 
     /** Whether a handler is running now. */
@@ -869,7 +913,7 @@ public final class LaneWorker {
     /** How long the delivery in flight has run, in nanoseconds; 0 when none is. */
     public long deliveringFor(long nowCoarse) {
         if (baton.get() instanceof InFlight f) {
-            return Math.max(0, System.nanoTime() - f.startedAt);
+            return Math.max(0, nowCoarse - f.startedAt);
         }
         long since = gate.since();
         return since == 0 ? 0 : Math.max(0, nowCoarse - since);
@@ -913,6 +957,9 @@ public final class LaneWorker {
 
     /** Whether nothing is left to do now: no pass running, no lag, nothing due. */
     public boolean isDrained() {
+        if (retired) {
+            return true; // its successor, if any, delivers what is left
+        }
         if (!isIdle()) {
             return false;
         }
@@ -922,12 +969,13 @@ public final class LaneWorker {
         if (!reprocessOrders.isEmpty()) {
             return false;
         }
+        long lag = lag(); // first: reads the cursor, after which what waits was published
         boolean pending = publishedDue > 0;
         Instant due = pending ? publishedNextDue : null;
         if (due != null && !due.isAfter(ctx.clock().instant())) {
             return false;
         }
-        return lag() == 0 || (pending && publishedBlocksLog);
+        return lag == 0 || (pending && publishedBlocksLog);
     }
 
     // ---- retirement ----
@@ -972,8 +1020,11 @@ public final class LaneWorker {
                 return true;
             }
             long left = deadline - System.nanoTime();
-            if (left <= 0 || !awaitIdle(Duration.ofNanos(left)) && deadline - System.nanoTime() <= 0) {
-                seal();
+            if (left <= 0
+                    || (!awaitIdle(Duration.ofNanos(left))
+                            && (deadline - System.nanoTime() <= 0
+                                    || Thread.currentThread().isInterrupted()))) {
+                seal(); // out of time, or told to stop waiting (the interrupt stays set)
                 return false;
             }
         }

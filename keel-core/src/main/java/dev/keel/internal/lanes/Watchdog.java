@@ -9,12 +9,15 @@ import org.slf4j.LoggerFactory;
 /**
  * One platform thread ({@code keel-watchdog}) that ticks every 5 ms: it advances the runtime's coarse clock
  * (which timed deliveries stamp their start with, so the hot path reads no clock), and asks each timed worker
- * to {@link LaneWorker#watch} its delivery in flight. It owns the coarse clock; it never touches a lane's
+ * to {@link LaneWorker#watch} its delivery in flight. A stamp taken while this thread was held back (a long
+ * garbage collection, a starved machine) is older than the delivery; the worker then reckons the start from
+ * when this thread first saw the delivery, less a tick, so a timeout never fires early by more than a tick. It owns the coarse clock; it never touches a lane's
  * state except by winning the hand-over described in {@link LaneWorker}.
  */
 public final class Watchdog {
     private static final Logger log = LoggerFactory.getLogger(Watchdog.class);
-    private static final long TICK_NANOS = Duration.ofMillis(5).toNanos();
+    /** How often it ticks; a delivery's age it reckons is never more than one tick above the truth. */
+    static final long TICK_NANOS = Duration.ofMillis(5).toNanos();
 
     private final SubscriptionTable subscriptions;
     private final Telemetry telemetry;
@@ -42,8 +45,8 @@ public final class Watchdog {
     private void loop() {
         while (!stopped) {
             LockSupport.parkNanos(TICK_NANOS);
-            long nanoTime = System.nanoTime();
-            coarseNanos = nanoTime - origin + 1;
+            long now = System.nanoTime() - origin + 1;
+            coarseNanos = now;
             telemetry.refresh();
             for (SubscriptionRuntime s : subscriptions.all()) {
                 if (s.subscription().policy().timeout() == null) {
@@ -51,7 +54,7 @@ public final class Watchdog {
                 }
                 for (LaneWorker w : s.workers()) {
                     try {
-                        w.watch(nanoTime);
+                        w.watch(now);
                     } catch (VirtualMachineError e) {
                         log.error("watchdog failed on subscription '{}' lane {}; it goes on", s.name(), w.lane(), e);
                     } catch (RuntimeException | Error e) {

@@ -128,8 +128,9 @@ public final class LeaseKeeper {
                 if (extra-- <= 0) {
                     break;
                 }
+                // No reload: the token stays this instance's until the release, so what a worker holds stays
+                // valid (its last commits go through); holds() says no new pass may start.
                 releasing.put(lane, graceEnds);
-                tell(lane);
             }
         }
     }

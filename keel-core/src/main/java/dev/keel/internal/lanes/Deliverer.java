@@ -5,6 +5,7 @@ import dev.keel.Delivery;
 import dev.keel.DeliveryPausedException;
 import dev.keel.Event;
 import dev.keel.PermanentFailureException;
+import dev.keel.internal.payload.PayloadCodec;
 import dev.keel.internal.telemetry.Telemetry;
 import io.opentelemetry.api.trace.Span;
 import io.opentelemetry.api.trace.StatusCode;
@@ -19,12 +20,14 @@ import java.util.concurrent.TimeUnit;
  */
 final class Deliverer {
     private final SubscriptionRuntime sub;
-    private final LaneContext ctx;
+    private final PayloadCodec codec;
+    private final Telemetry telemetry;
     private final Class<?> payloadType;
 
     Deliverer(SubscriptionRuntime sub, LaneContext ctx) {
         this.sub = sub;
-        this.ctx = ctx;
+        this.codec = ctx.codec();
+        this.telemetry = ctx.telemetry();
         this.payloadType = sub.subscription.payloadType();
     }
 
@@ -43,12 +46,11 @@ final class Deliverer {
             Delivery<?>[] causation) {
         Event<?> converted;
         try {
-            converted = ctx.codec().convert(event, payloadType);
+            converted = codec.convert(event, payloadType);
         } catch (PermanentFailureException e) {
             return new Outcome.Failure(e);
         }
         Delivery<?> delivery = new Delivery<>(sub.name, converted, attempt, errors, lane, sequence, replays);
-        Telemetry telemetry = ctx.telemetry();
         Span span = telemetry.startConsumer(sub.name, event, attempt);
         Scope traceScope = span == null ? null : span.makeCurrent();
         Delivery<?>[] slot = causation;

@@ -6,6 +6,7 @@ import dev.keel.Delivery;
 import dev.keel.DeliveryTimeoutException;
 import dev.keel.Event;
 import dev.keel.EventIds;
+import dev.keel.internal.telemetry.Telemetry;
 import dev.keel.spi.Commit;
 import dev.keel.spi.LeaseLostException;
 import dev.keel.spi.LogRecord;
@@ -35,12 +36,14 @@ import org.slf4j.LoggerFactory;
  * <ul>
  *   <li>the {@code Holding} itself when nobody runs a pass;
  *   <li>{@code null} while a thread runs a pass: that thread took it with a compare-and-set and is its owner;
- *   <li>an {@link InFlight} while the owner's handler runs under a timeout: before calling the handler the
- *       owner parks the state there, and afterwards it must win it back with a compare-and-set.
+ *   <li>an {@link InFlight} during a pass that calls handlers under a timeout: before calling a handler the
+ *       owner marks the state given up there, and afterwards it must win it back with a compare-and-set on
+ *       that delivery's word (which names the delivery, so a compare-and-set meant for one can never succeed
+ *       on the next). Between those deliveries the word says none runs and the owner holds the state.
  * </ul>
  *
- * The watchdog, at twice a delivery's timeout, may win that compare-and-set instead: it then hands the state
- * to a new runner thread, which records the timed-out attempt and carries on. The stuck thread, whenever its
+ * The watchdog, at twice a delivery's timeout, may win that compare-and-set instead: it then takes the state
+ * off the baton and hands it to a new runner thread, which records the timed-out attempt and carries on. The stuck thread, whenever its
  * handler returns, loses the compare-and-set and leaves without touching anything. The handler itself runs
  * in {@link Deliverer}, which has no reference to the state. So at any moment exactly one thread can reach
  * the state, and a hand-over is a compare-and-set, never a share.
@@ -82,6 +85,7 @@ public final class LaneWorker {
     private final boolean ephemeral;
     private final long commitIntervalNanos;
     private final Deliverer deliverer;
+    private final Telemetry telemetry;
 
     /** See the class comment: a {@link Holding}, null, or an {@link InFlight}. */
     private final AtomicReference<Object> baton;
@@ -89,8 +93,6 @@ public final class LaneWorker {
     // ---- the mailbox ----
     private final ConcurrentLinkedQueue<String> reprocessOrders = new ConcurrentLinkedQueue<>();
     private final AtomicBoolean reload = new AtomicBoolean();
-    /** Set when the watchdog took the state over but could not start a new runner: the stuck one stays on. */
-    private final AtomicBoolean orphaned = new AtomicBoolean();
 
     private volatile boolean retired;
     /** Retired and done: whatever a pass of it still does is never committed (another runtime owns the name). */
@@ -143,6 +145,7 @@ public final class LaneWorker {
         this.ephemeral = sub.subscription.ephemeral();
         this.commitIntervalNanos = ctx.log().commitInterval().toNanos();
         this.deliverer = new Deliverer(sub, ctx);
+        this.telemetry = ctx.telemetry();
         LaneLedger ledger = new LaneLedger(
                 name,
                 lane,
@@ -323,7 +326,7 @@ public final class LaneWorker {
         if (h == null) {
             return 0;
         }
-        int work = runPass(h, null);
+        int work = runPass(h, null, timeoutNanos > 0 ? new InFlight(Thread.currentThread()) : null);
         return work == LOST ? 0 : work;
     }
 
@@ -331,10 +334,10 @@ public final class LaneWorker {
      * A pass over a holding this thread owns, which it gives back afterwards, whatever happens, unless it was
      * taken over meanwhile ({@link #LOST}).
      */
-    private int runPass(Holding h, Outcome resumed) {
+    private int runPass(Holding h, Outcome resumed, InFlight flight) {
         boolean lost = false;
         try {
-            int work = pass(h, resumed);
+            int work = pass(h, resumed, flight);
             lost = work == LOST;
             return work;
         } finally {
@@ -349,7 +352,7 @@ public final class LaneWorker {
      * attempt in flight ended so. Returns {@link #LOST} when the state was taken over during a handler call:
      * then this thread no longer owns it and has not touched it since.
      */
-    private int pass(Holding h, Outcome resumed) {
+    private int pass(Holding h, Outcome resumed, InFlight flight) {
         LaneLedger l = h.ledger;
         try {
             if (resumed != null) {
@@ -388,6 +391,9 @@ public final class LaneWorker {
             }
             Delivery<?>[] causation = ctx.deliveryScope().slot();
             boolean leased = ctx.leased();
+            // Put on the baton at the pass's first timed delivery, for the rest of the pass: between deliveries
+            // its word says none runs, and the state is this thread's.
+            InFlight f = null;
             while (true) {
                 if (ctx.stopping() || retired || !ctx.holds(lane)) {
                     l.leave();
@@ -413,8 +419,12 @@ public final class LaneWorker {
                 int replays = l.attemptReplays();
                 Outcome o;
                 if (timeoutNanos > 0) {
-                    InFlight f = new InFlight(h, event, Thread.currentThread(), ctx.coarseNanos());
-                    baton.setRelease(f); // from here until won back, the state is not this thread's
+                    if (f == null) {
+                        f = flight;
+                        f.forPass(h);
+                        baton.setRelease(f); // stays there for the rest of the pass
+                    }
+                    f.begin(event, ctx.coarseNanos()); // from here until won back, the state is not this thread's
                     Throwable thrown = null;
                     o = null;
                     try {
@@ -422,8 +432,8 @@ public final class LaneWorker {
                     } catch (Throwable t) {
                         thrown = t;
                     }
-                    boolean interrupted = !f.finish();
-                    if (!baton.compareAndSet(f, null)) {
+                    InFlight.Finish finish = f.finish();
+                    if (finish == InFlight.Finish.LOST) {
                         return LOST;
                     }
                     Thread.interrupted(); // whatever the handler left set is not the next delivery's
@@ -434,7 +444,7 @@ public final class LaneWorker {
                     if (thrown != null) {
                         o = new Outcome.Failure(thrown);
                     }
-                    if (interrupted) {
+                    if (finish == InFlight.Finish.INTERRUPTED) {
                         o = timedOut(o, event);
                     }
                 } else {
@@ -531,7 +541,7 @@ public final class LaneWorker {
     private void account(LaneLedger.Verdict v, LaneLedger l, Outcome o, Holding h) {
         Event<?> event = l.lastEvent();
         String type = event.type();
-        boolean metering = ctx.telemetry().metering();
+        boolean metering = telemetry.metering();
         switch (v) {
             case DELIVERED -> {
                 h.delivered++;
@@ -701,9 +711,10 @@ public final class LaneWorker {
     private void loop(Holding carried, Outcome carriedOutcome) {
         Thread me = Thread.currentThread();
         runner.set(me);
+        InFlight flight = timeoutNanos > 0 ? new InFlight(me) : null; // this thread's, for all its passes
         try {
-            if (carried != null && runPass(carried, carriedOutcome) == LOST) {
-                return;
+            if (carried != null && runPass(carried, carriedOutcome, flight) == LOST && flight.awaitHandOver()) {
+                return; // the watchdog handed the state to a newer runner
             }
             double load = 0;
             int emptyPasses = 0;
@@ -715,12 +726,12 @@ public final class LaneWorker {
                         LockSupport.parkNanos(BUSY_PARK_NANOS);
                         continue;
                     }
-                    int done = runPass(h, null);
+                    int done = runPass(h, null, flight);
                     if (done == LOST) {
-                        if (orphaned.compareAndSet(true, false)) {
-                            continue; // no new runner could start: this thread goes on as the runner
+                        if (flight.awaitHandOver()) {
+                            return; // the watchdog handed the state to a new runner
                         }
-                        return; // the watchdog handed the state to a new runner
+                        continue; // no new runner could start: this thread goes on as the runner
                     }
                     if (done > 0) {
                         emptyPasses = 0;
@@ -804,28 +815,51 @@ public final class LaneWorker {
         if (timeoutNanos == 0 || !(baton.get() instanceof InFlight f)) {
             return;
         }
-        if (f.firstSeen == 0) {
-            f.firstSeen = now;
+        long seen = f.word();
+        int state = InFlight.state(seen);
+        if (state == InFlight.DONE || state == InFlight.TAKEN) {
+            return; // between two deliveries, or taken over already
+        }
+        long startedAt = f.startedAt(seen);
+        if (startedAt < 0) {
+            return; // the next delivery began meanwhile: the next tick looks at it
         }
         // The stamp may be stale (taken while the watchdog was held back): the delivery started no earlier than
         // a tick before the watchdog first saw it.
-        long elapsed = now - Math.max(f.startedAt, f.firstSeen - Watchdog.TICK_NANOS);
-        if (elapsed >= timeoutNanos / 5 * 4 && !f.warned) {
-            f.warned = true;
+        long elapsed = now - Math.max(startedAt, f.firstSeen(seen, now) - Watchdog.TICK_NANOS);
+        if (elapsed >= timeoutNanos / 5 * 4 && f.warnOnce()) {
             sub.timeoutWarnings().increment();
             log.warn(
                     "subscription '{}' lane {}: a delivery has used 80% of its {} ms timeout",
                     name, lane, timeout.toMillis());
         }
-        if (elapsed >= timeoutNanos && f.state() == InFlight.RUNNING) {
-            f.interrupt();
+        if (elapsed >= timeoutNanos && state == InFlight.RUNNING && f.interrupt(seen)) {
+            return; // the take-over, if it comes to one, is for a later tick
         }
         if (elapsed >= 2 * timeoutNanos
-                && f.state() == InFlight.INTERRUPTED
+                && state == InFlight.INTERRUPTED
                 && ctx.running()
                 && !retired
                 && f.thread == runner.get()
-                && baton.compareAndSet(f, null)) {
+                && f.takeOver(seen)) {
+            takeOver(f);
+        }
+    }
+
+    /**
+     * The watchdog won {@code f}'s delivery: the state goes to a new runner, which records the timed-out attempt
+     * first. If none can start, the attempt is recorded here and the state given back. Either way the stuck
+     * thread is told which it was ({@link InFlight#handedOver}): it leaves, or carries on as the runner.
+     */
+    private void takeOver(InFlight f) {
+        boolean newRunner = false;
+        boolean released = false;
+        Holding h = f.holding();
+        try {
+            if (!baton.compareAndSet(f, null)) {
+                released = true; // not ours to give back
+                throw new IllegalStateException("a lane's state moved while its runner was stuck: a bug in Keel");
+            }
             log.error(
                     "subscription '{}' lane {}: a handler ignored its interrupt and ran past twice its {} ms timeout on"
                             + " thread {}; the attempt is failed and the lane goes on with a new thread. Make the"
@@ -834,21 +868,27 @@ public final class LaneWorker {
                     lane,
                     timeout.toMillis(),
                     f.thread);
-            Outcome timedOut = new Outcome.Failure(new DeliveryTimeoutException(name, f.event.id(), timeout));
-            Holding h = f.holding;
+            Outcome timedOut = new Outcome.Failure(
+                    new DeliveryTimeoutException(name, f.takenEvent().id(), timeout));
             try {
                 ctx.startRunner("keel-" + name + "-" + lane, () -> loop(h, timedOut));
+                newRunner = true;
             } catch (RuntimeException | Error e) {
-                // No new runner: the state goes back with the attempt failed, and the stuck thread, when its
-                // handler returns, stays on as the runner.
+                // No new runner: the state goes back with the attempt failed.
                 try {
                     h.ledger.record(timedOut);
                 } finally {
-                    orphaned.set(true);
+                    released = true;
                     release(h);
                 }
                 throw e;
             }
+        } finally {
+            if (!newRunner && !released) {
+                reload.set(true); // failed before the attempt could be recorded: the next pass reloads
+                release(h);
+            }
+            f.handedOver(newRunner);
         }
     }
 
@@ -887,7 +927,7 @@ public final class LaneWorker {
 
     /** Whether a handler is running now. */
     public boolean delivering() {
-        return baton.get() instanceof InFlight || gate.since() != 0;
+        return (baton.get() instanceof InFlight f && f.delivering()) || gate.since() != 0;
     }
 
     /**
@@ -899,8 +939,7 @@ public final class LaneWorker {
     public boolean interruptDelivery() {
         Object b = baton.get();
         if (b instanceof InFlight f) {
-            f.interrupt();
-            return true;
+            return f.interrupt() || f.delivering();
         }
         return gate.interrupt();
     }
@@ -913,7 +952,10 @@ public final class LaneWorker {
     /** How long the delivery in flight has run, in nanoseconds; 0 when none is. */
     public long deliveringFor(long nowCoarse) {
         if (baton.get() instanceof InFlight f) {
-            return Math.max(0, nowCoarse - f.startedAt);
+            long seen = f.word();
+            int state = InFlight.state(seen);
+            long startedAt = state == InFlight.DONE || state == InFlight.TAKEN ? -1 : f.startedAt(seen);
+            return startedAt < 0 ? 0 : Math.max(0, nowCoarse - startedAt);
         }
         long since = gate.since();
         return since == 0 ? 0 : Math.max(0, nowCoarse - since);

@@ -5,24 +5,13 @@ import static org.assertj.core.api.Assertions.assertThat;
 import dev.keel.AttemptError;
 import dev.keel.Event;
 import dev.keel.Subscription;
-import dev.keel.internal.payload.PayloadCodec;
-import dev.keel.internal.telemetry.Telemetry;
-import dev.keel.memory.MemoryJournal;
 import dev.keel.spi.Append;
 import dev.keel.spi.Commit;
-import dev.keel.spi.DeadLetterStore;
-import dev.keel.spi.EventLog;
 import dev.keel.spi.Pending;
 import dev.keel.spi.Tally;
-import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
-import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.List;
-import java.util.Random;
-import java.util.concurrent.atomic.AtomicBoolean;
-import java.util.concurrent.atomic.AtomicInteger;
-import java.util.random.RandomGenerator;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -34,103 +23,8 @@ import org.junit.jupiter.api.Test;
 class LaneWorkerIdleTest {
     private static final Duration WINDOW = Duration.ofMillis(600);
 
-    private static final class Context implements LaneContext {
-        final MemoryJournal journal = new MemoryJournal();
-        final AtomicInteger asked = new AtomicInteger();
-        final AtomicBoolean paused = new AtomicBoolean();
-        final AtomicBoolean held = new AtomicBoolean(true);
-        final AtomicInteger delivered = new AtomicInteger();
-        volatile boolean running = true;
-        final Telemetry telemetry = new Telemetry(new SimpleMeterRegistry(), null);
-
-        @Override
-        public EventLog log() {
-            return journal;
-        }
-
-        @Override
-        public DeadLetterStore deadLetterStore() {
-            return journal;
-        }
-
-        @Override
-        public Clock clock() {
-            return Clock.systemUTC();
-        }
-
-        @Override
-        public RandomGenerator random() {
-            return new Random(1);
-        }
-
-        @Override
-        public PayloadCodec codec() {
-            return new PayloadCodec(PayloadCodec.defaultMapper());
-        }
-
-        @Override
-        public Telemetry telemetry() {
-            return telemetry;
-        }
-
-        @Override
-        public DeliveryScope deliveryScope() {
-            return new DeliveryScope();
-        }
-
-        @Override
-        public int batchSize() {
-            return 16;
-        }
-
-        @Override
-        public long coarseNanos() {
-            return System.nanoTime();
-        }
-
-        @Override
-        public boolean running() {
-            return running;
-        }
-
-        @Override
-        public boolean stopping() {
-            return false;
-        }
-
-        @Override
-        public boolean holds(int lane) {
-            asked.incrementAndGet();
-            return held.get();
-        }
-
-        @Override
-        public long fence(int lane) {
-            return Commit.NO_FENCE;
-        }
-
-        @Override
-        public boolean leased() {
-            return false;
-        }
-
-        @Override
-        public boolean pausedByStore(SubscriptionRuntime subscription) {
-            asked.incrementAndGet();
-            return paused.get();
-        }
-
-        @Override
-        public void deadLettersChanged(SubscriptionRuntime subscription) {}
-
-        @Override
-        public Thread startRunner(String name, Runnable loop) {
-            return Thread.ofVirtual().name(name).start(loop);
-        }
-    }
-
     /** A runtime with one subscription whose only event waits for a retry that is due already. */
-    private static LaneWorker workerWithADueRetry(Context ctx) {
+    private static LaneWorker workerWithADueRetry(TestLaneContext ctx) {
         ctx.journal.open(1);
         Event<Object> e = Event.builder("order.placed", (Object) 1).key("k").build();
         ctx.journal.append(new Append(0, e, null, null)).join();
@@ -162,9 +56,10 @@ class LaneWorkerIdleTest {
      * with {@code letGo} and waits for the delivery.
      */
     private static void assertSleepsThenDelivers(
-            java.util.function.Consumer<Context> holdBack, java.util.function.BiConsumer<Context, LaneWorker> letGo)
+            java.util.function.Consumer<TestLaneContext> holdBack,
+            java.util.function.BiConsumer<TestLaneContext, LaneWorker> letGo)
             throws Exception {
-        Context ctx = new Context();
+        TestLaneContext ctx = new TestLaneContext();
         holdBack.accept(ctx);
         LaneWorker w = workerWithADueRetry(ctx);
         w.start();

@@ -1,0 +1,166 @@
+package dev.keel.internal.lanes;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.awaitility.Awaitility.await;
+
+import dev.keel.DeadLetter;
+import dev.keel.DeadLetterQuery;
+import dev.keel.Event;
+import dev.keel.RetryPolicy;
+import dev.keel.Subscription;
+import dev.keel.spi.Append;
+import dev.keel.spi.Tally;
+import java.time.Duration;
+import java.util.List;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicReference;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The watchdog's take-over of a handler that ignores its interrupt, driven tick by tick on a test clock: the
+ * timed-out attempt is recorded once, and the lane always keeps exactly one runner, even when no new runner
+ * thread can be started and the stuck handler returns while the watchdog is still trying.
+ */
+class LaneWorkerTakeOverTest {
+    private static final Duration TIMEOUT = Duration.ofMillis(100);
+    private static final long T0 = 1_000_000_000L;
+
+    private static void append(TestLaneContext ctx, String key) {
+        Event<Object> e = Event.builder("order.placed", (Object) key).key(key).build();
+        ctx.journal.append(new Append(0, e, null, null)).join();
+    }
+
+    @Test
+    void shouldKeepTheStuckThreadAsTheRunnerWhenNoNewRunnerCanStart() throws Exception {
+        TestLaneContext ctx = new TestLaneContext();
+        ctx.journal.open(1);
+        CountDownLatch stuck = new CountDownLatch(1);
+        AtomicBoolean release = new AtomicBoolean();
+        AtomicReference<Thread> deliveredOn = new AtomicReference<>();
+        Subscription s = Subscription.builder("s")
+                .types("order.*")
+                .timeout(TIMEOUT)
+                .retry(RetryPolicy.NO_RETRY)
+                .handler(Object.class, d -> {
+                    if (d.event().partitionKey().equals("stuck")) {
+                        stuck.countDown();
+                        while (!release.get()) {
+                            try {
+                                Thread.sleep(5);
+                            } catch (InterruptedException ignored) {
+                                // this handler ignores its interrupt on purpose
+                            }
+                        }
+                        return;
+                    }
+                    deliveredOn.set(Thread.currentThread());
+                    ctx.delivered.incrementAndGet();
+                })
+                .build();
+        LaneWorker w = new SubscriptionRuntime(s, ctx, 1, Tally.ZERO).worker(0);
+        w.loadNow();
+        append(ctx, "stuck");
+        append(ctx, "next");
+        // The watchdog cannot start a new runner; and while it tries, the stuck handler returns.
+        ctx.onLaterRunner = () -> {
+            release.set(true);
+            try {
+                Thread.sleep(300);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+            throw new IllegalStateException("no thread for a new runner");
+        };
+        ctx.coarse = T0;
+        w.start();
+        assertThat(stuck.await(5, TimeUnit.SECONDS)).isTrue();
+        Thread first = w.runnerThread();
+
+        w.watch(T0); // first sighting
+        w.watch(T0 + TIMEOUT.toNanos()); // interrupts, which the handler ignores
+        assertThatThrownBy(() -> w.watch(T0 + 2 * TIMEOUT.toNanos()))
+                .isInstanceOf(IllegalStateException.class)
+                .hasMessageContaining("no thread for a new runner");
+
+        await().atMost(Duration.ofSeconds(5)).until(() -> ctx.delivered.get() == 1);
+        assertThat(deliveredOn.get())
+                .as("the stuck thread carried on as the runner")
+                .isSameAs(first);
+        List<DeadLetter> dead = ctx.journal.deadLetters(DeadLetterQuery.all());
+        assertThat(dead).singleElement().satisfies(d -> {
+            assertThat(d.event().partitionKey()).isEqualTo("stuck");
+            assertThat(d.reason()).contains("within its timeout of 100 ms");
+        });
+
+        append(ctx, "later");
+        w.wakeIfSleeping();
+        w.wake();
+        await().atMost(Duration.ofSeconds(5)).until(() -> ctx.delivered.get() == 2);
+        assertThat(w.runnerThread()).isSameAs(first);
+        assertThat(ctx.runnersStarted.get()).as("runner threads started").isEqualTo(2);
+        ctx.running = false;
+        w.wake();
+    }
+
+    @Test
+    void shouldHandTheLaneToANewRunnerAndLetTheStuckThreadGo() throws Exception {
+        TestLaneContext ctx = new TestLaneContext();
+        ctx.journal.open(1);
+        CountDownLatch stuck = new CountDownLatch(1);
+        AtomicBoolean release = new AtomicBoolean();
+        AtomicReference<Thread> stuckOn = new AtomicReference<>();
+        AtomicReference<Thread> deliveredOn = new AtomicReference<>();
+        Subscription s = Subscription.builder("s")
+                .types("order.*")
+                .timeout(TIMEOUT)
+                .retry(RetryPolicy.NO_RETRY)
+                .handler(Object.class, d -> {
+                    if (d.event().partitionKey().equals("stuck")) {
+                        stuckOn.set(Thread.currentThread());
+                        stuck.countDown();
+                        while (!release.get()) {
+                            try {
+                                Thread.sleep(5);
+                            } catch (InterruptedException ignored) {
+                                // this handler ignores its interrupt on purpose
+                            }
+                        }
+                        return;
+                    }
+                    deliveredOn.set(Thread.currentThread());
+                    ctx.delivered.incrementAndGet();
+                })
+                .build();
+        LaneWorker w = new SubscriptionRuntime(s, ctx, 1, Tally.ZERO).worker(0);
+        w.loadNow();
+        append(ctx, "stuck");
+        append(ctx, "next");
+        ctx.coarse = T0;
+        w.start();
+        assertThat(stuck.await(5, TimeUnit.SECONDS)).isTrue();
+
+        w.watch(T0);
+        w.watch(T0 + TIMEOUT.toNanos());
+        assertThat(w.delivering()).isTrue();
+        w.watch(T0 + 2 * TIMEOUT.toNanos()); // takes over: a new runner records the timeout and goes on
+
+        await().atMost(Duration.ofSeconds(5)).until(() -> ctx.delivered.get() == 1);
+        assertThat(deliveredOn.get()).isNotSameAs(stuckOn.get());
+        assertThat(ctx.journal.deadLetters(DeadLetterQuery.all()))
+                .singleElement()
+                .satisfies(d -> assertThat(d.event().partitionKey()).isEqualTo("stuck"));
+
+        release.set(true); // the stuck thread returns, finds its delivery taken, and leaves
+        await().atMost(Duration.ofSeconds(5)).until(() -> !stuckOn.get().isAlive());
+        append(ctx, "later");
+        w.wake();
+        await().atMost(Duration.ofSeconds(5)).until(() -> ctx.delivered.get() == 2);
+        assertThat(ctx.journal.deadLetters(DeadLetterQuery.all())).hasSize(1);
+        assertThat(w.runnerThread()).isNotSameAs(stuckOn.get()).isNotNull();
+        ctx.running = false;
+        w.wake();
+    }
+}

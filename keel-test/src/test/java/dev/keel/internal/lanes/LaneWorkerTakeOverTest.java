@@ -28,45 +28,74 @@ class LaneWorkerTakeOverTest {
     private static final Duration TIMEOUT = Duration.ofMillis(100);
     private static final long T0 = 1_000_000_000L;
 
-    private static void append(TestLaneContext ctx, String key) {
-        Event<Object> e = Event.builder("order.placed", (Object) key).key(key).build();
-        ctx.journal.append(new Append(0, e, null, null)).join();
+    /**
+     * A worker whose handler gets stuck on the event keyed "stuck", ignoring interrupts until released, and
+     * counts the others; with that event and one keyed "next" appended.
+     */
+    private static final class Lane {
+        final TestLaneContext ctx = new TestLaneContext();
+        final CountDownLatch stuck = new CountDownLatch(1);
+        final AtomicBoolean release = new AtomicBoolean();
+        final AtomicReference<Thread> stuckOn = new AtomicReference<>();
+        final AtomicReference<Thread> deliveredOn = new AtomicReference<>();
+        final LaneWorker worker;
+
+        Lane() {
+            ctx.journal.open(1);
+            Subscription s = Subscription.builder("s")
+                    .types("order.*")
+                    .timeout(TIMEOUT)
+                    .retry(RetryPolicy.NO_RETRY)
+                    .handler(Object.class, d -> {
+                        if (d.event().partitionKey().equals("stuck")) {
+                            stuckOn.set(Thread.currentThread());
+                            stuck.countDown();
+                            while (!release.get()) {
+                                try {
+                                    Thread.sleep(5);
+                                } catch (InterruptedException ignored) {
+                                    // this handler ignores its interrupt on purpose
+                                }
+                            }
+                            return;
+                        }
+                        deliveredOn.set(Thread.currentThread());
+                        ctx.delivered.incrementAndGet();
+                    })
+                    .build();
+            worker = new SubscriptionRuntime(s, ctx, 1, Tally.ZERO).worker(0);
+            worker.loadNow();
+            append("stuck");
+            append("next");
+        }
+
+        void append(String key) {
+            Event<Object> e =
+                    Event.builder("order.placed", (Object) key).key(key).build();
+            ctx.journal.append(new Append(0, e, null, null)).join();
+        }
+
+        /** Starts the runner on the test clock and waits until its handler is stuck. */
+        void startStuck() throws InterruptedException {
+            ctx.coarse = T0;
+            worker.start();
+            assertThat(stuck.await(5, TimeUnit.SECONDS)).isTrue();
+        }
+
+        void stop() {
+            ctx.running = false;
+            worker.wake();
+        }
     }
 
     @Test
     void shouldKeepTheStuckThreadAsTheRunnerWhenNoNewRunnerCanStart() throws Exception {
-        TestLaneContext ctx = new TestLaneContext();
-        ctx.journal.open(1);
-        CountDownLatch stuck = new CountDownLatch(1);
-        AtomicBoolean release = new AtomicBoolean();
-        AtomicReference<Thread> deliveredOn = new AtomicReference<>();
-        Subscription s = Subscription.builder("s")
-                .types("order.*")
-                .timeout(TIMEOUT)
-                .retry(RetryPolicy.NO_RETRY)
-                .handler(Object.class, d -> {
-                    if (d.event().partitionKey().equals("stuck")) {
-                        stuck.countDown();
-                        while (!release.get()) {
-                            try {
-                                Thread.sleep(5);
-                            } catch (InterruptedException ignored) {
-                                // this handler ignores its interrupt on purpose
-                            }
-                        }
-                        return;
-                    }
-                    deliveredOn.set(Thread.currentThread());
-                    ctx.delivered.incrementAndGet();
-                })
-                .build();
-        LaneWorker w = new SubscriptionRuntime(s, ctx, 1, Tally.ZERO).worker(0);
-        w.loadNow();
-        append(ctx, "stuck");
-        append(ctx, "next");
+        Lane lane = new Lane();
+        TestLaneContext ctx = lane.ctx;
+        LaneWorker w = lane.worker;
         // The watchdog cannot start a new runner; and while it tries, the stuck handler returns.
         ctx.onLaterRunner = () -> {
-            release.set(true);
+            lane.release.set(true);
             try {
                 Thread.sleep(300);
             } catch (InterruptedException e) {
@@ -74,9 +103,7 @@ class LaneWorkerTakeOverTest {
             }
             throw new IllegalStateException("no thread for a new runner");
         };
-        ctx.coarse = T0;
-        w.start();
-        assertThat(stuck.await(5, TimeUnit.SECONDS)).isTrue();
+        lane.startStuck();
         Thread first = w.runnerThread();
 
         w.watch(T0); // first sighting
@@ -86,7 +113,7 @@ class LaneWorkerTakeOverTest {
                 .hasMessageContaining("no thread for a new runner");
 
         await().atMost(Duration.ofSeconds(5)).until(() -> ctx.delivered.get() == 1);
-        assertThat(deliveredOn.get())
+        assertThat(lane.deliveredOn.get())
                 .as("the stuck thread carried on as the runner")
                 .isSameAs(first);
         List<DeadLetter> dead = ctx.journal.deadLetters(DeadLetterQuery.all());
@@ -95,52 +122,20 @@ class LaneWorkerTakeOverTest {
             assertThat(d.reason()).contains("within its timeout of 100 ms");
         });
 
-        append(ctx, "later");
-        w.wakeIfSleeping();
+        lane.append("later");
         w.wake();
         await().atMost(Duration.ofSeconds(5)).until(() -> ctx.delivered.get() == 2);
         assertThat(w.runnerThread()).isSameAs(first);
         assertThat(ctx.runnersStarted.get()).as("runner threads started").isEqualTo(2);
-        ctx.running = false;
-        w.wake();
+        lane.stop();
     }
 
     @Test
     void shouldHandTheLaneToANewRunnerAndLetTheStuckThreadGo() throws Exception {
-        TestLaneContext ctx = new TestLaneContext();
-        ctx.journal.open(1);
-        CountDownLatch stuck = new CountDownLatch(1);
-        AtomicBoolean release = new AtomicBoolean();
-        AtomicReference<Thread> stuckOn = new AtomicReference<>();
-        AtomicReference<Thread> deliveredOn = new AtomicReference<>();
-        Subscription s = Subscription.builder("s")
-                .types("order.*")
-                .timeout(TIMEOUT)
-                .retry(RetryPolicy.NO_RETRY)
-                .handler(Object.class, d -> {
-                    if (d.event().partitionKey().equals("stuck")) {
-                        stuckOn.set(Thread.currentThread());
-                        stuck.countDown();
-                        while (!release.get()) {
-                            try {
-                                Thread.sleep(5);
-                            } catch (InterruptedException ignored) {
-                                // this handler ignores its interrupt on purpose
-                            }
-                        }
-                        return;
-                    }
-                    deliveredOn.set(Thread.currentThread());
-                    ctx.delivered.incrementAndGet();
-                })
-                .build();
-        LaneWorker w = new SubscriptionRuntime(s, ctx, 1, Tally.ZERO).worker(0);
-        w.loadNow();
-        append(ctx, "stuck");
-        append(ctx, "next");
-        ctx.coarse = T0;
-        w.start();
-        assertThat(stuck.await(5, TimeUnit.SECONDS)).isTrue();
+        Lane lane = new Lane();
+        TestLaneContext ctx = lane.ctx;
+        LaneWorker w = lane.worker;
+        lane.startStuck();
 
         w.watch(T0);
         w.watch(T0 + TIMEOUT.toNanos());
@@ -148,19 +143,19 @@ class LaneWorkerTakeOverTest {
         w.watch(T0 + 2 * TIMEOUT.toNanos()); // takes over: a new runner records the timeout and goes on
 
         await().atMost(Duration.ofSeconds(5)).until(() -> ctx.delivered.get() == 1);
-        assertThat(deliveredOn.get()).isNotSameAs(stuckOn.get());
+        Thread stuckOn = lane.stuckOn.get();
+        assertThat(lane.deliveredOn.get()).isNotSameAs(stuckOn);
         assertThat(ctx.journal.deadLetters(DeadLetterQuery.all()))
                 .singleElement()
                 .satisfies(d -> assertThat(d.event().partitionKey()).isEqualTo("stuck"));
 
-        release.set(true); // the stuck thread returns, finds its delivery taken, and leaves
-        await().atMost(Duration.ofSeconds(5)).until(() -> !stuckOn.get().isAlive());
-        append(ctx, "later");
+        lane.release.set(true); // the stuck thread returns, finds its delivery taken, and leaves
+        await().atMost(Duration.ofSeconds(5)).until(() -> !stuckOn.isAlive());
+        lane.append("later");
         w.wake();
         await().atMost(Duration.ofSeconds(5)).until(() -> ctx.delivered.get() == 2);
         assertThat(ctx.journal.deadLetters(DeadLetterQuery.all())).hasSize(1);
-        assertThat(w.runnerThread()).isNotSameAs(stuckOn.get()).isNotNull();
-        ctx.running = false;
-        w.wake();
+        assertThat(w.runnerThread()).isNotSameAs(stuckOn).isNotNull();
+        lane.stop();
     }
 }

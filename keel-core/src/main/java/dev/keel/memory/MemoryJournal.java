@@ -10,6 +10,8 @@ import dev.keel.spi.LogRecord;
 import dev.keel.spi.PauseKey;
 import dev.keel.spi.Pending;
 import dev.keel.spi.Tally;
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.VarHandle;
 import java.time.Clock;
 import java.time.Instant;
 import java.util.ArrayList;
@@ -222,20 +224,45 @@ public final class MemoryJournal implements Journal {
     }
 
     /**
-     * Outcome counts of one subscription on one lane. One thread at a time commits for a (subscription, lane),
-     * so it is the one writer: plain additions to volatile fields, which readers sum.
+     * A (subscription, lane)'s counts. One writer at a time (the lane's owner commits), readers anywhere: the
+     * writer publishes with release stores, which cost no fence, unlike a volatile {@code +=}.
      */
     private static final class TallyCell {
+        private static final VarHandle DELIVERED;
+        private static final VarHandle FAILED;
+        private static final VarHandle RETRIED;
+        private static final VarHandle DEAD_LETTERED;
+
+        static {
+            try {
+                MethodHandles.Lookup l = MethodHandles.lookup();
+                DELIVERED = l.findVarHandle(TallyCell.class, "delivered", long.class);
+                FAILED = l.findVarHandle(TallyCell.class, "failed", long.class);
+                RETRIED = l.findVarHandle(TallyCell.class, "retried", long.class);
+                DEAD_LETTERED = l.findVarHandle(TallyCell.class, "deadLettered", long.class);
+            } catch (ReflectiveOperationException e) {
+                throw new ExceptionInInitializerError(e);
+            }
+        }
+
         private volatile long delivered;
         private volatile long failed;
         private volatile long retried;
         private volatile long deadLettered;
 
         void add(Tally more) {
-            delivered += more.delivered();
-            failed += more.failedAttempts();
-            retried += more.retriesScheduled();
-            deadLettered += more.deadLettered();
+            if (more.delivered() != 0) {
+                DELIVERED.setRelease(this, delivered + more.delivered());
+            }
+            if (more.failedAttempts() != 0) {
+                FAILED.setRelease(this, failed + more.failedAttempts());
+            }
+            if (more.retriesScheduled() != 0) {
+                RETRIED.setRelease(this, retried + more.retriesScheduled());
+            }
+            if (more.deadLettered() != 0) {
+                DEAD_LETTERED.setRelease(this, deadLettered + more.deadLettered());
+            }
         }
 
         Tally get() {

@@ -28,7 +28,10 @@ public final class LeaseChild {
                 AppendLog deliveryLog = new AppendLog(deliveries);
                 Keel keel = Keel.builder()
                         .lanes(8)
-                        .leaseDuration(Duration.ofMillis(1500))
+                        // Four JVMs and PostgreSQL share the test machine's cores: a heartbeat held back longer
+                        // than the lease legitimately moves lanes away and back, which the test would take for a
+                        // stale owner delivering. Three seconds keeps such stalls out of the run.
+                        .leaseDuration(Duration.ofSeconds(3))
                         .journal(JdbcJournal.postgres(url, "postgres", null))
                         .build()) {
             keel.subscribe(Subscription.builder("orders")

@@ -161,9 +161,10 @@ public final class MemoryJournal implements Journal {
                 && commit.deadLetters().isEmpty()
                 && commit.removedDeadLetters().isEmpty();
         if (cursorOnly) {
-            // The common case: nothing but progress. One (subscription, lane) has one writer, so no lock.
+            // The common case: nothing but progress. One (subscription, lane) has one writer, so no lock, and a
+            // release store publishes it (readers read it with a volatile load).
             if (commit.cursor() != Commit.UNCHANGED) {
-                cursorsOf(commit.subscription()).set(commit.lane(), commit.cursor());
+                cursorsOf(commit.subscription()).setRelease(commit.lane(), commit.cursor());
             }
             return;
         }

@@ -369,6 +369,15 @@ public final class LaneLedger {
         return new Attempt(attemptEvent(), attemptSequence(), attemptNumber(), attemptErrors(), attemptReplays());
     }
 
+    /**
+     * The record of the attempt {@link #next} handed out when it is a first attempt from the log (its number
+     * 1, no earlier errors, never reprocessed); null when it is a due head's, which the getters below give.
+     */
+    public LogRecord attemptRecord() {
+        requireInFlight();
+        return currentPending == null ? currentRecord : null;
+    }
+
     /** The event of the attempt {@link #next} handed out. */
     public Event<?> attemptEvent() {
         requireInFlight();
@@ -410,6 +419,17 @@ public final class LaneLedger {
         requireInFlight();
         inFlight = false;
         work++;
+        if (currentPending == null && outcome instanceof Outcome.Success) {
+            // The common case, first: a record of the log delivered.
+            LogRecord rec = currentRecord;
+            currentRecord = null;
+            lastEvent = rec.event();
+            lastAttemptNumber = 1;
+            delivered++;
+            advance(rec.sequence());
+            batchIndex++;
+            return Verdict.DELIVERED;
+        }
         Pending p = currentPending;
         currentPending = null;
         LogRecord rec = currentRecord;

@@ -391,6 +391,7 @@ public final class LaneWorker {
             }
             Delivery<?>[] causation = ctx.deliveryScope().slot();
             boolean leased = ctx.leased();
+            boolean metering = telemetry.metering(); // a registry added mid-pass counts from the next pass
             // Put on the baton at the pass's first timed delivery, for the rest of the pass: between deliveries
             // its word says none runs, and the state is this thread's.
             InFlight f = null;
@@ -412,11 +413,25 @@ public final class LaneWorker {
                     read(l);
                     continue;
                 }
-                Event<?> event = l.attemptEvent();
-                long seq = l.attemptSequence();
-                int attempt = l.attemptNumber();
-                List<AttemptError> errors = l.attemptErrors();
-                int replays = l.attemptReplays();
+                LogRecord first = l.attemptRecord();
+                Event<?> event;
+                long seq;
+                int attempt;
+                List<AttemptError> errors;
+                int replays;
+                if (first != null) {
+                    event = first.event();
+                    seq = first.sequence();
+                    attempt = 1;
+                    errors = List.of();
+                    replays = 0;
+                } else {
+                    event = l.attemptEvent();
+                    seq = l.attemptSequence();
+                    attempt = l.attemptNumber();
+                    errors = l.attemptErrors();
+                    replays = l.attemptReplays();
+                }
                 Outcome o;
                 if (timeoutNanos > 0) {
                     if (f == null) {
@@ -460,7 +475,12 @@ public final class LaneWorker {
                         gate.leave();
                     }
                 }
-                account(l.record(o), l, o, h);
+                LaneLedger.Verdict v = l.record(o);
+                if (v == LaneLedger.Verdict.DELIVERED && !metering) {
+                    h.delivered++; // the common case, without the lookups account() makes
+                } else {
+                    account(v, l, o, h);
+                }
             }
             int work = l.work();
             if (!(work > 0 && mayDeferCommit(h))) {

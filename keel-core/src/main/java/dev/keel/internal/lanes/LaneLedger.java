@@ -43,6 +43,10 @@ import java.util.random.RandomGenerator;
  *
  * <p>Time (a clock, read only when an outcome needs a time), randomness (retry jitter) and dead-letter ids come
  * from what the constructor is given, so a test on a test clock replays any sequence exactly.
+ *
+ * <p>It is long because every way an event can go through a lane (due, parked, delayed, reordered by
+ * priority, retried, dead-lettered, taken back from the dead letters) is decided here, in the one place a
+ * test can drive without threads.
  */
 public final class LaneLedger {
     /** What the driver of a pass does next. */

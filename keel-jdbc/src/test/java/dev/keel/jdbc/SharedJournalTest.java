@@ -122,7 +122,8 @@ class SharedJournalTest extends WithPostgres {
             }
             await().atMost(Duration.ofSeconds(15)).until(() -> delivered.size() == 8);
             assertThat(delivered).containsExactlyInAnyOrderElementsOf(ids);
-            assertThat(a.deadLetters().count("payments")).isZero();
+            // A handler returns before its pass commits; the commit is what removes the dead letter.
+            await().atMost(Duration.ofSeconds(10)).until(() -> a.deadLetters().count("payments") == 0);
         }
     }
 
@@ -143,7 +144,8 @@ class SharedJournalTest extends WithPostgres {
         fixed.set(true);
         try (Keel again = runtime(url, payments.get()).start()) {
             await().atMost(Duration.ofSeconds(15)).until(() -> delivered.contains(id));
-            assertThat(again.deadLetters().count("payments")).isZero();
+            await().atMost(Duration.ofSeconds(10))
+                    .until(() -> again.deadLetters().count("payments") == 0);
         }
     }
 

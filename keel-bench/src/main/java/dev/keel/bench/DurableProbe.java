@@ -1,5 +1,6 @@
 package dev.keel.bench;
 
+import dev.keel.Event;
 import dev.keel.Keel;
 import dev.keel.Subscription;
 import dev.keel.jdbc.JdbcJournal;
@@ -27,12 +28,14 @@ import java.util.concurrent.locks.LockSupport;
  *       no-op subscription; time until every event is delivered and its cursor committed. One warm-up round,
  *       then five measured rounds on the same runtime and journal; the median is reported. Beside it, a naive
  *       baseline on the same database: one transaction per enqueue, one per execution.
+ *   <li>{@code keyed}: the same as {@code throughput} for Keel alone, each event with its own idempotency key, so
+ *       every append claims a dedup key, as events ingested over HTTP do (a CloudEvent's source and id).
  *   <li>{@code latency}: emit at a steady {@code rate} for 10 s; emit → durable acknowledgement percentiles.
  *   <li>{@code restart}: leave {@code events} events pending, close, build a new runtime on the same journal;
  *       time from build to the first delivery.
  * </ul>
  *
- * <pre>java -cp keel-bench/target/benchmarks.jar dev.keel.bench.DurableProbe [throughput|latency|restart] [sqlite|postgres] [events|rate]</pre>
+ * <pre>java -cp keel-bench/target/benchmarks.jar dev.keel.bench.DurableProbe [throughput|keyed|latency|restart] [sqlite|postgres] [events|rate]</pre>
  */
 public final class DurableProbe {
     /** Measured rounds of the throughput run, after one round of the same size that warms the JIT up. */
@@ -56,7 +59,7 @@ public final class DurableProbe {
         try {
             switch (mode) {
                 case "throughput" -> {
-                    keelThroughput(journal(engine, dir, pg, "keel"), (int) n);
+                    keelThroughput(journal(engine, dir, pg, "keel"), (int) n, false);
                     naiveThroughput(engine, dir, pg, (int) Math.min(n, 20_000));
                     DbSchedulerPeer.run(
                             pg == null ? "jdbc:sqlite:" + dir.resolve("dbscheduler.db") : url(pg, "dbscheduler"),
@@ -67,9 +70,10 @@ public final class DurableProbe {
                             pg != null,
                             (int) Math.min(n, 20_000));
                 }
+                case "keyed" -> keelThroughput(journal(engine, dir, pg, "keel"), (int) n, true);
                 case "latency" -> emitLatency(journal(engine, dir, pg, "keel"), (int) n);
                 case "restart" -> restart(engine, dir, pg, (int) n);
-                default -> throw new IllegalArgumentException("mode must be throughput, latency or restart");
+                default -> throw new IllegalArgumentException("mode must be throughput, keyed, latency or restart");
             }
         } finally {
             if (pg != null) {
@@ -96,7 +100,7 @@ public final class DurableProbe {
         return "jdbc:postgresql://127.0.0.1:" + pg.getPort() + "/" + db;
     }
 
-    private static void keelThroughput(Journal journal, int events) throws Exception {
+    private static void keelThroughput(Journal journal, int events, boolean keyed) throws Exception {
         LongAdder delivered = new LongAdder();
         try (Keel keel = Keel.builder().lanes(8).journal(journal).build()) {
             keel.subscribe(Subscription.builder("bench")
@@ -111,7 +115,14 @@ public final class DurableProbe {
                 long start = System.nanoTime();
                 for (int i = 0; i < events; i++) {
                     window.acquire();
-                    keel.emit("bench.event", "key-" + (i & 1023), i).whenComplete((r, e) -> window.release());
+                    String key = "key-" + (i & 1023);
+                    (keyed
+                                    ? keel.emit(Event.builder("bench.event", (Object) i)
+                                            .key(key)
+                                            .idempotencyKey("r" + round + "-" + i)
+                                            .build())
+                                    : keel.emit("bench.event", key, i))
+                            .whenComplete((r, e) -> window.release());
                 }
                 while (delivered.sum() < target
                         || keel.stats().subscription("bench").lag() > 0) {

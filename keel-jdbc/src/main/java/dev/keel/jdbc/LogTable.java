@@ -12,9 +12,13 @@ import java.sql.SQLException;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
+import java.util.Collections;
 import java.util.HashMap;
+import java.util.HashSet;
+import java.util.Iterator;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.TreeMap;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
@@ -136,31 +140,21 @@ final class LogTable implements GroupCommitWriter.Transaction {
             }
         }
         if (!toClaim.isEmpty()) {
-            PreparedStatement claim = st.prepare("INSERT INTO keel_dedup (dedup_key, event_id, lane, seq, until_at)"
-                    + " VALUES (?, ?, ?, 0, ?) ON CONFLICT (dedup_key) DO UPDATE SET event_id = excluded.event_id,"
-                    + " lane = excluded.lane, seq = 0, until_at = excluded.until_at"
-                    + " WHERE keel_dedup.until_at <= ? RETURNING dedup_key");
-            PreparedStatement find = st.prepare("SELECT event_id, lane, seq FROM keel_dedup WHERE dedup_key = ?");
+            Set<String> claimed = claim(st, appends, toClaim, now);
+            PreparedStatement find = null;
             for (Map.Entry<String, Integer> k : toClaim.entrySet()) {
-                Append a = appends.get(k.getValue());
-                claim.setString(1, k.getKey());
-                claim.setString(2, a.event().id());
-                claim.setInt(3, a.lane());
-                claim.setLong(4, a.dedupUntil().toEpochMilli());
-                claim.setLong(5, now);
-                boolean claimed;
-                try (ResultSet r = claim.executeQuery()) {
-                    claimed = r.next();
+                if (claimed.contains(k.getKey())) {
+                    continue;
                 }
-                if (!claimed) {
-                    find.setString(1, k.getKey());
-                    try (ResultSet r = find.executeQuery()) {
-                        if (!r.next()) {
-                            throw new SQLException(
-                                    "dedup key '" + k.getKey() + "' is neither free nor stored", "40001");
-                        }
-                        results[k.getValue()] = new AppendResult(r.getInt(2), r.getLong(3), r.getString(1), true);
+                if (find == null) {
+                    find = st.prepare("SELECT event_id, lane, seq FROM keel_dedup WHERE dedup_key = ?");
+                }
+                find.setString(1, k.getKey());
+                try (ResultSet r = find.executeQuery()) {
+                    if (!r.next()) {
+                        throw new SQLException("dedup key '" + k.getKey() + "' is neither free nor stored", "40001");
                     }
+                    results[k.getValue()] = new AppendResult(r.getInt(2), r.getLong(3), r.getString(1), true);
                 }
             }
         }
@@ -192,6 +186,7 @@ final class LogTable implements GroupCommitWriter.Transaction {
         PreparedStatement insert =
                 st.prepare("INSERT INTO keel_log (position, lane, seq, event_id, type, appended_at, envelope)"
                         + " VALUES (?, ?, ?, ?, ?, ?, ?)");
+        // Claims are made before sequences are known: each claimed key gets its event's sequence now.
         PreparedStatement sequenced = st.prepare("UPDATE keel_dedup SET seq = ? WHERE dedup_key = ?");
         boolean anySequenced = false;
         for (int i = 0; i < appends.size(); i++) {
@@ -228,6 +223,69 @@ final class LogTable implements GroupCommitWriter.Transaction {
             }
         }
         return List.of(results);
+    }
+
+    /**
+     * Rows of one statement that claims dedup keys, largest first: a few statements for many keys, and three
+     * texts to prepare.
+     */
+    private static final int[] ROWS = {64, 8, 1};
+
+    private static final String[] CLAIM_SQL = new String[ROWS.length];
+
+    static {
+        for (int i = 0; i < ROWS.length; i++) {
+            CLAIM_SQL[i] = "INSERT INTO keel_dedup (dedup_key, event_id, lane, seq, until_at) VALUES "
+                    + rows("(?, ?, ?, 0, ?)", ROWS[i])
+                    + " ON CONFLICT (dedup_key) DO UPDATE SET event_id = excluded.event_id, lane = excluded.lane,"
+                    + " seq = 0, until_at = excluded.until_at WHERE keel_dedup.until_at <= ? RETURNING dedup_key";
+        }
+    }
+
+    private static String rows(String row, int count) {
+        return String.join(", ", Collections.nCopies(count, row));
+    }
+
+    /** The index in {@link #ROWS} of the largest statement for {@code left} rows. */
+    private static int rowsFor(int left) {
+        int size = 0;
+        while (ROWS[size] > left) {
+            size++;
+        }
+        return size;
+    }
+
+    /**
+     * Claims the dedup keys: each is inserted, or taken over when the one stored has expired; returns those
+     * claimed (the others are held by a live event). Keys go in their sorted order, so two writers claiming
+     * overlapping keys lock them in the same order and never deadlock on them.
+     */
+    private static Set<String> claim(Statements st, List<Append> appends, TreeMap<String, Integer> keys, long now)
+            throws SQLException {
+        Set<String> claimed = new HashSet<>();
+        Iterator<Map.Entry<String, Integer>> next = keys.entrySet().iterator();
+        int left = keys.size();
+        while (left > 0) {
+            int size = rowsFor(left);
+            PreparedStatement claim = st.prepare(CLAIM_SQL[size]);
+            int p = 1;
+            for (int row = 0; row < ROWS[size]; row++) {
+                Map.Entry<String, Integer> k = next.next();
+                Append a = appends.get(k.getValue());
+                claim.setString(p++, k.getKey());
+                claim.setString(p++, a.event().id());
+                claim.setInt(p++, a.lane());
+                claim.setLong(p++, a.dedupUntil().toEpochMilli());
+            }
+            claim.setLong(p, now);
+            try (ResultSet r = claim.executeQuery()) {
+                while (r.next()) {
+                    claimed.add(r.getString(1));
+                }
+            }
+            left -= ROWS[size];
+        }
+        return claimed;
     }
 
     /**

@@ -195,6 +195,56 @@ public abstract class JournalContract {
     }
 
     @Test
+    void shouldDedupEveryKeyOfALargeAppend() {
+        // More keys than one statement of an engine may claim at once, mixed: stored and live, stored and
+        // expired, repeated within the append, and new.
+        Instant live = Instant.now().plus(Duration.ofHours(1));
+        List<Append> earlier = new ArrayList<>();
+        for (int i = 0; i < 100; i++) {
+            Instant until = i % 2 == 0 ? live : Instant.now().minusSeconds(1);
+            earlier.add(new Append(i % 4, event("a.b", "k" + i, i), "key-" + i, until));
+        }
+        List<AppendResult> stored = journal.append(earlier).join();
+        List<Append> later = new ArrayList<>();
+        for (int i = 0; i < 200; i++) {
+            later.add(new Append(i % 4, event("a.b", "k" + i, i), "key-" + (i % 150), live));
+        }
+        List<AppendResult> r = journal.append(later).join();
+        for (int i = 0; i < 200; i++) {
+            int key = i % 150;
+            AppendResult got = r.get(i);
+            if (key < 100 && key % 2 == 0) {
+                assertThat(got.duplicate()).as("live stored key %d", key).isTrue();
+                assertThat(got.eventId()).isEqualTo(stored.get(key).eventId());
+                assertThat(got.lane()).isEqualTo(stored.get(key).lane());
+                assertThat(got.sequence()).isEqualTo(stored.get(key).sequence());
+            } else if (i >= 150) {
+                assertThat(got.duplicate())
+                        .as("key %d repeated in the append", key)
+                        .isTrue();
+                assertThat(got.eventId()).isEqualTo(r.get(key).eventId());
+                assertThat(got.sequence()).isEqualTo(r.get(key).sequence());
+            } else {
+                assertThat(got.duplicate()).as("expired or new key %d", key).isFalse();
+                assertThat(got.eventId()).isEqualTo(later.get(i).event().id());
+            }
+        }
+        long fresh = r.stream().filter(x -> !x.duplicate()).count();
+        assertThat(fresh).isEqualTo(100); // 50 expired and 50 new keys
+        long heads = 0;
+        for (int lane = 0; lane < 4; lane++) {
+            heads += journal.head(lane);
+        }
+        assertThat(heads).isEqualTo(100 + fresh);
+        // What was claimed in the large append is a duplicate afterwards, with its sequence.
+        AppendResult again =
+                append(new Append(1, event("a.b", "k", 0), "key-149", live)).getFirst();
+        assertThat(again.duplicate()).isTrue();
+        assertThat(again.sequence()).isEqualTo(r.get(149).sequence());
+        assertThat(again.lane()).isEqualTo(r.get(149).lane());
+    }
+
+    @Test
     void shouldHaveNoCursorUntilOneIsCommitted() {
         assertThat(journal.cursor("billing", 0)).isEmpty();
         journal.commit(new Commit("billing", 0, 5, List.of(), List.of(), List.of(), List.of()));

@@ -225,8 +225,8 @@ public final class MemoryJournal implements Journal {
     }
 
     /**
-     * A (subscription, lane)'s counts. One writer at a time (the lane's owner commits), readers anywhere: the
-     * writer publishes with release stores, which cost no fence, unlike a volatile {@code +=}.
+     * A (subscription, lane)'s counts: the lane's owner adds with atomic additions (correct even if two runtimes
+     * shared this journal), readers anywhere sum volatile reads.
      */
     private static final class TallyCell {
         private static final VarHandle DELIVERED;
@@ -253,16 +253,16 @@ public final class MemoryJournal implements Journal {
 
         void add(Tally more) {
             if (more.delivered() != 0) {
-                DELIVERED.setRelease(this, delivered + more.delivered());
+                DELIVERED.getAndAdd(this, more.delivered());
             }
             if (more.failedAttempts() != 0) {
-                FAILED.setRelease(this, failed + more.failedAttempts());
+                FAILED.getAndAdd(this, more.failedAttempts());
             }
             if (more.retriesScheduled() != 0) {
-                RETRIED.setRelease(this, retried + more.retriesScheduled());
+                RETRIED.getAndAdd(this, more.retriesScheduled());
             }
             if (more.deadLettered() != 0) {
-                DEAD_LETTERED.setRelease(this, deadLettered + more.deadLettered());
+                DEAD_LETTERED.getAndAdd(this, more.deadLettered());
             }
         }
 

@@ -5,6 +5,7 @@ import dev.keel.spi.Commit;
 import dev.keel.spi.EventLog.AppendResult;
 import dev.keel.spi.JournalException;
 import dev.keel.spi.LogRecord;
+import java.nio.charset.StandardCharsets;
 import java.sql.Connection;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;
@@ -130,11 +131,14 @@ final class LogTable implements GroupCommitWriter.Transaction {
     private List<AppendResult> write(Statements st, List<Append> appends, List<byte[]> envelopes) throws SQLException {
         long now = db.clock.millis();
         AppendResult[] results = new AppendResult[appends.size()];
-        // The first append of each dedup key in this batch; the later ones repeat it.
+        // Each append's dedup key as the database stores it, and the first append of each key in this batch
+        // (the later ones repeat it).
+        String[] keys = new String[appends.size()];
         Map<String, Integer> firstOfKey = new HashMap<>();
         TreeMap<String, Integer> toClaim = new TreeMap<>();
         for (int i = 0; i < appends.size(); i++) {
-            String key = appends.get(i).dedupKey();
+            String key = stored(appends.get(i).dedupKey());
+            keys[i] = key;
             if (key != null && firstOfKey.putIfAbsent(key, i) == null) {
                 toClaim.put(key, i);
             }
@@ -154,6 +158,11 @@ final class LogTable implements GroupCommitWriter.Transaction {
                     if (!r.next()) {
                         throw new SQLException("dedup key '" + k.getKey() + "' is neither free nor stored", "40001");
                     }
+                    if (r.getLong(3) == 0) {
+                        // Claimed by this very transaction (a stored key has its event's sequence), though its
+                        // spelling did not come back as sent: it is this append's.
+                        continue;
+                    }
                     results[k.getValue()] = new AppendResult(r.getInt(2), r.getLong(3), r.getString(1), true);
                 }
             }
@@ -161,7 +170,7 @@ final class LogTable implements GroupCommitWriter.Transaction {
         int[] perLane = new int[db.lanes];
         for (int i = 0; i < appends.size(); i++) {
             Append a = appends.get(i);
-            boolean repeat = a.dedupKey() != null && firstOfKey.get(a.dedupKey()) != i;
+            boolean repeat = keys[i] != null && firstOfKey.get(keys[i]) != i;
             if (results[i] == null && !repeat) {
                 perLane[a.lane()]++;
             }
@@ -191,7 +200,7 @@ final class LogTable implements GroupCommitWriter.Transaction {
         boolean anySequenced = false;
         for (int i = 0; i < appends.size(); i++) {
             Append a = appends.get(i);
-            if (results[i] != null || (a.dedupKey() != null && firstOfKey.get(a.dedupKey()) != i)) {
+            if (results[i] != null || (keys[i] != null && firstOfKey.get(keys[i]) != i)) {
                 continue;
             }
             long seq = next[a.lane()]++;
@@ -204,9 +213,9 @@ final class LogTable implements GroupCommitWriter.Transaction {
             insert.setBytes(7, envelopes.get(i));
             insert.addBatch();
             results[i] = new AppendResult(a.lane(), seq, a.event().id(), false);
-            if (a.dedupKey() != null) {
+            if (keys[i] != null) {
                 sequenced.setLong(1, seq);
-                sequenced.setString(2, a.dedupKey());
+                sequenced.setString(2, keys[i]);
                 sequenced.addBatch();
                 anySequenced = true;
             }
@@ -218,7 +227,7 @@ final class LogTable implements GroupCommitWriter.Transaction {
         // Repeats of a key within the batch report what its first append came to.
         for (int i = 0; i < results.length; i++) {
             if (results[i] == null) {
-                AppendResult first = results[firstOfKey.get(appends.get(i).dedupKey())];
+                AppendResult first = results[firstOfKey.get(keys[i])];
                 results[i] = new AppendResult(first.lane(), first.sequence(), first.eventId(), true);
             }
         }
@@ -256,9 +265,26 @@ final class LogTable implements GroupCommitWriter.Transaction {
     }
 
     /**
+     * A dedup key as the database stores and returns it: text goes to it as UTF-8, where a lone surrogate
+     * becomes '?'. Two keys that differ only there are one key in the database, so they must be one here.
+     */
+    static String stored(String key) {
+        if (key == null) {
+            return null;
+        }
+        for (int i = 0; i < key.length(); i++) {
+            if (Character.isSurrogate(key.charAt(i))) {
+                return new String(key.getBytes(StandardCharsets.UTF_8), StandardCharsets.UTF_8);
+            }
+        }
+        return key;
+    }
+
+    /**
      * Claims the dedup keys: each is inserted, or taken over when the one stored has expired; returns those
      * claimed (the others are held by a live event). Keys go in their sorted order, so two writers claiming
-     * overlapping keys lock them in the same order and never deadlock on them.
+     * overlapping keys lock them in the same order (a deadlock with another instance's expiry sweep is
+     * possible, and retried as any deadlock is).
      */
     private static Set<String> claim(Statements st, List<Append> appends, TreeMap<String, Integer> keys, long now)
             throws SQLException {

@@ -195,6 +195,23 @@ public abstract class JournalContract {
     }
 
     @Test
+    void shouldDedupAKeyThatIsNotWellFormedText() {
+        // A lone surrogate, as a JSON escape can carry: stored once, a duplicate afterwards.
+        Instant until = Instant.now().plus(Duration.ofHours(1));
+        String key = "key-\uD800";
+        AppendResult first =
+                append(new Append(0, event("a.b", "k", 1), key, until)).getFirst();
+        AppendResult again =
+                append(new Append(0, event("a.b", "k", 2), key, until)).getFirst();
+        assertThat(first.duplicate()).isFalse();
+        assertThat(first.sequence()).isEqualTo(1);
+        assertThat(journal.head(0)).isEqualTo(1);
+        assertThat(again.duplicate()).isTrue();
+        assertThat(again.sequence()).isEqualTo(first.sequence());
+        assertThat(again.eventId()).isEqualTo(first.eventId());
+    }
+
+    @Test
     void shouldDedupEveryKeyOfALargeAppend() {
         // More keys than one statement of an engine may claim at once, mixed: stored and live, stored and
         // expired, repeated within the append, and new.

@@ -477,7 +477,8 @@ public final class LaneWorker {
                 }
                 LaneLedger.Verdict v = l.record(o);
                 if (v == LaneLedger.Verdict.DELIVERED && !metering) {
-                    h.delivered++; // the common case, without the lookups account() makes
+                    // The common case: what account() does for DELIVERED without meters. Keep the two alike.
+                    h.delivered++;
                 } else {
                     account(v, l, o, h);
                 }

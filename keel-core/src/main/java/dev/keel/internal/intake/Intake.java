@@ -24,6 +24,11 @@ import java.util.function.IntToLongFunction;
  * thread; it holds only its settings and two counters.
  */
 public final class Intake {
+    /** The first pause of an emit waiting for room; each next one is twice as long, up to the last. */
+    static final long FIRST_PAUSE_NANOS = 50_000;
+
+    static final long LAST_PAUSE_NANOS = 1_000_000;
+
     private final int lanes;
     private final Clock clock;
     private final PayloadCodec codec;
@@ -142,14 +147,19 @@ public final class Intake {
         }
         long start = System.nanoTime();
         long deadline = start + emitWait.toNanos();
+        long pause = FIRST_PAUSE_NANOS;
         while (now >= highWaterMark) {
-            if (System.nanoTime() - deadline >= 0) {
+            long left = deadline - System.nanoTime();
+            if (left <= 0) {
                 reject("intake_full");
                 throw new IntakeFullException(lane, now, highWaterMark, Duration.ofNanos(System.nanoTime() - start));
             }
             open.run();
             wake.accept(lane);
-            LockSupport.parkNanos(50_000);
+            // Short pauses first, for a backlog about to drop; then longer ones, so that many waiting producers
+            // do not take the cores the lane's workers need to drain it.
+            LockSupport.parkNanos(Math.min(pause, left));
+            pause = Math.min(pause * 2, LAST_PAUSE_NANOS);
             now = backlog.applyAsLong(lane);
         }
     }

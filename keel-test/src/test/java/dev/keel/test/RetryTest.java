@@ -1,6 +1,7 @@
 package dev.keel.test;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.keel.AttemptError;
 import dev.keel.DeadLetter;
@@ -188,5 +189,53 @@ class RetryTest {
         assertThat(p.delayAfter(2, 0.5)).isEqualTo(Duration.ofSeconds(30));
         assertThat(p.delayAfter(10, 0.5)).isEqualTo(Duration.ofMinutes(10));
         assertThat(p.delayAfter(10, 0.999)).isLessThanOrEqualTo(Duration.ofMinutes(15));
+    }
+
+    @Test
+    void shouldOfferAnEventAgainWithoutUsingAnAttemptAfterAVirtualMachineError() {
+        List<String> seen = new ArrayList<>();
+        keel.subscribe(Subscription.builder("billing")
+                .types("invoice.*")
+                .retry(RetryPolicy.NO_RETRY)
+                .handler(Object.class, d -> {
+                    seen.add(d.event().id() + "#" + d.attempt());
+                    if (seen.size() == 1) {
+                        throw new OutOfMemoryError("simulated");
+                    }
+                })
+                .build());
+        String id = keel.emit("invoice.created", "i-1", 1).join().eventId();
+
+        assertThatThrownBy(keel::process).isInstanceOf(OutOfMemoryError.class);
+        keel.process();
+
+        assertThat(seen).containsExactly(id + "#1", id + "#1"); // the same first attempt, offered again
+        assertThat(keel.deadLetters().count("billing")).isZero();
+    }
+
+    @Test
+    void shouldCountTheThirdVirtualMachineErrorInARowOnOneEventAsAFailedAttempt() {
+        List<String> seen = new ArrayList<>();
+        keel.subscribe(Subscription.builder("billing")
+                .types("invoice.*")
+                .retry(RetryPolicy.NO_RETRY)
+                .handler(Object.class, d -> {
+                    seen.add(d.event().id());
+                    if (d.data().equals(1)) {
+                        throw new OutOfMemoryError("simulated");
+                    }
+                })
+                .build());
+        String poison = keel.emit("invoice.created", "i-1", 1).join().eventId();
+        String next = keel.emit("invoice.created", "i-1", 2).join().eventId();
+
+        assertThatThrownBy(keel::process).isInstanceOf(OutOfMemoryError.class);
+        assertThatThrownBy(keel::process).isInstanceOf(OutOfMemoryError.class);
+        keel.process(); // the third in a row: a failed attempt, and with no retries a dead letter
+
+        assertThat(seen).containsExactly(poison, poison, poison, next);
+        DeadLetter d = keel.deadLetters().list(DeadLetterQuery.all()).getFirst();
+        assertThat(d.event().id()).isEqualTo(poison);
+        assertThat(d.reason()).contains("OutOfMemoryError: simulated");
     }
 }

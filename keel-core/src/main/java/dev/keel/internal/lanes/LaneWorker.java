@@ -57,6 +57,9 @@ import org.slf4j.LoggerFactory;
  */
 public final class LaneWorker {
     private static final Logger log = LoggerFactory.getLogger(LaneWorker.class);
+    /** {@link VirtualMachineError}s in a row on one event before one counts as a failed attempt. */
+    static final int VM_ERRORS_BEFORE_ATTEMPT = 3;
+
     private static final Duration BACKOFF = Duration.ofSeconds(1);
     private static final Duration LEASE_LOST_BACKOFF = Duration.ofMillis(100);
     private static final int LOST = -1;
@@ -129,6 +132,10 @@ public final class LaneWorker {
         long lastCommitNanos;
         /** Deliveries of this pass not yet added to the subscription's counter (one add per pass, not per delivery). */
         long delivered;
+        /** The event whose handler last hit a {@link VirtualMachineError}, and how often in a row. */
+        String vmErrorEvent;
+
+        int vmErrors;
 
         Holding(LaneLedger ledger) {
             this.ledger = ledger;
@@ -452,7 +459,7 @@ public final class LaneWorker {
                         return LOST;
                     }
                     Thread.interrupted(); // whatever the handler left set is not the next delivery's
-                    if (thrown instanceof VirtualMachineError vme) {
+                    if (thrown instanceof VirtualMachineError vme && !poisoned(h, event)) {
                         reload.set(true); // the attempt is not recorded: start again from what is stored
                         throw vme;
                     }
@@ -467,8 +474,11 @@ public final class LaneWorker {
                     try {
                         o = deliverer.deliver(event, seq, attempt, errors, replays, lane, causation);
                     } catch (VirtualMachineError vme) {
-                        reload.set(true);
-                        throw vme;
+                        if (!poisoned(h, event)) {
+                            reload.set(true);
+                            throw vme;
+                        }
+                        o = new Outcome.Failure(vme);
                     } catch (RuntimeException e) {
                         o = new Outcome.Failure(e);
                     } finally {
@@ -529,6 +539,26 @@ public final class LaneWorker {
         if (skipped < 0) {
             throw new IllegalStateException("a gap cannot be negative");
         }
+    }
+
+    /**
+     * Whether a {@link VirtualMachineError} the event's handler hit is to be recorded as a failed attempt: the
+     * first ones are not (they may be the JVM's state, not the event's), the third in a row for one event is,
+     * so that an event that always exhausts memory cannot hold its lane forever.
+     */
+    private static boolean poisoned(Holding h, Event<?> event) {
+        if (event.id().equals(h.vmErrorEvent)) {
+            h.vmErrors++;
+        } else {
+            h.vmErrorEvent = event.id();
+            h.vmErrors = 1;
+        }
+        if (h.vmErrors < VM_ERRORS_BEFORE_ATTEMPT) {
+            return false;
+        }
+        h.vmErrorEvent = null;
+        h.vmErrors = 0;
+        return true;
     }
 
     private Outcome timedOut(Outcome o, Event<?> event) {

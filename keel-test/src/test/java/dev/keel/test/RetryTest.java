@@ -19,6 +19,8 @@ import java.util.List;
 import java.util.Random;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 class RetryTest {
     private final TestClock clock = TestClock.create();
@@ -237,5 +239,41 @@ class RetryTest {
         DeadLetter d = keel.deadLetters().list(DeadLetterQuery.all()).getFirst();
         assertThat(d.event().id()).isEqualTo(poison);
         assertThat(d.reason()).contains("OutOfMemoryError: simulated");
+    }
+
+    @ParameterizedTest(name = "timeout {0}")
+    @ValueSource(strings = {"30s", "none"})
+    void shouldDeadLetterTwoPoisonEventsInARowAndDeliverWhatFollows(String timeout) {
+        List<String> seen = new ArrayList<>();
+        keel.subscribe(Subscription.builder("billing")
+                .types("invoice.*")
+                .retry(RetryPolicy.NO_RETRY)
+                .timeout(timeout.equals("none") ? null : Duration.ofSeconds(30))
+                .handler(Object.class, d -> {
+                    seen.add(d.event().id());
+                    if (!d.data().equals(3)) {
+                        throw new OutOfMemoryError("simulated");
+                    }
+                })
+                .build());
+        // One key: the second waits behind the first on its lane.
+        String first = keel.emit("invoice.created", "a", 1).join().eventId();
+        String second = keel.emit("invoice.created", "a", 2).join().eventId();
+        String fine = keel.emit("invoice.created", "a", 3).join().eventId();
+
+        for (int i = 0; i < 10 && !seen.contains(fine); i++) {
+            try {
+                keel.process();
+            } catch (OutOfMemoryError expected) {
+                // offered again on the next pass
+            }
+        }
+
+        assertThat(keel.deadLetters().list(DeadLetterQuery.all()))
+                .extracting(d -> d.event().id())
+                .containsExactlyInAnyOrder(first, second);
+        assertThat(seen).containsSubsequence(first, first, first, second, second, second, fine);
+        assertThat(seen.stream().filter(first::equals)).hasSize(3);
+        assertThat(seen.stream().filter(second::equals)).hasSize(3);
     }
 }

@@ -135,7 +135,8 @@ public final class Intake {
      * @param backlog the lane's undelivered events
      * @param wake wakes the lane's workers while waiting
      * @param open throws {@link KeelClosedException} once the runtime closes
-     * @throws IntakeFullException when the backlog stays over the mark for the emit wait
+     * @throws IntakeFullException when the backlog stays over the mark for the emit wait, or the caller is
+     *     interrupted while it waits (its interrupt flag stays set)
      */
     public void awaitRoom(int lane, IntToLongFunction backlog, IntConsumer wake, Runnable open) {
         if (highWaterMark <= 0 || scope.current() != null) {
@@ -150,7 +151,8 @@ public final class Intake {
         long pause = FIRST_PAUSE_NANOS;
         while (now >= highWaterMark) {
             long left = deadline - System.nanoTime();
-            if (left <= 0) {
+            if (left <= 0 || Thread.currentThread().isInterrupted()) {
+                // Out of time, or the caller was interrupted (parking would return at once; the flag stays set).
                 reject("intake_full");
                 throw new IntakeFullException(lane, now, highWaterMark, Duration.ofNanos(System.nanoTime() - start));
             }
@@ -162,6 +164,7 @@ public final class Intake {
             pause = Math.min(pause * 2, LAST_PAUSE_NANOS);
             now = backlog.applyAsLong(lane);
         }
+        open.run(); // room at last, but the runtime may have begun to close while this emit waited
     }
 
     /** Counts a refused emit by reason. */

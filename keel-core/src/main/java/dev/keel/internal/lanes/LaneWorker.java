@@ -132,8 +132,11 @@ public final class LaneWorker {
         long lastCommitNanos;
         /** Deliveries of this pass not yet added to the subscription's counter (one add per pass, not per delivery). */
         long delivered;
-        /** The event whose handler last hit a {@link VirtualMachineError}, and how often in a row. */
-        String vmErrorEvent;
+        /**
+         * The sequence of the event whose handler last hit a {@link VirtualMachineError}, and how often in a row
+         * (until that event has an outcome recorded).
+         */
+        long vmErrorSeq = -1;
 
         int vmErrors;
 
@@ -440,6 +443,7 @@ public final class LaneWorker {
                     replays = l.attemptReplays();
                 }
                 Outcome o;
+                boolean endPass = false; // after a poison event's failure: commit it before anything else
                 if (timeoutNanos > 0) {
                     if (f == null) {
                         f = flight;
@@ -459,9 +463,12 @@ public final class LaneWorker {
                         return LOST;
                     }
                     Thread.interrupted(); // whatever the handler left set is not the next delivery's
-                    if (thrown instanceof VirtualMachineError vme && !poisoned(h, event)) {
-                        reload.set(true); // the attempt is not recorded: start again from what is stored
-                        throw vme;
+                    if (thrown instanceof VirtualMachineError vme) {
+                        if (!poisoned(h, seq)) {
+                            reload.set(true); // the attempt is not recorded: start again from what is stored
+                            throw vme;
+                        }
+                        endPass = true;
                     }
                     if (thrown != null) {
                         o = new Outcome.Failure(thrown);
@@ -474,10 +481,11 @@ public final class LaneWorker {
                     try {
                         o = deliverer.deliver(event, seq, attempt, errors, replays, lane, causation);
                     } catch (VirtualMachineError vme) {
-                        if (!poisoned(h, event)) {
+                        if (!poisoned(h, seq)) {
                             reload.set(true);
                             throw vme;
                         }
+                        endPass = true;
                         o = new Outcome.Failure(vme);
                     } catch (RuntimeException e) {
                         o = new Outcome.Failure(e);
@@ -492,6 +500,16 @@ public final class LaneWorker {
                 } else {
                     account(v, l, o, h);
                 }
+                if (h.vmErrors != 0 && seq == h.vmErrorSeq) {
+                    h.vmErrors = 0; // the event has an outcome: its count starts again
+                    h.vmErrorSeq = -1;
+                }
+                if (endPass) {
+                    // Its failure is committed now: a second poison event further on, which reloads the lane,
+                    // would otherwise undo it, and the first would hold the lane again.
+                    l.leave();
+                    break;
+                }
             }
             int work = l.work();
             if (!(work > 0 && mayDeferCommit(h))) {
@@ -499,6 +517,10 @@ public final class LaneWorker {
             }
             publish(h);
             return work;
+        } catch (Error e) {
+            // Whatever the ledger did with an attempt is not stored: start again from what is.
+            reload.set(true);
+            throw e;
         } catch (RuntimeException e) {
             // A journal read failing, or a bug: start again from what is committed, which redelivers at most
             // what this pass did, and back off.
@@ -546,19 +568,14 @@ public final class LaneWorker {
      * first ones are not (they may be the JVM's state, not the event's), the third in a row for one event is,
      * so that an event that always exhausts memory cannot hold its lane forever.
      */
-    private static boolean poisoned(Holding h, Event<?> event) {
-        if (event.id().equals(h.vmErrorEvent)) {
+    private static boolean poisoned(Holding h, long seq) {
+        if (seq == h.vmErrorSeq) {
             h.vmErrors++;
         } else {
-            h.vmErrorEvent = event.id();
+            h.vmErrorSeq = seq;
             h.vmErrors = 1;
         }
-        if (h.vmErrors < VM_ERRORS_BEFORE_ATTEMPT) {
-            return false;
-        }
-        h.vmErrorEvent = null;
-        h.vmErrors = 0;
-        return true;
+        return h.vmErrors >= VM_ERRORS_BEFORE_ATTEMPT;
     }
 
     private Outcome timedOut(Outcome o, Event<?> event) {
@@ -793,7 +810,11 @@ public final class LaneWorker {
                 } catch (Throwable t) {
                     // The pass gave the state back; a failure here (even an OutOfMemoryError a handler hit) must
                     // not leave the lane without a runner.
-                    log.error("subscription '{}' lane {}: delivery loop failed; retrying in 1 s", name, lane, t);
+                    try {
+                        log.error("subscription '{}' lane {}: delivery loop failed; retrying in 1 s", name, lane, t);
+                    } catch (Throwable logging) {
+                        // out of memory even for the log line: the lane must still go on
+                    }
                     LockSupport.parkNanos(BACKOFF.toNanos());
                 }
             }

@@ -75,4 +75,26 @@ class IntakeBackpressureTest {
                 }))
                 .hasMessage("closed");
     }
+
+    @Test
+    void shouldRefuseAtOnceAnInterruptedProducerAndKeepItsInterrupt() {
+        Intake intake = intake(Duration.ofSeconds(30));
+        AtomicInteger checks = new AtomicInteger();
+        Thread.currentThread().interrupt();
+        try {
+            assertThatThrownBy(() -> intake.awaitRoom(
+                            0,
+                            lane -> {
+                                checks.incrementAndGet();
+                                return MARK;
+                            },
+                            lane -> {},
+                            () -> {}))
+                    .isInstanceOf(IntakeFullException.class);
+            assertThat(Thread.currentThread().isInterrupted()).isTrue();
+            assertThat(checks.get()).isEqualTo(1); // it did not spin for the emit wait
+        } finally {
+            Thread.interrupted();
+        }
+    }
 }

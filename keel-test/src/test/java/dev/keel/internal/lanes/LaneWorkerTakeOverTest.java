@@ -15,7 +15,6 @@ import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicReference;
 import org.junit.jupiter.api.Test;
 
@@ -35,7 +34,8 @@ class LaneWorkerTakeOverTest {
     private static final class Lane {
         final TestLaneContext ctx = new TestLaneContext();
         final CountDownLatch stuck = new CountDownLatch(1);
-        final AtomicBoolean release = new AtomicBoolean();
+        final CountDownLatch release = new CountDownLatch(1);
+        final CountDownLatch returned = new CountDownLatch(1);
         final AtomicReference<Thread> stuckOn = new AtomicReference<>();
         final AtomicReference<Thread> deliveredOn = new AtomicReference<>();
         final LaneWorker worker;
@@ -50,14 +50,15 @@ class LaneWorkerTakeOverTest {
                         if (d.event().partitionKey().equals("stuck")) {
                             stuckOn.set(Thread.currentThread());
                             stuck.countDown();
-                            while (!release.get()) {
+                            while (true) {
                                 try {
-                                    Thread.sleep(5);
+                                    release.await();
+                                    returned.countDown();
+                                    return;
                                 } catch (InterruptedException ignored) {
                                     // this handler ignores its interrupt on purpose
                                 }
                             }
-                            return;
                         }
                         deliveredOn.set(Thread.currentThread());
                         ctx.delivered.incrementAndGet();
@@ -93,14 +94,13 @@ class LaneWorkerTakeOverTest {
         Lane lane = new Lane();
         TestLaneContext ctx = lane.ctx;
         LaneWorker w = lane.worker;
-        // The watchdog cannot start a new runner; and while it tries, the stuck handler returns.
+        // The watchdog cannot start a new runner; and while it tries, the stuck handler returns, finds its
+        // delivery taken and waits for the watchdog's decision.
         ctx.onLaterRunner = () -> {
-            lane.release.set(true);
-            try {
-                Thread.sleep(300);
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-            }
+            lane.release.countDown();
+            await().atMost(Duration.ofSeconds(5))
+                    .until(() ->
+                            lane.returned.getCount() == 0 && lane.stuckOn.get().getState() == Thread.State.WAITING);
             throw new IllegalStateException("no thread for a new runner");
         };
         lane.startStuck();
@@ -149,7 +149,7 @@ class LaneWorkerTakeOverTest {
                 .singleElement()
                 .satisfies(d -> assertThat(d.event().partitionKey()).isEqualTo("stuck"));
 
-        lane.release.set(true); // the stuck thread returns, finds its delivery taken, and leaves
+        lane.release.countDown(); // the stuck thread returns, finds its delivery taken, and leaves
         await().atMost(Duration.ofSeconds(5)).until(() -> !stuckOn.isAlive());
         lane.append("later");
         w.wake();

@@ -10,8 +10,6 @@ import dev.keel.spi.LogRecord;
 import dev.keel.spi.PauseKey;
 import dev.keel.spi.Pending;
 import dev.keel.spi.Tally;
-import java.lang.invoke.MethodHandles;
-import java.lang.invoke.VarHandle;
 import java.time.Clock;
 import java.time.Instant;
 import java.util.ArrayList;
@@ -25,6 +23,7 @@ import java.util.TreeMap;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ConcurrentSkipListMap;
+import java.util.concurrent.atomic.AtomicLongArray;
 import java.util.concurrent.locks.ReentrantLock;
 
 /**
@@ -34,8 +33,7 @@ import java.util.concurrent.locks.ReentrantLock;
  */
 public final class MemoryJournal implements Journal {
     private LaneLog[] lanes;
-    private final ConcurrentHashMap<String, java.util.concurrent.atomic.AtomicLongArray> cursors =
-            new ConcurrentHashMap<>();
+    private final ConcurrentHashMap<String, AtomicLongArray> cursors = new ConcurrentHashMap<>();
     private final Map<String, TreeMap<Long, Pending>> pending = new HashMap<>();
     private final ConcurrentSkipListMap<String, DeadLetter> deadLetters = new ConcurrentSkipListMap<>();
     private final ConcurrentHashMap<String, java.util.concurrent.atomic.LongAdder> deadLetterCounts =
@@ -224,50 +222,25 @@ public final class MemoryJournal implements Journal {
         });
     }
 
-    /**
-     * A (subscription, lane)'s counts: the lane's owner adds with atomic additions (correct even if two runtimes
-     * shared this journal), readers anywhere sum volatile reads.
-     */
+    /** A (subscription, lane)'s counts: added by whoever commits for the lane, summed by readers anywhere. */
     private static final class TallyCell {
-        private static final VarHandle DELIVERED;
-        private static final VarHandle FAILED;
-        private static final VarHandle RETRIED;
-        private static final VarHandle DEAD_LETTERED;
-
-        static {
-            try {
-                MethodHandles.Lookup l = MethodHandles.lookup();
-                DELIVERED = l.findVarHandle(TallyCell.class, "delivered", long.class);
-                FAILED = l.findVarHandle(TallyCell.class, "failed", long.class);
-                RETRIED = l.findVarHandle(TallyCell.class, "retried", long.class);
-                DEAD_LETTERED = l.findVarHandle(TallyCell.class, "deadLettered", long.class);
-            } catch (ReflectiveOperationException e) {
-                throw new ExceptionInInitializerError(e);
-            }
-        }
-
-        private volatile long delivered;
-        private volatile long failed;
-        private volatile long retried;
-        private volatile long deadLettered;
+        private final AtomicLongArray counts = new AtomicLongArray(4);
 
         void add(Tally more) {
-            if (more.delivered() != 0) {
-                DELIVERED.getAndAdd(this, more.delivered());
-            }
-            if (more.failedAttempts() != 0) {
-                FAILED.getAndAdd(this, more.failedAttempts());
-            }
-            if (more.retriesScheduled() != 0) {
-                RETRIED.getAndAdd(this, more.retriesScheduled());
-            }
-            if (more.deadLettered() != 0) {
-                DEAD_LETTERED.getAndAdd(this, more.deadLettered());
+            add(0, more.delivered());
+            add(1, more.failedAttempts());
+            add(2, more.retriesScheduled());
+            add(3, more.deadLettered());
+        }
+
+        private void add(int i, long n) {
+            if (n != 0) {
+                counts.getAndAdd(i, n);
             }
         }
 
         Tally get() {
-            return new Tally(delivered, failed, retried, deadLettered);
+            return new Tally(counts.get(0), counts.get(1), counts.get(2), counts.get(3));
         }
     }
 
@@ -457,13 +430,13 @@ public final class MemoryJournal implements Journal {
         return lane(lane).size();
     }
 
-    private java.util.concurrent.atomic.AtomicLongArray cursorsOf(String subscription) {
+    private AtomicLongArray cursorsOf(String subscription) {
         var c = cursors.get(subscription);
         if (c != null) {
             return c;
         }
         return cursors.computeIfAbsent(subscription, k -> {
-            var made = new java.util.concurrent.atomic.AtomicLongArray(lanes.length);
+            var made = new AtomicLongArray(lanes.length);
             for (int i = 0; i < made.length(); i++) {
                 made.set(i, -1);
             }

@@ -796,28 +796,10 @@ public final class LaneLedger {
                 removals.isEmpty() ? List.of() : List.copyOf(removals),
                 newDeadLetters.isEmpty() ? List.of() : newDeadLetters,
                 removedDeadLetters.isEmpty() ? List.of() : removedDeadLetters,
-                tally(),
+                delivered == 0 && failed == 0 && retried == 0 && deadLettered == 0
+                        ? Tally.ZERO
+                        : new Tally(delivered, failed, retried, deadLettered),
                 fence);
-    }
-
-    /**
-     * Tallies of passes that only delivered, the common commit, made once: such a pass allocates no tally.
-     * Immutable values, shared by every ledger.
-     */
-    private static final Tally[] ONLY_DELIVERED = new Tally[1024];
-
-    static {
-        ONLY_DELIVERED[0] = Tally.ZERO;
-        for (int i = 1; i < ONLY_DELIVERED.length; i++) {
-            ONLY_DELIVERED[i] = new Tally(i, 0, 0, 0);
-        }
-    }
-
-    private Tally tally() {
-        if (failed == 0 && retried == 0 && deadLettered == 0 && delivered < ONLY_DELIVERED.length) {
-            return ONLY_DELIVERED[(int) delivered];
-        }
-        return new Tally(delivered, failed, retried, deadLettered);
     }
 
     /** The commit from {@link #takeCommit} was stored: it becomes the state to start from. */

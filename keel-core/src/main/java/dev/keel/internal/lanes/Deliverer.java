@@ -34,7 +34,7 @@ final class Deliverer {
     /**
      * Delivers; never throws but for a {@link VirtualMachineError} other than a stack overflow.
      *
-     * @param causation this thread's slot of the runtime's {@link DeliveryScope}, looked up once per pass
+     * @param slot this thread's slot of the runtime's {@link DeliveryScope}, looked up once per pass
      */
     Outcome deliver(
             Event<?> event,
@@ -43,7 +43,7 @@ final class Deliverer {
             List<AttemptError> errors,
             int replays,
             int lane,
-            Delivery<?>[] causation) {
+            Delivery<?>[] slot) {
         Event<?> converted;
         try {
             converted = codec.convert(event, payloadType);
@@ -53,7 +53,6 @@ final class Deliverer {
         Delivery<?> delivery = new Delivery<>(sub.name, converted, attempt, errors, lane, sequence, replays);
         Span span = telemetry.startConsumer(sub.name, event, attempt);
         Scope traceScope = span == null ? null : span.makeCurrent();
-        Delivery<?>[] slot = causation;
         Delivery<?> outer = slot[0];
         slot[0] = delivery;
         boolean timing = telemetry.metering();

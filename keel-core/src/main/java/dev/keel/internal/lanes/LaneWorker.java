@@ -862,15 +862,22 @@ public final class LaneWorker {
     /** Commits what a deferred commit held back, once no pass runs any more. */
     private void finalFlush() {
         Holding h = acquire();
-        if (h == null) {
-            return;
+        if (h != null) {
+            commitLast(h, false);
         }
+    }
+
+    /** Commits what a holding this thread took has left; then seals the worker if asked, and gives it back. */
+    private void commitLast(Holding h, boolean thenSeal) {
         try {
             flush(h);
             publish(h);
         } catch (RuntimeException e) {
             log.warn("subscription '{}' lane {}: last commit failed; its deliveries may be repeated", name, lane, e);
         } finally {
+            if (thenSeal) {
+                seal();
+            }
             release(h);
         }
     }
@@ -1118,26 +1125,11 @@ public final class LaneWorker {
         while (true) {
             Holding h = acquire();
             if (h != null) {
-                try {
-                    flush(h);
-                    publish(h);
-                } catch (RuntimeException e) {
-                    log.warn(
-                            "subscription '{}' lane {}: last commit failed; its deliveries may be repeated",
-                            name,
-                            lane,
-                            e);
-                } finally {
-                    seal();
-                    release(h);
-                }
+                commitLast(h, true);
                 return true;
             }
             long left = deadline - System.nanoTime();
-            if (left <= 0
-                    || (!awaitIdle(Duration.ofNanos(left))
-                            && (deadline - System.nanoTime() <= 0
-                                    || Thread.currentThread().isInterrupted()))) {
+            if (left <= 0 || !awaitIdle(Duration.ofNanos(left))) {
                 seal(); // out of time, or told to stop waiting (the interrupt stays set)
                 return false;
             }

@@ -55,10 +55,8 @@ public final class Watchdog {
                 for (LaneWorker w : s.workers()) {
                     try {
                         w.watch(now);
-                    } catch (VirtualMachineError e) {
-                        log.error("watchdog failed on subscription '{}' lane {}; it goes on", s.name(), w.lane(), e);
                     } catch (RuntimeException | Error e) {
-                        log.error("watchdog failed on subscription '{}' lane {}", s.name(), w.lane(), e);
+                        log.error("watchdog failed on subscription '{}' lane {}; it goes on", s.name(), w.lane(), e);
                     }
                 }
             }

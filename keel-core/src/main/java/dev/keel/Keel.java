@@ -243,7 +243,7 @@ public final class Keel implements AutoCloseable {
             }
             maintenance.recount(s);
         } catch (RuntimeException e) {
-            s.meters().forEach(telemetry.registry()::remove);
+            removeMeters(s);
             throw e;
         }
         for (Middleware m : subscription.middleware()) {
@@ -301,7 +301,7 @@ public final class Keel implements AutoCloseable {
             try {
                 subscriptions.swap(old, next);
             } catch (RuntimeException e) {
-                next.meters().forEach(telemetry.registry()::remove);
+                removeMeters(next);
                 throw e;
             }
             startIfRunning(next);
@@ -313,6 +313,10 @@ public final class Keel implements AutoCloseable {
      * After a replacement could not load the new subscription: the old one runs again, or, when it cannot be
      * loaded either (the journal is down), it is removed rather than left registered and dead.
      */
+    private void removeMeters(SubscriptionRuntime s) {
+        s.meters().forEach(telemetry.registry()::remove);
+    }
+
     private void restore(SubscriptionRuntime old, RuntimeException cause) {
         try {
             SubscriptionRuntime restored = load(old.subscription());
@@ -321,7 +325,7 @@ public final class Keel implements AutoCloseable {
         } catch (RuntimeException again) {
             cause.addSuppressed(again);
             subscriptions.remove(old.name());
-            old.meters().forEach(telemetry.registry()::remove);
+            removeMeters(old);
             log.error(
                     "subscription '{}' could not be replaced nor restored, and is removed; subscribe it again once the"
                             + " journal answers",
@@ -343,9 +347,7 @@ public final class Keel implements AutoCloseable {
                 return false; // removed or replaced meanwhile
             }
             subscriptions.remove(name);
-            for (Meter m : s.meters()) {
-                telemetry.registry().remove(m);
-            }
+            removeMeters(s);
         }
         return true;
     }

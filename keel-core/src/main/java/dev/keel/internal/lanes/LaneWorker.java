@@ -1129,6 +1129,8 @@ public final class LaneWorker {
                 return true;
             }
             long left = deadline - System.nanoTime();
+            // awaitIdle says false only once its wait (within this deadline) has passed or the thread was
+            // interrupted; true may still lose the baton to a pass that began meanwhile, so take it again.
             if (left <= 0 || !awaitIdle(Duration.ofNanos(left))) {
                 seal(); // out of time, or told to stop waiting (the interrupt stays set)
                 return false;

@@ -1,6 +1,7 @@
 package dev.keel.jdbc;
 
 import com.zaxxer.hikari.HikariDataSource;
+import dev.keel.spi.EnvelopeCodec;
 import dev.keel.spi.JournalException;
 import java.sql.Connection;
 import java.sql.PreparedStatement;

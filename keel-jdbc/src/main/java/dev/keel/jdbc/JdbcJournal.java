@@ -11,6 +11,7 @@ import dev.keel.DeadLetterQuery;
 import dev.keel.Handler;
 import dev.keel.spi.Append;
 import dev.keel.spi.Commit;
+import dev.keel.spi.EnvelopeCodec;
 import dev.keel.spi.Journal;
 import dev.keel.spi.JournalException;
 import dev.keel.spi.LaneLeases;

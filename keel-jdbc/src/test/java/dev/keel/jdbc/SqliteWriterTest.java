@@ -9,6 +9,7 @@ import dev.keel.DeadLetter;
 import dev.keel.Event;
 import dev.keel.spi.Append;
 import dev.keel.spi.Commit;
+import dev.keel.spi.EnvelopeCodec;
 import dev.keel.spi.EventLog.AppendResult;
 import dev.keel.spi.JournalException;
 import dev.keel.spi.LogRecord;

@@ -1,4 +1,4 @@
-package dev.keel.jdbc;
+package dev.keel.spi;
 
 import com.fasterxml.jackson.core.JsonGenerator;
 import com.fasterxml.jackson.core.JsonParser;
@@ -7,7 +7,6 @@ import com.fasterxml.jackson.core.type.TypeReference;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.keel.AttemptError;
 import dev.keel.Event;
-import dev.keel.spi.JournalException;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.time.Instant;
@@ -19,17 +18,22 @@ import java.util.List;
  * Events as stored: the CloudEvents JSON format (attributes at the top level, {@code data} as JSON or
  * {@code data_base64} for bytes) with Keel's extensions. Data comes back as plain JSON values (maps,
  * lists, strings, numbers, booleans) or bytes; the runtime converts it to each handler's type.
+ *
+ * <p>Every engine that stores whole events as one value uses this format, so that a record reads back alike
+ * whichever engine wrote it.
  */
-final class EnvelopeCodec {
+public final class EnvelopeCodec {
     private static final TypeReference<List<AttemptError>> ERRORS = new TypeReference<>() {};
 
     private final ObjectMapper mapper;
 
-    EnvelopeCodec(ObjectMapper mapper) {
+    /** A codec writing data with the mapper. */
+    public EnvelopeCodec(ObjectMapper mapper) {
         this.mapper = mapper;
     }
 
-    byte[] write(Event<?> e) {
+    /** The event as a CloudEvents JSON document. */
+    public byte[] write(Event<?> e) {
         ByteArrayOutputStream out = new ByteArrayOutputStream(256);
         try (JsonGenerator g = mapper.getFactory().createGenerator(out)) {
             g.writeStartObject();
@@ -69,7 +73,12 @@ final class EnvelopeCodec {
         return out.toByteArray();
     }
 
-    Event<Object> read(byte[] envelope) {
+    /**
+     * The event a document holds.
+     *
+     * @throws JournalException when it is not one
+     */
+    public Event<Object> read(byte[] envelope) {
         String id = null;
         String source = null;
         String type = null;
@@ -142,7 +151,8 @@ final class EnvelopeCodec {
         }
     }
 
-    String writeErrors(List<AttemptError> errors) {
+    /** Attempt errors as a JSON array. */
+    public String writeErrors(List<AttemptError> errors) {
         try {
             return mapper.writeValueAsString(errors);
         } catch (IOException ex) {
@@ -150,7 +160,8 @@ final class EnvelopeCodec {
         }
     }
 
-    List<AttemptError> readErrors(String json) {
+    /** Attempt errors from a JSON array. */
+    public List<AttemptError> readErrors(String json) {
         try {
             return new ArrayList<>(mapper.readValue(json, ERRORS));
         } catch (IOException ex) {
@@ -169,7 +180,7 @@ final class EnvelopeCodec {
      * the general formatter, which costs more than the rest of an envelope; any other form goes to {@link
      * Instant#parse}.
      */
-    static Instant instant(String text) {
+    public static Instant instant(String text) {
         int n = text.length();
         if (n < 20
                 || n > 30

@@ -1,4 +1,4 @@
-package dev.keel.jdbc;
+package dev.keel.spi;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;

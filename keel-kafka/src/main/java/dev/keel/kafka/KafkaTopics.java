@@ -1,0 +1,109 @@
+package dev.keel.kafka;
+
+import dev.keel.spi.JournalException;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import org.apache.kafka.clients.admin.Admin;
+import org.apache.kafka.clients.admin.NewTopic;
+import org.apache.kafka.clients.admin.TopicDescription;
+import org.apache.kafka.common.errors.TopicExistsException;
+
+/**
+ * Keel's topics: the log ({@code <topic>}, one partition per lane) and its own topics beside it —
+ * {@code .state} and {@code .dlq} (compacted, one partition per lane), {@code .meta} (compacted, one partition,
+ * broker time) and {@code .dedup} (broker time, deleted after the dedup retention). Missing ones are created
+ * when allowed; existing ones must have the partitions Keel expects.
+ */
+final class KafkaTopics {
+    private KafkaTopics() {}
+
+    record Spec(String name, int partitions, Map<String, String> config) {}
+
+    static List<Spec> specs(String topic, int lanes, Duration dedupRetention) {
+        return List.of(
+                new Spec(topic, lanes, Map.of("message.timestamp.type", "CreateTime")),
+                new Spec(topic + ".state", lanes, Map.of("cleanup.policy", "compact")),
+                new Spec(topic + ".dlq", lanes, Map.of("cleanup.policy", "compact")),
+                new Spec(
+                        topic + ".meta",
+                        1,
+                        Map.of("cleanup.policy", "compact", "message.timestamp.type", "LogAppendTime")),
+                new Spec(
+                        topic + ".dedup",
+                        lanes,
+                        Map.of(
+                                "cleanup.policy",
+                                "delete",
+                                "retention.ms",
+                                Long.toString(dedupRetention.toMillis()),
+                                "message.timestamp.type",
+                                "LogAppendTime")));
+    }
+
+    /**
+     * Creates what is missing (when allowed) and checks the partition counts.
+     *
+     * @throws JournalException when the broker does not answer within the timeout, a topic is missing and may
+     *     not be created, or a topic has another partition count than Keel's lanes
+     */
+    static void ensure(
+            Admin admin,
+            String bootstrap,
+            List<Spec> specs,
+            boolean create,
+            Optional<Short> replication,
+            Duration timeout) {
+        List<String> names = specs.stream().map(Spec::name).toList();
+        try {
+            var existing = admin.listTopics().names().get(timeout.toMillis(), TimeUnit.MILLISECONDS);
+            List<NewTopic> missing = new ArrayList<>();
+            for (Spec s : specs) {
+                if (!existing.contains(s.name())) {
+                    if (!create) {
+                        throw new JournalException("topic " + s.name() + " does not exist and creating topics is off;"
+                                + " create it with " + s.partitions() + " partitions and " + s.config()
+                                + ", or turn topic creation on");
+                    }
+                    missing.add(new NewTopic(s.name(), Optional.of(s.partitions()), replication).configs(s.config()));
+                }
+            }
+            if (!missing.isEmpty()) {
+                try {
+                    admin.createTopics(missing).all().get(timeout.toMillis(), TimeUnit.MILLISECONDS);
+                } catch (ExecutionException e) {
+                    if (!(e.getCause() instanceof TopicExistsException)) {
+                        throw e; // another instance creating them at the same time is fine
+                    }
+                }
+            }
+            Map<String, TopicDescription> described =
+                    admin.describeTopics(names).allTopicNames().get(timeout.toMillis(), TimeUnit.MILLISECONDS);
+            for (Spec s : specs) {
+                int actual = described.get(s.name()).partitions().size();
+                if (actual != s.partitions()) {
+                    throw new JournalException("topic " + s.name() + " has " + actual + " partitions but Keel expects "
+                            + s.partitions() + (s.partitions() == 1 ? "" : " (one per lane)")
+                            + "; run Keel with lanes(" + actual + ") to use it as it is, or give Keel a new topic"
+                            + " name; a log's lanes cannot change, since events of one key must stay in one lane");
+                }
+            }
+        } catch (TimeoutException e) {
+            throw new JournalException(
+                    "no Kafka broker answered at " + bootstrap + " within " + timeout.toSeconds()
+                            + " s; check the bootstrap servers and that the broker is up",
+                    e);
+        } catch (ExecutionException e) {
+            throw new JournalException(
+                    "Keel's topics could not be set up on " + bootstrap + ": " + e.getCause(), e.getCause());
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new JournalException("interrupted while setting up Keel's topics", e);
+        }
+    }
+}

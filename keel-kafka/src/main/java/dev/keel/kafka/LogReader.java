@@ -1,0 +1,227 @@
+package dev.keel.kafka;
+
+import dev.keel.Event;
+import dev.keel.spi.EnvelopeCodec;
+import dev.keel.spi.JournalException;
+import dev.keel.spi.LogRecord;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ConcurrentSkipListMap;
+import java.util.concurrent.atomic.AtomicLongArray;
+import java.util.concurrent.locks.ReentrantLock;
+import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.clients.consumer.KafkaConsumer;
+import org.apache.kafka.common.KafkaException;
+import org.apache.kafka.common.TopicPartition;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Reads the log topic: lane {@code n} is partition {@code n}, and an event's sequence is its offset plus one
+ * (the log is written by an idempotent producer without transactions, so offsets have no gaps).
+ *
+ * <p>Each lane keeps its recent records in memory (what this process appended, once acknowledged, and what it
+ * fetched), so that the subscriptions reading a lane at nearly the same place share one fetch, and events this
+ * process emitted are delivered without one. The heads of the lanes are what this process appended or read,
+ * and what a watcher thread learns from the broker every {@value #WATCH_MILLIS} ms, so that events other
+ * instances append reach this one's runners.
+ *
+ * <p>Threads: a lane's consumer is used under the lane's lock by whichever thread reads; the caches and
+ * heads are concurrent; the watcher thread ({@code keel-kafka-heads}) owns its own consumer.
+ */
+final class LogReader implements AutoCloseable {
+    private static final Logger log = LoggerFactory.getLogger(LogReader.class);
+    static final int WATCH_MILLIS = 100;
+    private static final int CACHED = 16_384;
+    private static final Duration FETCH_WAIT = Duration.ofMillis(500);
+
+    private final String topic;
+    private final int lanes;
+    private final Map<String, Object> consumerConfig;
+    private final EnvelopeCodec codec;
+    private final AtomicLongArray heads;
+    private final ConcurrentSkipListMap<Long, LogRecord>[] recent;
+    private final ReentrantLock[] locks;
+    private final KafkaConsumer<byte[], byte[]>[] consumers;
+    private final Thread watcher;
+    private volatile boolean closed;
+
+    @SuppressWarnings("unchecked")
+    LogReader(String topic, int lanes, Map<String, Object> consumerConfig, EnvelopeCodec codec, Duration timeout) {
+        this.topic = topic;
+        this.lanes = lanes;
+        this.consumerConfig = consumerConfig;
+        this.codec = codec;
+        this.heads = new AtomicLongArray(lanes);
+        this.recent = new ConcurrentSkipListMap[lanes];
+        this.locks = new ReentrantLock[lanes];
+        this.consumers = new KafkaConsumer[lanes];
+        for (int i = 0; i < lanes; i++) {
+            recent[i] = new ConcurrentSkipListMap<>();
+            locks[i] = new ReentrantLock();
+        }
+        KafkaConsumer<byte[], byte[]> ends = new KafkaConsumer<>(consumerConfig);
+        List<TopicPartition> all = partitions();
+        ends.endOffsets(all, timeout).forEach((tp, end) -> heads.set(tp.partition(), end));
+        this.watcher = Thread.ofPlatform().name("keel-kafka-heads").daemon().unstarted(() -> watch(ends, all));
+        watcher.start();
+    }
+
+    private List<TopicPartition> partitions() {
+        List<TopicPartition> all = new ArrayList<>();
+        for (int p = 0; p < lanes; p++) {
+            all.add(new TopicPartition(topic, p));
+        }
+        return all;
+    }
+
+    private void watch(KafkaConsumer<byte[], byte[]> ends, List<TopicPartition> all) {
+        try {
+            while (!closed) {
+                try {
+                    ends.endOffsets(all, Duration.ofSeconds(5)).forEach((tp, end) -> advance(tp.partition(), end));
+                } catch (KafkaException e) {
+                    log.debug("the log's end offsets could not be read; trying again", e);
+                }
+                Thread.sleep(WATCH_MILLIS);
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        } finally {
+            ends.close(Duration.ofSeconds(1));
+        }
+    }
+
+    private void advance(int lane, long head) {
+        heads.accumulateAndGet(lane, head, Math::max);
+    }
+
+    long head(int lane) {
+        check(lane);
+        return heads.get(lane);
+    }
+
+    /** Records an acknowledged append: the lane's head moves, and the record is served from memory. */
+    void appended(int lane, long sequence, Event<?> event) {
+        cache(new LogRecord(lane, sequence, event));
+        advance(lane, sequence);
+    }
+
+    private void cache(LogRecord r) {
+        ConcurrentSkipListMap<Long, LogRecord> c = recent[r.lane()];
+        c.put(r.sequence(), r);
+        if (c.size() > CACHED) {
+            c.pollFirstEntry();
+        }
+    }
+
+    List<LogRecord> read(int lane, long after, int max) {
+        check(lane);
+        List<LogRecord> cached = fromCache(lane, after, max);
+        if (!cached.isEmpty() || heads.get(lane) <= after) {
+            return cached;
+        }
+        locks[lane].lock();
+        try {
+            cached = fromCache(lane, after, max); // another reader may have fetched it meanwhile
+            if (!cached.isEmpty()) {
+                return cached;
+            }
+            return fetch(lane, after, max);
+        } catch (KafkaException e) {
+            throw new JournalException("reading lane " + lane + " of " + topic + " failed: " + e.getMessage(), e);
+        } finally {
+            locks[lane].unlock();
+        }
+    }
+
+    private List<LogRecord> fromCache(int lane, long after, int max) {
+        ConcurrentSkipListMap<Long, LogRecord> c = recent[lane];
+        List<LogRecord> out = new ArrayList<>();
+        long next = after + 1;
+        for (LogRecord r : c.tailMap(next, true).values()) {
+            if (r.sequence() != next || out.size() == max) {
+                break;
+            }
+            out.add(r);
+            next++;
+        }
+        return out;
+    }
+
+    private List<LogRecord> fetch(int lane, long after, int max) {
+        KafkaConsumer<byte[], byte[]> c = consumers[lane];
+        TopicPartition tp = new TopicPartition(topic, lane);
+        if (c == null) {
+            c = new KafkaConsumer<>(consumerConfig);
+            c.assign(List.of(tp));
+            consumers[lane] = c;
+            c.seek(tp, after);
+        } else if (c.position(tp) != after) {
+            c.seek(tp, after);
+        }
+        long deadline = System.nanoTime() + FETCH_WAIT.toNanos();
+        List<LogRecord> out = new ArrayList<>();
+        while (out.isEmpty() && System.nanoTime() - deadline < 0 && !closed) {
+            for (ConsumerRecord<byte[], byte[]> r : c.poll(Duration.ofMillis(50))) {
+                LogRecord record = new LogRecord(lane, r.offset() + 1, decode(r));
+                cache(record);
+                advance(lane, record.sequence());
+                if (record.sequence() > after && out.size() < max) {
+                    out.add(record);
+                }
+            }
+        }
+        return out;
+    }
+
+    private Event<?> decode(ConsumerRecord<byte[], byte[]> r) {
+        try {
+            return codec.read(r.value());
+        } catch (RuntimeException e) {
+            // Never block the lane on a record that cannot be read: deliver it as bytes, under a type that says
+            // so, for subscriptions that want it (and dead letters for those that fail on it).
+            log.warn(
+                    "record {}-{}@{} is not a Keel event; it is delivered as keel.kafka.unreadable",
+                    topic,
+                    r.partition(),
+                    r.offset());
+            return Event.<Object>builder("keel.kafka.unreadable", r.value() == null ? new byte[0] : r.value())
+                    .id(topic + "-" + r.partition() + "-" + r.offset())
+                    .time(Instant.ofEpochMilli(r.timestamp()))
+                    .build();
+        }
+    }
+
+    /** Forgets cached records at or below {@code sequence} (the broker deleted them). */
+    void pruned(int lane, long sequence) {
+        recent[lane].headMap(sequence, true).clear();
+    }
+
+    private void check(int lane) {
+        if (lane < 0 || lane >= lanes) {
+            throw new JournalException(
+                    "lane " + lane + " does not exist: the log " + topic + " has " + lanes + " lanes");
+        }
+    }
+
+    @Override
+    public void close() {
+        closed = true;
+        watcher.interrupt();
+        for (int i = 0; i < lanes; i++) {
+            locks[i].lock();
+            try {
+                if (consumers[i] != null) {
+                    consumers[i].close(Duration.ofSeconds(1));
+                    consumers[i] = null;
+                }
+            } finally {
+                locks[i].unlock();
+            }
+        }
+    }
+}

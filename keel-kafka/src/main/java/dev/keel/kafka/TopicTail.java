@@ -1,0 +1,138 @@
+package dev.keel.kafka;
+
+import dev.keel.spi.JournalException;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.function.Consumer;
+import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.clients.consumer.KafkaConsumer;
+import org.apache.kafka.common.KafkaException;
+import org.apache.kafka.common.TopicPartition;
+
+/**
+ * Reads one of Keel's own topics from the beginning and hands every committed record, in order per partition,
+ * to a fold that keeps a view of it (pending deliveries, dead letters, coordination records).
+ *
+ * <p>Threads: the consumer and the fold run under this object's lock, taken by whichever thread asks the view
+ * to {@link #catchUp}; the views guard their state with the same lock.
+ */
+final class TopicTail implements AutoCloseable {
+    private static final Duration POLL = Duration.ofMillis(50);
+
+    private final KafkaConsumer<byte[], byte[]> consumer;
+    private final List<TopicPartition> partitions;
+    private final Consumer<ConsumerRecord<byte[], byte[]>> fold;
+    private final Duration timeout;
+    /**
+     * Records this process wrote and folded already, by (partition, key), with their offsets: the tail skips
+     * older records of those keys until it reaches them, so the view never steps back to a state before this
+     * process's own acknowledged writes (a committed transaction becomes readable a moment after it commits).
+     */
+    private final Map<Written, Long> overlay = new HashMap<>();
+
+    private record Written(int partition, java.nio.ByteBuffer key) {}
+
+    TopicTail(
+            Map<String, Object> consumerConfig,
+            String topic,
+            int partitionCount,
+            Duration timeout,
+            Consumer<ConsumerRecord<byte[], byte[]>> fold) {
+        this.consumer = new KafkaConsumer<>(consumerConfig);
+        this.partitions = new ArrayList<>();
+        for (int p = 0; p < partitionCount; p++) {
+            partitions.add(new TopicPartition(topic, p));
+        }
+        this.fold = fold;
+        this.timeout = timeout;
+        consumer.assign(partitions);
+        consumer.seekToBeginning(partitions);
+    }
+
+    /**
+     * Folds every record committed to the topic up to now, so that what this process or any other wrote and had
+     * acknowledged before the call is in the view afterwards.
+     *
+     * @throws JournalException when the broker does not answer in time
+     */
+    synchronized void catchUp() {
+        try {
+            Map<TopicPartition, Long> end = consumer.endOffsets(partitions, timeout);
+            readTo(end);
+        } catch (KafkaException e) {
+            throw new JournalException(
+                    "reading Keel's topic " + partitions.getFirst().topic() + " failed: " + e.getMessage(), e);
+        }
+    }
+
+    /** Folds at least up to and including the record at {@code offset} of the partition. */
+    synchronized void catchUpTo(int partition, long offset) {
+        Map<TopicPartition, Long> end = new HashMap<>();
+        end.put(partitions.get(partition), offset + 1);
+        try {
+            readTo(end);
+        } catch (KafkaException e) {
+            throw new JournalException(
+                    "reading Keel's topic " + partitions.getFirst().topic() + " failed: " + e.getMessage(), e);
+        }
+    }
+
+    private void readTo(Map<TopicPartition, Long> end) {
+        long deadline = System.nanoTime() + timeout.toNanos();
+        while (behind(end)) {
+            if (System.nanoTime() - deadline > 0) {
+                throw new JournalException(
+                        "Keel's topic " + partitions.getFirst().topic() + " could not be read to its end within "
+                                + timeout.toSeconds() + " s; is the broker reachable?");
+            }
+            for (ConsumerRecord<byte[], byte[]> r : consumer.poll(POLL)) {
+                if (!overlay.isEmpty()) {
+                    Written w = new Written(r.partition(), java.nio.ByteBuffer.wrap(r.key()));
+                    Long mine = overlay.get(w);
+                    if (mine != null) {
+                        if (r.offset() < mine) {
+                            continue;
+                        }
+                        overlay.remove(w);
+                    }
+                }
+                fold.accept(r);
+            }
+        }
+    }
+
+    /**
+     * Folds records this process wrote and the broker acknowledged (or committed), at their offsets, before the
+     * tail reads them.
+     */
+    synchronized void applied(
+            List<org.apache.kafka.clients.producer.ProducerRecord<byte[], byte[]>> records, List<Long> offsets) {
+        for (int i = 0; i < records.size(); i++) {
+            var r = records.get(i);
+            long offset = offsets.get(i);
+            int partition = r.partition();
+            if (consumer.position(new TopicPartition(r.topic(), partition), timeout) > offset) {
+                continue; // read already
+            }
+            overlay.put(new Written(partition, java.nio.ByteBuffer.wrap(r.key())), offset);
+            fold.accept(new ConsumerRecord<>(r.topic(), partition, offset, r.key(), r.value()));
+        }
+    }
+
+    private boolean behind(Map<TopicPartition, Long> end) {
+        for (Map.Entry<TopicPartition, Long> e : end.entrySet()) {
+            if (consumer.position(e.getKey(), timeout) < e.getValue()) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    @Override
+    public synchronized void close() {
+        consumer.close(Duration.ofSeconds(1));
+    }
+}

@@ -63,7 +63,8 @@ public record StoreSettings(
                     case "postgres", "postgresql" -> Store.POSTGRES;
                     default ->
                         throw new IllegalArgumentException(
-                                "KEEL_STORE is '" + storeName + "'; use sqlite (the default), postgres or memory");
+                                "KEEL_STORE is '" + storeName + "'; use sqlite (the default), postgres or memory"
+                                        + " (keel serve also runs on kafka)");
                 };
         String url = blankToNull(env.get("KEEL_JDBC_URL"));
         if (store == Store.SQLITE && url == null) {

@@ -2,6 +2,7 @@ package dev.keel.cli;
 
 import dev.keel.Keel;
 import dev.keel.jdbc.StoreSettings;
+import dev.keel.kafka.KafkaSettings;
 import dev.keel.server.AccessToken;
 import dev.keel.server.KeelServer;
 import dev.keel.spi.Journal;
@@ -52,8 +53,10 @@ import picocli.CommandLine.Spec;
             "  subscriptions.<name>: the PUT body, plus tenant",
             "",
             "Environment (docs/storage.md#configuration-from-the-environment):",
-            "  KEEL_PORT, KEEL_HOST, KEEL_DATA_DIR, KEEL_STORE (sqlite|postgres|memory),",
+            "  KEEL_PORT, KEEL_HOST, KEEL_DATA_DIR, KEEL_STORE (sqlite|postgres|kafka|memory),",
             "  KEEL_JDBC_URL, KEEL_JDBC_USER, KEEL_JDBC_PASSWORD, KEEL_POOL_SIZE,",
+            "  KEEL_KAFKA_BOOTSTRAP, KEEL_KAFKA_TOPIC, KEEL_KAFKA_REPLICATION,",
+            "  KEEL_KAFKA_CREATE_TOPICS, KEEL_KAFKA_CONFIG (docs/kafka.md),",
             "  KEEL_LANES, KEEL_RETENTION"
         })
 final class ServeCommand implements Callable<Integer> {
@@ -106,7 +109,14 @@ final class ServeCommand implements Callable<Integer> {
         if (dataDir != null) {
             env.put("KEEL_DATA_DIR", dataDir);
         }
-        StoreSettings settings = StoreSettings.fromEnvironment(env);
+        // Kafka needs no database: its settings are its own, and the rest (lanes, retention) read alike.
+        boolean onKafka = env.getOrDefault("KEEL_STORE", "").trim().equalsIgnoreCase("kafka");
+        Map<String, String> storeEnv = env;
+        if (onKafka) {
+            storeEnv = new HashMap<>(env);
+            storeEnv.put("KEEL_STORE", "memory");
+        }
+        StoreSettings settings = StoreSettings.fromEnvironment(storeEnv);
         int listenPort = port != null
                 ? port
                 : env.containsKey("KEEL_PORT")
@@ -118,7 +128,7 @@ final class ServeCommand implements Callable<Integer> {
                 drainTimeout != null ? drainTimeout : file.drainTimeout() != null ? file.drainTimeout() : "30s");
         List<AccessToken> tokens = file.tokens();
         PrometheusMeterRegistry prometheus = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
-        Journal journal = settings.journal();
+        Journal journal = onKafka ? KafkaSettings.fromEnvironment(env).journal() : settings.journal();
         Keel keel = Keel.builder()
                 .journal(journal)
                 .lanes(settings.lanes())
@@ -135,7 +145,7 @@ final class ServeCommand implements Callable<Integer> {
                     .port(listenPort)
                     .drainTimeout(drain)
                     .tokens(tokens);
-            if (settings.store() != StoreSettings.Store.MEMORY) {
+            if (settings.store() != StoreSettings.Store.MEMORY && !onKafka) {
                 // Kept beside the journal's data, so subscriptions created over HTTP come back with it.
                 builder.subscriptionsFile(java.nio.file.Path.of(env.getOrDefault("KEEL_DATA_DIR", "./keel-data"))
                         .resolve("subscriptions.json"));
@@ -167,7 +177,7 @@ final class ServeCommand implements Callable<Integer> {
         }
         out.printf(
                 "keel serve: listening on http://%s:%d (journal: %s)%n",
-                bind, server.port(), settings.store().name().toLowerCase(java.util.Locale.ROOT));
+                bind, server.port(), onKafka ? "kafka" : settings.store().name().toLowerCase(java.util.Locale.ROOT));
         out.printf("  dashboard: http://%s:%d/%n", bind, server.port());
         out.printf("  POST /v1/events   PUT /v1/subscriptions/{name}   GET /v1/stream   GET /v1/stats /health/ready"
                 + " /metrics%n");

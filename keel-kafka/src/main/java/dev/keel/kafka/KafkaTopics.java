@@ -99,6 +99,12 @@ final class KafkaTopics {
                             + " s; check the bootstrap servers and that the broker is up",
                     e);
         } catch (ExecutionException e) {
+            if (e.getCause() instanceof org.apache.kafka.common.errors.TimeoutException) {
+                throw new JournalException(
+                        "no Kafka broker answered at " + bootstrap + " within " + timeout.toSeconds()
+                                + " s; check the bootstrap servers and that the broker is up",
+                        e.getCause());
+            }
             throw new JournalException(
                     "Keel's topics could not be set up on " + bootstrap + ": " + e.getCause(), e.getCause());
         } catch (InterruptedException e) {

@@ -24,7 +24,10 @@ import org.apache.kafka.clients.producer.Producer;
 import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.clients.producer.RecordMetadata;
 import org.apache.kafka.common.errors.RecordTooLargeException;
+import org.apache.kafka.common.header.Header;
 import org.apache.kafka.common.header.internals.RecordHeaders;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * Appends events to the log topic with the idempotent producer ({@code acks=all}): lane {@code n} is
@@ -33,14 +36,19 @@ import org.apache.kafka.common.header.internals.RecordHeaders;
  * {@code traceparent} header carries its trace. An append completes when the broker acknowledged every record
  * of the batch.
  *
- * <p>A batch is all or nothing per lane, not across lanes: Kafka writes partitions independently, and a
- * transaction would put markers between offsets, which Keel's sequences cannot have. A batch with dedup keys
- * claims them first ({@link DedupClaims}).
+ * <p>A batch is encoded and size-checked whole before anything is sent, so bad input stores nothing. Once sent,
+ * it is all or nothing per lane, not across lanes: Kafka writes partitions independently, and a transaction
+ * would put markers between offsets, which Keel's sequences cannot have. A batch with dedup keys claims them
+ * first ({@link DedupClaims}).
  *
  * <p>Threads: any thread appends; the producer's callbacks complete the futures on {@code completer}, never
- * on the producer's own thread.
+ * on the producer's own thread; a batch with dedup keys runs on a virtual thread of its own.
  */
 final class Appender {
+    private static final Logger log = LoggerFactory.getLogger(Appender.class);
+    /** Headers and record framing, on top of key and value, when checking a record against the size limit. */
+    private static final int RECORD_OVERHEAD = 128;
+
     private final String topic;
     private final Producer<byte[], byte[]> producer;
     private final EnvelopeCodec codec;
@@ -72,13 +80,22 @@ final class Appender {
         this.dedupRetentionMillis = dedupRetention.toMillis();
     }
 
+    /** What became of one record: its result, or why the broker did not take it. */
+    private record Outcome(AppendResult result, Exception error) {}
+
     CompletableFuture<List<AppendResult>> append(List<Append> batch) {
+        List<ProducerRecord<byte[], byte[]>> records;
+        try {
+            records = encode(batch);
+        } catch (RuntimeException e) {
+            return CompletableFuture.failedFuture(e);
+        }
         for (Append a : batch) {
             if (a.dedupKey() != null) {
                 CompletableFuture<List<AppendResult>> out = new CompletableFuture<>();
                 Thread.ofVirtual().name("keel-kafka-dedup").start(() -> {
                     try {
-                        out.complete(appendWithClaims(batch));
+                        out.complete(appendWithClaims(batch, records));
                     } catch (Throwable t) {
                         out.completeExceptionally(t);
                     }
@@ -86,39 +103,68 @@ final class Appender {
                 return out;
             }
         }
-        return send(batch);
+        CompletableFuture<List<AppendResult>> out = new CompletableFuture<>();
+        send(batch, records).thenAccept(outcomes -> {
+            List<AppendResult> results = new ArrayList<>(outcomes.length);
+            for (int i = 0; i < outcomes.length; i++) {
+                if (outcomes[i].error() != null) {
+                    out.completeExceptionally(failure(batch.get(i), records.get(i), outcomes[i].error()));
+                    return;
+                }
+                results.add(outcomes[i].result());
+            }
+            out.complete(results);
+        });
+        return out;
     }
 
-    /** Sends a batch without dedup keys; completes once every record is acknowledged. */
-    private CompletableFuture<List<AppendResult>> send(List<Append> batch) {
-        CompletableFuture<List<AppendResult>> out = new CompletableFuture<>();
-        AppendResult[] results = new AppendResult[batch.size()];
-        AtomicInteger left = new AtomicInteger(batch.size());
+    /** Encodes every record of the batch and checks it against the size limit, before any is sent. */
+    private List<ProducerRecord<byte[], byte[]>> encode(List<Append> batch) {
+        List<ProducerRecord<byte[], byte[]>> records = new ArrayList<>(batch.size());
+        for (Append a : batch) {
+            ProducerRecord<byte[], byte[]> r = record(a);
+            if (size(r) > maxRecordBytes) {
+                throw new PayloadTooLargeException(a.event().type(), size(r), maxRecordBytes);
+            }
+            records.add(r);
+        }
+        return records;
+    }
+
+    private static long size(ProducerRecord<byte[], byte[]> r) {
+        long n = RECORD_OVERHEAD + r.value().length + (r.key() == null ? 0 : r.key().length);
+        for (Header h : r.headers()) {
+            n += h.key().length() + h.value().length;
+        }
+        return n;
+    }
+
+    /**
+     * Sends encoded records; completes (never exceptionally) once the broker answered for each, with what became
+     * of each.
+     */
+    private CompletableFuture<Outcome[]> send(List<Append> batch, List<ProducerRecord<byte[], byte[]>> records) {
+        CompletableFuture<Outcome[]> out = new CompletableFuture<>();
+        Outcome[] outcomes = new Outcome[batch.size()];
         if (batch.isEmpty()) {
-            out.complete(List.of());
+            out.complete(outcomes);
             return out;
         }
+        AtomicInteger left = new AtomicInteger(batch.size());
         for (int i = 0; i < batch.size(); i++) {
             Append a = batch.get(i);
             int index = i;
-            ProducerRecord<byte[], byte[]> record;
-            try {
-                record = record(a);
-            } catch (RuntimeException e) {
-                out.completeExceptionally(e);
-                return out;
-            }
-            producer.send(record, (m, error) -> {
+            producer.send(records.get(i), (m, error) -> {
                 if (error != null) {
-                    RuntimeException failure = failure(a, record, error);
-                    completer.execute(() -> out.completeExceptionally(failure));
-                    return;
+                    outcomes[index] = new Outcome(null, error);
+                } else {
+                    long sequence = m.offset() + 1;
+                    outcomes[index] = new Outcome(
+                            new AppendResult(a.lane(), sequence, a.event().id(), false), null);
+                    reader.appended(a.lane(), sequence, a.event());
                 }
-                long sequence = m.offset() + 1;
-                results[index] = new AppendResult(a.lane(), sequence, a.event().id(), false);
-                reader.appended(a.lane(), sequence, a.event());
                 if (left.decrementAndGet() == 0) {
-                    completer.execute(() -> out.complete(Arrays.asList(results)));
+                    completer.execute(() -> out.complete(outcomes));
                 }
             });
         }
@@ -143,7 +189,7 @@ final class Appender {
 
     private RuntimeException failure(Append a, ProducerRecord<byte[], byte[]> record, Exception error) {
         if (error instanceof RecordTooLargeException) {
-            return new PayloadTooLargeException(a.event().type(), record.value().length, maxRecordBytes);
+            return new PayloadTooLargeException(a.event().type(), size(record), maxRecordBytes);
         }
         return new JournalException(
                 "the broker did not acknowledge event " + a.event().id() + " on lane " + a.lane() + ": " + error,
@@ -154,7 +200,8 @@ final class Appender {
      * Claims the batch's dedup keys, appends the events whose claims won, records their positions, and reports
      * every other one as the duplicate of the event that holds its key. Blocking; runs on a virtual thread.
      */
-    private List<AppendResult> appendWithClaims(List<Append> batch) throws InterruptedException {
+    private List<AppendResult> appendWithClaims(List<Append> batch, List<ProducerRecord<byte[], byte[]>> records)
+            throws InterruptedException {
         AppendResult[] results = new AppendResult[batch.size()];
         List<Integer> open = new ArrayList<>();
         for (int i = 0; i < batch.size(); i++) {
@@ -165,14 +212,19 @@ final class Appender {
                 throw new JournalException("the dedup keys of " + open.size()
                         + " events stayed claimed by appends that never completed; try again later");
             }
-            open = appendRound(batch, open, results);
+            open = appendRound(batch, records, open, results);
         }
         return Arrays.asList(results);
     }
 
     /** One round over the open indexes; returns those whose key's winner went away, to claim again. */
-    private List<Integer> appendRound(List<Append> batch, List<Integer> open, AppendResult[] results)
+    private List<Integer> appendRound(
+            List<Append> batch,
+            List<ProducerRecord<byte[], byte[]>> records,
+            List<Integer> open,
+            AppendResult[] results)
             throws InterruptedException {
+        long claimedAt = System.nanoTime();
         long now = System.currentTimeMillis();
         Map<Integer, String> claimIds = new HashMap<>();
         List<Future<RecordMetadata>> sent = new ArrayList<>();
@@ -183,6 +235,7 @@ final class Appender {
             }
             String claimId = UUID.randomUUID().toString();
             claimIds.put(i, claimId);
+            // Cut to the topic's retention, so that no reader ever meets a live claim another no longer has.
             long until = Math.min(a.dedupUntil().toEpochMilli(), now + dedupRetentionMillis - 60_000);
             dedup.expect(claimId);
             sent.add(producer.send(dedup.claim(
@@ -199,6 +252,9 @@ final class Appender {
         Map<Integer, DedupClaims.Claim> won = new HashMap<>();
         Map<Integer, DedupClaims.Claim> lostTo = new HashMap<>();
         Map<String, Integer> ownWinners = new HashMap<>();
+        List<Integer> again = new ArrayList<>();
+        // A claim counts for CLAIM_TIMEOUT without a position: past half of it, append nothing on its strength.
+        boolean late = System.nanoTime() - claimedAt > DedupClaims.CLAIM_TIMEOUT.toNanos() / 2;
         for (int i : open) {
             String claimId = claimIds.get(i);
             if (claimId == null) {
@@ -207,9 +263,14 @@ final class Appender {
             }
             DedupClaims.Claim verdict = dedup.verdict(claimId);
             if (verdict == null) {
-                throw new JournalException("the claim of a dedup key was not read back from " + "the dedup topic");
+                throw new JournalException("the claim of a dedup key was not read back from " + topic + ".dedup");
             }
             if (verdict.id.equals(claimId)) {
+                if (late) {
+                    producer.send(dedup.voided(verdict));
+                    again.add(i);
+                    continue;
+                }
                 toAppend.add(i);
                 won.put(i, verdict);
                 ownWinners.put(verdict.id, i);
@@ -219,36 +280,52 @@ final class Appender {
         }
 
         List<Append> appends = new ArrayList<>();
+        List<ProducerRecord<byte[], byte[]>> toSend = new ArrayList<>();
         for (int i : toAppend) {
             appends.add(batch.get(i));
+            toSend.add(records.get(i));
         }
-        List<AppendResult> stored;
+        Outcome[] outcomes;
         try {
-            stored = send(appends).get(timeout.toMillis(), TimeUnit.MILLISECONDS);
+            // The producer answers within its delivery timeout, which is shorter than this wait.
+            outcomes = send(appends, toSend).get(timeout.toMillis() * 2, TimeUnit.MILLISECONDS);
         } catch (ExecutionException | TimeoutException e) {
-            for (DedupClaims.Claim c : won.values()) {
-                producer.send(dedup.voided(c)); // let a retry claim the keys again at once
-            }
-            Throwable cause = e instanceof ExecutionException ? e.getCause() : e;
-            if (cause instanceof RuntimeException r) {
-                throw r;
-            }
-            throw new JournalException("appending events failed: " + cause, cause);
+            throw new JournalException("the broker did not answer for " + appends.size() + " events in time", e);
         }
         List<Future<RecordMetadata>> positions = new ArrayList<>();
+        RuntimeException failed = null;
         for (int k = 0; k < toAppend.size(); k++) {
             int i = toAppend.get(k);
-            results[i] = stored.get(k);
             DedupClaims.Claim c = won.get(i);
+            Outcome o = outcomes[k];
+            if (o.error() != null) {
+                if (c != null && o.error() instanceof RecordTooLargeException) {
+                    producer.send(dedup.voided(c)); // surely not stored: the key is free again at once
+                }
+                // Otherwise the record may be stored (an acknowledgement lost): the claim stays and expires.
+                if (failed == null) {
+                    failed = failure(batch.get(i), records.get(i), o.error());
+                }
+                continue;
+            }
+            results[i] = o.result();
             if (c != null) {
                 positions.add(producer.send(dedup.position(c, results[i].lane(), results[i].sequence())));
             }
         }
         for (Future<RecordMetadata> f : positions) {
-            await(f, "record the position of a dedup key");
+            try {
+                await(f, "record the position of a dedup key");
+            } catch (JournalException e) {
+                // The event is stored: its append succeeded. Without its position the claim expires, and the key
+                // may be stored once more after that.
+                log.warn("the position of a dedup key was not recorded: {}", e.getMessage());
+            }
+        }
+        if (failed != null) {
+            throw failed;
         }
 
-        List<Integer> again = new ArrayList<>();
         for (Map.Entry<Integer, DedupClaims.Claim> e : lostTo.entrySet()) {
             DedupClaims.Claim winner = e.getValue();
             Integer sibling = ownWinners.get(winner.id);
@@ -266,17 +343,24 @@ final class Appender {
         return again;
     }
 
-    /** Waits until another append's winning claim records its position; false when it went away instead. */
+    /**
+     * Waits until another append's winning claim records its position; false when it was voided or did not
+     * record one within the claim timeout (timed here, on this machine's clock).
+     */
     private boolean awaitPlaced(DedupClaims.Claim winner) throws InterruptedException {
+        long deadline = System.nanoTime() + DedupClaims.CLAIM_TIMEOUT.toNanos();
         while (true) {
-            switch (dedup.state(winner, System.currentTimeMillis())) {
+            switch (dedup.state(winner)) {
                 case PLACED -> {
                     return true;
                 }
-                case GONE -> {
+                case VOIDED -> {
                     return false;
                 }
                 case WAITING -> {
+                    if (System.nanoTime() - deadline > 0) {
+                        return false;
+                    }
                     Thread.sleep(5);
                     dedup.catchUp();
                 }
@@ -286,7 +370,7 @@ final class Appender {
 
     private RecordMetadata await(Future<RecordMetadata> f, String what) throws InterruptedException {
         try {
-            return f.get(timeout.toMillis(), TimeUnit.MILLISECONDS);
+            return f.get(timeout.toMillis() * 2, TimeUnit.MILLISECONDS);
         } catch (ExecutionException | TimeoutException e) {
             Throwable cause = e instanceof ExecutionException ? e.getCause() : e;
             throw new JournalException("could not " + what + " in " + topic + ".dedup: " + cause, cause);

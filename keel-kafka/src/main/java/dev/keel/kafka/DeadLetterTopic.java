@@ -53,6 +53,10 @@ final class DeadLetterTopic implements AutoCloseable {
         }
     }
 
+    TopicTail tail() {
+        return tail;
+    }
+
     /** The record of a dead letter, with headers naming its origin and its last error. */
     ProducerRecord<byte[], byte[]> record(DeadLetter d) {
         RecordHeaders h = new RecordHeaders();

@@ -23,7 +23,7 @@ import org.apache.kafka.clients.producer.ProducerRecord;
  * <p>Threads: the view is guarded by the tail's lock.
  */
 final class DedupClaims implements AutoCloseable {
-    static final Duration CLAIM_TIMEOUT = Duration.ofSeconds(30);
+    static final Duration CLAIM_TIMEOUT = Duration.ofSeconds(60);
 
     private final String topic;
     private final int partitions;
@@ -114,15 +114,21 @@ final class DedupClaims implements AutoCloseable {
 
     /** Says that this process waits for the verdict on a claim it is about to write. */
     void expect(String claimId) {
-        synchronized (tail) {
+        tail.lock.lock();
+        try {
             verdicts.put(claimId, null);
+        } finally {
+            tail.lock.unlock();
         }
     }
 
     /** The claim that won against this process's claim (the claim itself when it won), once folded. */
     Claim verdict(String claimId) {
-        synchronized (tail) {
+        tail.lock.lock();
+        try {
             return verdicts.remove(claimId);
+        } finally {
+            tail.lock.unlock();
         }
     }
 
@@ -136,20 +142,20 @@ final class DedupClaims implements AutoCloseable {
         tail.catchUp();
     }
 
-    /** A snapshot of whether a winning claim is placed, voided or given up on, read under the view's lock. */
-    State state(Claim c, long nowMillis) {
-        synchronized (tail) {
-            if (c.placed()) {
-                return State.PLACED;
-            }
-            return c.voided || nowMillis - c.claimedAt >= CLAIM_TIMEOUT.toMillis() ? State.GONE : State.WAITING;
+    /** Whether a winning claim has recorded its position or was voided, read under the view's lock. */
+    State state(Claim c) {
+        tail.lock.lock();
+        try {
+            return c.placed() ? State.PLACED : c.voided ? State.VOIDED : State.WAITING;
+        } finally {
+            tail.lock.unlock();
         }
     }
 
     enum State {
         PLACED,
         WAITING,
-        GONE
+        VOIDED
     }
 
     private void fold(ConsumerRecord<byte[], byte[]> r) {

@@ -134,11 +134,14 @@ public final class KafkaJournal implements Journal {
             produce.put(ProducerConfig.BATCH_SIZE_CONFIG, 256 * 1024);
             produce.put(ProducerConfig.MAX_REQUEST_SIZE_CONFIG, config.maxRecordBytes);
             produce.put(ProducerConfig.MAX_BLOCK_MS_CONFIG, timeout.toMillis());
+            // An unanswered record fails within 20 s, well inside a dedup claim's life (DedupClaims.CLAIM_TIMEOUT).
+            produce.put(ProducerConfig.REQUEST_TIMEOUT_MS_CONFIG, 10_000);
+            produce.put(ProducerConfig.DELIVERY_TIMEOUT_MS_CONFIG, 20_000);
             producer = new KafkaProducer<>(produce);
 
             Map<String, Object> transactional = new HashMap<>(produce);
             transactional.put(ProducerConfig.TRANSACTION_TIMEOUT_CONFIG, 30_000);
-            transactions = new LaneTransactions(topic, lanes, transactional, timeout);
+            transactions = new LaneTransactions(topic, lanes, transactional);
 
             completer = Executors.newSingleThreadExecutor(
                     r -> Thread.ofPlatform().name("keel-kafka-acks").daemon().unstarted(r));
@@ -148,7 +151,8 @@ public final class KafkaJournal implements Journal {
             reader = new LogReader(topic, lanes, logConsumer, codec.envelopes(), timeout);
             state = new LaneState(topic + ".state", lanes, consumer, codec, timeout);
             deadLetters = new DeadLetterTopic(topic + ".dlq", topic, lanes, consumer, codec, timeout);
-            meta = new MetaTopic(topic + ".meta", lanes, consumer, producer, codec, timeout, transactions::takeOver);
+            meta = new MetaTopic(topic + ".meta", lanes, consumer, producer, codec, timeout, transactions);
+            transactions.ownership(meta::stillHolds);
             dedup = new DedupClaims(topic + ".dedup", lanes, consumer, codec, timeout);
             appender = new Appender(
                     topic,
@@ -199,7 +203,10 @@ public final class KafkaJournal implements Journal {
         if (now.isPresent()) {
             return now.getAsLong();
         }
-        send(state.openCursor(subscription, lane, startAt));
+        long offset = send(state.openCursor(subscription, lane, startAt));
+        // Read the lane's state up to this record (past any transaction open before it), so that an earlier first
+        // cursor, or a cursor committed before it, is the one reported.
+        state.tail().catchUpTo(lane, offset);
         return state.cursor(subscription, lane).orElse(startAt);
     }
 
@@ -224,9 +231,19 @@ public final class KafkaJournal implements Journal {
         }
         List<ProducerRecord<byte[], byte[]>> all = new ArrayList<>(stateRecords);
         all.addAll(dlqRecords);
-        List<Long> offsets = transactions.commit(c, all, () -> meta.token(c.lane()));
-        state.applied(stateRecords, offsets.subList(0, stateRecords.size()));
-        deadLetters.applied(dlqRecords, offsets.subList(stateRecords.size(), offsets.size()));
+        List<Long> offsets = transactions.commit(c, all, meta.token(c.lane()));
+        List<Long> stateOffsets = offsets.subList(0, stateRecords.size());
+        List<Long> dlqOffsets = offsets.subList(stateRecords.size(), offsets.size());
+        state.applied(stateRecords, stateOffsets);
+        deadLetters.applied(dlqRecords, dlqOffsets);
+        // A committed transaction becomes readable once the broker wrote its markers, a moment after the commit
+        // returns: wait for that, so that every instance reads what this commit wrote once it returns.
+        if (!stateOffsets.isEmpty()) {
+            state.tail().catchUpTo(c.lane(), stateOffsets.getLast());
+        }
+        if (!dlqOffsets.isEmpty()) {
+            deadLetters.tail().catchUpTo(c.lane(), dlqOffsets.getLast());
+        }
     }
 
     @Override

@@ -13,6 +13,7 @@ import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.NewTopic;
 import org.apache.kafka.clients.admin.TopicDescription;
 import org.apache.kafka.common.errors.TopicExistsException;
+import org.apache.kafka.common.errors.UnknownTopicOrPartitionException;
 
 /**
  * Keel's topics: the log ({@code <topic>}, one partition per lane) and its own topics beside it —
@@ -44,6 +45,32 @@ final class KafkaTopics {
                                 Long.toString(dedupRetention.toMillis()),
                                 "message.timestamp.type",
                                 "LogAppendTime")));
+    }
+
+    /**
+     * Describes the topics, waiting while a topic just created is not known to the broker answering yet and while
+     * a partition has no leader.
+     */
+    private static Map<String, TopicDescription> describe(Admin admin, List<String> names, Duration timeout)
+            throws InterruptedException, ExecutionException, TimeoutException {
+        long deadline = System.nanoTime() + timeout.toNanos();
+        while (true) {
+            try {
+                Map<String, TopicDescription> d =
+                        admin.describeTopics(names).allTopicNames().get(timeout.toMillis(), TimeUnit.MILLISECONDS);
+                boolean led = d.values().stream()
+                        .flatMap(t -> t.partitions().stream())
+                        .allMatch(p -> p.leader() != null && !p.leader().isEmpty());
+                if (led || System.nanoTime() - deadline > 0) {
+                    return d;
+                }
+            } catch (ExecutionException e) {
+                if (!(e.getCause() instanceof UnknownTopicOrPartitionException) || System.nanoTime() - deadline > 0) {
+                    throw e;
+                }
+            }
+            Thread.sleep(50);
+        }
     }
 
     /**
@@ -82,8 +109,7 @@ final class KafkaTopics {
                     }
                 }
             }
-            Map<String, TopicDescription> described =
-                    admin.describeTopics(names).allTopicNames().get(timeout.toMillis(), TimeUnit.MILLISECONDS);
+            Map<String, TopicDescription> described = describe(admin, names, timeout);
             for (Spec s : specs) {
                 int actual = described.get(s.name()).partitions().size();
                 if (actual != s.partitions()) {

@@ -44,6 +44,11 @@ final class LaneState implements AutoCloseable {
     // ---- the view, guarded by tail ----
     private final Map<Integer, Map<String, SubscriptionLane>> lanes = new HashMap<>();
     private final Map<String, ReprocessOrder> reprocess = new LinkedHashMap<>();
+    /**
+     * The running tallies by lane and subscription, also readable without the lock: a commit adds to its own
+     * lane's, which only its own commits and their folds change.
+     */
+    private final Map<String, Tally> tallies = new java.util.concurrent.ConcurrentHashMap<>();
 
     /** One subscription on one lane, as folded. */
     private static final class SubscriptionLane {
@@ -91,14 +96,17 @@ final class LaneState implements AutoCloseable {
                     s.pending.put(seq, codec.pending(v));
                 }
             }
-            case TALLY ->
-                of(lane, key.get(1)).tally = v == null
+            case TALLY -> {
+                Tally t = v == null
                         ? Tally.ZERO
                         : new Tally(
                                 v.get("delivered").asLong(),
                                 v.get("failedAttempts").asLong(),
                                 v.get("retriesScheduled").asLong(),
                                 v.get("deadLettered").asLong());
+                of(lane, key.get(1)).tally = t;
+                tallies.put(lane + String.valueOf(Keys.SEPARATOR) + key.get(1), t);
+            }
             case REPROCESS -> {
                 if (v == null) {
                     reprocess.remove(key.get(1));
@@ -120,7 +128,8 @@ final class LaneState implements AutoCloseable {
 
     OptionalLong cursor(String sub, int lane) {
         tail.catchUp();
-        synchronized (tail) {
+        tail.lock.lock();
+        try {
             SubscriptionLane s = lanes.getOrDefault(lane, Map.of()).get(sub);
             if (s == null) {
                 return OptionalLong.empty();
@@ -129,6 +138,8 @@ final class LaneState implements AutoCloseable {
                 return OptionalLong.of(s.cursor);
             }
             return s.opened == null ? OptionalLong.empty() : OptionalLong.of(s.opened);
+        } finally {
+            tail.lock.unlock();
         }
     }
 
@@ -141,15 +152,19 @@ final class LaneState implements AutoCloseable {
 
     List<Pending> pending(String sub, int lane) {
         tail.catchUp();
-        synchronized (tail) {
+        tail.lock.lock();
+        try {
             SubscriptionLane s = lanes.getOrDefault(lane, Map.of()).get(sub);
             return s == null ? List.of() : List.copyOf(s.pending.values());
+        } finally {
+            tail.lock.unlock();
         }
     }
 
     Tally tally(String sub) {
         tail.catchUp();
-        synchronized (tail) {
+        tail.lock.lock();
+        try {
             Tally sum = Tally.ZERO;
             for (Map<String, SubscriptionLane> perSub : lanes.values()) {
                 SubscriptionLane s = perSub.get(sub);
@@ -158,15 +173,15 @@ final class LaneState implements AutoCloseable {
                 }
             }
             return sum;
+        } finally {
+            tail.lock.unlock();
         }
     }
 
     /** The lane's running tally of the subscription plus the commit's, as the owner last read it. */
     private Tally tallyAfter(Commit c) {
-        synchronized (tail) {
-            SubscriptionLane s = lanes.getOrDefault(c.lane(), Map.of()).get(c.subscription());
-            return (s == null ? Tally.ZERO : s.tally).plus(c.tally());
-        }
+        Tally before = tallies.get(c.lane() + String.valueOf(Keys.SEPARATOR) + c.subscription());
+        return (before == null ? Tally.ZERO : before).plus(c.tally());
     }
 
     /** The records of a commit's state changes, to send in its transaction. */
@@ -221,18 +236,24 @@ final class LaneState implements AutoCloseable {
     }
 
     boolean reprocessRequested(String deadLetterId) {
-        synchronized (tail) {
+        tail.lock.lock();
+        try {
             return reprocess.containsKey(deadLetterId);
+        } finally {
+            tail.lock.unlock();
         }
     }
 
     List<ReprocessOrder> reprocessOrders(int max) {
         tail.catchUp();
-        synchronized (tail) {
+        tail.lock.lock();
+        try {
             return reprocess.values().stream()
                     .sorted(Comparator.comparing(ReprocessOrder::requestedAt))
                     .limit(max)
                     .toList();
+        } finally {
+            tail.lock.unlock();
         }
     }
 

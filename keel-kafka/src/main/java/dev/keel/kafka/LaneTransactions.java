@@ -5,12 +5,13 @@ import dev.keel.spi.JournalException;
 import dev.keel.spi.LeaseLostException;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Collection;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.Future;
-import java.util.function.LongSupplier;
+import java.util.concurrent.locks.ReentrantLock;
 import org.apache.kafka.clients.consumer.ConsumerGroupMetadata;
 import org.apache.kafka.clients.consumer.OffsetAndMetadata;
 import org.apache.kafka.clients.producer.KafkaProducer;
@@ -21,33 +22,47 @@ import org.apache.kafka.common.KafkaException;
 import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.errors.InvalidProducerEpochException;
 import org.apache.kafka.common.errors.ProducerFencedException;
+import org.apache.kafka.common.errors.TimeoutException;
 
 /**
  * One transactional producer per lane, with the transactional id {@code keel-<topic>-lane-<n>} that every
  * instance shares: a {@link Commit} is one Kafka transaction over the lane's partitions of the state and
  * dead-letter topics, with the subscription's cursor committed as its consumer group's offset in the same
  * transaction. Whoever initialises a lane's producer fences every earlier one, so an instance that lost a lane
- * cannot commit for it any more: its commit fails with {@link LeaseLostException}.
+ * cannot commit for it any more: its commit fails with {@link LeaseLostException}. A fenced producer is started
+ * again only while the lease log still gives the lane to this instance under the commit's token ({@link
+ * Ownership}), so a stale instance never fences the owner back.
  *
- * <p>Threads: a lane's producer is used under the lane's lock; commits of one lane are serialised.
+ * <p>Threads: a lane's producer is used and replaced under the lane's lock; commits of one lane are serialised.
+ * A producer is started (which waits for the broker) outside the lock and swapped in.
  */
 final class LaneTransactions implements AutoCloseable {
+    /** How commits learn whether a lane is still this instance's; set once the lease log exists. */
+    interface Ownership {
+        boolean stillHolds(int lane, long fence);
+    }
+
+    private static final int COMMIT_TRIES = 3;
+
     private final String topic;
     private final Map<String, Object> producerConfig;
-    private final Duration timeout;
     private final KafkaProducer<byte[], byte[]>[] producers;
-    private final Object[] locks;
+    private final ReentrantLock[] locks;
+    private volatile Ownership ownership = (lane, fence) -> false;
 
     @SuppressWarnings("unchecked")
-    LaneTransactions(String topic, int lanes, Map<String, Object> producerConfig, Duration timeout) {
+    LaneTransactions(String topic, int lanes, Map<String, Object> producerConfig) {
         this.topic = topic;
         this.producerConfig = producerConfig;
-        this.timeout = timeout;
         this.producers = new KafkaProducer[lanes];
-        this.locks = new Object[lanes];
+        this.locks = new ReentrantLock[lanes];
         for (int i = 0; i < lanes; i++) {
-            locks[i] = new Object();
+            locks[i] = new ReentrantLock();
         }
+    }
+
+    void ownership(Ownership value) {
+        this.ownership = value;
     }
 
     /** The consumer group whose offsets are a subscription's cursors. */
@@ -55,11 +70,49 @@ final class LaneTransactions implements AutoCloseable {
         return "keel." + topic + "." + subscription;
     }
 
-    /** Initialises the lane's producer afresh, fencing every earlier one (this instance's or another's). */
-    void takeOver(int lane) {
-        synchronized (locks[lane]) {
+    /** Starts the lanes' producers afresh, all at once, fencing every earlier one (this instance's or another's). */
+    void takeOver(Collection<Integer> lanes) {
+        List<Thread> starting = new ArrayList<>();
+        List<RuntimeException> failures = new java.util.concurrent.CopyOnWriteArrayList<>();
+        for (int lane : lanes) {
+            starting.add(Thread.ofVirtual().name("keel-kafka-takeover-" + lane).start(() -> {
+                try {
+                    install(lane, start(lane));
+                } catch (RuntimeException e) {
+                    failures.add(e);
+                }
+            }));
+        }
+        for (Thread t : starting) {
+            try {
+                t.join();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new JournalException("interrupted while taking lanes over", e);
+            }
+        }
+        if (!failures.isEmpty()) {
+            throw failures.getFirst();
+        }
+    }
+
+    private void install(int lane, KafkaProducer<byte[], byte[]> p) {
+        locks[lane].lock();
+        try {
             closeQuietly(lane);
-            producers[lane] = start(lane);
+            producers[lane] = p;
+        } finally {
+            locks[lane].unlock();
+        }
+    }
+
+    /** Closes the lane's producer, if any: the lane was released or lost. */
+    void retire(int lane) {
+        locks[lane].lock();
+        try {
+            closeQuietly(lane);
+        } finally {
+            locks[lane].unlock();
         }
     }
 
@@ -81,37 +134,33 @@ final class LaneTransactions implements AutoCloseable {
      *
      * @param currentToken the lane's token as this instance knows it, for the message of a lost lease
      * @return the offsets of the records, in order
+     * @throws LeaseLostException when another instance holds the lane now
+     * @throws JournalException when the commit failed; when its outcome is unknown (the broker stopped answering
+     *     during the commit), the message says so, and the runtime delivers the passes again
      */
-    List<Long> commit(Commit c, List<ProducerRecord<byte[], byte[]>> records, LongSupplier currentToken) {
+    List<Long> commit(Commit c, List<ProducerRecord<byte[], byte[]>> records, long currentToken) {
         int lane = c.lane();
-        synchronized (locks[lane]) {
+        locks[lane].lock();
+        try {
             for (int attempt = 0; ; attempt++) {
                 KafkaProducer<byte[], byte[]> p = producers[lane];
                 if (p == null) {
+                    if (c.fence() != Commit.NO_FENCE && !ownership.stillHolds(lane, c.fence())) {
+                        throw new LeaseLostException(lane, c.fence(), currentToken);
+                    }
                     p = start(lane);
                     producers[lane] = p;
+                    if (c.fence() != Commit.NO_FENCE && !ownership.stillHolds(lane, c.fence())) {
+                        closeQuietly(lane); // another instance took it while this producer started
+                        throw new LeaseLostException(lane, c.fence(), currentToken);
+                    }
                 }
                 try {
-                    p.beginTransaction();
-                    List<Future<RecordMetadata>> sent = new ArrayList<>(records.size());
-                    for (ProducerRecord<byte[], byte[]> r : records) {
-                        sent.add(p.send(r));
-                    }
-                    if (c.cursor() != Commit.UNCHANGED) {
-                        p.sendOffsetsToTransaction(
-                                Map.of(new TopicPartition(topic, lane), new OffsetAndMetadata(c.cursor())),
-                                new ConsumerGroupMetadata(group(c.subscription())));
-                    }
-                    p.commitTransaction();
-                    List<Long> offsets = new ArrayList<>(sent.size());
-                    for (Future<RecordMetadata> f : sent) {
-                        offsets.add(f.get().offset()); // complete: the commit flushed them
-                    }
-                    return offsets;
+                    return inTransaction(p, c, records);
                 } catch (ProducerFencedException | InvalidProducerEpochException fenced) {
                     closeQuietly(lane);
                     if (c.fence() != Commit.NO_FENCE) {
-                        throw new LeaseLostException(lane, c.fence(), currentToken.getAsLong());
+                        throw new LeaseLostException(lane, c.fence(), currentToken);
                     }
                     if (attempt > 0) {
                         throw new JournalException(
@@ -119,18 +168,63 @@ final class LaneTransactions implements AutoCloseable {
                                         + " is committed by another instance at the same time; give it a lease",
                                 fenced);
                     }
-                } catch (InterruptedException e) {
-                    Thread.currentThread().interrupt();
-                    throw new JournalException("interrupted after committing lane " + lane, e);
-                } catch (ExecutionException | KafkaException e) {
-                    try {
-                        p.abortTransaction();
-                    } catch (KafkaException abortFailed) {
-                        closeQuietly(lane);
-                    }
+                }
+            }
+        } finally {
+            locks[lane].unlock();
+        }
+    }
+
+    private List<Long> inTransaction(
+            KafkaProducer<byte[], byte[]> p, Commit c, List<ProducerRecord<byte[], byte[]>> records) {
+        int lane = c.lane();
+        try {
+            p.beginTransaction();
+            List<Future<RecordMetadata>> sent = new ArrayList<>(records.size());
+            for (ProducerRecord<byte[], byte[]> r : records) {
+                sent.add(p.send(r));
+            }
+            if (c.cursor() != Commit.UNCHANGED) {
+                p.sendOffsetsToTransaction(
+                        Map.of(new TopicPartition(topic, lane), new OffsetAndMetadata(c.cursor())),
+                        new ConsumerGroupMetadata(group(c.subscription())));
+            }
+            commitWithRetries(p, lane);
+            List<Long> offsets = new ArrayList<>(sent.size());
+            for (Future<RecordMetadata> f : sent) {
+                offsets.add(f.get().offset()); // complete: the commit flushed them
+            }
+            return offsets;
+        } catch (ProducerFencedException | InvalidProducerEpochException fenced) {
+            throw fenced;
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new JournalException("interrupted after committing lane " + lane, e);
+        } catch (ExecutionException | KafkaException e) {
+            try {
+                p.abortTransaction();
+            } catch (KafkaException abortFailed) {
+                closeQuietly(lane);
+            }
+            throw new JournalException(
+                    "the outcomes of " + c.subscription() + " on lane " + lane + " could not be committed: "
+                            + e.getMessage(),
+                    e);
+        }
+    }
+
+    /** Commits, retrying a commit the broker did not answer in time (Kafka allows that); gives up after a few. */
+    private void commitWithRetries(KafkaProducer<byte[], byte[]> p, int lane) {
+        for (int attempt = 1; ; attempt++) {
+            try {
+                p.commitTransaction();
+                return;
+            } catch (TimeoutException e) {
+                if (attempt == COMMIT_TRIES) {
+                    closeQuietly(lane);
                     throw new JournalException(
-                            "the outcomes of " + c.subscription() + " on lane " + lane + " could not be committed: "
-                                    + e.getMessage(),
+                            "the commit of lane " + lane + " of " + topic + " timed out " + COMMIT_TRIES
+                                    + " times; its outcome is unknown, and its deliveries will run again",
                             e);
                 }
             }
@@ -152,9 +246,7 @@ final class LaneTransactions implements AutoCloseable {
     @Override
     public void close() {
         for (int lane = 0; lane < producers.length; lane++) {
-            synchronized (locks[lane]) {
-                closeQuietly(lane);
-            }
+            retire(lane);
         }
     }
 }

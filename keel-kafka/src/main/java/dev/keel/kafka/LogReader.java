@@ -113,8 +113,9 @@ final class LogReader implements AutoCloseable {
     private void cache(LogRecord r) {
         ConcurrentSkipListMap<Long, LogRecord> c = recent[r.lane()];
         c.put(r.sequence(), r);
-        if (c.size() > CACHED) {
-            c.pollFirstEntry();
+        // Trimmed by sequence, now and then: size() walks the whole map, and this runs on the producer's thread.
+        if ((r.sequence() & 1023) == 0) {
+            c.headMap(r.sequence() - CACHED).clear();
         }
     }
 

@@ -17,7 +17,7 @@ import java.util.TreeMap;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
-import java.util.function.IntConsumer;
+import java.util.concurrent.atomic.AtomicLongArray;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.producer.Producer;
 import org.apache.kafka.clients.producer.ProducerRecord;
@@ -33,7 +33,9 @@ import org.apache.kafka.clients.producer.RecordMetadata;
  * or an owner whose heartbeat expired); when two instances race, the later record wins on every reader, and
  * the earlier writer sees that when it reads past its own record. The fencing token is the lane record's
  * offset plus one, which only grows, and compaction keeps it. Kafka fences the rest: whoever takes a lane
- * initialises the lane's transactional producer, so the previous owner's next commit fails.
+ * initialises the lane's transactional producer, so the previous owner's next commit fails; and an instance
+ * starts a lane's producer only while the log says the lane is its own ({@link #stillHolds}), so one that lost a
+ * lane never fences the new owner back.
  *
  * <p>Threads: the state below is guarded by the tail's lock (every method that reads it catches up first).
  */
@@ -49,15 +51,19 @@ final class MetaTopic implements LaneLeases, AutoCloseable {
     private final StateCodec codec;
     private final Duration timeout;
     private final TopicTail tail;
-    /** Called with each lane this instance was granted, before the grant is reported. */
-    private final IntConsumer onGrant;
+    /** The lanes' transactional producers: a grant starts one (fencing the previous owner), a loss closes it. */
+    private final LaneTransactions transactions;
+    /** The instance this journal heartbeats for, once it has. */
+    private volatile String self;
 
     // ---- the view, guarded by tail ----
     private final Map<PauseKey, Instant> pauses = new HashMap<>();
     private final Map<String, StoredSubscription> subscriptions = new TreeMap<>();
     private long subscriptionsRevision;
     private final String[] owners;
-    private final long[] tokens;
+    /** Written by the fold under the lock; read without it by commits (a stale token only fails a commit). */
+    private final AtomicLongArray tokens;
+
     private final Map<String, Long> instancesUntil = new HashMap<>();
 
     MetaTopic(
@@ -67,15 +73,15 @@ final class MetaTopic implements LaneLeases, AutoCloseable {
             Producer<byte[], byte[]> producer,
             StateCodec codec,
             Duration timeout,
-            IntConsumer onGrant) {
+            LaneTransactions transactions) {
         this.topic = topic;
         this.lanes = lanes;
         this.producer = producer;
         this.codec = codec;
         this.timeout = timeout;
-        this.onGrant = onGrant;
+        this.transactions = transactions;
         this.owners = new String[lanes];
-        this.tokens = new long[lanes];
+        this.tokens = new AtomicLongArray(lanes);
         this.tail = new TopicTail(consumerConfig, topic, 1, timeout, this::fold);
         tail.catchUp();
     }
@@ -95,7 +101,7 @@ final class MetaTopic implements LaneLeases, AutoCloseable {
             case SUBSCRIPTION -> {
                 long revision = r.offset() + 1;
                 subscriptionsRevision = Math.max(subscriptionsRevision, revision);
-                if (value == null) {
+                if (value == null || value.path("deleted").asBoolean()) {
                     subscriptions.remove(key.get(1));
                 } else {
                     subscriptions.put(
@@ -110,7 +116,7 @@ final class MetaTopic implements LaneLeases, AutoCloseable {
                     owners[lane] = value == null || value.get("owner").isNull()
                             ? null
                             : value.get("owner").asText();
-                    tokens[lane] = r.offset() + 1;
+                    tokens.set(lane, r.offset() + 1);
                 }
             }
             case INSTANCE -> {
@@ -140,7 +146,8 @@ final class MetaTopic implements LaneLeases, AutoCloseable {
 
     Map<PauseKey, Instant> pauses(Instant now) {
         tail.catchUp();
-        synchronized (tail) {
+        tail.lock.lock();
+        try {
             Map<PauseKey, Instant> out = new HashMap<>();
             pauses.forEach((k, until) -> {
                 if (until.isAfter(now)) {
@@ -148,6 +155,8 @@ final class MetaTopic implements LaneLeases, AutoCloseable {
                 }
             });
             return out;
+        } finally {
+            tail.lock.unlock();
         }
     }
 
@@ -161,25 +170,37 @@ final class MetaTopic implements LaneLeases, AutoCloseable {
 
     long deleteSubscription(String key) {
         tail.catchUp();
-        synchronized (tail) {
+        tail.lock.lock();
+        try {
             if (!subscriptions.containsKey(key)) {
                 return 0;
             }
+        } finally {
+            tail.lock.unlock();
         }
-        return write(Keys.of(SUBSCRIPTION, key), null).offset() + 1;
+        // A value, not a tombstone: compaction keeps it, so the revision it took is never forgotten.
+        ObjectNode removed = codec.object();
+        removed.put("deleted", true);
+        return write(Keys.of(SUBSCRIPTION, key), codec.bytes(removed)).offset() + 1;
     }
 
     long subscriptionsRevision() {
         tail.catchUp();
-        synchronized (tail) {
+        tail.lock.lock();
+        try {
             return subscriptionsRevision;
+        } finally {
+            tail.lock.unlock();
         }
     }
 
     List<StoredSubscription> subscriptions() {
         tail.catchUp();
-        synchronized (tail) {
+        tail.lock.lock();
+        try {
             return List.copyOf(subscriptions.values());
+        } finally {
+            tail.lock.unlock();
         }
     }
 
@@ -193,7 +214,8 @@ final class MetaTopic implements LaneLeases, AutoCloseable {
         long now = at.timestamp();
         List<Integer> claims = new ArrayList<>();
         int fair;
-        synchronized (tail) {
+        tail.lock.lock();
+        try {
             int live = 0;
             for (long until : instancesUntil.values()) {
                 if (until > now) {
@@ -213,7 +235,10 @@ final class MetaTopic implements LaneLeases, AutoCloseable {
                     claims.add(lane);
                 }
             }
+        } finally {
+            tail.lock.unlock();
         }
+        self = instance;
         long last = -1;
         for (int lane : claims) {
             ObjectNode v = codec.object();
@@ -223,20 +248,53 @@ final class MetaTopic implements LaneLeases, AutoCloseable {
         if (last >= 0) {
             tail.catchUpTo(0, last);
         }
-        Map<Integer, Long> held = new TreeMap<>();
-        synchronized (tail) {
-            for (int lane = 0; lane < lanes; lane++) {
-                if (instance.equals(owners[lane])) {
-                    held.put(lane, tokens[lane]);
-                }
+        // Start the producers of the lanes the log gave this instance, together: each fences the previous owner.
+        List<Integer> won = new ArrayList<>();
+        for (int lane : claims) {
+            if (instance.equals(owner(lane))) {
+                won.add(lane);
             }
         }
-        for (int lane : claims) {
-            if (held.containsKey(lane)) {
-                onGrant.accept(lane);
+        transactions.takeOver(won);
+        // Two instances may both have claimed a lane and started its producer: the log says which one has it, so
+        // read it again after the producers started, and report only what is still this instance's.
+        tail.catchUp();
+        Map<Integer, Long> held = new TreeMap<>();
+        tail.lock.lock();
+        try {
+            for (int lane = 0; lane < lanes; lane++) {
+                if (instance.equals(owners[lane])) {
+                    held.put(lane, tokens.get(lane));
+                }
+            }
+        } finally {
+            tail.lock.unlock();
+        }
+        for (int lane = 0; lane < lanes; lane++) {
+            if (!held.containsKey(lane)) {
+                transactions.retire(lane);
             }
         }
         return new Held(held, fair);
+    }
+
+    private String owner(int lane) {
+        tail.lock.lock();
+        try {
+            return owners[lane];
+        } finally {
+            tail.lock.unlock();
+        }
+    }
+
+    /**
+     * Whether the lane is still this instance's under the token, after reading the log to its end: asked before a
+     * lane's producer is started for a commit, so that an instance that lost a lane never fences its new owner.
+     */
+    boolean stillHolds(int lane, long fence) {
+        tail.catchUp();
+        String me = self;
+        return me != null && me.equals(owner(lane)) && tokens.get(lane) == fence;
     }
 
     @Override
@@ -244,13 +302,17 @@ final class MetaTopic implements LaneLeases, AutoCloseable {
         tail.catchUp();
         for (int lane : released) {
             boolean mine;
-            synchronized (tail) {
+            tail.lock.lock();
+            try {
                 mine = lane < lanes && instance.equals(owners[lane]);
+            } finally {
+                tail.lock.unlock();
             }
             if (mine) {
                 ObjectNode v = codec.object();
                 v.putNull("owner");
                 write(Keys.of(LANE, Integer.toString(lane)), codec.bytes(v));
+                transactions.retire(lane);
             }
         }
         tail.catchUp();
@@ -258,9 +320,7 @@ final class MetaTopic implements LaneLeases, AutoCloseable {
 
     /** The lane's fencing token as this instance last read it. */
     long token(int lane) {
-        synchronized (tail) {
-            return tokens[lane];
-        }
+        return tokens.get(lane);
     }
 
     /** Writes a record, waits for the broker's acknowledgement, and folds the view up to it. */
@@ -281,6 +341,15 @@ final class MetaTopic implements LaneLeases, AutoCloseable {
 
     @Override
     public void close() {
+        String me = self;
+        if (me != null) {
+            try {
+                // Leave no heartbeat of an instance that is gone: the others count live instances by them.
+                producer.send(new ProducerRecord<>(topic, 0, Keys.of(INSTANCE, me), null));
+            } catch (RuntimeException ignored) {
+                // the broker may be gone too; the heartbeat expires by itself
+            }
+        }
         tail.close();
     }
 }

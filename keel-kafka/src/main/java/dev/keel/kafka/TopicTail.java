@@ -6,21 +6,33 @@ import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.locks.ReentrantLock;
 import java.util.function.Consumer;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
 import org.apache.kafka.common.KafkaException;
 import org.apache.kafka.common.TopicPartition;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * Reads one of Keel's own topics from the beginning and hands every committed record, in order per partition,
  * to a fold that keeps a view of it (pending deliveries, dead letters, coordination records).
  *
- * <p>Threads: the consumer and the fold run under this object's lock, taken by whichever thread asks the view
- * to {@link #catchUp}; the views guard their state with the same lock.
+ * <p>Threads: the consumer and the fold run under {@link #lock}, taken by whichever thread asks the view to
+ * {@link #catchUp}; the views guard their state with the same lock. It is a {@link ReentrantLock}, not a monitor,
+ * because catching up waits for the broker and lane runners are virtual threads.
+ *
+ * <p>A record the fold cannot read (not written by Keel, or by a newer version) is logged and skipped: it never
+ * stops the rest of the topic from being read.
  */
 final class TopicTail implements AutoCloseable {
     private static final Duration POLL = Duration.ofMillis(50);
+
+    private static final Logger log = LoggerFactory.getLogger(TopicTail.class);
+
+    /** Guards the consumer, the overlay and the view the fold keeps. */
+    final ReentrantLock lock = new ReentrantLock();
 
     private final KafkaConsumer<byte[], byte[]> consumer;
     private final List<TopicPartition> partitions;
@@ -58,25 +70,35 @@ final class TopicTail implements AutoCloseable {
      *
      * @throws JournalException when the broker does not answer in time
      */
-    synchronized void catchUp() {
+    void catchUp() {
+        lock.lock();
         try {
-            Map<TopicPartition, Long> end = consumer.endOffsets(partitions, timeout);
-            readTo(end);
-        } catch (KafkaException e) {
-            throw new JournalException(
-                    "reading Keel's topic " + partitions.getFirst().topic() + " failed: " + e.getMessage(), e);
+            try {
+                Map<TopicPartition, Long> end = consumer.endOffsets(partitions, timeout);
+                readTo(end);
+            } catch (KafkaException e) {
+                throw new JournalException(
+                        "reading Keel's topic " + partitions.getFirst().topic() + " failed: " + e.getMessage(), e);
+            }
+        } finally {
+            lock.unlock();
         }
     }
 
     /** Folds at least up to and including the record at {@code offset} of the partition. */
-    synchronized void catchUpTo(int partition, long offset) {
-        Map<TopicPartition, Long> end = new HashMap<>();
-        end.put(partitions.get(partition), offset + 1);
+    void catchUpTo(int partition, long offset) {
+        lock.lock();
         try {
-            readTo(end);
-        } catch (KafkaException e) {
-            throw new JournalException(
-                    "reading Keel's topic " + partitions.getFirst().topic() + " failed: " + e.getMessage(), e);
+            Map<TopicPartition, Long> end = new HashMap<>();
+            end.put(partitions.get(partition), offset + 1);
+            try {
+                readTo(end);
+            } catch (KafkaException e) {
+                throw new JournalException(
+                        "reading Keel's topic " + partitions.getFirst().topic() + " failed: " + e.getMessage(), e);
+            }
+        } finally {
+            lock.unlock();
         }
     }
 
@@ -99,7 +121,7 @@ final class TopicTail implements AutoCloseable {
                         overlay.remove(w);
                     }
                 }
-                fold.accept(r);
+                foldSafely(r);
             }
         }
     }
@@ -108,17 +130,34 @@ final class TopicTail implements AutoCloseable {
      * Folds records this process wrote and the broker acknowledged (or committed), at their offsets, before the
      * tail reads them.
      */
-    synchronized void applied(
-            List<org.apache.kafka.clients.producer.ProducerRecord<byte[], byte[]>> records, List<Long> offsets) {
-        for (int i = 0; i < records.size(); i++) {
-            var r = records.get(i);
-            long offset = offsets.get(i);
-            int partition = r.partition();
-            if (consumer.position(new TopicPartition(r.topic(), partition), timeout) > offset) {
-                continue; // read already
+    void applied(List<org.apache.kafka.clients.producer.ProducerRecord<byte[], byte[]>> records, List<Long> offsets) {
+        lock.lock();
+        try {
+            for (int i = 0; i < records.size(); i++) {
+                var r = records.get(i);
+                long offset = offsets.get(i);
+                int partition = r.partition();
+                if (consumer.position(new TopicPartition(r.topic(), partition), timeout) > offset) {
+                    continue; // read already
+                }
+                overlay.put(new Written(partition, java.nio.ByteBuffer.wrap(r.key())), offset);
+                foldSafely(new ConsumerRecord<>(r.topic(), partition, offset, r.key(), r.value()));
             }
-            overlay.put(new Written(partition, java.nio.ByteBuffer.wrap(r.key())), offset);
-            fold.accept(new ConsumerRecord<>(r.topic(), partition, offset, r.key(), r.value()));
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    private void foldSafely(ConsumerRecord<byte[], byte[]> r) {
+        try {
+            fold.accept(r);
+        } catch (RuntimeException e) {
+            log.error(
+                    "skipped record {}-{}@{}, which Keel cannot read: {}",
+                    r.topic(),
+                    r.partition(),
+                    r.offset(),
+                    e.toString());
         }
     }
 
@@ -132,7 +171,12 @@ final class TopicTail implements AutoCloseable {
     }
 
     @Override
-    public synchronized void close() {
-        consumer.close(Duration.ofSeconds(1));
+    public void close() {
+        lock.lock();
+        try {
+            consumer.close(Duration.ofSeconds(1));
+        } finally {
+            lock.unlock();
+        }
     }
 }

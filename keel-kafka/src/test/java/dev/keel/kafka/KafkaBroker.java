@@ -69,7 +69,7 @@ public final class KafkaBroker implements AutoCloseable {
 
     private void format() throws IOException, InterruptedException {
         Path props = writeProperties();
-        Process p = java("kafka.tools.StorageTool", "format", "-t", clusterId(), "-c", props.toString())
+        Process p = java("kafka.tools.StorageTool", "format", "--cluster-id=" + clusterId(), "-c", props.toString())
                 .redirectOutput(dir.resolve("format.log").toFile())
                 .start();
         if (!p.waitFor(60, TimeUnit.SECONDS) || p.exitValue() != 0) {

@@ -32,8 +32,8 @@ import org.slf4j.LoggerFactory;
 /**
  * Appends events to the log topic with the idempotent producer ({@code acks=all}): lane {@code n} is
  * partition {@code n}, chosen by Keel ({@link dev.keel.Lanes}), never by Kafka's partitioner. The record key is
- * the event's ordering key, the value its CloudEvents JSON envelope (structured mode), and a
- * {@code traceparent} header carries its trace. An append completes when the broker acknowledged every record
+ * the event's ordering key, the value its CloudEvents JSON envelope (structured mode, the log's only format),
+ * and a {@code traceparent} header carries its trace. An append completes when the broker acknowledged every record
  * of the batch.
  *
  * <p>A batch is encoded and size-checked whole before anything is sent, so bad input stores nothing. Once sent,
@@ -54,7 +54,7 @@ final class Appender {
     private final EnvelopeCodec codec;
     private final LogReader reader;
     private final DedupClaims dedup;
-    private final Executor completer;
+    private final Completions completer;
     private final Duration timeout;
     private final long maxRecordBytes;
     private final long dedupRetentionMillis;
@@ -74,7 +74,7 @@ final class Appender {
         this.codec = codec;
         this.reader = reader;
         this.dedup = dedup;
-        this.completer = completer;
+        this.completer = new Completions(completer);
         this.timeout = timeout;
         this.maxRecordBytes = maxRecordBytes;
         this.dedupRetentionMillis = dedupRetention.toMillis();
@@ -164,7 +164,7 @@ final class Appender {
                     reader.appended(a.lane(), sequence, a.event());
                 }
                 if (left.decrementAndGet() == 0) {
-                    completer.execute(() -> out.complete(outcomes));
+                    completer.run(() -> out.complete(outcomes));
                 }
             });
         }
@@ -172,8 +172,9 @@ final class Appender {
     }
 
     private ProducerRecord<byte[], byte[]> record(Append a) {
+        // No content-type header: every record of the log is a structured-mode CloudEvent, and a header per
+        // record costs the broker bytes on every event.
         RecordHeaders headers = new RecordHeaders();
-        headers.add("content-type", "application/cloudevents+json".getBytes(StandardCharsets.UTF_8));
         if (a.event().traceparent() != null) {
             headers.add("traceparent", a.event().traceparent().getBytes(StandardCharsets.UTF_8));
         }

@@ -9,8 +9,8 @@ import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.ConcurrentSkipListMap;
 import java.util.concurrent.atomic.AtomicLongArray;
+import java.util.concurrent.atomic.AtomicReferenceArray;
 import java.util.concurrent.locks.ReentrantLock;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
@@ -35,7 +35,9 @@ import org.slf4j.LoggerFactory;
 final class LogReader implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(LogReader.class);
     static final int WATCH_MILLIS = 100;
+    /** Records kept per lane; a power of two. */
     private static final int CACHED = 16_384;
+
     private static final Duration FETCH_WAIT = Duration.ofMillis(500);
 
     private final String topic;
@@ -43,8 +45,13 @@ final class LogReader implements AutoCloseable {
     private final Map<String, Object> consumerConfig;
     private final EnvelopeCodec codec;
     private final AtomicLongArray heads;
-    private final ConcurrentSkipListMap<Long, LogRecord>[] recent;
+    /** Per lane, a ring of recent records indexed by sequence: a slot holds the latest record that maps to it. */
+    private final AtomicReferenceArray<LogRecord>[] recent;
+
     private final ReentrantLock[] locks;
+    /** Per lane, the highest sequence the broker deleted: the ring never serves one at or below it. */
+    private final AtomicLongArray prunedUpTo;
+
     private final KafkaConsumer<byte[], byte[]>[] consumers;
     private final Thread watcher;
     private volatile boolean closed;
@@ -56,11 +63,12 @@ final class LogReader implements AutoCloseable {
         this.consumerConfig = consumerConfig;
         this.codec = codec;
         this.heads = new AtomicLongArray(lanes);
-        this.recent = new ConcurrentSkipListMap[lanes];
+        this.recent = new AtomicReferenceArray[lanes];
         this.locks = new ReentrantLock[lanes];
+        this.prunedUpTo = new AtomicLongArray(lanes);
         this.consumers = new KafkaConsumer[lanes];
         for (int i = 0; i < lanes; i++) {
-            recent[i] = new ConcurrentSkipListMap<>();
+            recent[i] = new AtomicReferenceArray<>(CACHED);
             locks[i] = new ReentrantLock();
         }
         KafkaConsumer<byte[], byte[]> ends = new KafkaConsumer<>(consumerConfig);
@@ -111,12 +119,7 @@ final class LogReader implements AutoCloseable {
     }
 
     private void cache(LogRecord r) {
-        ConcurrentSkipListMap<Long, LogRecord> c = recent[r.lane()];
-        c.put(r.sequence(), r);
-        // Trimmed by sequence, now and then: size() walks the whole map, and this runs on the producer's thread.
-        if ((r.sequence() & 1023) == 0) {
-            c.headMap(r.sequence() - CACHED).clear();
-        }
+        recent[r.lane()].set((int) (r.sequence() & (CACHED - 1)), r);
     }
 
     List<LogRecord> read(int lane, long after, int max) {
@@ -140,15 +143,15 @@ final class LogReader implements AutoCloseable {
     }
 
     private List<LogRecord> fromCache(int lane, long after, int max) {
-        ConcurrentSkipListMap<Long, LogRecord> c = recent[lane];
+        AtomicReferenceArray<LogRecord> ring = recent[lane];
+        long floor = prunedUpTo.get(lane);
         List<LogRecord> out = new ArrayList<>();
-        long next = after + 1;
-        for (LogRecord r : c.tailMap(next, true).values()) {
-            if (r.sequence() != next || out.size() == max) {
+        for (long next = after + 1; out.size() < max; next++) {
+            LogRecord r = ring.get((int) (next & (CACHED - 1)));
+            if (r == null || r.sequence() != next || next <= floor) {
                 break;
             }
             out.add(r);
-            next++;
         }
         return out;
     }
@@ -197,9 +200,9 @@ final class LogReader implements AutoCloseable {
         }
     }
 
-    /** Forgets cached records at or below {@code sequence} (the broker deleted them). */
+    /** Forgets cached records below {@code sequence} (the broker deleted them). */
     void pruned(int lane, long sequence) {
-        recent[lane].headMap(sequence, true).clear();
+        prunedUpTo.accumulateAndGet(lane, sequence, Math::max);
     }
 
     private void check(int lane) {

@@ -8,6 +8,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.locks.ReentrantLock;
 import java.util.function.Consumer;
+import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
 import org.apache.kafka.common.KafkaException;
@@ -35,6 +36,12 @@ final class TopicTail implements AutoCloseable {
     final ReentrantLock lock = new ReentrantLock();
 
     private final KafkaConsumer<byte[], byte[]> consumer;
+    /**
+     * Reads the partitions' ends including records of transactions not yet complete (the high watermark), never
+     * assigned: reading up to there waits out every transaction that had written before the call, committed or not.
+     */
+    private final KafkaConsumer<byte[], byte[]> ends;
+
     private final List<TopicPartition> partitions;
     private final Consumer<ConsumerRecord<byte[], byte[]>> fold;
     private final Duration timeout;
@@ -53,7 +60,13 @@ final class TopicTail implements AutoCloseable {
             int partitionCount,
             Duration timeout,
             Consumer<ConsumerRecord<byte[], byte[]>> fold) {
-        this.consumer = new KafkaConsumer<>(consumerConfig);
+        // Catching up waits for the broker's answer: have it answer at once when nothing new is there.
+        Map<String, Object> config = new HashMap<>(consumerConfig);
+        config.put(ConsumerConfig.FETCH_MAX_WAIT_MS_CONFIG, 5);
+        this.consumer = new KafkaConsumer<>(config);
+        Map<String, Object> endsConfig = new HashMap<>(config);
+        endsConfig.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_uncommitted");
+        this.ends = new KafkaConsumer<>(endsConfig);
         this.partitions = new ArrayList<>();
         for (int p = 0; p < partitionCount; p++) {
             partitions.add(new TopicPartition(topic, p));
@@ -66,7 +79,8 @@ final class TopicTail implements AutoCloseable {
 
     /**
      * Folds every record committed to the topic up to now, so that what this process or any other wrote and had
-     * acknowledged before the call is in the view afterwards.
+     * acknowledged (or committed) before the call is in the view afterwards: it reads up to the partitions' high
+     * watermarks, past the end of every transaction open when it started.
      *
      * @throws JournalException when the broker does not answer in time
      */
@@ -74,7 +88,7 @@ final class TopicTail implements AutoCloseable {
         lock.lock();
         try {
             try {
-                Map<TopicPartition, Long> end = consumer.endOffsets(partitions, timeout);
+                Map<TopicPartition, Long> end = ends.endOffsets(partitions, timeout);
                 readTo(end);
             } catch (KafkaException e) {
                 throw new JournalException(
@@ -175,6 +189,7 @@ final class TopicTail implements AutoCloseable {
         lock.lock();
         try {
             consumer.close(Duration.ofSeconds(1));
+            ends.close(Duration.ofSeconds(1));
         } finally {
             lock.unlock();
         }

@@ -24,6 +24,7 @@ import dev.keel.spi.Journal;
 import dev.keel.spi.LogRecord;
 import dev.keel.spi.PauseKey;
 import dev.keel.spi.Tally;
+import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.Meter;
 import io.micrometer.core.instrument.MeterRegistry;
@@ -141,7 +142,14 @@ public final class Keel implements AutoCloseable {
         this.subscriptions = new SubscriptionTable(laneSpace);
         this.pauses = new PauseBoard(journal, clock);
         this.leases = journal.leases()
-                .map(l -> new LeaseKeeper(l, instanceId, b.leaseDuration, lanes, subscriptions::workerList))
+                .map(l -> new LeaseKeeper(
+                        l,
+                        instanceId,
+                        b.leaseDuration,
+                        lanes,
+                        subscriptions::workerList,
+                        laneChanges("gained"),
+                        laneChanges("lost")))
                 .orElse(null);
         this.maintenance = new Maintenance(
                 journal,
@@ -171,6 +179,13 @@ public final class Keel implements AutoCloseable {
             subscribe(s);
         }
         watchdog.start();
+    }
+
+    private Counter laneChanges(String direction) {
+        return Counter.builder(KeelMeter.LANE_CHANGES.meterName())
+                .description(KeelMeter.LANE_CHANGES.description())
+                .tag("direction", direction)
+                .register(telemetry.registry());
     }
 
     /** A builder with the defaults: memory journal, 8 lanes, system clock, no metrics or tracing wired. */

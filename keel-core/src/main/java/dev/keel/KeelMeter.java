@@ -26,7 +26,10 @@ public enum KeelMeter {
     /** Gauge: subscriptions registered. */
     SUBSCRIPTIONS("keel.subscriptions", "subscriptions registered with the runtime"),
     /** Gauge: lanes of the log (state=total) and those this instance delivers now (state=held). Tags: state. */
-    LANES("keel.lanes", "lanes of the log (total) and those this instance delivers now (held)");
+    LANES("keel.lanes", "lanes of the log (total) and those this instance delivers now (held)"),
+    LANE_CHANGES(
+            "keel.lane.changes",
+            "lanes this instance took over (gained) or stopped delivering (lost): how often lanes move between instances");
 
     private final String meterName;
     private final String description;

@@ -8,6 +8,8 @@ import dev.keel.DeadLetterQuery;
 import dev.keel.Keel;
 import dev.keel.RetryPolicy;
 import dev.keel.Subscription;
+import io.micrometer.core.instrument.MeterRegistry;
+import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -46,7 +48,12 @@ class KafkaRuntimeTest {
     }
 
     private static Keel keel(String topic, Subscription... subs) {
+        return keel(topic, new SimpleMeterRegistry(), subs);
+    }
+
+    private static Keel keel(String topic, MeterRegistry registry, Subscription... subs) {
         Keel.Builder b = Keel.builder()
+                .meterRegistry(registry)
                 .lanes(4)
                 .leaseDuration(Duration.ofSeconds(2))
                 .journal(KafkaJournal.builder()
@@ -58,6 +65,13 @@ class KafkaRuntimeTest {
             b.subscription(s);
         }
         return b.build();
+    }
+
+    private static double laneChanges(MeterRegistry registry, String direction) {
+        return registry.get("keel.lane.changes")
+                .tag("direction", direction)
+                .counter()
+                .count();
     }
 
     private static RetryPolicy retries(int attempts) {
@@ -207,10 +221,14 @@ class KafkaRuntimeTest {
         Map<String, List<Integer>> byKey = new ConcurrentHashMap<>();
         Map<String, Set<Integer>> lanesBy = new ConcurrentHashMap<>();
         List<Keel> runtimes = new ArrayList<>();
+        Map<String, MeterRegistry> meters = new HashMap<>();
+        double[] changes = new double[3];
         try {
             for (String name : List.of("a", "b")) {
+                meters.put(name, new SimpleMeterRegistry());
                 Keel k = keel(
                         topic,
+                        meters.get(name),
                         Subscription.builder("counter")
                                 .types("tick")
                                 .handler(Integer.class, d -> {
@@ -228,6 +246,12 @@ class KafkaRuntimeTest {
             }
             await().atMost(Duration.ofSeconds(60))
                     .until(() -> byKey.values().stream().mapToInt(List::size).sum() >= 200);
+            // A lane a gave back counts as lost at once, and as gained by b at b's next heartbeat.
+            await().atMost(Duration.ofSeconds(10))
+                    .until(() -> laneChanges(meters.get("b"), "gained") == laneChanges(meters.get("a"), "lost"));
+            changes[0] = laneChanges(meters.get("a"), "gained");
+            changes[1] = laneChanges(meters.get("a"), "lost");
+            changes[2] = laneChanges(meters.get("b"), "gained");
         } finally {
             runtimes.forEach(Keel::close);
         }
@@ -237,5 +261,8 @@ class KafkaRuntimeTest {
         // The first runtime held every lane, then handed its surplus over to the second: both delivered, and the
         // hand-over (commit, then release) repeated nothing.
         assertThat(lanesBy).as("both runtimes delivered lanes").hasSize(2);
+        // Every lane was gained once by a, and the ones b took over were lost by a and gained by b.
+        assertThat(changes[0]).isEqualTo(4);
+        assertThat(changes[2]).isPositive().isEqualTo(changes[1]);
     }
 }

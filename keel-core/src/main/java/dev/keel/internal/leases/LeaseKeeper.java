@@ -3,6 +3,7 @@ package dev.keel.internal.leases;
 import dev.keel.internal.lanes.LaneWorker;
 import dev.keel.spi.Commit;
 import dev.keel.spi.LaneLeases;
+import io.micrometer.core.instrument.Counter;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -35,6 +36,8 @@ public final class LeaseKeeper {
     private final int leasedLanes;
 
     private final IntFunction<List<LaneWorker>> workers;
+    private final Counter gained;
+    private final Counter lost;
     private final ConcurrentHashMap<Integer, Long> owned = new ConcurrentHashMap<>();
     /** Lanes being given back, with the time (nanoTime) after which they go even if a pass still runs. */
     private final ConcurrentHashMap<Integer, Long> releasing = new ConcurrentHashMap<>();
@@ -45,18 +48,24 @@ public final class LeaseKeeper {
 
     /**
      * @param workers the workers of a lane, to tell them the lane was granted or lost
+     * @param gained counts lanes taken over (a grant, or a new token)
+     * @param lost counts lanes lost or given back
      */
     public LeaseKeeper(
             LaneLeases leases,
             String instanceId,
             Duration leaseDuration,
             int leasedLanes,
-            IntFunction<List<LaneWorker>> workers) {
+            IntFunction<List<LaneWorker>> workers,
+            Counter gained,
+            Counter lost) {
         this.leases = leases;
         this.instanceId = instanceId;
         this.leaseDuration = leaseDuration;
         this.leasedLanes = leasedLanes;
         this.workers = workers;
+        this.gained = gained;
+        this.lost = lost;
     }
 
     /** Takes the first leases now, then starts the heartbeat thread. */
@@ -91,12 +100,14 @@ public final class LeaseKeeper {
             if (!held.lanes().containsKey(lane)) {
                 owned.remove(lane);
                 releasing.remove(lane);
+                lost.increment();
                 tell(lane);
             }
         }
         held.lanes().forEach((lane, token) -> {
             Long before = owned.put(lane, token);
             if (before == null || !before.equals(token)) {
+                gained.increment();
                 tell(lane);
             }
         });
@@ -117,6 +128,7 @@ public final class LeaseKeeper {
             for (Integer lane : done) {
                 owned.remove(lane);
                 releasing.remove(lane);
+                lost.increment();
             }
         }
         int extra = owned.size() - releasing.size() - held.fairShare();

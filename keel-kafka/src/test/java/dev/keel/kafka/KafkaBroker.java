@@ -21,23 +21,78 @@ import java.util.stream.Stream;
  */
 public final class KafkaBroker implements AutoCloseable {
     private final Path dir;
+    private final int nodeId;
     private final int port;
     private final int controllerPort;
+    /** The controller quorum, {@code id@host:port,...}; this node alone for a single broker. */
+    private String voters;
+    /** How many brokers the cluster has: internal topics are replicated to all of them, up to three. */
+    private int clusterSize = 1;
+
     private Process process;
 
-    private KafkaBroker(Path dir, int port, int controllerPort) {
+    private KafkaBroker(Path dir, int nodeId, int port, int controllerPort) {
         this.dir = dir;
+        this.nodeId = nodeId;
         this.port = port;
         this.controllerPort = controllerPort;
+        this.voters = nodeId + "@127.0.0.1:" + controllerPort;
     }
 
     /** Formats a fresh data directory and starts the broker; returns once it accepts connections. */
     public static KafkaBroker start() throws IOException, InterruptedException {
-        Path dir = Files.createTempDirectory("keel-kafka-");
-        KafkaBroker broker = new KafkaBroker(dir, freePort(), freePort());
-        broker.format();
+        KafkaBroker broker = new KafkaBroker(Files.createTempDirectory("keel-kafka-"), 1, freePort(), freePort());
+        broker.format(clusterId());
         broker.launch();
         return broker;
+    }
+
+    /**
+     * A cluster of brokers, each also a controller, in their own JVMs: what a leader change needs. Returns once
+     * every broker accepts connections.
+     */
+    public static List<KafkaBroker> startCluster(int size) throws IOException, InterruptedException {
+        List<KafkaBroker> nodes = new ArrayList<>();
+        for (int id = 1; id <= size; id++) {
+            nodes.add(new KafkaBroker(Files.createTempDirectory("keel-kafka-" + id + "-"), id, freePort(), freePort()));
+        }
+        String quorum = String.join(
+                ",",
+                nodes.stream()
+                        .map(n -> n.nodeId + "@127.0.0.1:" + n.controllerPort)
+                        .toList());
+        String cluster = clusterId();
+        for (KafkaBroker n : nodes) {
+            n.voters = quorum;
+            n.clusterSize = size;
+            n.format(cluster);
+        }
+        List<Thread> starting = new ArrayList<>();
+        List<Exception> failed = new java.util.concurrent.CopyOnWriteArrayList<>();
+        for (KafkaBroker n : nodes) {
+            starting.add(Thread.ofPlatform().start(() -> {
+                try {
+                    n.launch();
+                } catch (Exception e) {
+                    failed.add(e);
+                }
+            }));
+        }
+        for (Thread t : starting) {
+            t.join();
+        }
+        if (!failed.isEmpty()) {
+            for (KafkaBroker n : nodes) {
+                n.kill();
+            }
+            throw new IllegalStateException("a broker of the cluster did not start", failed.getFirst());
+        }
+        return nodes;
+    }
+
+    /** This broker's node id. */
+    public int nodeId() {
+        return nodeId;
     }
 
     /** The bootstrap servers to give clients. */
@@ -67,9 +122,9 @@ public final class KafkaBroker implements AutoCloseable {
         }
     }
 
-    private void format() throws IOException, InterruptedException {
+    private void format(String clusterId) throws IOException, InterruptedException {
         Path props = writeProperties();
-        Process p = java("kafka.tools.StorageTool", "format", "--cluster-id=" + clusterId(), "-c", props.toString())
+        Process p = java("kafka.tools.StorageTool", "format", "--cluster-id=" + clusterId, "-c", props.toString())
                 .redirectOutput(dir.resolve("format.log").toFile())
                 .start();
         if (!p.waitFor(60, TimeUnit.SECONDS) || p.exitValue() != 0) {
@@ -102,8 +157,8 @@ public final class KafkaBroker implements AutoCloseable {
         String props = String.join(
                 "\n",
                 "process.roles=broker,controller",
-                "node.id=1",
-                "controller.quorum.voters=1@127.0.0.1:" + controllerPort,
+                "node.id=" + nodeId,
+                "controller.quorum.voters=" + voters,
                 "listeners=PLAINTEXT://127.0.0.1:" + port + ",CONTROLLER://127.0.0.1:" + controllerPort,
                 "advertised.listeners=PLAINTEXT://127.0.0.1:" + port,
                 "controller.listener.names=CONTROLLER",
@@ -112,10 +167,12 @@ public final class KafkaBroker implements AutoCloseable {
                 "log.dirs=" + dir.resolve("data"),
                 "num.partitions=1",
                 "auto.create.topics.enable=false",
-                "offsets.topic.replication.factor=1",
+                "offsets.topic.replication.factor=" + Math.min(3, clusterSize),
                 "offsets.topic.num.partitions=4",
-                "transaction.state.log.replication.factor=1",
-                "transaction.state.log.min.isr=1",
+                "transaction.state.log.replication.factor=" + Math.min(3, clusterSize),
+                "transaction.state.log.min.isr=" + Math.min(2, clusterSize),
+                "min.insync.replicas=" + Math.min(2, clusterSize),
+                "unclean.leader.election.enable=false",
                 "transaction.state.log.num.partitions=4",
                 "group.initial.rebalance.delay.ms=0",
                 "log.flush.interval.messages=9223372036854775807",

@@ -41,7 +41,8 @@ class StoreSettingsTest {
     @Test
     void shouldSayWhatIsWrongWithEachBadSetting() {
         assertThatThrownBy(() -> StoreSettings.fromEnvironment(Map.of("KEEL_STORE", "mongo")))
-                .hasMessage("KEEL_STORE is 'mongo'; use sqlite (the default), postgres or memory");
+                .hasMessage("KEEL_STORE is 'mongo'; use sqlite (the default), postgres or memory"
+                        + " (keel serve also runs on kafka)");
         assertThatThrownBy(() -> StoreSettings.fromEnvironment(Map.of("KEEL_STORE", "postgres")))
                 .hasMessageContaining("needs KEEL_JDBC_URL");
         assertThatThrownBy(() -> StoreSettings.fromEnvironment(

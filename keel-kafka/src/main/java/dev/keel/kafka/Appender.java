@@ -42,7 +42,8 @@ import org.slf4j.LoggerFactory;
  * first ({@link DedupClaims}).
  *
  * <p>Threads: any thread appends; the producer's callbacks complete the futures on {@code completer}, never
- * on the producer's own thread; a batch with dedup keys runs on a virtual thread of its own.
+ * on the producer's own thread. Batches with dedup keys queue up and are claimed and sent in their order by one
+ * virtual thread at a time ({@code keel-kafka-dedup}).
  */
 final class Appender {
     private static final Logger log = LoggerFactory.getLogger(Appender.class);
@@ -58,6 +59,11 @@ final class Appender {
     private final Duration timeout;
     private final long maxRecordBytes;
     private final long dedupRetentionMillis;
+    /** Batches with dedup keys, in the order they were appended; one virtual thread drains them at a time. */
+    private final java.util.concurrent.ConcurrentLinkedQueue<ClaimJob> claims =
+            new java.util.concurrent.ConcurrentLinkedQueue<>();
+
+    private final java.util.concurrent.atomic.AtomicBoolean claiming = new java.util.concurrent.atomic.AtomicBoolean();
 
     Appender(
             String topic,
@@ -93,13 +99,10 @@ final class Appender {
         for (Append a : batch) {
             if (a.dedupKey() != null) {
                 CompletableFuture<List<AppendResult>> out = new CompletableFuture<>();
-                Thread.ofVirtual().name("keel-kafka-dedup").start(() -> {
-                    try {
-                        out.complete(appendWithClaims(batch, records));
-                    } catch (Throwable t) {
-                        out.completeExceptionally(t);
-                    }
-                });
+                claims.add(new ClaimJob(batch, records, out));
+                if (claiming.compareAndSet(false, true)) {
+                    Thread.ofVirtual().name("keel-kafka-dedup").start(this::drainClaims);
+                }
                 return out;
             }
         }
@@ -114,6 +117,32 @@ final class Appender {
                 results.add(outcomes[i].result());
             }
             out.complete(results);
+        });
+        return out;
+    }
+
+    /** Appends one event: the common case of an emit, without the batch's lists and counters. */
+    CompletableFuture<AppendResult> appendOne(Append a) {
+        if (a.dedupKey() != null) {
+            return append(List.of(a)).thenApply(List::getFirst);
+        }
+        ProducerRecord<byte[], byte[]> record;
+        try {
+            record = encode(List.of(a)).getFirst();
+        } catch (RuntimeException e) {
+            return CompletableFuture.failedFuture(e);
+        }
+        CompletableFuture<AppendResult> out = new CompletableFuture<>();
+        producer.send(record, (m, error) -> {
+            if (error != null) {
+                RuntimeException failure = failure(a, record, error);
+                completer.run(() -> out.completeExceptionally(failure));
+                return;
+            }
+            long sequence = m.offset() + 1;
+            AppendResult result = new AppendResult(a.lane(), sequence, a.event().id(), false);
+            reader.appended(a.lane(), sequence, a.event());
+            completer.run(() -> out.complete(result));
         });
         return out;
     }
@@ -197,6 +226,56 @@ final class Appender {
                 error);
     }
 
+    /** A batch with dedup keys, waiting for its turn. */
+    private record ClaimJob(
+            List<Append> batch,
+            List<ProducerRecord<byte[], byte[]>> records,
+            CompletableFuture<List<AppendResult>> out) {}
+
+    /**
+     * Runs the batches with dedup keys in the order they were appended, every batch waiting at the time as one:
+     * one claim round for all of them, so order holds (a later emit of a key never overtakes an earlier one) and a
+     * busy intake pays one round trip for many batches.
+     */
+    private void drainClaims() {
+        while (true) {
+            List<ClaimJob> jobs = new ArrayList<>();
+            for (ClaimJob j; (j = claims.poll()) != null; ) {
+                jobs.add(j);
+            }
+            if (jobs.isEmpty()) {
+                claiming.set(false);
+                if (claims.isEmpty() || !claiming.compareAndSet(false, true)) {
+                    return;
+                }
+                continue;
+            }
+            List<Append> all = new ArrayList<>();
+            List<ProducerRecord<byte[], byte[]>> records = new ArrayList<>();
+            for (ClaimJob j : jobs) {
+                all.addAll(j.batch());
+                records.addAll(j.records());
+            }
+            try {
+                List<AppendResult> results = appendWithClaims(all, records);
+                int at = 0;
+                for (ClaimJob j : jobs) {
+                    List<AppendResult> mine = results.subList(at, at + j.batch().size());
+                    at += j.batch().size();
+                    j.out().complete(List.copyOf(mine));
+                }
+            } catch (Throwable t) {
+                // What was stored has its position recorded: a retry of any of these batches finds it a duplicate.
+                for (ClaimJob j : jobs) {
+                    j.out().completeExceptionally(t);
+                }
+                if (t instanceof InterruptedException) {
+                    Thread.currentThread().interrupt();
+                }
+            }
+        }
+    }
+
     /**
      * Claims the batch's dedup keys, appends the events whose claims won, records their positions, and reports
      * every other one as the duplicate of the event that holds its key. Blocking; runs on a virtual thread.
@@ -254,8 +333,10 @@ final class Appender {
         Map<Integer, DedupClaims.Claim> lostTo = new HashMap<>();
         Map<String, Integer> ownWinners = new HashMap<>();
         List<Integer> again = new ArrayList<>();
-        // A claim counts for CLAIM_TIMEOUT without a position: past half of it, append nothing on its strength.
-        boolean late = System.nanoTime() - claimedAt > DedupClaims.CLAIM_TIMEOUT.toNanos() / 2;
+        // A claim counts for CLAIM_TIMEOUT without a position. Sending the event and then its position may take
+        // two producer waits each (DedupClaims.LATE_AFTER leaves room for them): past it, append nothing on its
+        // strength.
+        boolean late = System.nanoTime() - claimedAt > DedupClaims.LATE_AFTER.toNanos();
         for (int i : open) {
             String claimId = claimIds.get(i);
             if (claimId == null) {

@@ -30,14 +30,17 @@ final class Completions {
     private void drain() {
         while (true) {
             Runnable r;
-            while ((r = queued.poll()) != null) {
-                try {
-                    r.run();
-                } catch (RuntimeException e) {
-                    // a completion's dependents threw: theirs to report, not ours to stop on
+            try {
+                while ((r = queued.poll()) != null) {
+                    try {
+                        r.run();
+                    } catch (Throwable t) {
+                        // a completion's dependents threw: theirs to report, not ours to stop on
+                    }
                 }
+            } finally {
+                draining.set(false);
             }
-            draining.set(false);
             // Queued after the last poll and before the flag dropped: drain again unless another drain took it.
             if (queued.isEmpty() || !draining.compareAndSet(false, true)) {
                 return;

@@ -23,7 +23,15 @@ import org.apache.kafka.clients.producer.ProducerRecord;
  * <p>Threads: the view is guarded by the tail's lock.
  */
 final class DedupClaims implements AutoCloseable {
-    static final Duration CLAIM_TIMEOUT = Duration.ofSeconds(60);
+    /**
+     * How long a winning claim counts without a recorded position: longer than the winner may take to send its
+     * event and then its position once it decided to ({@link #LATE_AFTER} plus two sends of at most the producer's
+     * {@code max.block.ms} and delivery timeout each, 30 s and 20 s by default).
+     */
+    static final Duration CLAIM_TIMEOUT = Duration.ofSeconds(150);
+
+    /** After this long since claiming, a winner appends nothing and voids its claim instead. */
+    static final Duration LATE_AFTER = Duration.ofSeconds(30);
 
     private final String topic;
     private final int partitions;

@@ -73,7 +73,7 @@ public final class KafkaBridge implements AutoCloseable {
     private final AtomicLong bridged = new AtomicLong();
     private final AtomicLong deadLettered = new AtomicLong();
     private volatile boolean running;
-    private KafkaConsumer<byte[], byte[]> consumer;
+    private volatile KafkaConsumer<byte[], byte[]> consumer;
     private Thread thread;
 
     private KafkaBridge(Builder b) {
@@ -103,13 +103,14 @@ public final class KafkaBridge implements AutoCloseable {
         c.put(ConsumerConfig.PARTITION_ASSIGNMENT_STRATEGY_CONFIG, CooperativeStickyAssignor.class.getName());
         c.put(ConsumerConfig.MAX_POLL_RECORDS_CONFIG, config.maxPollRecords);
         c.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed");
-        consumer = new KafkaConsumer<>(c);
+        KafkaConsumer<byte[], byte[]> mine = new KafkaConsumer<>(c);
+        consumer = mine;
         running = true;
-        thread = Thread.ofPlatform().name("keel-kafka-bridge").start(() -> run(keel));
+        thread = Thread.ofPlatform().name("keel-kafka-bridge").start(() -> run(keel, mine));
         return this;
     }
 
-    private void run(Keel keel) {
+    private void run(Keel keel, KafkaConsumer<byte[], byte[]> consumer) {
         Map<String, Object> p = new HashMap<>(config.clientProperties);
         p.put(CommonClientConfigs.BOOTSTRAP_SERVERS_CONFIG, config.bootstrapServers);
         p.put(ProducerConfig.KEY_SERIALIZER_CLASS_CONFIG, ByteArraySerializer.class);
@@ -128,8 +129,8 @@ public final class KafkaBridge implements AutoCloseable {
             });
             while (running) {
                 ConsumerRecords<byte[], byte[]> records = consumer.poll(Duration.ofMillis(200));
-                if (!records.isEmpty() && !bridge(keel, records, dlq)) {
-                    rewind(records);
+                if (!records.isEmpty() && !bridge(keel, consumer, records, dlq)) {
+                    rewind(consumer, records);
                     Thread.sleep(config.retryBackoff.toMillis());
                 }
             }
@@ -143,7 +144,11 @@ public final class KafkaBridge implements AutoCloseable {
     }
 
     /** Emits a poll's records and commits their offsets; false when the runtime refused some (read them again). */
-    private boolean bridge(Keel keel, ConsumerRecords<byte[], byte[]> records, KafkaProducer<byte[], byte[]> dlq) {
+    private boolean bridge(
+            Keel keel,
+            KafkaConsumer<byte[], byte[]> consumer,
+            ConsumerRecords<byte[], byte[]> records,
+            KafkaProducer<byte[], byte[]> dlq) {
         List<CompletableFuture<?>> acks = new ArrayList<>();
         for (ConsumerRecord<byte[], byte[]> r : records) {
             Event<Object> e;
@@ -153,14 +158,25 @@ public final class KafkaBridge implements AutoCloseable {
                 acks.add(deadLetter(r, unreadable, dlq));
                 continue;
             }
+            CompletableFuture<Object> emitted;
             try {
-                acks.add(keel.emit(e));
+                emitted = keel.emit(e).thenApply(receipt -> receipt);
             } catch (RuntimeException refused) {
-                acks.add(CompletableFuture.failedFuture(refused));
+                emitted = CompletableFuture.failedFuture(refused);
             }
+            // An event the runtime refuses for what it is (invalid, too large, failing validation) would be refused
+            // again: it goes to the dead-letter topic, and the partition moves on.
+            acks.add(emitted.exceptionallyCompose(error -> {
+                Throwable cause = error instanceof java.util.concurrent.CompletionException && error.getCause() != null
+                        ? error.getCause()
+                        : error;
+                return refusedForGood(cause)
+                        ? deadLetter(r, (RuntimeException) cause, dlq)
+                        : CompletableFuture.failedFuture(cause);
+            }));
         }
         try {
-            CompletableFuture.allOf(acks.toArray(CompletableFuture[]::new)).get(60, TimeUnit.SECONDS);
+            CompletableFuture.allOf(acks.toArray(CompletableFuture[]::new)).get(25, TimeUnit.SECONDS);
         } catch (Exception notAll) {
             log.warn(
                     "the runtime did not take a poll of {} records; reading them again: {}",
@@ -173,18 +189,33 @@ public final class KafkaBridge implements AutoCloseable {
             List<ConsumerRecord<byte[], byte[]>> part = records.records(tp);
             next.put(tp, new OffsetAndMetadata(part.getLast().offset() + 1));
         }
-        consumer.commitSync(next);
+        try {
+            consumer.commitSync(next);
+        } catch (org.apache.kafka.common.KafkaException e) {
+            // A rebalance or a slow broker: the records may be read again, and their idempotency keys drop them.
+            log.warn(
+                    "the bridge of group {} could not commit its offsets ({}); it reads on",
+                    config.group,
+                    e.toString());
+        }
         bridged.addAndGet(records.count());
         return true;
     }
 
-    private void rewind(ConsumerRecords<byte[], byte[]> records) {
+    private static boolean refusedForGood(Throwable t) {
+        return t instanceof dev.keel.InvalidEventException
+                || t instanceof dev.keel.ValidationFailedException
+                || t instanceof dev.keel.PayloadTooLargeException
+                || t instanceof dev.keel.LoopDetectedException;
+    }
+
+    private static void rewind(KafkaConsumer<byte[], byte[]> consumer, ConsumerRecords<byte[], byte[]> records) {
         for (TopicPartition tp : records.partitions()) {
             consumer.seek(tp, records.records(tp).getFirst().offset());
         }
     }
 
-    private CompletableFuture<?> deadLetter(
+    private CompletableFuture<Object> deadLetter(
             ConsumerRecord<byte[], byte[]> r, RuntimeException why, KafkaProducer<byte[], byte[]> dlq) {
         RecordHeaders h = new RecordHeaders();
         r.headers().forEach(h::add);
@@ -297,7 +328,7 @@ public final class KafkaBridge implements AutoCloseable {
         }
         consumer.wakeup();
         try {
-            t.join(Duration.ofSeconds(30));
+            t.join(Duration.ofSeconds(40));
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         }

@@ -183,6 +183,11 @@ public final class KafkaJournal implements Journal {
     }
 
     @Override
+    public CompletableFuture<AppendResult> append(Append one) {
+        return appender.appendOne(one);
+    }
+
+    @Override
     public long head(int lane) {
         return reader.head(lane);
     }

@@ -52,6 +52,7 @@ public final class KafkaRelay implements AutoCloseable {
     private final CloudEventHeaders binary;
     private final CircuitBreaker breaker;
     private volatile String lastError;
+    private volatile boolean closed;
 
     private KafkaRelay(Builder b) {
         this.config = b;
@@ -77,6 +78,11 @@ public final class KafkaRelay implements AutoCloseable {
                         .failureRateThreshold(50)
                         .waitDurationInOpenState(b.probeInterval)
                         .permittedNumberOfCallsInHalfOpenState(1)
+                        // Only the broker's failures open it: a poison event fails alone, as any handler failure.
+                        .recordExceptions(
+                                org.apache.kafka.common.KafkaException.class,
+                                TimeoutException.class,
+                                RelayClosedException.class)
                         .build());
     }
 
@@ -108,7 +114,19 @@ public final class KafkaRelay implements AutoCloseable {
                 .build();
     }
 
+    /** The relay was closed while its subscription still ran: the circuit opens, the events wait. */
+    static final class RelayClosedException extends RuntimeException {
+        private static final long serialVersionUID = 1L;
+
+        RelayClosedException(String topic) {
+            super("the relay to " + topic + " is closed; close the runtime before its relays");
+        }
+    }
+
     private void publish(Event<?> e) throws Exception {
+        if (closed) {
+            throw new RelayClosedException(config.topic);
+        }
         String key = e.partitionKey();
         ProducerRecord<byte[], byte[]> record = new ProducerRecord<>(
                 config.topic,
@@ -153,6 +171,7 @@ public final class KafkaRelay implements AutoCloseable {
 
     @Override
     public void close() {
+        closed = true;
         producer.close(Duration.ofSeconds(5));
     }
 

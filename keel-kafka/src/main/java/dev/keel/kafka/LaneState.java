@@ -127,7 +127,7 @@ final class LaneState implements AutoCloseable {
     }
 
     OptionalLong cursor(String sub, int lane) {
-        tail.catchUp();
+        tail.catchUp(lane);
         tail.lock.lock();
         try {
             SubscriptionLane s = lanes.getOrDefault(lane, Map.of()).get(sub);
@@ -151,7 +151,7 @@ final class LaneState implements AutoCloseable {
     }
 
     List<Pending> pending(String sub, int lane) {
-        tail.catchUp();
+        tail.catchUp(lane);
         tail.lock.lock();
         try {
             SubscriptionLane s = lanes.getOrDefault(lane, Map.of()).get(sub);

@@ -159,10 +159,12 @@ final class LaneTransactions implements AutoCloseable {
                     return inTransaction(p, c, records);
                 } catch (ProducerFencedException | InvalidProducerEpochException fenced) {
                     closeQuietly(lane);
-                    if (c.fence() != Commit.NO_FENCE) {
+                    // Fenced by an instance that started the producer and then found the lane is not its own: if
+                    // the lease log still gives the lane to this instance, start again once and commit.
+                    if (c.fence() != Commit.NO_FENCE && (attempt > 0 || !ownership.stillHolds(lane, c.fence()))) {
                         throw new LeaseLostException(lane, c.fence(), currentToken);
                     }
-                    if (attempt > 0) {
+                    if (attempt > 0 && c.fence() == Commit.NO_FENCE) {
                         throw new JournalException(
                                 "lane " + lane + " of " + topic
                                         + " is committed by another instance at the same time; give it a lease",

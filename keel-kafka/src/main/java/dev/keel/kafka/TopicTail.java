@@ -78,18 +78,37 @@ final class TopicTail implements AutoCloseable {
     }
 
     /**
+     * How long a reader waits for transactions that were open when it started before it settles for what is
+     * committed: a live owner's transaction ends within milliseconds; a dead one's only when the lane is taken
+     * over (which aborts it) or it times out, and a reader must not stall that long.
+     */
+    private static final Duration PATIENCE = Duration.ofSeconds(2);
+
+    /**
      * Folds every record committed to the topic up to now, so that what this process or any other wrote and had
      * acknowledged (or committed) before the call is in the view afterwards: it reads up to the partitions' high
-     * watermarks, past the end of every transaction open when it started.
+     * watermarks, past the end of every transaction open when it started, waiting for those at most {@link
+     * #PATIENCE}, then up to what is committed.
      *
      * @throws JournalException when the broker does not answer in time
      */
     void catchUp() {
+        catchUp(partitions);
+    }
+
+    /** {@link #catchUp()} for one partition (a lane's view). */
+    void catchUp(int partition) {
+        catchUp(List.of(partitions.get(partition)));
+    }
+
+    private void catchUp(List<TopicPartition> which) {
         lock.lock();
         try {
             try {
-                Map<TopicPartition, Long> end = ends.endOffsets(partitions, timeout);
-                readTo(end);
+                Map<TopicPartition, Long> end = ends.endOffsets(which, timeout);
+                if (!readTo(end, PATIENCE)) {
+                    readTo(consumer.endOffsets(which, timeout), timeout); // the last stable offsets
+                }
             } catch (KafkaException e) {
                 throw new JournalException(
                         "reading Keel's topic " + partitions.getFirst().topic() + " failed: " + e.getMessage(), e);
@@ -106,7 +125,7 @@ final class TopicTail implements AutoCloseable {
             Map<TopicPartition, Long> end = new HashMap<>();
             end.put(partitions.get(partition), offset + 1);
             try {
-                readTo(end);
+                readTo(end, timeout);
             } catch (KafkaException e) {
                 throw new JournalException(
                         "reading Keel's topic " + partitions.getFirst().topic() + " failed: " + e.getMessage(), e);
@@ -116,10 +135,19 @@ final class TopicTail implements AutoCloseable {
         }
     }
 
-    private void readTo(Map<TopicPartition, Long> end) {
-        long deadline = System.nanoTime() + timeout.toNanos();
+    /**
+     * Reads until every partition's position reaches its end; false when {@code patience} (shorter than the
+     * timeout) ran out first.
+     *
+     * @throws JournalException when the timeout ran out first
+     */
+    private boolean readTo(Map<TopicPartition, Long> end, Duration patience) {
+        long deadline = System.nanoTime() + patience.toNanos();
         while (behind(end)) {
             if (System.nanoTime() - deadline > 0) {
+                if (patience.compareTo(timeout) < 0) {
+                    return false;
+                }
                 throw new JournalException(
                         "Keel's topic " + partitions.getFirst().topic() + " could not be read to its end within "
                                 + timeout.toSeconds() + " s; is the broker reachable?");
@@ -138,6 +166,7 @@ final class TopicTail implements AutoCloseable {
                 foldSafely(r);
             }
         }
+        return true;
     }
 
     /**

@@ -265,4 +265,29 @@ class KafkaRuntimeTest {
         assertThat(changes[0]).isEqualTo(4);
         assertThat(changes[2]).isPositive().isEqualTo(changes[1]);
     }
+
+    @Test
+    void shouldKeepTheOrderOfAppendsWithDedupKeysSentWithoutWaiting() throws Exception {
+        List<Integer> seen = new CopyOnWriteArrayList<>();
+        try (Keel keel = keel(
+                newTopic(),
+                Subscription.builder("ordered")
+                        .types("step")
+                        .handler(Integer.class, d -> seen.add(d.data()))
+                        .build())) {
+            keel.start();
+            List<java.util.concurrent.CompletableFuture<?>> sent = new ArrayList<>();
+            for (int i = 0; i < 300; i++) {
+                // One key, each with its own idempotency key, none awaited before the next: the claims of
+                // several appends are in flight at once, and their order must still be the order of the emits.
+                sent.add(keel.emit(dev.keel.Event.builder("step", (Object) i)
+                        .key("one-key")
+                        .idempotencyKey("step-" + i)
+                        .build()));
+            }
+            sent.forEach(java.util.concurrent.CompletableFuture::join);
+            await().atMost(Duration.ofSeconds(30)).until(() -> seen.size() == 300);
+        }
+        assertThat(seen).isSorted();
+    }
 }

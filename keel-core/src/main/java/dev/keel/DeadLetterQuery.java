@@ -124,4 +124,30 @@ public record DeadLetterQuery(
         }
         return tenant == null || tenant.equals(d.event().tenant());
     }
+
+    /**
+     * The page this query selects from dead letters held in memory by id (ids grow with the time of
+     * dead-lettering, so id order is that time's order): paging by {@code afterId} in the query's direction, every
+     * criterion, and the limit. For engines that keep dead letters in a sorted map.
+     */
+    public java.util.List<DeadLetter> select(java.util.NavigableMap<String, DeadLetter> byId) {
+        java.util.Map<String, DeadLetter> from;
+        if (newestFirst) {
+            from = afterId == null
+                    ? byId.descendingMap()
+                    : byId.headMap(afterId, false).descendingMap();
+        } else {
+            from = afterId == null ? byId : byId.tailMap(afterId, false);
+        }
+        java.util.List<DeadLetter> out = new java.util.ArrayList<>();
+        for (DeadLetter d : from.values()) {
+            if (matches(d)) {
+                out.add(d);
+                if (out.size() == limit) {
+                    break;
+                }
+            }
+        }
+        return out;
+    }
 }

@@ -257,25 +257,7 @@ public final class MemoryJournal implements Journal {
 
     @Override
     public List<DeadLetter> deadLetters(DeadLetterQuery query) {
-        // Ids grow with the time of dead-lettering (UUIDv7): id order is that time's order.
-        Map<String, DeadLetter> from;
-        if (query.newestFirst()) {
-            from = query.afterId() == null
-                    ? deadLetters.descendingMap()
-                    : deadLetters.headMap(query.afterId(), false).descendingMap();
-        } else {
-            from = query.afterId() == null ? deadLetters : deadLetters.tailMap(query.afterId(), false);
-        }
-        List<DeadLetter> out = new ArrayList<>();
-        for (DeadLetter d : from.values()) {
-            if (query.matches(d)) {
-                out.add(d);
-                if (out.size() == query.limit()) {
-                    break;
-                }
-            }
-        }
-        return out;
+        return query.select(deadLetters);
     }
 
     @Override

@@ -44,6 +44,9 @@ import org.slf4j.LoggerFactory;
  * <p>Threads: any thread appends; the producer's callbacks complete the futures on {@code completer}, never
  * on the producer's own thread. Batches with dedup keys queue up and are claimed and sent in their order by one
  * virtual thread at a time ({@code keel-kafka-dedup}).
+ *
+ * <p>Longer than the other parts because the dedup claim rounds (claims, verdicts, positions, voids) live here,
+ * beside the plain path whose encoding and sending they share.
  */
 final class Appender {
     private static final Logger log = LoggerFactory.getLogger(Appender.class);

@@ -5,10 +5,8 @@ import dev.keel.DeadLetter;
 import dev.keel.DeadLetterQuery;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
-import java.util.NavigableMap;
 import java.util.Optional;
 import java.util.concurrent.ConcurrentSkipListMap;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
@@ -96,24 +94,7 @@ final class DeadLetterTopic implements AutoCloseable {
 
     List<DeadLetter> query(DeadLetterQuery query) {
         tail.catchUp();
-        NavigableMap<String, DeadLetter> from;
-        if (query.newestFirst()) {
-            from = query.afterId() == null
-                    ? byId.descendingMap()
-                    : byId.headMap(query.afterId(), false).descendingMap();
-        } else {
-            from = query.afterId() == null ? byId : byId.tailMap(query.afterId(), false);
-        }
-        List<DeadLetter> out = new ArrayList<>();
-        for (DeadLetter d : from.values()) {
-            if (query.matches(d)) {
-                out.add(d);
-                if (out.size() == query.limit()) {
-                    break;
-                }
-            }
-        }
-        return out;
+        return query.select(byId);
     }
 
     Optional<DeadLetter> get(String id) {

@@ -144,7 +144,7 @@ final class Appender {
             }
             long sequence = m.offset() + 1;
             AppendResult result = new AppendResult(a.lane(), sequence, a.event().id(), false);
-            reader.appended(a.lane(), sequence, a.event());
+            reader.appended(a.lane(), sequence, a.event(), record.value().length);
             completer.run(() -> out.complete(result));
         });
         return out;
@@ -193,7 +193,8 @@ final class Appender {
                     long sequence = m.offset() + 1;
                     outcomes[index] = new Outcome(
                             new AppendResult(a.lane(), sequence, a.event().id(), false), null);
-                    reader.appended(a.lane(), sequence, a.event());
+                    reader.appended(
+                            a.lane(), sequence, a.event(), records.get(index).value().length);
                 }
                 if (left.decrementAndGet() == 0) {
                     completer.run(() -> out.complete(outcomes));

@@ -37,6 +37,8 @@ final class LogReader implements AutoCloseable {
     static final int WATCH_MILLIS = 100;
     /** Records kept per lane; a power of two. */
     private static final int CACHED = 16_384;
+    /** The largest record kept in a ring: 16,384 of them make at most 64 MiB of records per lane. */
+    private static final int CACHED_RECORD_BYTES = 4_096;
 
     private static final Duration FETCH_WAIT = Duration.ofMillis(500);
 
@@ -112,14 +114,23 @@ final class LogReader implements AutoCloseable {
         return heads.get(lane);
     }
 
-    /** Records an acknowledged append: the lane's head moves, and the record is served from memory. */
-    void appended(int lane, long sequence, Event<?> event) {
-        cache(new LogRecord(lane, sequence, event));
+    /**
+     * Records an acknowledged append of an event whose record has {@code bytes} bytes: the lane's head moves, and
+     * the record is served from memory.
+     */
+    void appended(int lane, long sequence, Event<?> event, int bytes) {
+        cache(new LogRecord(lane, sequence, event), bytes);
         advance(lane, sequence);
     }
 
-    private void cache(LogRecord r) {
-        recent[r.lane()].set((int) (r.sequence() & (CACHED - 1)), r);
+    /**
+     * Keeps a record in the lane's ring unless it is large: the ring is bounded by count, so its size in memory is
+     * bounded by {@link #CACHED} times {@link #CACHED_RECORD_BYTES}; a large event is read from the broker.
+     */
+    private void cache(LogRecord r, int bytes) {
+        if (bytes <= CACHED_RECORD_BYTES) {
+            recent[r.lane()].set((int) (r.sequence() & (CACHED - 1)), r);
+        }
     }
 
     List<LogRecord> read(int lane, long after, int max) {
@@ -172,7 +183,7 @@ final class LogReader implements AutoCloseable {
         while (out.isEmpty() && System.nanoTime() - deadline < 0 && !closed) {
             for (ConsumerRecord<byte[], byte[]> r : c.poll(Duration.ofMillis(50))) {
                 LogRecord record = new LogRecord(lane, r.offset() + 1, decode(r));
-                cache(record);
+                cache(record, r.serializedValueSize());
                 advance(lane, record.sequence());
                 if (record.sequence() > after && out.size() < max) {
                     out.add(record);

@@ -40,11 +40,13 @@ final class LogReader implements AutoCloseable {
     /** The largest record kept in a ring: 16,384 of them make at most 64 MiB of records per lane. */
     private static final int CACHED_RECORD_BYTES = 4_096;
 
+    /** How long a fetch waits for records before it asks whether any follow. */
     private static final Duration FETCH_WAIT = Duration.ofMillis(500);
 
     private final String topic;
     private final int lanes;
     private final Map<String, Object> consumerConfig;
+    private final Duration timeout;
     private final EnvelopeCodec codec;
     private final AtomicLongArray heads;
     /** Per lane, a ring of recent records indexed by sequence: a slot holds the latest record that maps to it. */
@@ -63,6 +65,7 @@ final class LogReader implements AutoCloseable {
         this.topic = topic;
         this.lanes = lanes;
         this.consumerConfig = consumerConfig;
+        this.timeout = timeout;
         this.codec = codec;
         this.heads = new AtomicLongArray(lanes);
         this.recent = new AtomicReferenceArray[lanes];
@@ -178,9 +181,13 @@ final class LogReader implements AutoCloseable {
         } else if (c.position(tp) != after) {
             c.seek(tp, after);
         }
-        long deadline = System.nanoTime() + FETCH_WAIT.toNanos();
+        // Empty means that nothing follows (or that what followed was pruned): a reader takes an empty page for
+        // that, so a slow fetch must not return one. Wait for records until the position is the partition's end,
+        // and fail after the timeout rather than answer empty.
+        long deadline = System.nanoTime() + timeout.toNanos();
+        long check = System.nanoTime() + FETCH_WAIT.toNanos();
         List<LogRecord> out = new ArrayList<>();
-        while (out.isEmpty() && System.nanoTime() - deadline < 0 && !closed) {
+        while (out.isEmpty() && !closed) {
             for (ConsumerRecord<byte[], byte[]> r : c.poll(Duration.ofMillis(50))) {
                 LogRecord record = new LogRecord(lane, r.offset() + 1, decode(r));
                 cache(record, r.serializedValueSize());
@@ -188,6 +195,17 @@ final class LogReader implements AutoCloseable {
                 if (record.sequence() > after && out.size() < max) {
                     out.add(record);
                 }
+            }
+            if (out.isEmpty() && System.nanoTime() - check > 0) {
+                if (c.position(tp, timeout)
+                        >= c.endOffsets(List.of(tp), timeout).get(tp)) {
+                    return out; // at the end: nothing follows
+                }
+                if (System.nanoTime() - deadline > 0) {
+                    throw new JournalException("lane " + lane + " of " + topic + " could not be read past " + after
+                            + " within " + timeout.toSeconds() + " s; is the broker reachable?");
+                }
+                check = System.nanoTime() + FETCH_WAIT.toNanos();
             }
         }
         return out;

@@ -106,6 +106,7 @@ class KafkaServerTest {
                 assertThat(f)
                         .as("frame after %d seen, on the second server", seen.size())
                         .isNotNull();
+                assertThat(f.event()).as(String.valueOf(f.data())).isEqualTo("message");
                 String id = JSON.readTree(f.data()).get("id").asText();
                 if (!seen.add(id)) {
                     duplicates.add(id);

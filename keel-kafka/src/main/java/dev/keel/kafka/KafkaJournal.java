@@ -69,7 +69,6 @@ public final class KafkaJournal implements Journal {
 
     private final Builder config;
     private final StateCodec codec;
-    private int lanes;
     private Admin admin;
     private KafkaProducer<byte[], byte[]> producer;
     private ExecutorService completer;
@@ -99,7 +98,6 @@ public final class KafkaJournal implements Journal {
 
     @Override
     public void open(int lanes) {
-        this.lanes = lanes;
         String topic = config.topic;
         Duration timeout = config.timeout;
         try {

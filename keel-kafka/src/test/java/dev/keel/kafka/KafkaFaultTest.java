@@ -162,7 +162,11 @@ class KafkaFaultTest {
             });
             await().atMost(Duration.ofSeconds(30)).until(() -> acknowledged.size() >= 300);
             broker.kill();
-            Thread.sleep(2_000);
+            // The outage is under way once emits stop being acknowledged: half a second without one.
+            int[] last = {acknowledged.size()};
+            await().atMost(Duration.ofSeconds(20))
+                    .pollInterval(Duration.ofMillis(500))
+                    .until(() -> last[0] == (last[0] = acknowledged.size()));
             broker.restart();
             int before = acknowledged.size();
             await().atMost(Duration.ofSeconds(60)).until(() -> acknowledged.size() >= before + 300);

@@ -2,6 +2,7 @@ package dev.keel.kafka;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.awaitility.Awaitility.await;
 
 import dev.keel.spi.Commit;
 import dev.keel.spi.LaneLeases;
@@ -55,10 +56,14 @@ class KafkaLeaseTest {
             LaneLeases lb = b.leases().orElseThrow();
             long stale = la.heartbeat("a", Duration.ofMillis(500)).lanes().get(0);
             a.commit(fenced(0, 2, stale));
-            Thread.sleep(1_000); // a stops heartbeating, as a paused process would: its leases expire
-
-            LaneLeases.Held taken = lb.heartbeat("b", Duration.ofSeconds(30));
-            assertThat(taken.lanes()).containsKey(0);
+            // a stops heartbeating, as a paused process would: once its leases expire, b's heartbeat takes lane 0.
+            LaneLeases.Held[] held = new LaneLeases.Held[1];
+            await().atMost(Duration.ofSeconds(10))
+                    .pollInterval(Duration.ofMillis(200))
+                    .until(() -> (held[0] = lb.heartbeat("b", Duration.ofSeconds(30)))
+                            .lanes()
+                            .containsKey(0));
+            LaneLeases.Held taken = held[0];
             long fresh = taken.lanes().get(0);
             assertThat(fresh).isGreaterThan(stale);
 

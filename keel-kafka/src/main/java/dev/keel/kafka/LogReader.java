@@ -142,13 +142,24 @@ final class LogReader implements AutoCloseable {
         if (!cached.isEmpty() || heads.get(lane) <= after) {
             return cached;
         }
-        locks[lane].lock();
+        // One deadline for the wait for the lane and the fetch: readers queued behind a slow fetch do not each
+        // add a timeout of their own.
+        long deadline = System.nanoTime() + timeout.toNanos();
+        try {
+            if (!locks[lane].tryLock(timeout.toNanos(), java.util.concurrent.TimeUnit.NANOSECONDS)) {
+                throw new JournalException("lane " + lane + " of " + topic + " stayed busy with another read for "
+                        + timeout.toSeconds() + " s; is the broker reachable?");
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new JournalException("interrupted while waiting to read lane " + lane, e);
+        }
         try {
             cached = fromCache(lane, after, max); // another reader may have fetched it meanwhile
             if (!cached.isEmpty()) {
                 return cached;
             }
-            return fetch(lane, after, max);
+            return fetch(lane, after, max, deadline);
         } catch (KafkaException e) {
             throw new JournalException("reading lane " + lane + " of " + topic + " failed: " + e.getMessage(), e);
         } finally {
@@ -170,7 +181,10 @@ final class LogReader implements AutoCloseable {
         return out;
     }
 
-    private List<LogRecord> fetch(int lane, long after, int max) {
+    private List<LogRecord> fetch(int lane, long after, int max, long deadline) {
+        if (closed) {
+            throw closedError(lane);
+        }
         KafkaConsumer<byte[], byte[]> c = consumers[lane];
         TopicPartition tp = new TopicPartition(topic, lane);
         if (c == null) {
@@ -181,10 +195,12 @@ final class LogReader implements AutoCloseable {
         } else if (c.position(tp) != after) {
             c.seek(tp, after);
         }
+        if (c.endOffsets(List.of(tp), left(deadline)).get(tp) <= after) {
+            return List.of(); // nothing past it: no reading from the start after an out-of-range reset
+        }
         // Empty means that nothing follows (or that what followed was pruned): a reader takes an empty page for
         // that, so a slow fetch must not return one. Wait for records until the position is the partition's end,
         // and fail after the timeout rather than answer empty.
-        long deadline = System.nanoTime() + timeout.toNanos();
         long check = System.nanoTime() + FETCH_WAIT.toNanos();
         List<LogRecord> out = new ArrayList<>();
         while (out.isEmpty() && !closed) {
@@ -197,8 +213,8 @@ final class LogReader implements AutoCloseable {
                 }
             }
             if (out.isEmpty() && System.nanoTime() - check > 0) {
-                if (c.position(tp, timeout)
-                        >= c.endOffsets(List.of(tp), timeout).get(tp)) {
+                if (c.position(tp, left(deadline))
+                        >= c.endOffsets(List.of(tp), left(deadline)).get(tp)) {
                     return out; // at the end: nothing follows
                 }
                 if (System.nanoTime() - deadline > 0) {
@@ -208,7 +224,19 @@ final class LogReader implements AutoCloseable {
                 check = System.nanoTime() + FETCH_WAIT.toNanos();
             }
         }
+        if (out.isEmpty()) {
+            throw closedError(lane); // closed while waiting: not an empty page, which would mean nothing follows
+        }
         return out;
+    }
+
+    private JournalException closedError(int lane) {
+        return new JournalException("the reader of lane " + lane + " of " + topic + " is closed");
+    }
+
+    /** What is left of the deadline, at least a millisecond. */
+    private static Duration left(long deadline) {
+        return Duration.ofNanos(Math.max(1_000_000, deadline - System.nanoTime()));
     }
 
     private Event<?> decode(ConsumerRecord<byte[], byte[]> r) {

@@ -3,6 +3,7 @@ package dev.keel.spi;
 import com.fasterxml.jackson.core.JsonGenerator;
 import com.fasterxml.jackson.core.JsonParser;
 import com.fasterxml.jackson.core.JsonToken;
+import com.fasterxml.jackson.core.io.SerializedString;
 import com.fasterxml.jackson.core.type.TypeReference;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.keel.AttemptError;
@@ -13,6 +14,7 @@ import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Base64;
 import java.util.List;
+import java.util.concurrent.ConcurrentHashMap;
 
 /**
  * Events as stored: the CloudEvents JSON format (attributes at the top level, {@code data} as JSON or
@@ -25,52 +27,217 @@ import java.util.List;
 public final class EnvelopeCodec {
     private static final TypeReference<List<AttemptError>> ERRORS = new TypeReference<>() {};
 
+    /** At most this many distinct recurring attribute values are kept encoded; see {@link #recurring}. */
+    private static final int RECURRING_VALUES = 1_024;
+
     private final ObjectMapper mapper;
+    private final ConcurrentHashMap<String, SerializedString> recurring = new ConcurrentHashMap<>();
 
     /** A codec writing data with the mapper. */
     public EnvelopeCodec(ObjectMapper mapper) {
         this.mapper = mapper;
     }
 
-    /** The event as a CloudEvents JSON document. */
+    private static final SerializedString SPECVERSION = new SerializedString("specversion");
+    private static final SerializedString ID = new SerializedString("id");
+    private static final SerializedString SOURCE = new SerializedString("source");
+    private static final SerializedString TYPE = new SerializedString("type");
+    private static final SerializedString TIME = new SerializedString("time");
+    private static final SerializedString SUBJECT = new SerializedString("subject");
+    private static final SerializedString DATACONTENTTYPE = new SerializedString("datacontenttype");
+    private static final SerializedString PARTITIONKEY = new SerializedString("partitionkey");
+    private static final SerializedString TENANT = new SerializedString("tenant");
+    private static final SerializedString IDEMPOTENCYKEY = new SerializedString("idempotencykey");
+    private static final SerializedString CORRELATIONID = new SerializedString("correlationid");
+    private static final SerializedString CAUSATIONID = new SerializedString("causationid");
+    private static final SerializedString DEPTH = new SerializedString("depth");
+    private static final SerializedString TRACEPARENT = new SerializedString("traceparent");
+    private static final SerializedString PRIORITY = new SerializedString("priority");
+    private static final SerializedString DELIVERAT = new SerializedString("deliverat");
+    private static final SerializedString DATA = new SerializedString("data");
+    private static final SerializedString DATA_BASE64 = new SerializedString("data_base64");
+
+    /**
+     * The event as a CloudEvents JSON document.
+     *
+     * <p>This runs once per event on every durable engine, on the emitting thread, so it avoids what costs
+     * most there: field names are encoded once, timestamps are written without the general formatter, and
+     * data that is a string, an integer or a boolean is written directly instead of through the mapper.
+     */
     public byte[] write(Event<?> e) {
         ByteArrayOutputStream out = new ByteArrayOutputStream(256);
         try (JsonGenerator g = mapper.getFactory().createGenerator(out)) {
+            byte[] scratch = new byte[SCRATCH];
             g.writeStartObject();
-            g.writeStringField("specversion", e.specVersion());
-            g.writeStringField("id", e.id());
-            g.writeStringField("source", e.source());
-            g.writeStringField("type", e.type());
-            g.writeStringField("time", e.time().toString());
-            field(g, "subject", e.subject());
-            field(g, "datacontenttype", e.dataContentType());
-            field(g, "partitionkey", e.partitionKey());
-            field(g, "tenant", e.tenant());
-            field(g, "idempotencykey", e.idempotencyKey());
-            field(g, "correlationid", e.correlationId());
-            field(g, "causationid", e.causationId());
+            recurring(g, SPECVERSION, e.specVersion());
+            field(g, ID, e.id(), scratch);
+            recurring(g, SOURCE, e.source());
+            recurring(g, TYPE, e.type());
+            g.writeFieldName(TIME);
+            timestamp(g, e.time(), scratch);
+            field(g, SUBJECT, e.subject(), scratch);
+            recurring(g, DATACONTENTTYPE, e.dataContentType());
+            field(g, PARTITIONKEY, e.partitionKey(), scratch);
+            field(g, TENANT, e.tenant(), scratch);
+            field(g, IDEMPOTENCYKEY, e.idempotencyKey(), scratch);
+            field(g, CORRELATIONID, e.correlationId(), scratch);
+            field(g, CAUSATIONID, e.causationId(), scratch);
             if (e.depth() != 0) {
-                g.writeNumberField("depth", e.depth());
+                g.writeFieldName(DEPTH);
+                g.writeNumber(e.depth());
             }
-            field(g, "traceparent", e.traceparent());
+            field(g, TRACEPARENT, e.traceparent(), scratch);
             if (e.priority() != 0) {
-                g.writeNumberField("priority", e.priority());
+                g.writeFieldName(PRIORITY);
+                g.writeNumber(e.priority());
             }
             if (e.deliverAt() != null) {
-                g.writeStringField("deliverat", e.deliverAt().toString());
+                g.writeFieldName(DELIVERAT);
+                timestamp(g, e.deliverAt(), scratch);
             }
             Object data = e.data();
             if (data instanceof byte[] bytes) {
-                g.writeStringField("data_base64", Base64.getEncoder().encodeToString(bytes));
+                field(g, DATA_BASE64, Base64.getEncoder().encodeToString(bytes));
             } else if (data != null) {
-                g.writeFieldName("data");
-                mapper.writeValue(g, data);
+                g.writeFieldName(DATA);
+                // instanceof, not a pattern switch: its bootstrap costs more than the write on this path.
+                if (data instanceof String text) {
+                    g.writeString(text);
+                } else if (data instanceof Integer number) {
+                    g.writeNumber(number);
+                } else if (data instanceof Long number) {
+                    g.writeNumber(number);
+                } else if (data instanceof Boolean bool) {
+                    g.writeBoolean(bool);
+                } else {
+                    mapper.writeValue(g, data);
+                }
             }
             g.writeEndObject();
         } catch (IOException ex) {
             throw new JournalException("event " + e.id() + " could not be written as JSON: " + ex.getMessage(), ex);
         }
         return out.toByteArray();
+    }
+
+    private static void field(JsonGenerator g, SerializedString name, String value) throws IOException {
+        if (value != null) {
+            g.writeFieldName(name);
+            g.writeString(value);
+        }
+    }
+
+    /** Bytes of scratch space per write: for the timestamps, and for attributes up to this length. */
+    private static final int SCRATCH = 128;
+
+    /**
+     * Writes an attribute; one of printable ASCII without quotes or backslashes (ids, keys, trace contexts as
+     * Keel makes them), which JSON writes as it is, is copied without the generator's escaping pass.
+     */
+    private static void field(JsonGenerator g, SerializedString name, String value, byte[] scratch) throws IOException {
+        if (value == null) {
+            return;
+        }
+        g.writeFieldName(name);
+        int n = value.length();
+        if (n <= scratch.length) {
+            for (int i = 0; i < n; i++) {
+                char c = value.charAt(i);
+                if (c < 0x20 || c >= 0x7F || c == '"' || c == '\\') {
+                    g.writeString(value);
+                    return;
+                }
+                scratch[i] = (byte) c;
+            }
+            g.writeRawUTF8String(scratch, 0, n);
+        } else {
+            g.writeString(value);
+        }
+    }
+
+    /**
+     * Writes an attribute whose values recur from event to event (the spec version, source, type and content
+     * type): each value is escaped and encoded once and then copied, for the first {@value #RECURRING_VALUES}
+     * distinct values; later ones are written as any other string.
+     */
+    private void recurring(JsonGenerator g, SerializedString name, String value) throws IOException {
+        if (value == null) {
+            return;
+        }
+        g.writeFieldName(name);
+        SerializedString encoded = recurring.get(value);
+        if (encoded == null && recurring.size() < RECURRING_VALUES) {
+            encoded = recurring.computeIfAbsent(value, SerializedString::new);
+        }
+        if (encoded == null) {
+            g.writeString(value);
+        } else {
+            g.writeString(encoded);
+        }
+    }
+
+    /** The last second of year 9999: beyond it {@link Instant#toString()} prefixes the year with a sign. */
+    private static final long LAST_FOUR_DIGIT_SECOND = 253_402_300_799L;
+
+    /** Writes the instant exactly as {@link Instant#toString()} does, without its general formatter. */
+    private static void timestamp(JsonGenerator g, Instant t, byte[] buf) throws IOException {
+        int n = format(t, buf);
+        if (n < 0) {
+            g.writeString(t.toString());
+        } else {
+            // Digits and "-:.TZ" only: nothing to escape.
+            g.writeRawUTF8String(buf, 0, n);
+        }
+    }
+
+    /**
+     * Formats the instant into {@code buf} as {@link Instant#toString()} does (seconds always, then the
+     * fraction in 3, 6 or 9 digits as needed); the length, or -1 for a year outside 1970 to 9999, which the
+     * caller leaves to {@link Instant#toString()}.
+     */
+    static int format(Instant t, byte[] buf) {
+        long seconds = t.getEpochSecond();
+        if (seconds < 0 || seconds > LAST_FOUR_DIGIT_SECOND) {
+            return -1;
+        }
+        java.time.LocalDate date = java.time.LocalDate.ofEpochDay(seconds / 86_400);
+        int ofDay = (int) (seconds % 86_400);
+        put(buf, 0, date.getYear(), 4);
+        buf[4] = '-';
+        put(buf, 5, date.getMonthValue(), 2);
+        buf[7] = '-';
+        put(buf, 8, date.getDayOfMonth(), 2);
+        buf[10] = 'T';
+        put(buf, 11, ofDay / 3_600, 2);
+        buf[13] = ':';
+        put(buf, 14, ofDay / 60 % 60, 2);
+        buf[16] = ':';
+        put(buf, 17, ofDay % 60, 2);
+        int n = 19;
+        int nanos = t.getNano();
+        if (nanos != 0) {
+            buf[n++] = '.';
+            if (nanos % 1_000_000 == 0) {
+                put(buf, n, nanos / 1_000_000, 3);
+                n += 3;
+            } else if (nanos % 1_000 == 0) {
+                put(buf, n, nanos / 1_000, 6);
+                n += 6;
+            } else {
+                put(buf, n, nanos, 9);
+                n += 9;
+            }
+        }
+        buf[n++] = 'Z';
+        return n;
+    }
+
+    /** Writes {@code value} as exactly {@code width} decimal digits, zero-padded, at {@code from}. */
+    private static void put(byte[] buf, int from, int value, int width) {
+        for (int i = from + width - 1; i >= from; i--) {
+            buf[i] = (byte) ('0' + value % 10);
+            value /= 10;
+        }
     }
 
     /**
@@ -166,12 +333,6 @@ public final class EnvelopeCodec {
             return new ArrayList<>(mapper.readValue(json, ERRORS));
         } catch (IOException ex) {
             throw new JournalException("stored attempt errors could not be read back: " + ex.getMessage(), ex);
-        }
-    }
-
-    private static void field(JsonGenerator g, String name, String value) throws IOException {
-        if (value != null) {
-            g.writeStringField(name, value);
         }
     }
 

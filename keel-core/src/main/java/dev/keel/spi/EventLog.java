@@ -93,10 +93,11 @@ public interface EventLog {
     }
 
     /**
-     * How long a busy subscription may hold back a commit that only moves its cursor, so that several passes
-     * share one transaction. An idle one commits at once. After a crash, what was delivered but not yet
-     * committed is delivered again, so this widens the redelivery window by at most this long. Zero (the
-     * default) commits every pass.
+     * How long a busy subscription may hold back a commit, so that several passes share one transaction: the
+     * cursor's advance, retries scheduled, parked keys and dead letters alike. An idle one commits at once, and
+     * a poison event's failure is committed at once. After a crash, what was decided but not yet committed is
+     * done again (events delivered again, failed attempts made again), so this widens the redelivery window by
+     * at most this long. Zero (the default) commits every pass.
      */
     default Duration commitInterval() {
         return Duration.ZERO;

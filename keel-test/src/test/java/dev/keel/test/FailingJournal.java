@@ -18,8 +18,11 @@ import java.util.OptionalLong;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.atomic.AtomicBoolean;
 
-/** A journal that fails every operation while it is down, as a database that vanishes and comes back would. */
-final class FailingJournal implements Journal {
+/**
+ * A journal that fails every operation while it is down, as a database that vanishes and comes back would.
+ * Tests extend it to watch or change one operation.
+ */
+class FailingJournal implements Journal {
     private final Journal store;
     final AtomicBoolean down = new AtomicBoolean();
 

@@ -763,14 +763,9 @@ public final class LaneLedger {
         return newCursor != Commit.UNCHANGED || hasChangesBeyondCursor();
     }
 
-    /** Whether anything but the cursor changed since the last commit (such a commit should not wait). */
-    public boolean hasChangesBeyondCursor() {
+    /** Whether anything but the cursor changed since the last commit. */
+    private boolean hasChangesBeyondCursor() {
         return !upserts.isEmpty() || !removals.isEmpty() || !newDeadLetters.isEmpty() || !removedDeadLetters.isEmpty();
-    }
-
-    /** How far the cursor moved since the last commit. */
-    public long uncommittedAdvance() {
-        return newCursor == Commit.UNCHANGED ? 0 : newCursor - cursor;
     }
 
     /** Whether the changes include dead letters added or taken back. */

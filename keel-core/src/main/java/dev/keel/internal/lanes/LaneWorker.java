@@ -405,6 +405,7 @@ public final class LaneWorker {
             // Put on the baton at the pass's first timed delivery, for the rest of the pass: between deliveries
             // its word says none runs, and the state is this thread's.
             InFlight f = null;
+            boolean commitNow = false; // a poison event's failure is committed before anything else
             while (true) {
                 if (ctx.stopping() || retired || !ctx.holds(lane)) {
                     l.leave();
@@ -507,12 +508,13 @@ public final class LaneWorker {
                 if (endPass) {
                     // Its failure is committed now: a second poison event further on, which reloads the lane,
                     // would otherwise undo it, and the first would hold the lane again.
+                    commitNow = true;
                     l.leave();
                     break;
                 }
             }
             int work = l.work();
-            if (!(work > 0 && mayDeferCommit(h))) {
+            if (commitNow || !(work > 0 && mayDeferCommit(h))) {
                 flush(h);
             }
             publish(h);
@@ -665,19 +667,21 @@ public final class LaneWorker {
     }
 
     /**
-     * Whether this pass's commit can wait for the next: the journal allows it, the pass only moved the
-     * cursor, the last commit is recent and not much is uncommitted. The next pass that finds nothing to do
-     * commits.
+     * Whether this pass's commit can wait for the next: the journal allows it and the last commit is recent.
+     * The next pass that finds nothing to do commits; so does one that ends on a poison event.
+     *
+     * <p>The journal's commit interval is the only bound on what waits, as {@link
+     * dev.keel.spi.EventLog#commitInterval()} promises, and it holds back every outcome alike: the cursor's
+     * advance, retries scheduled and parked keys, dead letters. A bound by count made a busy lane on an engine
+     * whose commits take milliseconds (Kafka's transactions) stop for a commit every few pages, fall behind its
+     * appends and read them back from the store instead of from memory; committing each failure at once made
+     * one failing event in a hundred cost a lane a commit per attempt.
      */
     private boolean mayDeferCommit(Holding h) {
-        LaneLedger l = h.ledger;
-        long advance = l.uncommittedAdvance();
         return commitIntervalNanos > 0
                 && !retired
                 && !ctx.stopping()
-                && advance > 0
-                && !l.hasChangesBeyondCursor()
-                && advance < 4L * ctx.batchSize()
+                && h.ledger.hasChanges()
                 && System.nanoTime() - h.lastCommitNanos < commitIntervalNanos;
     }
 

@@ -1,0 +1,104 @@
+package dev.keel.test;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+import dev.keel.DeadLetterQuery;
+import dev.keel.Keel;
+import dev.keel.RetryPolicy;
+import dev.keel.Subscription;
+import dev.keel.memory.MemoryJournal;
+import dev.keel.spi.Commit;
+import java.time.Duration;
+import java.util.List;
+import java.util.Map;
+import java.util.OptionalLong;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.atomic.AtomicInteger;
+import org.junit.jupiter.api.Test;
+
+/**
+ * A journal with a commit interval lets a busy subscription's passes share commits: every kind of outcome, not
+ * only cursor advances. What waits is committed once the lane has nothing left to do.
+ */
+class CommitIntervalTest {
+    private static final int EVENTS = 2_000;
+
+    /** The memory engine with a long commit interval, recording each commit it stores. */
+    private static final class SlowCommits extends FailingJournal {
+        final List<Commit> commits = new CopyOnWriteArrayList<>();
+
+        SlowCommits() {
+            super(new MemoryJournal());
+        }
+
+        @Override
+        public Duration commitInterval() {
+            return Duration.ofSeconds(5);
+        }
+
+        @Override
+        public void commit(Commit commit) {
+            super.commit(commit);
+            commits.add(commit);
+        }
+    }
+
+    @Test
+    void shouldShareCommitsAmongPassesWithRetriesAndDeadLettersAndStoreThemWhenIdle() {
+        SlowCommits journal = new SlowCommits();
+        Map<Integer, Integer> attempts = new ConcurrentHashMap<>();
+        AtomicInteger delivered = new AtomicInteger();
+        try (Keel keel = Keel.builder().lanes(1).batchSize(16).journal(journal).build()) {
+            keel.start();
+            keel.subscribe(Subscription.builder("jobs")
+                    .types("job.*")
+                    .retry(RetryPolicy.builder()
+                            .maxAttempts(2)
+                            .initialDelay(Duration.ofMillis(1))
+                            .jitter(0)
+                            .build())
+                    .handler(Integer.class, d -> {
+                        int i = d.data();
+                        int attempt = attempts.merge(i, 1, Integer::sum);
+                        if (i % 400 == 7) {
+                            throw new IllegalStateException("always fails: " + i); // 5 dead letters
+                        }
+                        if (i % 10 == 3 && attempt == 1) {
+                            throw new IllegalStateException("fails once: " + i); // 200 retries
+                        }
+                        delivered.incrementAndGet();
+                    })
+                    .build());
+            // Paused while the events go in, so that the lane then has plenty to do.
+            keel.pause("jobs", Duration.ofMinutes(5));
+            for (int i = 0; i < EVENTS; i++) {
+                keel.emit("job.run", "k-" + (i % 50), i).join();
+            }
+            keel.resume("jobs");
+
+            await().atMost(Duration.ofSeconds(30)).until(delivered::get, n -> n == EVENTS - 5);
+            // Idle now: what the passes held back is stored.
+            await().atMost(Duration.ofSeconds(10))
+                    .until(() -> journal.cursor("jobs", 0)
+                                    .equals(OptionalLong.of(keel.logAccess().head(0)))
+                            && journal.pending("jobs", 0).isEmpty()
+                            && keel.deadLetters().list(DeadLetterQuery.all()).size() == 5);
+
+            int failures = 200 + 5 * 2; // each always-failing event fails twice
+            assertThat(journal.commits.stream()
+                            .mapToLong(c -> c.tally().failedAttempts())
+                            .sum())
+                    .isEqualTo(failures);
+            assertThat(journal.commits.stream()
+                            .mapToInt(c -> c.deadLetters().size())
+                            .sum())
+                    .isEqualTo(5);
+            // Committing each pass with a failure would take a commit per pass at least (125 passes of 16 events,
+            // most with a failure); shared, they take a few dozen (the lane commits whenever it runs out of work,
+            // which waiting retries make it do now and then).
+            assertThat(journal.commits.size()).as("commits").isLessThan(EVENTS / 16 / 2);
+        }
+    }
+}

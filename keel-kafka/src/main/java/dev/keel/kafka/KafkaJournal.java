@@ -282,7 +282,7 @@ public final class KafkaJournal implements Journal {
         return Duration.ofSeconds(10);
     }
 
-    /** A commit is a Kafka transaction (a few milliseconds): busy subscriptions share one every 20 ms. */
+    /** A commit is a Kafka transaction (a few milliseconds): busy subscriptions share one every 100 ms. */
     @Override
     public Duration commitInterval() {
         return Duration.ofMillis(100);

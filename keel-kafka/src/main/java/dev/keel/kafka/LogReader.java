@@ -36,8 +36,8 @@ final class LogReader implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(LogReader.class);
     static final int WATCH_MILLIS = 100;
     /** Records kept per lane; a power of two. */
-    private static final int CACHED = 16_384;
-    /** The largest record kept in a ring: 16,384 of them make at most 64 MiB of records per lane. */
+    private static final int CACHED = 4_096;
+    /** The largest record kept in a ring: 4,096 of them make at most 16 MiB of records per lane. */
     private static final int CACHED_RECORD_BYTES = 4_096;
 
     /** How long a fetch waits for records before it asks whether any follow. */
@@ -195,9 +195,9 @@ final class LogReader implements AutoCloseable {
         } else if (c.position(tp) != after) {
             c.seek(tp, after);
         }
-        if (c.endOffsets(List.of(tp), left(deadline)).get(tp) <= after) {
-            return List.of(); // nothing past it: no reading from the start after an out-of-range reset
-        }
+        // read() fetches only below the lane's head, which only moves up: records follow, and the poll below
+        // does not reset to the start as it would past the end. (Should the end ever move back, the check in
+        // the loop below finds the position at the end and answers empty.)
         // Empty means that nothing follows (or that what followed was pruned): a reader takes an empty page for
         // that, so a slow fetch must not return one. Wait for records until the position is the partition's end,
         // and fail after the timeout rather than answer empty.

@@ -94,10 +94,11 @@ public interface EventLog {
 
     /**
      * How long a busy subscription may hold back a commit, so that several passes share one transaction: the
-     * cursor's advance, retries scheduled, parked keys and dead letters alike. An idle one commits at once, and
-     * a poison event's failure is committed at once. After a crash, what was decided but not yet committed is
-     * done again (events delivered again, failed attempts made again), so this widens the redelivery window by
-     * at most this long. Zero (the default) commits every pass.
+     * cursor's advance, retries scheduled, parked keys and dead letters alike. An idle one commits at once, as
+     * do a lane being handed to another instance and a pass that ends on a poison event. After a crash (or when
+     * a lane reloads its state after a virtual-machine error in a handler), what was decided but not yet
+     * committed is done again (events delivered again, failed attempts made again), so this widens the
+     * redelivery window by this long plus one delivery. Zero (the default) commits every pass.
      */
     default Duration commitInterval() {
         return Duration.ZERO;

@@ -28,14 +28,16 @@ class CommitIntervalTest {
     /** The memory engine with a long commit interval, recording each commit it stores. */
     private static final class SlowCommits extends FailingJournal {
         final List<Commit> commits = new CopyOnWriteArrayList<>();
+        private final Duration interval;
 
-        SlowCommits() {
+        SlowCommits(Duration interval) {
             super(new MemoryJournal());
+            this.interval = interval;
         }
 
         @Override
         public Duration commitInterval() {
-            return Duration.ofSeconds(5);
+            return interval;
         }
 
         @Override
@@ -47,7 +49,7 @@ class CommitIntervalTest {
 
     @Test
     void shouldShareCommitsAmongPassesWithRetriesAndDeadLettersAndStoreThemWhenIdle() {
-        SlowCommits journal = new SlowCommits();
+        SlowCommits journal = new SlowCommits(Duration.ofSeconds(5));
         Map<Integer, Integer> attempts = new ConcurrentHashMap<>();
         AtomicInteger delivered = new AtomicInteger();
         try (Keel keel = Keel.builder().lanes(1).batchSize(16).journal(journal).build()) {
@@ -99,6 +101,39 @@ class CommitIntervalTest {
             // most with a failure); shared, they take a few dozen (the lane commits whenever it runs out of work,
             // which waiting retries make it do now and then).
             assertThat(journal.commits.size()).as("commits").isLessThan(EVENTS / 16 / 2);
+        }
+    }
+
+    @Test
+    void shouldCommitWhatWaitedTheIntervalInTheMiddleOfASlowPass() {
+        SlowCommits journal = new SlowCommits(Duration.ofMillis(300));
+        List<Integer> sawTheDeadLetterStored = new CopyOnWriteArrayList<>();
+        AtomicInteger slowDone = new AtomicInteger();
+        try (Keel keel = Keel.builder().lanes(1).journal(journal).build()) {
+            keel.start();
+            keel.subscribe(Subscription.builder("slow")
+                    .types("job.*")
+                    .retry(RetryPolicy.NO_RETRY)
+                    .handler(Integer.class, d -> {
+                        if (d.data() == 0) {
+                            throw new IllegalStateException("fails for good");
+                        }
+                        if (!keel.deadLetters().list(DeadLetterQuery.all()).isEmpty()) {
+                            sawTheDeadLetterStored.add(d.data());
+                        }
+                        Thread.sleep(30);
+                        slowDone.incrementAndGet();
+                    })
+                    .build());
+            keel.pause("slow", Duration.ofMinutes(5));
+            for (int i = 0; i < 40; i++) {
+                keel.emit("job.run", "k-" + i, i).join();
+            }
+            keel.resume("slow"); // one pass of 40 deliveries, 1.2 s long
+
+            await().atMost(Duration.ofSeconds(30)).until(slowDone::get, n -> n == 39);
+            // Stored a little after the 300 ms interval, not when the pass ended: most deliveries saw it.
+            assertThat(sawTheDeadLetterStored).hasSizeGreaterThan(20);
         }
     }
 }

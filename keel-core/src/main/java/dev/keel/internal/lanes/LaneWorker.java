@@ -130,6 +130,8 @@ public final class LaneWorker {
         long pausedUntil;
         boolean paused;
         long lastCommitNanos;
+        /** {@link #lastCommitNanos} on the watchdog's coarse clock, for the check between deliveries. */
+        long lastCommitCoarse;
         /** Deliveries of this pass not yet added to the subscription's counter (one add per pass, not per delivery). */
         long delivered;
         /**
@@ -405,7 +407,7 @@ public final class LaneWorker {
             // Put on the baton at the pass's first timed delivery, for the rest of the pass: between deliveries
             // its word says none runs, and the state is this thread's.
             InFlight f = null;
-            boolean commitNow = false; // a poison event's failure is committed before anything else
+            boolean commitNow = false; // a poison event's failure, or outcomes that waited long enough
             while (true) {
                 if (ctx.stopping() || retired || !ctx.holds(lane)) {
                     l.leave();
@@ -416,12 +418,29 @@ public final class LaneWorker {
                     reload.set(true);
                     break;
                 }
+                if (commitIntervalNanos > 0
+                        && ctx.coarseNanos() - h.lastCommitCoarse >= commitIntervalNanos
+                        && l.hasChanges()) {
+                    // Outcomes have waited the whole commit interval (a slow pass after ones that held theirs
+                    // back): end the pass here, so they are committed now and not when this pass ends.
+                    commitNow = true;
+                    l.leave();
+                    break;
+                }
                 LaneLedger.Step step = l.next();
                 if (step == LaneLedger.Step.END) {
                     break;
                 }
                 if (step == LaneLedger.Step.READ) {
-                    read(l);
+                    try {
+                        read(l);
+                    } catch (RuntimeException e) {
+                        // Between attempts: commit what this pass and those before it decided, so that the
+                        // reload below redoes none of it.
+                        l.leave();
+                        flush(h);
+                        throw e;
+                    }
                     continue;
                 }
                 LogRecord first = l.attemptRecord();
@@ -524,8 +543,8 @@ public final class LaneWorker {
             reload.set(true);
             throw e;
         } catch (RuntimeException e) {
-            // A journal read failing, or a bug: start again from what is committed, which redelivers at most
-            // what this pass did, and back off.
+            // A journal read failing (what was decided is committed first, see above), or a bug: start again
+            // from what is committed, which redoes at most what waited for a commit, and back off.
             log.error(
                     "subscription '{}' lane {}: a delivery pass failed; reloading its committed state in {} ms",
                     name,
@@ -668,7 +687,8 @@ public final class LaneWorker {
 
     /**
      * Whether this pass's commit can wait for the next: the journal allows it and the last commit is recent.
-     * The next pass that finds nothing to do commits; so does one that ends on a poison event.
+     * The next pass that finds nothing to do commits; so does one that ends on a poison event, one whose lane
+     * is being handed over, and one that finds outcomes waiting for longer than the interval (it ends early).
      *
      * <p>The journal's commit interval is the only bound on what waits, as {@link
      * dev.keel.spi.EventLog#commitInterval()} promises, and it holds back every outcome alike: the cursor's
@@ -681,6 +701,7 @@ public final class LaneWorker {
         return commitIntervalNanos > 0
                 && !retired
                 && !ctx.stopping()
+                && ctx.holds(lane) // a lane being handed over commits before it goes
                 && h.ledger.hasChanges()
                 && System.nanoTime() - h.lastCommitNanos < commitIntervalNanos;
     }
@@ -738,6 +759,7 @@ public final class LaneWorker {
         }
         l.committed();
         h.lastCommitNanos = System.nanoTime();
+        h.lastCommitCoarse = ctx.coarseNanos();
         if (deadLettersChanged) {
             ctx.deadLettersChanged(sub);
         }

@@ -146,6 +146,9 @@ public final class KafkaJournal implements Journal {
             // The log is written without transactions: its readers need not wait for a stable offset.
             Map<String, Object> logConsumer = new HashMap<>(consumer);
             logConsumer.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_uncommitted");
+            // Log readers seek to where they read: a position out of range is theirs to handle, never a silent
+            // reset to the start.
+            logConsumer.put(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "none");
             reader = new LogReader(topic, lanes, logConsumer, codec.envelopes(), timeout);
             state = new LaneState(topic + ".state", lanes, consumer, codec, timeout);
             deadLetters = new DeadLetterTopic(topic + ".dlq", topic, lanes, consumer, codec, timeout);

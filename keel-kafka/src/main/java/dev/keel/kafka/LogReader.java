@@ -13,7 +13,9 @@ import java.util.concurrent.atomic.AtomicLongArray;
 import java.util.concurrent.atomic.AtomicReferenceArray;
 import java.util.concurrent.locks.ReentrantLock;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.clients.consumer.ConsumerRecords;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
+import org.apache.kafka.clients.consumer.OffsetOutOfRangeException;
 import org.apache.kafka.common.KafkaException;
 import org.apache.kafka.common.TopicPartition;
 import org.slf4j.Logger;
@@ -195,16 +197,36 @@ final class LogReader implements AutoCloseable {
         } else if (c.position(tp) != after) {
             c.seek(tp, after);
         }
-        // read() fetches only below the lane's head, which only moves up: records follow, and the poll below
-        // does not reset to the start as it would past the end. (Should the end ever move back, the check in
-        // the loop below finds the position at the end and answers empty.)
+        // read() fetches only below the lane's head, so records follow: no need to ask for the end first. The
+        // consumer never resets its position by itself (auto.offset.reset=none); a position out of range is
+        // handled below.
         // Empty means that nothing follows (or that what followed was pruned): a reader takes an empty page for
         // that, so a slow fetch must not return one. Wait for records until the position is the partition's end,
         // and fail after the timeout rather than answer empty.
         long check = System.nanoTime() + FETCH_WAIT.toNanos();
         List<LogRecord> out = new ArrayList<>();
         while (out.isEmpty() && !closed) {
-            for (ConsumerRecord<byte[], byte[]> r : c.poll(Duration.ofMillis(50))) {
+            ConsumerRecords<byte[], byte[]> polled;
+            try {
+                polled = c.poll(Duration.ofMillis(50));
+            } catch (OffsetOutOfRangeException e) {
+                long start = c.beginningOffsets(List.of(tp), left(deadline)).get(tp);
+                long end = c.endOffsets(List.of(tp), left(deadline)).get(tp);
+                if (after >= end) {
+                    // The broker lost acknowledged records (an unclean leader election, a restored disk):
+                    // nothing follows, whatever the head this instance saw.
+                    log.warn(
+                            "lane {} of {} ends at offset {}, below records this instance saw acknowledged;"
+                                    + " the broker lost them",
+                            lane,
+                            topic,
+                            end);
+                    return out;
+                }
+                c.seek(tp, Math.max(start, after)); // below the start: retention deleted them; read on from it
+                continue;
+            }
+            for (ConsumerRecord<byte[], byte[]> r : polled) {
                 LogRecord record = new LogRecord(lane, r.offset() + 1, decode(r));
                 cache(record, r.serializedValueSize());
                 advance(lane, record.sequence());

@@ -11,9 +11,11 @@ import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Collection;
 import java.util.HashMap;
+import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
+import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
@@ -150,7 +152,14 @@ public final class KafkaBridge implements AutoCloseable {
             ConsumerRecords<byte[], byte[]> records,
             KafkaProducer<byte[], byte[]> dlq) {
         List<CompletableFuture<?>> acks = new ArrayList<>();
+        // Partitions whose next record the runtime refused for now: their later records wait for the rewind, so
+        // that none of them lands before the refused one.
+        Set<TopicPartition> halted = new HashSet<>();
         for (ConsumerRecord<byte[], byte[]> r : records) {
+            TopicPartition from = new TopicPartition(r.topic(), r.partition());
+            if (halted.contains(from)) {
+                continue;
+            }
             Event<Object> e;
             try {
                 e = event(r);
@@ -162,6 +171,9 @@ public final class KafkaBridge implements AutoCloseable {
             try {
                 emitted = keel.emit(e).thenApply(receipt -> receipt);
             } catch (RuntimeException refused) {
+                if (!refusedForGood(refused)) {
+                    halted.add(from);
+                }
                 emitted = CompletableFuture.failedFuture(refused);
             }
             // An event the runtime refuses for what it is (invalid, too large, failing validation) would be refused

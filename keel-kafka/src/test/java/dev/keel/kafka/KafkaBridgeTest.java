@@ -194,4 +194,48 @@ class KafkaBridgeTest {
         assertThat(got).hasSize(20).doesNotHaveDuplicates();
         assertThat(readAll("clicks.dlq", 2)).hasSizeGreaterThanOrEqualTo(1);
     }
+
+    @Test
+    void shouldKeepAPartitionsOrderWhenTheRuntimeRefusesSomeOfItsRecordsForNow() throws Exception {
+        try (Admin admin = Admin.create(Map.of("bootstrap.servers", broker.bootstrapServers()))) {
+            admin.createTopics(List.of(new NewTopic("steps", 1, (short) 1)))
+                    .all()
+                    .get();
+        }
+        try (KafkaProducer<byte[], byte[]> p = producer()) {
+            for (int i = 0; i < 40; i++) {
+                p.send(new ProducerRecord<>("steps", b("job-1"), b(Integer.toString(i))));
+            }
+        }
+        List<Integer> got = new CopyOnWriteArrayList<>();
+        Subscription sub = Subscription.builder("steps")
+                .types("step.done")
+                .handler(String.class, d -> {
+                    got.add(Integer.parseInt(d.data()));
+                    Thread.sleep(5);
+                })
+                .build();
+        // A full intake refuses emits now and then while the slow subscription drains it: each refusal must
+        // hold back the records after it, or they would land first.
+        try (Keel keel = Keel.builder()
+                .lanes(1)
+                .intake(3, Duration.ofMillis(4))
+                .subscription(sub)
+                .build()) {
+            keel.start();
+            try (KafkaBridge bridge = KafkaBridge.builder(broker.bootstrapServers(), "steps-bridge", "steps")
+                    .format(KafkaBridge.Format.STRING)
+                    .type("step.done")
+                    .retryBackoff(Duration.ofMillis(20))
+                    .build()) {
+                bridge.start(keel);
+                await().atMost(Duration.ofSeconds(60)).until(() -> got.size() >= 40);
+            }
+        }
+        List<Integer> expected = new ArrayList<>();
+        for (int i = 0; i < 40; i++) {
+            expected.add(i);
+        }
+        assertThat(got).containsExactlyElementsOf(expected);
+    }
 }

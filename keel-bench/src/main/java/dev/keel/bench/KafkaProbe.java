@@ -24,7 +24,8 @@ import org.apache.kafka.clients.admin.NewTopic;
  * <ul>
  *   <li>{@code throughput}: Keel on Kafka (8 lanes, one no-op subscription); a plain kafka-clients loop (one
  *       consumer in a group, {@code commitSync} after each poll); Spring Kafka (a concurrent listener container,
- *       8 consumers, {@code DefaultErrorHandler}, batch acknowledgement). One warm-up round, then five; medians.
+ *       8 consumers, {@code DefaultErrorHandler}, batch acknowledgement). A warm-up round of each, then five
+ *       rounds taking turns; medians, and the median of the per-round ratios of Keel to the loop.
  *   <li>{@code retries}: 1% of events fail twice before succeeding. Keel with {@code PER_KEY} retries; Spring
  *       Kafka's non-blocking retry topics; Spring Kafka's blocking retries ({@code DefaultErrorHandler} with a
  *       fixed back-off). Throughput, and per-key order violations: a success whose per-key number is lower than
@@ -55,12 +56,27 @@ public final class KafkaProbe {
         try {
             switch (mode) {
                 case "throughput" -> {
-                    report("keel", keelThroughput(bootstrap, n));
-                    report("kafka-clients loop", rounds(() -> PlainConsumerPeer.run(bootstrap, topic(bootstrap), n)));
-                    report("spring-kafka", rounds(() -> SpringKafkaPeer.blocking(bootstrap, topic(bootstrap), n, 0)
-                            .rate()));
+                    try (KeelRounds keel = new KeelRounds(bootstrap)) {
+                        Round[] contenders = {
+                            () -> keel.run(n),
+                            () -> PlainConsumerPeer.run(bootstrap, topic(bootstrap), n),
+                            () -> SpringKafkaPeer.blocking(bootstrap, topic(bootstrap), n, 0)
+                                    .rate()
+                        };
+                        double[][] rates = interleaved(contenders);
+                        report("keel", rates[0]);
+                        report("kafka-clients loop", rates[1]);
+                        report("spring-kafka", rates[2]);
+                        System.out.printf(
+                                "keel / kafka-clients loop: %.2f (median of the per-round ratios)%n",
+                                medianRatio(rates[0], rates[1]));
+                    }
                 }
-                case "keel" -> report("keel", keelThroughput(bootstrap, n));
+                case "keel" -> {
+                    try (KeelRounds keel = new KeelRounds(bootstrap)) {
+                        report("keel", interleaved(new Round[] {() -> keel.run(n)})[0]);
+                    }
+                }
                 case "retries" -> {
                     Result keel = keelRetries(bootstrap, n);
                     System.out.printf(
@@ -93,20 +109,41 @@ public final class KafkaProbe {
         double run() throws Exception;
     }
 
-    private static double[] rounds(Round round) throws Exception {
-        double[] rates = new double[ROUNDS];
-        round.run(); // warm-up
+    /**
+     * A warm-up round of each contender, then {@value #ROUNDS} rounds in turn: on a shared machine whose broker
+     * warms up as it goes, each contender meets the same conditions.
+     */
+    private static double[][] interleaved(Round[] contenders) throws Exception {
+        double[][] rates = new double[contenders.length][ROUNDS];
+        for (Round c : contenders) {
+            c.run();
+        }
         for (int i = 0; i < ROUNDS; i++) {
-            rates[i] = round.run();
+            for (int c = 0; c < contenders.length; c++) {
+                rates[c][i] = contenders[c].run();
+            }
         }
         return rates;
     }
 
+    private static double medianRatio(double[] a, double[] b) {
+        double[] ratios = new double[a.length];
+        for (int i = 0; i < a.length; i++) {
+            ratios[i] = a[i] / b[i];
+        }
+        Arrays.sort(ratios);
+        return ratios[ratios.length / 2];
+    }
+
     private static void report(String who, double[] rates) {
+        StringBuilder each = new StringBuilder();
+        for (double r : rates) {
+            each.append(each.isEmpty() ? "" : ", ").append(String.format("%,.0f", r));
+        }
         Arrays.sort(rates);
         System.out.printf(
-                "%s: median of %d rounds after warm-up: %,.0f events/s (min %,.0f, max %,.0f)%n",
-                who, rates.length, rates[rates.length / 2], rates[0], rates[rates.length - 1]);
+                "%s: median of %d rounds after warm-up: %,.0f events/s (rounds: %s)%n",
+                who, rates.length, rates[rates.length / 2], each);
     }
 
     /** A fresh topic with 8 partitions. */
@@ -133,34 +170,40 @@ public final class KafkaProbe {
                 .build();
     }
 
-    private static double[] keelThroughput(String bootstrap, int events) throws Exception {
-        LongAdder delivered = new LongAdder();
-        try (Keel keel = keel(
-                bootstrap,
-                Subscription.builder("bench")
-                        .types("bench.event")
-                        .handler(Object.class, d -> delivered.increment())
-                        .build())) {
+    /** One Keel runtime on a topic of its own, emitting rounds of events to a no-op subscription. */
+    private static final class KeelRounds implements AutoCloseable {
+        private final LongAdder delivered = new LongAdder();
+        private final Keel keel;
+
+        KeelRounds(String bootstrap) {
+            keel = keel(
+                    bootstrap,
+                    Subscription.builder("bench")
+                            .types("bench.event")
+                            .handler(Object.class, d -> delivered.increment())
+                            .build());
             keel.start();
+        }
+
+        /** Emits the events (5,000 awaiting the broker at most); the rate until all are delivered and committed. */
+        double run(int events) throws InterruptedException {
             Semaphore window = new Semaphore(5_000);
-            double[] rates = new double[ROUNDS];
-            for (int round = 0; round <= ROUNDS; round++) {
-                long target = delivered.sum() + events;
-                long start = System.nanoTime();
-                for (int i = 0; i < events; i++) {
-                    window.acquire();
-                    keel.emit("bench.event", "key-" + (i % KEYS), i).whenComplete((r, e) -> window.release());
-                }
-                while (delivered.sum() < target
-                        || keel.stats().subscription("bench").lag() > 0) {
-                    LockSupport.parkNanos(1_000_000);
-                }
-                double seconds = (System.nanoTime() - start) / 1e9;
-                if (round > 0) {
-                    rates[round - 1] = events / seconds;
-                }
+            long target = delivered.sum() + events;
+            long start = System.nanoTime();
+            for (int i = 0; i < events; i++) {
+                window.acquire();
+                keel.emit("bench.event", "key-" + (i % KEYS), i).whenComplete((r, e) -> window.release());
             }
-            return rates;
+            while (delivered.sum() < target
+                    || keel.stats().subscription("bench").lag() > 0) {
+                LockSupport.parkNanos(1_000_000);
+            }
+            return events / ((System.nanoTime() - start) / 1e9);
+        }
+
+        @Override
+        public void close() {
+            keel.close();
         }
     }
 

@@ -74,10 +74,16 @@ final class PlainConsumerPeer {
 
     static double run(String bootstrap, String topic, int events) throws Exception {
         AtomicLong consumed = new AtomicLong();
-        long start = System.nanoTime();
-        Thread producer = produce(bootstrap, topic, events);
+        long start;
+        Thread producer;
         try (KafkaConsumer<String, String> c = new KafkaConsumer<>(consumerConfig(bootstrap, topic + "-plain"))) {
             c.subscribe(List.of(topic));
+            // The clock starts once the consumer holds its partitions, as in Keel's rounds: not with the group join.
+            while (c.assignment().size() < KafkaProbe.PARTITIONS) {
+                c.poll(Duration.ofMillis(10));
+            }
+            start = System.nanoTime();
+            producer = produce(bootstrap, topic, events);
             while (consumed.get() < events) {
                 ConsumerRecords<String, String> records = c.poll(Duration.ofMillis(100));
                 if (!records.isEmpty()) {

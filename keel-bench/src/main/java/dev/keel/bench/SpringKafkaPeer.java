@@ -1,5 +1,7 @@
 package dev.keel.bench;
 
+import java.util.Collection;
+import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.LongAdder;
@@ -12,6 +14,7 @@ import org.springframework.kafka.annotation.EnableKafka;
 import org.springframework.kafka.annotation.EnableKafkaRetryTopic;
 import org.springframework.kafka.annotation.KafkaListener;
 import org.springframework.kafka.config.ConcurrentKafkaListenerContainerFactory;
+import org.springframework.kafka.config.KafkaListenerEndpointRegistry;
 import org.springframework.kafka.core.ConsumerFactory;
 import org.springframework.kafka.core.DefaultKafkaConsumerFactory;
 import org.springframework.kafka.core.DefaultKafkaProducerFactory;
@@ -22,6 +25,7 @@ import org.springframework.kafka.listener.ConcurrentMessageListenerContainer;
 import org.springframework.kafka.listener.ContainerProperties;
 import org.springframework.kafka.listener.DefaultErrorHandler;
 import org.springframework.kafka.listener.MessageListener;
+import org.springframework.kafka.listener.MessageListenerContainer;
 import org.springframework.kafka.retrytopic.RetryTopicConfiguration;
 import org.springframework.kafka.retrytopic.RetryTopicConfigurationBuilder;
 import org.springframework.scheduling.concurrent.ThreadPoolTaskScheduler;
@@ -67,6 +71,23 @@ final class SpringKafkaPeer {
         }
     }
 
+    /**
+     * Waits until each container's consumers hold all their topic's partitions, so that the clock starts, as in
+     * Keel's rounds, with the consumers running and not with their group join.
+     */
+    private static void awaitAssigned(Collection<? extends MessageListenerContainer> containers) {
+        long deadline = System.nanoTime() + 60_000_000_000L;
+        for (MessageListenerContainer c : containers) {
+            while (c.getAssignedPartitions() == null
+                    || c.getAssignedPartitions().size() < KafkaProbe.PARTITIONS) {
+                if (System.nanoTime() > deadline) {
+                    throw new IllegalStateException("the listener containers were not assigned their partitions");
+                }
+                LockSupport.parkNanos(10_000_000);
+            }
+        }
+    }
+
     /** The container with blocking retries; {@code failTimes} 0 for the plain throughput run. */
     static KafkaProbe.Result blocking(String bootstrap, String topic, int events, int failTimes) throws Exception {
         Counters counters = new Counters(failTimes);
@@ -79,8 +100,9 @@ final class SpringKafkaPeer {
                 props);
         container.setConcurrency(KafkaProbe.PARTITIONS);
         container.setCommonErrorHandler(new DefaultErrorHandler(new FixedBackOff(10, 2)));
-        long start = System.nanoTime();
         container.start();
+        awaitAssigned(List.of(container));
+        long start = System.nanoTime();
         Thread producer = PlainConsumerPeer.produce(bootstrap, topic, events);
         try {
             return counters.await(start, events);
@@ -168,8 +190,9 @@ final class SpringKafkaPeer {
         ctx.registerBean(Counters.class, () -> counters);
         ctx.registerBean(Listener.class, () -> new Listener(counters));
         ctx.register(RetryTopicsConfig.class);
-        long start = System.nanoTime();
         ctx.refresh();
+        awaitAssigned(ctx.getBean(KafkaListenerEndpointRegistry.class).getListenerContainers());
+        long start = System.nanoTime();
         Thread producer = PlainConsumerPeer.produce(bootstrap, topic, events);
         try {
             return counters.await(start, events);

@@ -265,14 +265,15 @@ final class LogReader implements AutoCloseable {
         try {
             return codec.read(r.value());
         } catch (RuntimeException e) {
-            // Never block the lane on a record that cannot be read: deliver it as bytes, under a type that says
-            // so, for subscriptions that want it (and dead letters for those that fail on it).
+            // Never block the lane on a record that cannot be read: hand it on as bytes, under the type every
+            // subscription dead-letters at once.
             log.warn(
-                    "record {}-{}@{} is not a Keel event; it is delivered as keel.kafka.unreadable",
+                    "record {}-{}@{} is not a Keel event ({}); every subscription dead-letters it with its bytes",
                     topic,
                     r.partition(),
-                    r.offset());
-            return Event.<Object>builder("keel.kafka.unreadable", r.value() == null ? new byte[0] : r.value())
+                    r.offset(),
+                    e.getMessage());
+            return Event.<Object>builder(LogRecord.UNREADABLE_TYPE, r.value() == null ? new byte[0] : r.value())
                     .id(topic + "-" + r.partition() + "-" + r.offset())
                     .time(Instant.ofEpochMilli(r.timestamp()))
                     .build();

@@ -152,6 +152,47 @@ class KafkaRuntimeTest {
         }
     }
 
+    @Test
+    void shouldDeadLetterARecordThatIsNotAnEventWithItsBytesAndDeliverWhatFollows() throws Exception {
+        String topic = newTopic();
+        List<String> delivered = new CopyOnWriteArrayList<>();
+        Subscription sub = Subscription.builder("shipping")
+                .types("parcel.*")
+                .handler(String.class, d -> delivered.add(d.data()))
+                .build();
+        try (Keel keel = keel(topic, sub)) {
+            keel.start();
+            int lane = dev.keel.Lanes.of("p-1", 4);
+            keel.emit("parcel.sent", "p-1", "first").join();
+            // Another writer puts a record that is not a Keel event into the log, in the lane of p-1.
+            try (org.apache.kafka.clients.producer.KafkaProducer<byte[], byte[]> other =
+                    new org.apache.kafka.clients.producer.KafkaProducer<>(Map.of(
+                            "bootstrap.servers",
+                            broker.bootstrapServers(),
+                            "key.serializer",
+                            org.apache.kafka.common.serialization.ByteArraySerializer.class,
+                            "value.serializer",
+                            org.apache.kafka.common.serialization.ByteArraySerializer.class))) {
+                other.send(new org.apache.kafka.clients.producer.ProducerRecord<>(
+                                topic, lane, null, "{not json".getBytes(StandardCharsets.UTF_8)))
+                        .get();
+            }
+            keel.emit("parcel.sent", "p-1", "second").join();
+
+            await().atMost(Duration.ofSeconds(30)).until(() -> delivered.size() == 2);
+            assertThat(delivered).containsExactly("first", "second");
+            await().atMost(Duration.ofSeconds(30))
+                    .until(() -> keel.deadLetters().count("shipping") == 1);
+            DeadLetter d = keel.deadLetters().list(DeadLetterQuery.all()).getFirst();
+            assertThat(d.event().type()).isEqualTo(dev.keel.spi.LogRecord.UNREADABLE_TYPE);
+            assertThat(d.event().id()).isEqualTo(topic + "-" + lane + "-1");
+            assertThat((byte[]) d.event().data())
+                    .asString(StandardCharsets.UTF_8)
+                    .isEqualTo("{not json");
+            assertThat(d.reason()).contains("not a Keel event");
+        }
+    }
+
     private static Map<String, String> dlqHeaders(String topic) {
         try (KafkaConsumer<byte[], byte[]> c = new KafkaConsumer<>(Map.of(
                 "bootstrap.servers",

@@ -42,6 +42,14 @@ class BadInputTest {
     }
 
     @Test
+    void shouldRefuseTheTypeReservedForUnreadableRecords() {
+        assertThatThrownBy(() -> keel.emit("keel.unreadable", "k", 1))
+                .isInstanceOf(InvalidEventException.class)
+                .hasMessageContaining("reserved");
+        assertThat(keel.stats().emitted()).isZero();
+    }
+
+    @Test
     void shouldRefuseANullTypeAndATooLongOne() {
         assertThatThrownBy(() -> keel.emit(null, "k", 1))
                 .isInstanceOf(InvalidEventException.class)

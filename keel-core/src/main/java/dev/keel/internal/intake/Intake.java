@@ -3,6 +3,7 @@ package dev.keel.internal.intake;
 import dev.keel.Delivery;
 import dev.keel.Event;
 import dev.keel.IntakeFullException;
+import dev.keel.InvalidEventException;
 import dev.keel.KeelClosedException;
 import dev.keel.Lanes;
 import dev.keel.LoopDetectedException;
@@ -11,6 +12,7 @@ import dev.keel.internal.lanes.DeliveryScope;
 import dev.keel.internal.payload.PayloadCodec;
 import dev.keel.internal.telemetry.Telemetry;
 import dev.keel.spi.Append;
+import dev.keel.spi.LogRecord;
 import java.time.Clock;
 import java.time.Duration;
 import java.util.concurrent.atomic.LongAdder;
@@ -80,6 +82,12 @@ public final class Intake {
      * @throws PayloadTooLargeException past the payload limit
      */
     public Event<?> prepare(Event<?> e) {
+        if (LogRecord.UNREADABLE_TYPE.equals(e.type())) {
+            reject("invalid");
+            throw new InvalidEventException("event type '" + LogRecord.UNREADABLE_TYPE
+                    + "' is reserved for records a store cannot read (every subscription dead-letters them);"
+                    + " choose another type");
+        }
         Delivery<?> cause = scope.current();
         if (cause != null && e.causationId() == null) {
             Event<?> c = cause.event();

@@ -178,6 +178,11 @@ public final class LaneWorker {
      * The subscription's filter (tenant and type) with the last type's answer remembered, as types repeat in
      * runs. Used by the ledger only, so by whoever holds the lane's state.
      */
+    /** The outcome of a record the store could not read as an event: dead-lettered at once, never delivered. */
+    private static final Outcome UNREADABLE = new Outcome.Failure(new dev.keel.PermanentFailureException(
+            "the store holds a record here that is not a Keel event (its bytes are the dead letter's data); see"
+                    + " the warning the engine logged for its place"));
+
     private static final class Wants implements java.util.function.Predicate<Event<?>> {
         private final dev.keel.Subscription subscription;
         private String lastType;
@@ -189,6 +194,9 @@ public final class LaneWorker {
 
         @Override
         public boolean test(Event<?> e) {
+            if (LogRecord.UNREADABLE_TYPE.equals(e.type())) {
+                return true; // every subscription dead-letters it: none passes it over unseen
+            }
             String tenant = subscription.tenant();
             if (tenant != null && !tenant.equals(e.tenant())) {
                 return false;
@@ -464,7 +472,9 @@ public final class LaneWorker {
                 }
                 Outcome o;
                 boolean endPass = false; // after a poison event's failure: commit it before anything else
-                if (timeoutNanos > 0) {
+                if (LogRecord.UNREADABLE_TYPE.equals(event.type())) {
+                    o = UNREADABLE;
+                } else if (timeoutNanos > 0) {
                     if (f == null) {
                         f = flight;
                         f.forPass(h);

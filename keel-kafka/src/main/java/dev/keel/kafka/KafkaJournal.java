@@ -149,7 +149,7 @@ public final class KafkaJournal implements Journal {
             // Log readers seek to where they read: a position out of range is theirs to handle, never a silent
             // reset to the start.
             logConsumer.put(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "none");
-            reader = new LogReader(topic, lanes, logConsumer, codec.envelopes(), timeout);
+            reader = new LogReader(topic, lanes, logConsumer, codec.envelopes(), timeout, config.maxRecordBytes);
             state = new LaneState(topic + ".state", lanes, consumer, codec, timeout);
             deadLetters = new DeadLetterTopic(topic + ".dlq", topic, lanes, consumer, codec, timeout);
             meta = new MetaTopic(topic + ".meta", lanes, consumer, producer, codec, timeout, transactions);

@@ -42,6 +42,12 @@ final class LogReader implements AutoCloseable {
     /** The largest record kept in a ring: 4,096 of them make at most 16 MiB of records per lane. */
     private static final int CACHED_RECORD_BYTES = 4_096;
 
+    /**
+     * The bytes of an unreadable record kept in its dead letters, at most: a quarter of the record limit (base64
+     * in a JSON dead letter, they stay well under it), and 64 KiB.
+     */
+    private final int unreadableBytesKept;
+
     /** How long a fetch waits for records before it asks whether any follow. */
     private static final Duration FETCH_WAIT = Duration.ofMillis(500);
 
@@ -63,7 +69,14 @@ final class LogReader implements AutoCloseable {
     private volatile boolean closed;
 
     @SuppressWarnings("unchecked")
-    LogReader(String topic, int lanes, Map<String, Object> consumerConfig, EnvelopeCodec codec, Duration timeout) {
+    LogReader(
+            String topic,
+            int lanes,
+            Map<String, Object> consumerConfig,
+            EnvelopeCodec codec,
+            Duration timeout,
+            int maxRecordBytes) {
+        this.unreadableBytesKept = Math.min(64 * 1024, maxRecordBytes / 4);
         this.topic = topic;
         this.lanes = lanes;
         this.consumerConfig = consumerConfig;
@@ -214,14 +227,21 @@ final class LogReader implements AutoCloseable {
                 long end = c.endOffsets(List.of(tp), left(deadline)).get(tp);
                 if (after >= end) {
                     // The broker lost acknowledged records (an unclean leader election, a restored disk):
-                    // nothing follows, whatever the head this instance saw.
+                    // nothing follows, and the head comes down to the broker's end, so that no reader skips
+                    // ahead to a head that is not there.
+                    heads.set(lane, end);
                     log.warn(
-                            "lane {} of {} ends at offset {}, below records this instance saw acknowledged;"
-                                    + " the broker lost them",
+                            "lane {} of {} ends at offset {}, below records this instance saw acknowledged: the"
+                                    + " broker lost them, and events appended there again may be passed over by"
+                                    + " subscriptions that had read past it",
                             lane,
                             topic,
                             end);
                     return out;
+                }
+                if (System.nanoTime() - deadline > 0) {
+                    throw new JournalException("lane " + lane + " of " + topic + " could not be read past " + after
+                            + " within " + timeout.toSeconds() + " s: its position stays out of range");
                 }
                 c.seek(tp, Math.max(start, after)); // below the start: retention deleted them; read on from it
                 continue;
@@ -268,12 +288,21 @@ final class LogReader implements AutoCloseable {
             // Never block the lane on a record that cannot be read: hand it on as bytes, under the type every
             // subscription dead-letters at once.
             log.warn(
-                    "record {}-{}@{} is not a Keel event ({}); every subscription dead-letters it with its bytes",
+                    "record {}-{}@{} ({} bytes) is not a Keel event ({}); every subscription dead-letters it with"
+                            + " its bytes (the first {} at most)",
                     topic,
                     r.partition(),
                     r.offset(),
-                    e.getMessage());
-            return Event.<Object>builder(LogRecord.UNREADABLE_TYPE, r.value() == null ? new byte[0] : r.value())
+                    r.serializedValueSize(),
+                    e.getMessage(),
+                    unreadableBytesKept);
+            byte[] bytes = r.value() == null ? new byte[0] : r.value();
+            if (bytes.length > unreadableBytesKept) {
+                // Its dead letters must fit the commit's records (base64 and JSON on top): the record's place
+                // says where the rest is.
+                bytes = java.util.Arrays.copyOf(bytes, unreadableBytesKept);
+            }
+            return Event.<Object>builder(LogRecord.UNREADABLE_TYPE, bytes)
                     .id(topic + "-" + r.partition() + "-" + r.offset())
                     .time(Instant.ofEpochMilli(r.timestamp()))
                     .build();

@@ -130,8 +130,11 @@ public final class LaneWorker {
         long pausedUntil;
         boolean paused;
         long lastCommitNanos;
-        /** {@link #lastCommitNanos} on the watchdog's coarse clock, for the check between deliveries. */
-        long lastCommitCoarse;
+        /**
+         * Since when outcomes have waited for a commit, on the watchdog's coarse clock; 0 when none wait. Checked
+         * between deliveries.
+         */
+        long heldBackSince;
         /** Deliveries of this pass not yet added to the subscription's counter (one add per pass, not per delivery). */
         long delivered;
         /**
@@ -242,6 +245,7 @@ public final class LaneWorker {
         if (ephemeral) {
             h.ledger.reset(head, List.of());
             h.fence = fence;
+            h.heldBackSince = 0;
             return;
         }
         // Read everything first: if the journal fails here, the state stays as it was and the reload is retried.
@@ -249,6 +253,7 @@ public final class LaneWorker {
         List<Pending> pending = ctx.log().pending(name, lane);
         h.ledger.reset(cursor, pending);
         h.fence = fence;
+        h.heldBackSince = 0; // what was held back is gone with the state it was in
     }
 
     // ---- the mailbox ----
@@ -416,6 +421,7 @@ public final class LaneWorker {
             // its word says none runs, and the state is this thread's.
             InFlight f = null;
             boolean commitNow = false; // a poison event's failure, or outcomes that waited long enough
+            boolean endedEarly = false;
             while (true) {
                 if (ctx.stopping() || retired || !ctx.holds(lane)) {
                     l.leave();
@@ -426,14 +432,18 @@ public final class LaneWorker {
                     reload.set(true);
                     break;
                 }
-                if (commitIntervalNanos > 0
-                        && ctx.coarseNanos() - h.lastCommitCoarse >= commitIntervalNanos
-                        && l.hasChanges()) {
-                    // Outcomes have waited the whole commit interval (a slow pass after ones that held theirs
-                    // back): end the pass here, so they are committed now and not when this pass ends.
-                    commitNow = true;
-                    l.leave();
-                    break;
+                if (commitIntervalNanos > 0 && l.hasChanges()) {
+                    long now = ctx.coarseNanos();
+                    if (h.heldBackSince == 0) {
+                        h.heldBackSince = Math.max(1, now);
+                    } else if (now - h.heldBackSince >= commitIntervalNanos) {
+                        // Outcomes have waited the whole commit interval (a slow pass, perhaps after ones that
+                        // held theirs back): end the pass here, so they are committed now and not when it ends.
+                        commitNow = true;
+                        endedEarly = true;
+                        l.leave();
+                        break;
+                    }
                 }
                 LaneLedger.Step step = l.next();
                 if (step == LaneLedger.Step.END) {
@@ -546,6 +556,9 @@ public final class LaneWorker {
             if (commitNow || !(work > 0 && mayDeferCommit(h))) {
                 flush(h);
             }
+            if (endedEarly) {
+                work = Math.max(work, 1); // it stopped with work left: the runner goes on at once
+            }
             publish(h);
             return work;
         } catch (Error e) {
@@ -581,6 +594,12 @@ public final class LaneWorker {
             l.admit(records);
             return;
         }
+        long now = ctx.log().head(lane);
+        if (now <= after) {
+            l.admit(List.of()); // the head came down (the store lost records): nothing to skip to
+            return;
+        }
+        head = Math.min(head, now);
         long skipped = l.skipGone(head);
         log.warn(
                 "subscription '{}' lane {}: events {} to {} were pruned before it read them; it goes on from {}",
@@ -730,6 +749,7 @@ public final class LaneWorker {
                         l.newDeadLetters().size());
             }
             l.discardCommit();
+            h.heldBackSince = 0;
             return;
         }
         Commit c = l.takeCommit(h.fence);
@@ -769,7 +789,7 @@ public final class LaneWorker {
         }
         l.committed();
         h.lastCommitNanos = System.nanoTime();
-        h.lastCommitCoarse = ctx.coarseNanos();
+        h.heldBackSince = 0;
         if (deadLettersChanged) {
             ctx.deadLettersChanged(sub);
         }

@@ -318,6 +318,22 @@ public final class EnvelopeCodec {
         }
     }
 
+    /**
+     * What an engine hands on in place of a stored record it cannot read as an event: an event of type {@link
+     * LogRecord#UNREADABLE_TYPE} with the record's first {@code keep} bytes as data, under an id naming its place.
+     * Every subscription dead-letters it.
+     */
+    public static Event<Object> unreadable(byte[] record, int keep, String id, Instant time) {
+        byte[] bytes = record == null ? new byte[0] : record;
+        if (bytes.length > keep) {
+            bytes = java.util.Arrays.copyOf(bytes, keep);
+        }
+        return Event.<Object>builder(LogRecord.UNREADABLE_TYPE, bytes)
+                .id(id)
+                .time(time)
+                .build();
+    }
+
     /** Attempt errors as a JSON array. */
     public String writeErrors(List<AttemptError> errors) {
         try {

@@ -1,7 +1,9 @@
 package dev.keel.jdbc;
 
+import dev.keel.Event;
 import dev.keel.spi.Append;
 import dev.keel.spi.Commit;
+import dev.keel.spi.EnvelopeCodec;
 import dev.keel.spi.EventLog.AppendResult;
 import dev.keel.spi.JournalException;
 import dev.keel.spi.LogRecord;
@@ -24,6 +26,8 @@ import java.util.TreeMap;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.atomic.AtomicLongArray;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * The log: appends group-committed by one writer thread (with, on a single-writer database, the delivery
@@ -39,6 +43,7 @@ final class LogTable implements GroupCommitWriter.Transaction {
     private static final Duration SWEEP_EVERY = Duration.ofSeconds(1);
     private static final int PRUNE_SLICE = 512;
 
+    private static final Logger log = LoggerFactory.getLogger(LogTable.class);
     private final Database db;
     private final Outcomes outcomes;
     private final AtomicLongArray heads;
@@ -393,7 +398,7 @@ final class LogTable implements GroupCommitWriter.Transaction {
         if (!recentOnes.isEmpty()) {
             List<LogRecord> out = new ArrayList<>(recentOnes.size());
             for (RecentAppends.Entry e : recentOnes) {
-                out.add(new LogRecord(lane, e.sequence(), db.codec.read(e.envelope())));
+                out.add(new LogRecord(lane, e.sequence(), decode(lane, e.sequence(), e.envelope())));
             }
             return out;
         }
@@ -403,13 +408,36 @@ final class LogTable implements GroupCommitWriter.Transaction {
                 r -> {
                     List<LogRecord> out = new ArrayList<>();
                     while (r.next()) {
-                        out.add(new LogRecord(lane, r.getLong(1), db.codec.read(r.getBytes(2))));
+                        long seq = r.getLong(1);
+                        out.add(new LogRecord(lane, seq, decode(lane, seq, r.getBytes(2))));
                     }
                     return out;
                 },
                 Database.position(lane, after),
                 Database.position(lane, Database.MAX_SEQ),
                 max);
+    }
+
+    /** The bytes of an unreadable envelope kept in its dead letters, at most. */
+    private static final int UNREADABLE_BYTES_KEPT = 64 * 1024;
+
+    /**
+     * The event an envelope holds; one that cannot be read (damaged, or written by hand) is handed on as {@link
+     * LogRecord#UNREADABLE_TYPE}, which every subscription dead-letters, instead of failing every read of its lane.
+     */
+    private Event<?> decode(int lane, long seq, byte[] envelope) {
+        try {
+            return db.codec.read(envelope);
+        } catch (JournalException e) {
+            log.warn(
+                    "the envelope of event {} of lane {} is not a Keel event ({}); every subscription dead-letters"
+                            + " it with its bytes",
+                    seq,
+                    lane,
+                    e.getMessage());
+            return EnvelopeCodec.unreadable(
+                    envelope, UNREADABLE_BYTES_KEPT, "keel-log-" + lane + "-" + seq, db.clock.instant());
+        }
     }
 
     // ---- retention ----

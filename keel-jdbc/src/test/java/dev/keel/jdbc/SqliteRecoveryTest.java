@@ -136,6 +136,32 @@ class SqliteRecoveryTest {
     }
 
     @Test
+    void shouldDeadLetterADamagedEnvelopeWithItsBytesAndDeliverWhatFollows() throws Exception {
+        Path file = dir.resolve("keel.db");
+        try (Keel first = runtime(file, false)) {
+            first.emit("order.created", "a", Map.of("id", "a1")).join();
+            first.emit("order.created", "a", Map.of("id", "a2")).join();
+            first.emit("order.created", "a", Map.of("id", "a3")).join();
+        } // closed before delivering: the subscription's cursor is still before them
+        try (Connection c = DriverManager.getConnection("jdbc:sqlite:" + file);
+                Statement s = c.createStatement()) {
+            assertThat(s.executeUpdate("UPDATE keel_log SET envelope = X'7B6E6F74206A736F6E' WHERE seq = 2"))
+                    .isEqualTo(1); // "{not json"
+        }
+        try (Keel second = runtime(file, false)) {
+            second.process();
+            assertThat(delivered).containsExactly("a1", "a3");
+            List<dev.keel.DeadLetter> dead = second.deadLetters().list(DeadLetterQuery.all());
+            assertThat(dead).hasSize(1);
+            assertThat(dead.getFirst().event().type()).isEqualTo(dev.keel.spi.LogRecord.UNREADABLE_TYPE);
+            assertThat((byte[]) dead.getFirst().event().data())
+                    .asString(java.nio.charset.StandardCharsets.UTF_8)
+                    .isEqualTo("{not json");
+            assertThat(dead.getFirst().reason()).contains("not a Keel event");
+        }
+    }
+
+    @Test
     void shouldRefuseAnotherApplicationsDatabaseAndLeaveItUntouched() throws Exception {
         Path file = dir.resolve("other.db");
         try (Connection c = DriverManager.getConnection("jdbc:sqlite:" + file);

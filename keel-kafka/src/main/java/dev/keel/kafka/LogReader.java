@@ -296,16 +296,13 @@ final class LogReader implements AutoCloseable {
                     r.serializedValueSize(),
                     e.getMessage(),
                     unreadableBytesKept);
-            byte[] bytes = r.value() == null ? new byte[0] : r.value();
-            if (bytes.length > unreadableBytesKept) {
-                // Its dead letters must fit the commit's records (base64 and JSON on top): the record's place
-                // says where the rest is.
-                bytes = java.util.Arrays.copyOf(bytes, unreadableBytesKept);
-            }
-            return Event.<Object>builder(LogRecord.UNREADABLE_TYPE, bytes)
-                    .id(topic + "-" + r.partition() + "-" + r.offset())
-                    .time(Instant.ofEpochMilli(r.timestamp()))
-                    .build();
+            // Its dead letters must fit the commit's records (base64 and JSON on top): the record's place says
+            // where the rest is.
+            return EnvelopeCodec.unreadable(
+                    r.value(),
+                    unreadableBytesKept,
+                    topic + "-" + r.partition() + "-" + r.offset(),
+                    Instant.ofEpochMilli(r.timestamp()));
         }
     }
 

@@ -1,0 +1,147 @@
+package dev.keel.eventsourcing;
+
+import java.util.Objects;
+import java.util.function.BiFunction;
+import java.util.function.Function;
+
+/**
+ * An event-sourced aggregate as three pure functions: where it starts ({@link #initialState()}), what a command
+ * becomes in a state ({@link #decide}: events and effects, or a rejection), and what an event does to a state
+ * ({@link #evolve}). The state of a stream is its events folded over the initial state; nothing else is stored
+ * (snapshots only save the fold).
+ *
+ * <p>Write one as a class or with {@link #of}; states, commands and events are best records and sealed
+ * interfaces, so that {@code switch} checks every case. Both functions must be pure: the runtime may call
+ * {@code decide} again after a conflict, and {@code evolve} on every load.
+ *
+ * @param <C> commands
+ * @param <S> states
+ * @param <E> events
+ */
+public interface Decider<C, S, E> {
+
+    /** The state of a stream with no events. */
+    S initialState();
+
+    /** What the command becomes in this state: events and effects, or a rejection. Never null. */
+    Decision<E> decide(C command, S state);
+
+    /** The state after the event. Never null. */
+    S evolve(S state, E event);
+
+    /** The state after the events, from the initial state. */
+    default S fold(Iterable<? extends E> events) {
+        return fold(initialState(), events);
+    }
+
+    /** The state after the events, from the given state. */
+    default S fold(S state, Iterable<? extends E> events) {
+        S s = state;
+        for (E e : events) {
+            s = evolve(s, e);
+        }
+        return s;
+    }
+
+    /** A decider of the three functions. */
+    static <C, S, E> Decider<C, S, E> of(
+            S initialState,
+            BiFunction<? super C, ? super S, Decision<E>> decide,
+            BiFunction<? super S, ? super E, ? extends S> evolve) {
+        Objects.requireNonNull(initialState, "initialState");
+        Objects.requireNonNull(decide, "decide");
+        Objects.requireNonNull(evolve, "evolve");
+        return new Decider<>() {
+            @Override
+            public S initialState() {
+                return initialState;
+            }
+
+            @Override
+            public Decision<E> decide(C command, S state) {
+                return decide.apply(command, state);
+            }
+
+            @Override
+            public S evolve(S state, E event) {
+                return evolve.apply(state, event);
+            }
+        };
+    }
+
+    /**
+     * This decider over a larger state {@code L} of which its state is a part: {@code part} reads the part,
+     * {@code with} returns the larger state with the part replaced. The larger state starts as {@code initial},
+     * whose part should be this decider's initial state.
+     */
+    default <L> Decider<C, L, E> scoped(L initial, Function<? super L, ? extends S> part, BiFunction<L, S, L> with) {
+        Objects.requireNonNull(initial, "initial");
+        Objects.requireNonNull(part, "part");
+        Objects.requireNonNull(with, "with");
+        Decider<C, S, E> inner = this;
+        return new Decider<>() {
+            @Override
+            public L initialState() {
+                return initial;
+            }
+
+            @Override
+            public Decision<E> decide(C command, L state) {
+                return inner.decide(command, part.apply(state));
+            }
+
+            @Override
+            public L evolve(L state, E event) {
+                return with.apply(state, inner.evolve(part.apply(state), event));
+            }
+        };
+    }
+
+    /**
+     * Two deciders as one, over the pair of their states: a command goes to the decider whose command type it
+     * is (the first when both are), an event to each decider whose event type it is. A command or event neither
+     * takes is an {@link UnknownMessageException}.
+     */
+    static <C1, S1, E1, C2, S2, E2> Decider<Object, Combined<S1, S2>, Object> combine(
+            Decider<C1, S1, E1> first,
+            Class<C1> firstCommands,
+            Class<E1> firstEvents,
+            Decider<C2, S2, E2> second,
+            Class<C2> secondCommands,
+            Class<E2> secondEvents) {
+        Objects.requireNonNull(first, "first");
+        Objects.requireNonNull(second, "second");
+        Combined<S1, S2> initial = new Combined<>(first.initialState(), second.initialState());
+        return new Decider<>() {
+            @Override
+            public Combined<S1, S2> initialState() {
+                return initial;
+            }
+
+            @Override
+            public Decision<Object> decide(Object command, Combined<S1, S2> state) {
+                if (firstCommands.isInstance(command)) {
+                    return first.decide(firstCommands.cast(command), state.first())
+                            .map(e -> (Object) e);
+                }
+                if (secondCommands.isInstance(command)) {
+                    return second.decide(secondCommands.cast(command), state.second())
+                            .map(e -> (Object) e);
+                }
+                throw new UnknownMessageException("command", command, firstCommands, secondCommands);
+            }
+
+            @Override
+            public Combined<S1, S2> evolve(Combined<S1, S2> state, Object event) {
+                boolean toFirst = firstEvents.isInstance(event);
+                boolean toSecond = secondEvents.isInstance(event);
+                if (!toFirst && !toSecond) {
+                    throw new UnknownMessageException("event", event, firstEvents, secondEvents);
+                }
+                return new Combined<>(
+                        toFirst ? first.evolve(state.first(), firstEvents.cast(event)) : state.first(),
+                        toSecond ? second.evolve(state.second(), secondEvents.cast(event)) : state.second());
+            }
+        };
+    }
+}

@@ -74,10 +74,15 @@ public interface Decider<C, S, E> {
      * {@code with} returns the larger state with the part replaced. The larger state starts as {@code initial},
      * whose part should be this decider's initial state.
      */
-    default <L> Decider<C, L, E> scoped(L initial, Function<? super L, ? extends S> part, BiFunction<L, S, L> with) {
+    default <L> Decider<C, L, E> scoped(
+            L initial, Function<? super L, ? extends S> part, BiFunction<? super L, ? super S, ? extends L> with) {
         Objects.requireNonNull(initial, "initial");
         Objects.requireNonNull(part, "part");
         Objects.requireNonNull(with, "with");
+        if (!Objects.equals(part.apply(initial), initialState())) {
+            throw new IllegalArgumentException("the larger initial state's part is " + part.apply(initial)
+                    + ", not this decider's initial state " + initialState());
+        }
         Decider<C, S, E> inner = this;
         return new Decider<>() {
             @Override
@@ -99,18 +104,26 @@ public interface Decider<C, S, E> {
 
     /**
      * Two deciders as one, over the pair of their states: a command goes to the decider whose command type it
-     * is (the first when both are), an event to each decider whose event type it is. A command or event neither
-     * takes is an {@link UnknownMessageException}.
+     * is, an event to the decider whose event type it is. The two deciders' command types, and their event
+     * types, must be disjoint (neither a subtype of the other), so that a stream's events always go back to the
+     * decider that decided them; a value of both, or of neither, is an {@link UnknownMessageException}.
+     *
+     * @param <C> what commands of the combination are (often {@code Object}, or a sealed interface over both)
+     * @param <E> what events of the combination are
+     * @throws IllegalArgumentException when the command types, or the event types, overlap
      */
-    static <C1, S1, E1, C2, S2, E2> Decider<Object, Combined<S1, S2>, Object> combine(
-            Decider<C1, S1, E1> first,
-            Class<C1> firstCommands,
-            Class<E1> firstEvents,
-            Decider<C2, S2, E2> second,
-            Class<C2> secondCommands,
-            Class<E2> secondEvents) {
+    static <C, E, C1 extends C, S1, E1 extends E, C2 extends C, S2, E2 extends E>
+            Decider<C, Combined<S1, S2>, E> combine(
+                    Decider<C1, S1, E1> first,
+                    Class<C1> firstCommands,
+                    Class<E1> firstEvents,
+                    Decider<C2, S2, E2> second,
+                    Class<C2> secondCommands,
+                    Class<E2> secondEvents) {
         Objects.requireNonNull(first, "first");
         Objects.requireNonNull(second, "second");
+        requireDisjoint("command", firstCommands, secondCommands);
+        requireDisjoint("event", firstEvents, secondEvents);
         Combined<S1, S2> initial = new Combined<>(first.initialState(), second.initialState());
         return new Decider<>() {
             @Override
@@ -119,29 +132,37 @@ public interface Decider<C, S, E> {
             }
 
             @Override
-            public Decision<Object> decide(Object command, Combined<S1, S2> state) {
-                if (firstCommands.isInstance(command)) {
-                    return first.decide(firstCommands.cast(command), state.first())
-                            .map(e -> (Object) e);
+            public Decision<E> decide(C command, Combined<S1, S2> state) {
+                boolean toFirst = firstCommands.isInstance(command);
+                if (toFirst == secondCommands.isInstance(command)) {
+                    throw new UnknownMessageException("command", command, firstCommands, secondCommands);
                 }
-                if (secondCommands.isInstance(command)) {
-                    return second.decide(secondCommands.cast(command), state.second())
-                            .map(e -> (Object) e);
-                }
-                throw new UnknownMessageException("command", command, firstCommands, secondCommands);
+                return toFirst
+                        ? first.decide(firstCommands.cast(command), state.first())
+                                .<E>map(e -> e)
+                        : second.decide(secondCommands.cast(command), state.second())
+                                .<E>map(e -> e);
             }
 
             @Override
-            public Combined<S1, S2> evolve(Combined<S1, S2> state, Object event) {
+            public Combined<S1, S2> evolve(Combined<S1, S2> state, E event) {
                 boolean toFirst = firstEvents.isInstance(event);
-                boolean toSecond = secondEvents.isInstance(event);
-                if (!toFirst && !toSecond) {
+                if (toFirst == secondEvents.isInstance(event)) {
                     throw new UnknownMessageException("event", event, firstEvents, secondEvents);
                 }
-                return new Combined<>(
-                        toFirst ? first.evolve(state.first(), firstEvents.cast(event)) : state.first(),
-                        toSecond ? second.evolve(state.second(), secondEvents.cast(event)) : state.second());
+                return toFirst
+                        ? new Combined<>(first.evolve(state.first(), firstEvents.cast(event)), state.second())
+                        : new Combined<>(state.first(), second.evolve(state.second(), secondEvents.cast(event)));
             }
         };
+    }
+
+    private static void requireDisjoint(String kind, Class<?> a, Class<?> b) {
+        Objects.requireNonNull(a, kind + " type of the first decider");
+        Objects.requireNonNull(b, kind + " type of the second decider");
+        if (a.isAssignableFrom(b) || b.isAssignableFrom(a)) {
+            throw new IllegalArgumentException("the two deciders' " + kind + " types " + a.getName() + " and "
+                    + b.getName() + " overlap: each " + kind + " must belong to one of them");
+        }
     }
 }

@@ -2,8 +2,10 @@ package dev.keel.eventsourcing;
 
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.Collection;
 import java.util.List;
 import java.util.Objects;
+import java.util.Optional;
 import java.util.function.Function;
 
 /**
@@ -14,11 +16,26 @@ import java.util.function.Function;
  */
 public sealed interface Decision<E> permits Decision.Accepted, Decision.Rejected {
 
-    /** The command is taken: these events, in order, then these effects once the events are committed. */
+    /**
+     * The command is taken: these events, in order, then these effects once the events are committed. Effects
+     * need events to follow: a decision without events commits nothing, and a repeat of its command would issue
+     * its effects again.
+     */
     record Accepted<E>(List<E> events, List<Effect> effects) implements Decision<E> {
         public Accepted {
             events = List.copyOf(events);
             effects = List.copyOf(effects);
+            if (events.isEmpty() && !effects.isEmpty()) {
+                throw new IllegalArgumentException("effects run after their decision's events are committed, and"
+                        + " this decision has none: append an event that records why the effects are wanted");
+            }
+        }
+
+        /** This decision with effects added after its own. */
+        public Accepted<E> withEffects(Effect... more) {
+            List<Effect> all = new ArrayList<>(effects);
+            all.addAll(Arrays.asList(more));
+            return new Accepted<>(events, all);
         }
     }
 
@@ -50,40 +67,39 @@ public sealed interface Decision<E> permits Decision.Accepted, Decision.Rejected
         return this instanceof Accepted;
     }
 
-    /** These events, in order. */
+    /** Why the command was refused; empty when it was taken. */
+    default Optional<Rejection> rejected() {
+        return this instanceof Rejected<E> r ? Optional.of(r.rejection()) : Optional.empty();
+    }
+
+    /**
+     * These events, in order. Add effects with {@link Accepted#withEffects}; where the event type must be the
+     * decider's (not the single event's class), use {@link #acceptAll(Collection, Collection)}, which takes it
+     * from the target.
+     */
     @SafeVarargs
-    static <E> Decision<E> accept(E... events) {
+    static <E> Accepted<E> accept(E... events) {
         return new Accepted<>(Arrays.asList(events), List.of());
     }
 
     /** These events, in order. */
-    static <E> Decision<E> accept(List<? extends E> events) {
+    static <E> Accepted<E> acceptAll(Collection<? extends E> events) {
         return new Accepted<>(List.copyOf(events), List.of());
     }
 
+    /** These events, in order, then these effects once they are committed. */
+    static <E> Accepted<E> acceptAll(Collection<? extends E> events, Collection<? extends Effect> effects) {
+        return new Accepted<>(List.copyOf(events), List.copyOf(effects));
+    }
+
     /** Taken, with nothing to append: the command was done already (an idempotent repeat). */
-    static <E> Decision<E> nothing() {
+    static <E> Accepted<E> nothing() {
         return new Accepted<>(List.of(), List.of());
     }
 
     /** Refused, with a code and a message saying why. */
     static <E> Decision<E> reject(String code, String message) {
         return new Rejected<>(new Rejection(code, message));
-    }
-
-    /**
-     * This decision with effects added after its own.
-     *
-     * @throws IllegalStateException when it is a rejection, which carries out nothing
-     */
-    default Decision<E> withEffects(Effect... more) {
-        if (this instanceof Rejected<E> r) {
-            throw new IllegalStateException(
-                    "rejection '" + r.rejection().code() + "' carries no effects: a refused command changes nothing");
-        }
-        List<Effect> all = new ArrayList<>(effects());
-        all.addAll(Arrays.asList(more));
-        return new Accepted<>(events(), all);
     }
 
     /** This decision with each event mapped (effects and rejections unchanged). */

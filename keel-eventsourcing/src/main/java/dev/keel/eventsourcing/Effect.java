@@ -1,19 +1,23 @@
 package dev.keel.eventsourcing;
 
-import dev.keel.Event;
+import dev.keel.EventType;
 import java.time.Duration;
 import java.util.Objects;
 
 /**
- * What a decision asks to happen beyond its own events, once they are committed: values a decider returns, which
- * the runtime carries out through the journal (never as a second write beside it).
+ * What a decision asks to happen beyond its own events, once they are committed: values a decider returns. They
+ * are to be carried out through the journal, never as a second write beside it, by the command handling that is
+ * still to be built (docs/event-sourcing.md); a decision with effects must have events for them to follow.
  */
 public sealed interface Effect permits Effect.Emit, Effect.Send, Effect.Schedule {
 
-    /** Emits an event to other subscribers. */
-    record Emit(Event<?> event) implements Effect {
+    /**
+     * Emits an event of this type, ordering key (or null) and data to other subscribers. Its id and time are
+     * given when it is carried out, not here, so that deciding twice decides the same.
+     */
+    record Emit(String type, String key, Object data) implements Effect {
         public Emit {
-            Objects.requireNonNull(event, "event");
+            EventType.requireValid(type);
         }
     }
 
@@ -40,8 +44,8 @@ public sealed interface Effect permits Effect.Emit, Effect.Send, Effect.Schedule
     }
 
     /** See {@link Emit}. */
-    static Effect emit(Event<?> event) {
-        return new Emit(event);
+    static Effect emit(String type, String key, Object data) {
+        return new Emit(type, key, data);
     }
 
     /** See {@link Send}. */

@@ -58,6 +58,27 @@ class CompositionTest {
     }
 
     @Test
+    void shouldRefuseToCombineDecidersWhoseTypesOverlap() {
+        // Two stocks of the same types: a stream's Reserved event could not say whose it is.
+        assertThatThrownBy(() -> Decider.combine(
+                        STOCK, StockCommand.class, StockEvent.class, STOCK, StockCommand.class, StockEvent.class))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("overlap");
+        // A decider whose events are any object would take the orders' events too.
+        Decider<StockCommand, Stock, Object> loose =
+                Decider.of(new Stock(0), (c, s) -> Decision.nothing(), (s, e) -> s);
+        assertThatThrownBy(() -> Decider.combine(
+                        Orders.DECIDER,
+                        Orders.Command.class,
+                        Orders.Happened.class,
+                        loose,
+                        StockCommand.class,
+                        Object.class))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("event types");
+    }
+
+    @Test
     void shouldRefuseCommandsAndEventsThatNeitherTakesWithATypedError() {
         assertThatThrownBy(() -> both.decide("ship it", both.initialState()))
                 .isInstanceOf(UnknownMessageException.class)
@@ -82,5 +103,11 @@ class CompositionTest {
         // Decisions see only the part: the south's ten units do not count for the north.
         assertThat(north.decide(new Reserve(5), w).accepted()).isFalse();
         assertThat(north.decide(new Reserve(3), w).events()).containsExactly(new Reserved(3));
+        assertThatThrownBy(() -> STOCK.scoped(
+                        new Warehouse(new Stock(1), new Stock(0)),
+                        Warehouse::north,
+                        (x, part) -> new Warehouse(part, x.south())))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("initial state");
     }
 }

@@ -29,9 +29,9 @@ class DeciderTest {
         assertThat(placed.effects()).hasSize(2);
         assertThat(placed.effects().getFirst())
                 .isEqualTo(Effect.schedule("o-1", new PaymentTimedOut("o-1"), Duration.ofMinutes(15)));
-        assertThat(placed.effects().get(1))
-                .isInstanceOfSatisfying(
-                        Effect.Emit.class, e -> assertThat(e.event().type()).isEqualTo("order.placed"));
+        assertThat(placed.effects().get(1)).isEqualTo(Effect.emit("order.placed", "o-1", 4200L));
+        // Deciding again decides the same: effects carry no ids or clocks of their own.
+        assertThat(orders.decide(new Place("o-1", 4200), orders.initialState())).isEqualTo(placed);
 
         Orders.State open = orders.fold(placed.events());
         assertThat(open).isEqualTo(new Open("o-1", 4200));
@@ -44,15 +44,13 @@ class DeciderTest {
         Decision<Orders.Happened> d = orders.decide(new Pay("o-1"), orders.initialState());
 
         assertThat(d.accepted()).isFalse();
-        assertThat(d).isInstanceOfSatisfying(Decision.Rejected.class, r -> {
-            assertThat(r.rejection().code()).isEqualTo("not-payable");
-            assertThat(r.rejection().message()).contains("o-1").contains("none");
+        assertThat(d.rejected()).hasValueSatisfying(r -> {
+            assertThat(r.code()).isEqualTo("not-payable");
+            assertThat(r.message()).contains("o-1").contains("none");
         });
         assertThat(d.events()).isEmpty();
         assertThat(d.effects()).isEmpty();
-        assertThatThrownBy(() -> d.withEffects(Effect.send("payment-o-1", "refund")))
-                .isInstanceOf(IllegalStateException.class)
-                .hasMessageContaining("not-payable");
+        assertThat(Decision.accept(new Paid("o-1")).rejected()).isEmpty();
         assertThat(orders.decide(new Place("o-2", 0), orders.initialState()))
                 .isEqualTo(Decision.reject("invalid-amount", "an order needs a positive amount, not 0"));
     }
@@ -75,7 +73,7 @@ class DeciderTest {
     @Test
     void shouldKeepDecisionsImmutableAndMapTheirEvents() {
         List<Orders.Happened> events = new java.util.ArrayList<>(List.of(new Paid("o-1")));
-        Decision<Orders.Happened> d = Decision.accept(events);
+        Decision.Accepted<Orders.Happened> d = Decision.acceptAll(events);
         events.clear();
         assertThat(d.events()).containsExactly(new Paid("o-1"));
         assertThatThrownBy(() -> d.events().add(new Paid("o-2"))).isInstanceOf(UnsupportedOperationException.class);
@@ -88,7 +86,18 @@ class DeciderTest {
     }
 
     @Test
+    void shouldRefuseEffectsWithoutEventsToFollow() {
+        // A repeat of the command would issue them again: nothing records that they were wanted.
+        assertThatThrownBy(() -> Decision.<Orders.Happened>nothing().withEffects(Effect.send("payment-o-1", "refund")))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("has none");
+        assertThatThrownBy(() -> Decision.acceptAll(List.of(), List.of(Effect.send("payment-o-1", "refund"))))
+                .isInstanceOf(IllegalArgumentException.class);
+    }
+
+    @Test
     void shouldRefuseEffectsAndRejectionsThatSayNothing() {
+        assertThatThrownBy(() -> Effect.emit("not a type", null, 1)).isInstanceOf(dev.keel.InvalidEventException.class);
         assertThatThrownBy(() -> Effect.send(" ", "x")).isInstanceOf(IllegalArgumentException.class);
         assertThatThrownBy(() -> Effect.schedule("s-1", "x", Duration.ofSeconds(-1)))
                 .isInstanceOf(IllegalArgumentException.class)

@@ -1,7 +1,7 @@
 package dev.keel.eventsourcing;
 
-import dev.keel.Event;
 import java.time.Duration;
+import java.util.List;
 
 /** An order aggregate for the tests: placed, paid or cancelled, with a payment timeout. */
 final class Orders {
@@ -46,11 +46,11 @@ final class Orders {
                 if (p.amountCents() <= 0) {
                     yield Decision.reject("invalid-amount", "an order needs a positive amount, not " + p.amountCents());
                 }
-                yield Decision.<Happened>accept(new Placed(p.orderId(), p.amountCents()))
-                        .withEffects(
+                yield Decision.acceptAll(
+                        List.of(new Placed(p.orderId(), p.amountCents())),
+                        List.of(
                                 Effect.schedule(p.orderId(), new PaymentTimedOut(p.orderId()), PAYMENT_WINDOW),
-                                Effect.emit(Event.builder("order.placed", p.orderId())
-                                        .build()));
+                                Effect.emit("order.placed", p.orderId(), p.amountCents())));
             }
             case Place p -> Decision.reject("already-placed", "order " + p.orderId() + " exists");
             case Pay p when s instanceof Open -> Decision.accept(new Paid(p.orderId()));

@@ -177,15 +177,15 @@ public final class LaneWorker {
         return lane;
     }
 
-    /**
-     * The subscription's filter (tenant and type) with the last type's answer remembered, as types repeat in
-     * runs. Used by the ledger only, so by whoever holds the lane's state.
-     */
     /** The outcome of a record the store could not read as an event: dead-lettered at once, never delivered. */
     private static final Outcome UNREADABLE = new Outcome.Failure(new dev.keel.PermanentFailureException(
             "the store holds a record here that is not a Keel event (its bytes are the dead letter's data); see"
                     + " the warning the engine logged for its place"));
 
+    /**
+     * The subscription's filter (tenant and type) with the last type's answer remembered, as types repeat in
+     * runs. Used by the ledger only, so by whoever holds the lane's state.
+     */
     private static final class Wants implements java.util.function.Predicate<Event<?>> {
         private final dev.keel.Subscription subscription;
         private String lastType;

@@ -90,9 +90,12 @@ class CrashRecoveryTest {
                     .as("poisoned events reported as delivered")
                     .isEmpty();
             int duplicates = deliveries.size() - seen.size();
+            // At each kill a lane redelivers its pass in flight (up to 256 events) and the outcomes held back
+            // for the commit interval (10 ms on SQLite, well under another pass at these rates).
+            System.out.println("crash test: " + duplicates + " redeliveries of " + seen.size() + " events");
             assertThat(duplicates)
                     .as("redeliveries are bounded by what was in flight at the kills")
-                    .isLessThanOrEqualTo(KILLS * CrashChild.LANES * 256);
+                    .isLessThanOrEqualTo(KILLS * CrashChild.LANES * 2 * 256);
             assertThat(out).contains("deadletters=" + poisoned);
         } catch (AssertionError e) {
             throw new AssertionError("crash test failed with -Dkeel.seed=" + seed + ": " + e.getMessage(), e);

@@ -319,9 +319,15 @@ public final class EnvelopeCodec {
     }
 
     /**
+     * The bytes of an unreadable record an engine keeps in its dead letters, at most: enough to see what it is,
+     * and its place says where the rest is.
+     */
+    public static final int UNREADABLE_BYTES_KEPT = 64 * 1024;
+
+    /**
      * What an engine hands on in place of a stored record it cannot read as an event: an event of type {@link
-     * LogRecord#UNREADABLE_TYPE} with the record's first {@code keep} bytes as data, under an id naming its place.
-     * Every subscription dead-letters it.
+     * LogRecord#UNREADABLE_TYPE} with the record's first {@code keep} bytes as data (see {@link
+     * #UNREADABLE_BYTES_KEPT}), under an id naming its place. Every subscription dead-letters it.
      */
     public static Event<Object> unreadable(byte[] record, int keep, String id, Instant time) {
         byte[] bytes = record == null ? new byte[0] : record;

@@ -84,22 +84,10 @@ public interface Decider<C, S, E> {
                     + ", not this decider's initial state " + initialState());
         }
         Decider<C, S, E> inner = this;
-        return new Decider<>() {
-            @Override
-            public L initialState() {
-                return initial;
-            }
-
-            @Override
-            public Decision<E> decide(C command, L state) {
-                return inner.decide(command, part.apply(state));
-            }
-
-            @Override
-            public L evolve(L state, E event) {
-                return with.apply(state, inner.evolve(part.apply(state), event));
-            }
-        };
+        return of(
+                initial,
+                (command, state) -> inner.decide(command, part.apply(state)),
+                (state, event) -> with.apply(state, inner.evolve(part.apply(state), event)));
     }
 
     /**
@@ -124,37 +112,28 @@ public interface Decider<C, S, E> {
         Objects.requireNonNull(second, "second");
         requireDisjoint("command", firstCommands, secondCommands);
         requireDisjoint("event", firstEvents, secondEvents);
-        Combined<S1, S2> initial = new Combined<>(first.initialState(), second.initialState());
-        return new Decider<>() {
-            @Override
-            public Combined<S1, S2> initialState() {
-                return initial;
-            }
-
-            @Override
-            public Decision<E> decide(C command, Combined<S1, S2> state) {
-                boolean toFirst = firstCommands.isInstance(command);
-                if (toFirst == secondCommands.isInstance(command)) {
-                    throw new UnknownMessageException("command", command, firstCommands, secondCommands);
-                }
-                return toFirst
-                        ? first.decide(firstCommands.cast(command), state.first())
-                                .<E>map(e -> e)
-                        : second.decide(secondCommands.cast(command), state.second())
-                                .<E>map(e -> e);
-            }
-
-            @Override
-            public Combined<S1, S2> evolve(Combined<S1, S2> state, E event) {
-                boolean toFirst = firstEvents.isInstance(event);
-                if (toFirst == secondEvents.isInstance(event)) {
-                    throw new UnknownMessageException("event", event, firstEvents, secondEvents);
-                }
-                return toFirst
-                        ? new Combined<>(first.evolve(state.first(), firstEvents.cast(event)), state.second())
-                        : new Combined<>(state.first(), second.evolve(state.second(), secondEvents.cast(event)));
-            }
-        };
+        return of(
+                new Combined<>(first.initialState(), second.initialState()),
+                (C command, Combined<S1, S2> state) -> {
+                    boolean toFirst = firstCommands.isInstance(command);
+                    if (toFirst == secondCommands.isInstance(command)) {
+                        throw new UnknownMessageException("command", command, firstCommands, secondCommands);
+                    }
+                    return toFirst
+                            ? first.decide(firstCommands.cast(command), state.first())
+                                    .<E>map(e -> e)
+                            : second.decide(secondCommands.cast(command), state.second())
+                                    .<E>map(e -> e);
+                },
+                (Combined<S1, S2> state, E event) -> {
+                    boolean toFirst = firstEvents.isInstance(event);
+                    if (toFirst == secondEvents.isInstance(event)) {
+                        throw new UnknownMessageException("event", event, firstEvents, secondEvents);
+                    }
+                    return toFirst
+                            ? new Combined<>(first.evolve(state.first(), firstEvents.cast(event)), state.second())
+                            : new Combined<>(state.first(), second.evolve(state.second(), secondEvents.cast(event)));
+                });
     }
 
     private static void requireDisjoint(String kind, Class<?> a, Class<?> b) {

@@ -418,9 +418,6 @@ final class LogTable implements GroupCommitWriter.Transaction {
                 max);
     }
 
-    /** The bytes of an unreadable envelope kept in its dead letters, at most. */
-    private static final int UNREADABLE_BYTES_KEPT = 64 * 1024;
-
     /**
      * The event an envelope holds; one that cannot be read (damaged, or written by hand) is handed on as {@link
      * LogRecord#UNREADABLE_TYPE}, which every subscription dead-letters, instead of failing every read of its lane.
@@ -436,7 +433,7 @@ final class LogTable implements GroupCommitWriter.Transaction {
                     lane,
                     e.getMessage());
             return EnvelopeCodec.unreadable(
-                    envelope, UNREADABLE_BYTES_KEPT, "keel-log-" + lane + "-" + seq, db.clock.instant());
+                    envelope, EnvelopeCodec.UNREADABLE_BYTES_KEPT, "keel-log-" + lane + "-" + seq, db.clock.instant());
         }
     }
 

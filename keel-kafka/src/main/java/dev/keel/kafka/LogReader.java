@@ -44,7 +44,7 @@ final class LogReader implements AutoCloseable {
 
     /**
      * The bytes of an unreadable record kept in its dead letters, at most: a quarter of the record limit (base64
-     * in a JSON dead letter, they stay well under it), and 64 KiB.
+     * in a JSON dead letter, they stay well under it), and {@link EnvelopeCodec#UNREADABLE_BYTES_KEPT}.
      */
     private final int unreadableBytesKept;
 
@@ -76,7 +76,7 @@ final class LogReader implements AutoCloseable {
             EnvelopeCodec codec,
             Duration timeout,
             int maxRecordBytes) {
-        this.unreadableBytesKept = Math.min(64 * 1024, maxRecordBytes / 4);
+        this.unreadableBytesKept = Math.min(EnvelopeCodec.UNREADABLE_BYTES_KEPT, maxRecordBytes / 4);
         this.topic = topic;
         this.lanes = lanes;
         this.consumerConfig = consumerConfig;

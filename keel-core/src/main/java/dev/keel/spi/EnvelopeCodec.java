@@ -60,7 +60,7 @@ public final class EnvelopeCodec {
     /**
      * The event as a CloudEvents JSON document.
      *
-     * <p>This runs once per event on every durable engine, on the emitting thread, so it avoids what costs
+     * <p>This runs once per event on every durable engine, on whichever thread stores it, so it avoids what costs
      * most there: field names are encoded once, timestamps are written without the general formatter, and
      * data that is a string, an integer or a boolean is written directly instead of through the mapper.
      */
@@ -158,7 +158,8 @@ public final class EnvelopeCodec {
     /**
      * Writes an attribute whose values recur from event to event (the spec version, source, type and content
      * type): each value is escaped and encoded once and then copied, for the first {@value #RECURRING_VALUES}
-     * distinct values; later ones are written as any other string.
+     * distinct values of up to {@value #SCRATCH} characters; others are written as any other string. The cache
+     * is shared by every thread that writes (entries are written once and never change).
      */
     private void recurring(JsonGenerator g, SerializedString name, String value) throws IOException {
         if (value == null) {
@@ -166,7 +167,7 @@ public final class EnvelopeCodec {
         }
         g.writeFieldName(name);
         SerializedString encoded = recurring.get(value);
-        if (encoded == null && recurring.size() < RECURRING_VALUES) {
+        if (encoded == null && value.length() <= SCRATCH && recurring.size() < RECURRING_VALUES) {
             encoded = recurring.computeIfAbsent(value, SerializedString::new);
         }
         if (encoded == null) {

@@ -229,7 +229,7 @@ final class LogReader implements AutoCloseable {
                     // The broker lost acknowledged records (an unclean leader election, a restored disk):
                     // nothing follows, and the head comes down to the broker's end, so that no reader skips
                     // ahead to a head that is not there.
-                    heads.set(lane, end);
+                    lower(lane, end);
                     log.warn(
                             "lane {} of {} ends at offset {}, below records this instance saw acknowledged: the"
                                     + " broker lost them, and events appended there again may be passed over by"
@@ -255,8 +255,9 @@ final class LogReader implements AutoCloseable {
                 }
             }
             if (out.isEmpty() && System.nanoTime() - check > 0) {
-                if (c.position(tp, left(deadline))
-                        >= c.endOffsets(List.of(tp), left(deadline)).get(tp)) {
+                long end = c.endOffsets(List.of(tp), left(deadline)).get(tp);
+                if (c.position(tp, left(deadline)) >= end) {
+                    lower(lane, end); // the head above the end only after the broker lost records
                     return out; // at the end: nothing follows
                 }
                 if (System.nanoTime() - deadline > 0) {
@@ -270,6 +271,25 @@ final class LogReader implements AutoCloseable {
             throw closedError(lane); // closed while waiting: not an empty page, which would mean nothing follows
         }
         return out;
+    }
+
+    /**
+     * Brings the lane's head down to the broker's end, and forgets the recent records above it: only after the
+     * broker lost acknowledged records. A late acknowledgement may raise it again; the next fetch lowers it.
+     */
+    private void lower(int lane, long end) {
+        long head = heads.get(lane);
+        while (head > end && !heads.compareAndSet(lane, head, end)) {
+            head = heads.get(lane);
+        }
+        AtomicReferenceArray<LogRecord> ring = recent[lane];
+        for (long seq = end + 1; seq <= head && seq <= end + CACHED; seq++) {
+            int slot = (int) (seq & (CACHED - 1));
+            LogRecord r = ring.get(slot);
+            if (r != null && r.sequence() > end) {
+                ring.compareAndSet(slot, r, null);
+            }
+        }
     }
 
     private JournalException closedError(int lane) {

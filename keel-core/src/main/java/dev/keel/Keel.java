@@ -38,6 +38,7 @@ import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
 import java.util.Objects;
+import java.util.Optional;
 import java.util.Set;
 import java.util.TreeSet;
 import java.util.concurrent.CompletableFuture;
@@ -46,6 +47,7 @@ import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.LongAdder;
 import java.util.concurrent.locks.LockSupport;
 import java.util.function.Consumer;
+import java.util.function.Function;
 import java.util.function.IntConsumer;
 import java.util.function.IntToLongFunction;
 import java.util.random.RandomGenerator;
@@ -438,13 +440,49 @@ public final class Keel implements AutoCloseable {
      * batch as one unit. Same-key events keep the list's order.
      */
     public CompletableFuture<List<Receipt>> emitBatch(List<? extends Event<?>> events) {
+        return emitBatch(events, false, journal::append);
+    }
+
+    /**
+     * Emits events, all or nothing, through a store that writes them to this runtime's journal together with
+     * records of its own, in one transaction: for modules that keep their own tables in the journal's database
+     * (the event store of keel-eventsourcing), so that their records and the events they publish are never a
+     * dual write. The runtime validates and prepares the events as {@link #emitBatch} does (ids, lanes, loop
+     * protection, trace context) and hands the prepared appends to {@code store}, which must append exactly
+     * those, in order, to the journal this runtime was built with, and complete with the journal's results.
+     * Events emitted this way are always stored durably, whatever the at-most-once tier would take.
+     *
+     * @param store appends the prepared events and its own records in one transaction
+     * @return completes with the receipts once the store's transaction is durable; fails as the store's
+     *     future fails, and then nothing of it was stored
+     */
+    public CompletableFuture<List<Receipt>> emitThrough(
+            List<? extends Event<?>> events, Function<List<Append>, CompletableFuture<List<AppendResult>>> store) {
+        Objects.requireNonNull(store, "store");
+        return emitBatch(events, true, store);
+    }
+
+    /**
+     * The event whose delivery the calling thread is handling, if any: what an event emitted now is caused by.
+     * For modules that emit on another thread on a handler's behalf and must carry its causation chain (the
+     * causation id, correlation id, tenant and depth) across.
+     */
+    public Optional<Event<?>> eventBeingHandled() {
+        Delivery<?> d = scope.current();
+        return d == null ? Optional.empty() : Optional.of(d.event());
+    }
+
+    private CompletableFuture<List<Receipt>> emitBatch(
+            List<? extends Event<?>> events,
+            boolean durable,
+            Function<List<Append>, CompletableFuture<List<AppendResult>>> store) {
         ensureOpen();
         List<Event<?>> prepared = new ArrayList<>(events.size());
         for (Event<?> e : events) {
             prepared.add(intake.prepare(Objects.requireNonNull(e, "event in batch")));
         }
         // A batch is stored as one unit, in one tier: in memory only when every event of it may be.
-        boolean inMemory = tiers != null && tiers.allAtMostOnce(prepared);
+        boolean inMemory = !durable && tiers != null && tiers.allAtMostOnce(prepared);
         int[] laneOf = new int[prepared.size()];
         for (int i = 0; i < laneOf.length; i++) {
             int lane = intake.laneOf(prepared.get(i));
@@ -462,9 +500,16 @@ public final class Keel implements AutoCloseable {
                         .build();
                 spans.add(span);
             }
-            appends.add(intake.append(ready, laneOf[i], true));
+            // Through a store, the store's own records keep repeats out: no dedup key to claim.
+            appends.add(intake.append(ready, laneOf[i], !durable));
         }
-        return tracked(journal.append(appends))
+        CompletableFuture<List<AppendResult>> stored;
+        try {
+            stored = store.apply(List.copyOf(appends));
+        } catch (RuntimeException e) {
+            stored = CompletableFuture.failedFuture(e);
+        }
+        return tracked(stored)
                 .whenComplete((r, err) -> {
                     spans.forEach(Span::end);
                     if (err != null) {
@@ -472,6 +517,10 @@ public final class Keel implements AutoCloseable {
                     }
                 })
                 .thenApply(results -> {
+                    if (results.size() != appends.size()) {
+                        throw new IllegalStateException("the store answered " + results.size() + " results for "
+                                + appends.size() + " appends; it must append exactly the events it was given");
+                    }
                     List<Receipt> receipts = new ArrayList<>(results.size());
                     for (int i = 0; i < results.size(); i++) {
                         receipts.add(accepted(appends.get(i).event(), results.get(i)));

@@ -25,7 +25,11 @@ final class GroupCommitWriter {
 
     private sealed interface Request permits Appends, Outcome, Stop {}
 
-    private record Appends(List<Append> appends, List<byte[]> envelopes, CompletableFuture<List<AppendResult>> done)
+    private record Appends(
+            List<Append> appends,
+            List<byte[]> envelopes,
+            LinkedWrite linked,
+            CompletableFuture<List<AppendResult>> done)
             implements Request {}
 
     private record Outcome(Commit commit, CompletableFuture<Void> done) implements Request {}
@@ -34,11 +38,19 @@ final class GroupCommitWriter {
 
     private static final Stop STOP = new Stop();
 
+    /** Appends of one request, with the write of another table they commit with, if any. */
+    record Batch(List<Append> appends, List<byte[]> envelopes, LinkedWrite linked) {}
+
+    /** What became of one batch: its results, or the refusal of its linked write (then nothing of it is stored). */
+    record Written(List<AppendResult> results, RuntimeException refused) {}
+
     /** The transaction a group is written in. */
     interface Transaction {
-        /** Writes appends and then outcomes in one transaction; called by the writer thread only. */
-        List<AppendResult> write(List<Append> appends, List<byte[]> envelopes, List<Commit> commits)
-                throws SQLException;
+        /**
+         * Writes the batches (each linked write before its appends) and then the outcomes in one transaction;
+         * returns what became of each batch, in order. Called by the writer thread only.
+         */
+        List<Written> write(List<Batch> batches, List<Commit> commits) throws SQLException;
 
         /** The database, for messages. */
         String describe();
@@ -72,9 +84,9 @@ final class GroupCommitWriter {
         this.thread = Thread.ofPlatform().daemon().name("keel-journal-writer").start(this::run);
     }
 
-    CompletableFuture<List<AppendResult>> submit(List<Append> appends, List<byte[]> envelopes) {
+    CompletableFuture<List<AppendResult>> submit(List<Append> appends, List<byte[]> envelopes, LinkedWrite linked) {
         CompletableFuture<List<AppendResult>> done = new CompletableFuture<>();
-        enqueue(new Appends(List.copyOf(appends), envelopes, done), done);
+        enqueue(new Appends(List.copyOf(appends), envelopes, linked, done), done);
         return done;
     }
 
@@ -127,7 +139,7 @@ final class GroupCommitWriter {
 
     private static int weight(Request r) {
         return switch (r) {
-            case Appends a -> a.appends().size();
+            case Appends a -> Math.max(1, a.appends().size());
             case Outcome o ->
                 1 + o.commit().upserts().size() + o.commit().deadLetters().size();
             case Stop s -> 0;
@@ -135,22 +147,18 @@ final class GroupCommitWriter {
     }
 
     private void writeGroup(List<Request> group) {
-        List<Append> appends = new ArrayList<>();
-        List<byte[]> envelopes = new ArrayList<>();
+        List<Batch> batches = new ArrayList<>();
         List<Commit> commits = new ArrayList<>();
         for (Request r : group) {
             switch (r) {
-                case Appends a -> {
-                    appends.addAll(a.appends());
-                    envelopes.addAll(a.envelopes());
-                }
+                case Appends a -> batches.add(new Batch(a.appends(), a.envelopes(), a.linked()));
                 case Outcome o -> commits.add(o.commit());
                 case Stop s -> {}
             }
         }
-        List<AppendResult> results;
+        List<Written> results;
         try {
-            results = writeRetryingTransient(appends, envelopes, commits);
+            results = writeRetryingTransient(batches, commits);
         } catch (SQLException | RuntimeException e) {
             if (group.size() > 1 && faultOfOneRequest(e)) {
                 // The shared transaction rolled back over what one request holds (a constraint, a value, a
@@ -179,19 +187,21 @@ final class GroupCommitWriter {
             int at = 0;
             for (Request r : done) {
                 if (r instanceof Appends a) {
-                    int n = a.appends().size();
-                    a.done().complete(results.subList(at, at + n));
-                    at += n;
+                    Written w = results.get(at++);
+                    if (w.refused() != null) {
+                        a.done().completeExceptionally(w.refused());
+                    } else {
+                        a.done().complete(w.results());
+                    }
                 }
             }
         });
     }
 
-    private List<AppendResult> writeRetryingTransient(
-            List<Append> appends, List<byte[]> envelopes, List<Commit> commits) throws SQLException {
+    private List<Written> writeRetryingTransient(List<Batch> batches, List<Commit> commits) throws SQLException {
         for (int attempt = 1; ; attempt++) {
             try {
-                return journal.write(appends, envelopes, commits);
+                return journal.write(batches, commits);
             } catch (SQLException e) {
                 // Two instances' groups that meet on the same rows: the database aborts one; it goes again.
                 if (attempt >= TRANSIENT_TRIES || !isTransient(e)) {

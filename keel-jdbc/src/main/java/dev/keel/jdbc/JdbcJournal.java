@@ -370,6 +370,18 @@ public final class JdbcJournal implements Journal {
         };
     }
 
+    // ---- the event store ----
+
+    /**
+     * The event store of keel-eventsourcing in this journal's database: stream appends commit in the same
+     * transaction as the log events they publish. Give it the {@link dev.keel.Keel} runtime built on this
+     * journal (see {@code EventSourcing.builder}).
+     */
+    public JdbcEventStore eventStore() {
+        db();
+        return new JdbcEventStore(db, log);
+    }
+
     // ---- for tests ----
 
     /** Requests the writer wrote again on their own after a shared transaction failed (for tests). */

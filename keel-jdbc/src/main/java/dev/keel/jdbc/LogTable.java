@@ -67,6 +67,14 @@ final class LogTable implements GroupCommitWriter.Transaction {
     // ---- appends ----
 
     CompletableFuture<List<AppendResult>> append(List<Append> batch) {
+        return append(batch, null);
+    }
+
+    /**
+     * Appends the batch in the transaction of the linked write, which runs first; see {@link LinkedWrite}.
+     * Without a linked write ({@code null}) it is a plain append.
+     */
+    CompletableFuture<List<AppendResult>> append(List<Append> batch, LinkedWrite linked) {
         db.ensureOpen();
         List<byte[]> envelopes = new ArrayList<>(batch.size());
         try {
@@ -78,7 +86,7 @@ final class LogTable implements GroupCommitWriter.Transaction {
             // Encoded here, on the caller's thread, so one event that cannot be written fails only its emit.
             return CompletableFuture.failedFuture(e);
         }
-        return writer.submit(batch, envelopes);
+        return writer.submit(batch, envelopes, linked);
     }
 
     /**
@@ -86,7 +94,7 @@ final class LogTable implements GroupCommitWriter.Transaction {
      * after the appends: a transaction never depends on what it appends itself.
      */
     @Override
-    public List<AppendResult> write(List<Append> appends, List<byte[]> envelopes, List<Commit> commits)
+    public List<GroupCommitWriter.Written> write(List<GroupCommitWriter.Batch> batches, List<Commit> commits)
             throws SQLException {
         db.lockWrites();
         try {
@@ -96,8 +104,24 @@ final class LogTable implements GroupCommitWriter.Transaction {
             Statements st = writerStatements;
             Connection c = st.connection();
             List<AppendResult> results;
+            List<Append> appends = new ArrayList<>();
+            List<byte[]> envelopes = new ArrayList<>();
+            RuntimeException[] refused = new RuntimeException[batches.size()];
             try {
                 c.setAutoCommit(false);
+                for (int b = 0; b < batches.size(); b++) {
+                    GroupCommitWriter.Batch batch = batches.get(b);
+                    if (batch.linked() != null) {
+                        // Checked and written in group order, so a later batch sees what an earlier one wrote.
+                        refused[b] = batch.linked().check(c);
+                        if (refused[b] != null) {
+                            continue;
+                        }
+                        batch.linked().write(c);
+                    }
+                    appends.addAll(batch.appends());
+                    envelopes.addAll(batch.envelopes());
+                }
                 results = appends.isEmpty() ? List.of() : write(st, appends, envelopes);
                 for (Commit commit : commits) {
                     outcomes.apply(st, commit);
@@ -127,7 +151,18 @@ final class LogTable implements GroupCommitWriter.Transaction {
                     heads.accumulateAndGet(r.lane(), r.sequence(), Math::max);
                 }
             }
-            return results;
+            List<GroupCommitWriter.Written> written = new ArrayList<>(batches.size());
+            int at = 0;
+            for (int b = 0; b < batches.size(); b++) {
+                if (refused[b] != null) {
+                    written.add(new GroupCommitWriter.Written(null, refused[b]));
+                } else {
+                    int n = batches.get(b).appends().size();
+                    written.add(new GroupCommitWriter.Written(results.subList(at, at + n), null));
+                    at += n;
+                }
+            }
+            return written;
         } finally {
             db.unlockWrites();
         }

@@ -29,6 +29,8 @@ final class Schema {
                             dialect.blobType(),
                             "position",
                             dialect.positionType(),
+                            "clustered",
+                            dialect.singleWriter() ? "WITHOUT ROWID" : "",
                             "lock_old_log",
                             dialect.sharedByInstances() ? "LOCK TABLE keel_events IN EXCLUSIVE MODE;" : ""))
                     .load()

@@ -1,0 +1,40 @@
+-- The event store of keel-eventsourcing: streams with a version, their events, snapshots, and the commands
+-- applied (so a redelivered command is applied once). Appends write here and to keel_log in one transaction.
+CREATE TABLE keel_es_streams (
+    stream_id   VARCHAR(300) PRIMARY KEY,
+    stream_type VARCHAR(200) NOT NULL,
+    version     BIGINT       NOT NULL,
+    deleted     INTEGER      NOT NULL DEFAULT 0,
+    metadata    TEXT,
+    updated_at  BIGINT       NOT NULL
+);
+
+CREATE TABLE keel_es_events (
+    stream_id   VARCHAR(300) NOT NULL,
+    version     BIGINT       NOT NULL,
+    event_id    VARCHAR(64)  NOT NULL,
+    type        VARCHAR(200) NOT NULL,
+    revision    INTEGER      NOT NULL,
+    data        ${blob}      NOT NULL,
+    metadata    TEXT,
+    recorded_at BIGINT       NOT NULL,
+    PRIMARY KEY (stream_id, version)
+) ${clustered};
+
+CREATE TABLE keel_es_snapshots (
+    stream_id  VARCHAR(300) PRIMARY KEY,
+    version    BIGINT       NOT NULL,
+    state_type VARCHAR(300) NOT NULL,
+    revision   INTEGER      NOT NULL,
+    state      ${blob}      NOT NULL,
+    taken_at   BIGINT       NOT NULL
+);
+
+CREATE TABLE keel_es_commands (
+    command_id VARCHAR(64)  PRIMARY KEY,
+    stream_id  VARCHAR(300) NOT NULL,
+    version    BIGINT       NOT NULL,
+    applied_at BIGINT       NOT NULL
+);
+
+CREATE INDEX keel_es_commands_age ON keel_es_commands (applied_at);

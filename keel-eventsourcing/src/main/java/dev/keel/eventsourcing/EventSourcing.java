@@ -3,6 +3,7 @@ package dev.keel.eventsourcing;
 import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.ObjectReader;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import com.fasterxml.jackson.datatype.jsr310.JavaTimeModule;
 import com.github.benmanes.caffeine.cache.Cache;
@@ -37,6 +38,7 @@ import java.util.Optional;
 import java.util.OptionalLong;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
@@ -73,7 +75,7 @@ public final class EventSourcing implements AutoCloseable {
     static final long CARRIED_COMMAND_WAIT_SECONDS = 30;
 
     private static final Logger log = LoggerFactory.getLogger(EventSourcing.class);
-    private static final int LOAD_PAGE = 1024;
+    private static final int LOAD_PAGE = 4096;
 
     private final Keel keel;
     private final EventStore store;
@@ -87,6 +89,7 @@ public final class EventSourcing implements AutoCloseable {
             Thread.ofVirtual().name("keel-es-stream-", 0).factory());
     private final StreamQueues<Job> queues = new StreamQueues<>(runners, this::run);
     private final Meters meters;
+    private final Map<Class<?>, ObjectReader> readers = new ConcurrentHashMap<>();
     private volatile boolean closed;
 
     private record Job(
@@ -487,7 +490,7 @@ public final class EventSourcing implements AutoCloseable {
         }
         try {
             if (re.revision() == current) {
-                return mapper.readValue(re.data(), cls);
+                return reader(cls).readValue(re.data());
             }
             JsonNode old = mapper.readTree(re.data());
             JsonNode now;
@@ -500,11 +503,16 @@ public final class EventSourcing implements AutoCloseable {
                         "the upcaster of " + re.type() + " from revision " + re.revision() + " threw " + e,
                         e);
             }
-            return mapper.treeToValue(now, cls);
+            return reader(cls).readValue(now);
         } catch (IOException e) {
             throw new EventDecodingException(
                     re.stream(), re.version(), "its data does not read as " + cls.getName() + ": " + e.getMessage(), e);
         }
+    }
+
+    /** A reader per event class: made once, it reads faster than the mapper looking the class up each time. */
+    private ObjectReader reader(Class<?> cls) {
+        return readers.computeIfAbsent(cls, mapper::readerFor);
     }
 
     private Object restore(AggregateType<Object, Object, Object> type, Snapshot s) {
@@ -587,7 +595,7 @@ public final class EventSourcing implements AutoCloseable {
     /** The meters of command handling. */
     private static final class Meters {
         private final MeterRegistry registry;
-        private final Map<String, Timer> commands = new java.util.concurrent.ConcurrentHashMap<>();
+        private final Map<String, Timer> commands = new ConcurrentHashMap<>();
         final Timer decide;
         final Timer append;
         final Counter conflicts;

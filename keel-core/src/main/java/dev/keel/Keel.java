@@ -450,11 +450,14 @@ public final class Keel implements AutoCloseable {
      * dual write. The runtime validates and prepares the events as {@link #emitBatch} does (ids, lanes, loop
      * protection, trace context) and hands the prepared appends to {@code store}, which must append exactly
      * those, in order, to the journal this runtime was built with, and complete with the journal's results.
-     * Events emitted this way are always stored durably, whatever the at-most-once tier would take.
+     * Events emitted this way are always stored durably, whatever the at-most-once tier would take; they claim
+     * no dedup key (the store's records keep repeats out); and those caused by a delivery (depth above 0) are
+     * not held by the intake's backpressure, as emits from a handler's own thread are not.
      *
      * @param store appends the prepared events and its own records in one transaction
      * @return completes with the receipts once the store's transaction is durable; fails as the store's
-     *     future fails, and then nothing of it was stored
+     *     future fails: then nothing of it was stored, unless the connection was lost while committing (then
+     *     the store's records say whether it was)
      */
     public CompletableFuture<List<Receipt>> emitThrough(
             List<? extends Event<?>> events, Function<List<Append>, CompletableFuture<List<AppendResult>>> store) {
@@ -487,7 +490,11 @@ public final class Keel implements AutoCloseable {
         for (int i = 0; i < laneOf.length; i++) {
             int lane = intake.laneOf(prepared.get(i));
             laneOf[i] = inMemory ? tiers.memoryLane(lane) : lane;
-            intake.awaitRoom(laneOf[i], this::backlog, this::wakeLane, this::ensureOpen);
+            // Through a store, events caused by a delivery are not held, wherever they are emitted: as from a
+            // handler's thread, holding them could wait on the very delivery that caused them.
+            if (!durable || prepared.get(i).depth() == 0) {
+                intake.awaitRoom(laneOf[i], this::backlog, this::wakeLane, this::ensureOpen);
+            }
         }
         List<Append> appends = new ArrayList<>(prepared.size());
         List<Span> spans = new ArrayList<>();
@@ -500,8 +507,9 @@ public final class Keel implements AutoCloseable {
                         .build();
                 spans.add(span);
             }
-            // Through a store, the store's own records keep repeats out: no dedup key to claim.
-            appends.add(intake.append(ready, laneOf[i], !durable));
+            // Through a store, the store's own records keep repeats out: no dedup key to claim (one that found a
+            // repeat would drop the log event while the store's records commit).
+            appends.add(durable ? new Append(laneOf[i], ready, null, null) : intake.append(ready, laneOf[i], true));
         }
         CompletableFuture<List<AppendResult>> stored;
         try {

@@ -5,9 +5,13 @@ CREATE TABLE keel_es_streams (
     stream_type VARCHAR(200) NOT NULL,
     version     BIGINT       NOT NULL,
     deleted     INTEGER      NOT NULL DEFAULT 0,
+    label       VARCHAR(200),
     metadata    TEXT,
     updated_at  BIGINT       NOT NULL
 );
+
+-- How many streams of a type are in each state (the label of a saga's state), counted for meters.
+CREATE INDEX keel_es_streams_label ON keel_es_streams (stream_type, label);
 
 CREATE TABLE keel_es_events (
     stream_id   VARCHAR(300) NOT NULL,
@@ -31,7 +35,7 @@ CREATE TABLE keel_es_snapshots (
 );
 
 CREATE TABLE keel_es_commands (
-    command_id VARCHAR(64)  PRIMARY KEY,
+    command_id VARCHAR(300) PRIMARY KEY,
     stream_id  VARCHAR(300) NOT NULL,
     version    BIGINT       NOT NULL,
     applied_at BIGINT       NOT NULL

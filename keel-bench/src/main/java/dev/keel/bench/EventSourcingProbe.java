@@ -151,7 +151,7 @@ public final class EventSourcingProbe {
                         .build());
             }
             store.append(
-                            new StreamWrite(stream, "account", ExpectedVersion.exactly(at), page, null),
+                            new StreamWrite(stream, "account", ExpectedVersion.exactly(at), page, null, null),
                             through -> keel.emitThrough(published, through))
                     .get(60, TimeUnit.SECONDS);
         }

@@ -8,6 +8,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import java.util.TreeMap;
+import java.util.function.Function;
 import java.util.function.UnaryOperator;
 
 /**
@@ -26,8 +27,9 @@ import java.util.function.UnaryOperator;
 public final class AggregateType<C, S, E> {
     private final String name;
     private final Decider<C, S, E> decider;
-    private final Class<C> commandRoot;
+    private final Class<?> commandRoot;
     private final Class<E> eventRoot;
+    private final Function<? super S, String> label;
     private final Map<String, Class<? extends E>> eventsByName;
     private final Map<Class<?>, String> eventNames;
     private final Map<String, Class<? extends C>> commandsByName;
@@ -42,6 +44,7 @@ public final class AggregateType<C, S, E> {
         this.decider = b.decider;
         this.commandRoot = b.commandRoot;
         this.eventRoot = b.eventRoot;
+        this.label = b.label;
         this.eventsByName = Map.copyOf(b.eventsByName);
         Map<Class<?>, String> en = new HashMap<>();
         b.eventsByName.forEach((n, c) -> en.put(c, n));
@@ -85,9 +88,14 @@ public final class AggregateType<C, S, E> {
         return commandRoot.isInstance(command);
     }
 
-    /** The command root. */
-    public Class<C> commandClass() {
+    /** The root of the commands routed to this type by their class. */
+    public Class<?> commandClass() {
         return commandRoot;
+    }
+
+    /** The label of a state, counted per type by the store (a saga's step); null when the type has none. */
+    public String label(S state) {
+        return label == null ? null : label.apply(state);
     }
 
     /** The event root. */
@@ -174,8 +182,9 @@ public final class AggregateType<C, S, E> {
     public static final class Builder<C, S, E> {
         private final String name;
         private final Decider<C, S, E> decider;
-        private final Class<C> commandRoot;
+        private final Class<?> commandRoot;
         private final Class<E> eventRoot;
+        private Function<? super S, String> label;
         private final Map<String, Class<? extends E>> eventsByName = new HashMap<>();
         private final Map<String, Class<? extends C>> commandsByName = new HashMap<>();
         private final Map<String, TreeMap<Integer, UnaryOperator<JsonNode>>> upcasters = new HashMap<>();
@@ -183,7 +192,7 @@ public final class AggregateType<C, S, E> {
         private int snapshotEvery;
         private int snapshotRevision = 1;
 
-        private Builder(String name, Decider<C, S, E> decider, Class<C> commands, Class<E> events) {
+        Builder(String name, Decider<C, S, E> decider, Class<?> commands, Class<E> events) {
             if (name == null || name.contains(".") || name.contains(":") || !EventType.isValid(name)) {
                 throw new IllegalArgumentException("an aggregate type's name is one segment of letters, digits,"
                         + " '_' and '-' starting with a letter, such as 'order', but was '" + name + "'");
@@ -196,7 +205,9 @@ public final class AggregateType<C, S, E> {
                 eventsByName.put(name + "." + kebab(c.getSimpleName()), c.asSubclass(events));
             }
             for (Class<?> c : leaves(commands)) {
-                commandsByName.put(name + "." + kebab(c.getSimpleName()), c.asSubclass(commands));
+                @SuppressWarnings("unchecked")
+                Class<? extends C> command = (Class<? extends C>) c;
+                commandsByName.put(name + "." + kebab(c.getSimpleName()), command);
             }
         }
 
@@ -253,6 +264,15 @@ public final class AggregateType<C, S, E> {
             }
             this.snapshotEvery = events;
             this.stateClass = Objects.requireNonNull(stateClass, "stateClass");
+            return this;
+        }
+
+        /**
+         * Labels each state with a short name that the store counts per type ({@link
+         * EventSourcing#labels(AggregateType)}), such as a saga's step.
+         */
+        public Builder<C, S, E> label(Function<? super S, String> value) {
+            this.label = Objects.requireNonNull(value, "label");
             return this;
         }
 

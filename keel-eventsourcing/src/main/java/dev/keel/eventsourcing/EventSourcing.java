@@ -23,6 +23,8 @@ import dev.keel.eventsourcing.spi.Snapshot;
 import dev.keel.eventsourcing.spi.StreamWrite;
 import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.MeterRegistry;
+import io.micrometer.core.instrument.MultiGauge;
+import io.micrometer.core.instrument.Tags;
 import io.micrometer.core.instrument.Timer;
 import io.micrometer.core.instrument.composite.CompositeMeterRegistry;
 import java.io.IOException;
@@ -44,6 +46,7 @@ import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
+import java.util.concurrent.atomic.AtomicLong;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -71,8 +74,10 @@ public final class EventSourcing implements AutoCloseable {
     public static final String COMMAND_TYPE = "keel.es.command";
     /** The subscription that applies carried commands. */
     public static final String COMMAND_SUBSCRIPTION = "keel-es-commands";
-    /** How long the command subscription waits for a carried command before failing the attempt. */
+    /** How long the command and saga subscriptions wait for a command before failing the attempt. */
     static final long CARRIED_COMMAND_WAIT_SECONDS = 30;
+    /** The delivery timeout of those subscriptions: above the wait, so the wait ends first. */
+    private static final java.time.Duration HANDLER_TIMEOUT = java.time.Duration.ofSeconds(45);
 
     private static final Logger log = LoggerFactory.getLogger(EventSourcing.class);
     private static final int LOAD_PAGE = 4096;
@@ -87,7 +92,11 @@ public final class EventSourcing implements AutoCloseable {
     private final Cache<String, StreamState<Object>> cache;
     private final ExecutorService runners = Executors.newThreadPerTaskExecutor(
             Thread.ofVirtual().name("keel-es-stream-", 0).factory());
-    private final StreamQueues<Job> queues = new StreamQueues<>(runners, this::run);
+    private final StreamQueues<Job> queues = new StreamQueues<>(runners, this::run, this::refuse);
+    private final List<Saga<?, ?>> sagas;
+    private final List<String> subscribed = new ArrayList<>();
+    private final MultiGauge sagaInstances;
+    private final AtomicLong sagaCountedAt = new AtomicLong(Long.MIN_VALUE);
     private final Meters meters;
     private final Map<Class<?>, ObjectReader> readers = new ConcurrentHashMap<>();
     private volatile boolean closed;
@@ -114,11 +123,28 @@ public final class EventSourcing implements AutoCloseable {
                 ? null
                 : Caffeine.newBuilder().maximumSize(b.cacheSize).build();
         this.meters = new Meters(b.registry);
+        this.sagas = List.copyOf(b.sagas);
+        this.sagaInstances = MultiGauge.builder("keel.es.saga.instances")
+                .description("saga instances by saga and the label of their state")
+                .register(b.registry);
         if (b.carryCommands) {
             keel.subscribe(Subscription.builder(COMMAND_SUBSCRIPTION)
                     .types(COMMAND_TYPE)
+                    .timeout(HANDLER_TIMEOUT)
                     .handler(CommandMessage.class, this::carry)
                     .build());
+            subscribed.add(COMMAND_SUBSCRIPTION);
+        }
+        for (Saga<?, ?> saga : sagas) {
+            keel.subscribe(Subscription.builder(saga.subscription())
+                    .types(saga.observes().toArray(String[]::new))
+                    .timeout(HANDLER_TIMEOUT)
+                    .handler(Object.class, d -> observe(saga, d))
+                    .build());
+            subscribed.add(saga.subscription());
+        }
+        if (!sagas.isEmpty()) {
+            countSagas(true);
         }
     }
 
@@ -146,7 +172,13 @@ public final class EventSourcing implements AutoCloseable {
      * @throws UnknownStreamTypeException when no registered aggregate type takes the command
      */
     public CompletableFuture<Committed> send(String id, Object command) {
-        return submit(id, command, null, null, keel.eventBeingHandled().orElse(null));
+        return submit(
+                typeOf(command),
+                id,
+                command,
+                null,
+                null,
+                keel.eventBeingHandled().orElse(null));
     }
 
     /**
@@ -155,7 +187,13 @@ public final class EventSourcing implements AutoCloseable {
      */
     public CompletableFuture<Committed> send(String id, Object command, ExpectedVersion expected) {
         Objects.requireNonNull(expected, "expected");
-        return submit(id, command, expected, null, keel.eventBeingHandled().orElse(null));
+        return submit(
+                typeOf(command),
+                id,
+                command,
+                expected,
+                null,
+                keel.eventBeingHandled().orElse(null));
     }
 
     /**
@@ -165,17 +203,27 @@ public final class EventSourcing implements AutoCloseable {
      */
     public CompletableFuture<Committed> sendOnce(String commandId, String id, Object command) {
         Objects.requireNonNull(commandId, "commandId");
-        return submit(id, command, null, commandId, keel.eventBeingHandled().orElse(null));
+        return submit(
+                typeOf(command),
+                id,
+                command,
+                null,
+                commandId,
+                keel.eventBeingHandled().orElse(null));
     }
 
     private CompletableFuture<Committed> submit(
-            String id, Object command, ExpectedVersion expected, String commandId, Event<?> cause) {
+            AggregateType<?, ?, ?> type,
+            String id,
+            Object command,
+            ExpectedVersion expected,
+            String commandId,
+            Event<?> cause) {
         Objects.requireNonNull(id, "id");
         Objects.requireNonNull(command, "command");
         if (id.isEmpty() || id.length() > 200) {
             throw new IllegalArgumentException("an aggregate id has 1 to 200 characters but was '" + id + "'");
         }
-        AggregateType<?, ?, ?> type = typeOf(command);
         if (closed) {
             return CompletableFuture.failedFuture(
                     new EventSourcingException("event sourcing is closed and takes no more commands"));
@@ -186,6 +234,7 @@ public final class EventSourcing implements AutoCloseable {
     }
 
     private AggregateType<?, ?, ?> typeOf(Object command) {
+        Objects.requireNonNull(command, "command");
         for (AggregateType<?, ?, ?> t : types) {
             if (t.takes(command)) {
                 return t;
@@ -194,6 +243,12 @@ public final class EventSourcing implements AutoCloseable {
         throw new UnknownStreamTypeException(
                 "no aggregate type takes " + command.getClass().getName()
                         + "; register the aggregate type whose commands it is (EventSourcing.builder(...).register(type))");
+    }
+
+    private void refuse(Job job) {
+        job.done()
+                .completeExceptionally(
+                        new EventSourcingException("event sourcing is closed and takes no more commands"));
     }
 
     private void run(Job job) {
@@ -228,33 +283,39 @@ public final class EventSourcing implements AutoCloseable {
         }
         for (int attempt = 0; ; attempt++) {
             StreamState<Object> current = cache == null ? null : cache.getIfPresent(stream);
-            boolean cached = current != null;
+            if (current != null && job.expected() != null && !job.expected().matches(current.version())) {
+                // The cache may be what is behind: the store answers.
+                invalidate(stream);
+                current = null;
+            }
             if (current == null) {
                 current = fold(type, stream);
             }
             if (job.expected() != null && !job.expected().matches(current.version())) {
-                if (cached) {
-                    cache.invalidate(stream);
-                    attempt--; // the cache may be what is behind: look at the store before answering
-                    continue;
-                }
                 meters.conflicts.increment();
                 throw new StreamConflictException(stream, job.expected(), current.version());
             }
             long decideStart = System.nanoTime();
             Decision<Object> decision = type.decider().decide(job.command(), current.state());
             meters.decide.record(System.nanoTime() - decideStart, TimeUnit.NANOSECONDS);
-            if (decision instanceof Decision.Rejected<Object> r) {
-                throw new CommandRejectedException(stream, job.command(), r.rejection());
-            }
+            Rejection rejection = decision instanceof Decision.Rejected<Object> r ? r.rejection() : null;
             List<Object> events = decision.events();
-            if (events.isEmpty()) {
+            if (events.isEmpty() && job.commandId() == null) {
+                if (rejection != null) {
+                    throw new CommandRejectedException(stream, job.command(), rejection);
+                }
                 return new Committed(stream, current.version(), List.of(), false);
+            }
+            // From here on something is written: the events, or (for a command with an id that changed nothing
+            // or was rejected) the record that it was applied, so a redelivery is not decided again.
+            Object state = current.state();
+            for (Object e : events) {
+                state = type.decider().evolve(state, e);
             }
             long version;
             long appendStart = System.nanoTime();
             try {
-                version = append(type, job, current.version(), events, decision.effects());
+                version = append(type, job, current.version(), events, decision.effects(), type.label(state));
             } catch (StreamConflictException e) {
                 meters.conflicts.increment();
                 invalidate(stream);
@@ -272,15 +333,16 @@ public final class EventSourcing implements AutoCloseable {
             } finally {
                 meters.append.record(System.nanoTime() - appendStart, TimeUnit.NANOSECONDS);
             }
-            Object state = current.state();
-            for (Object e : events) {
-                state = type.decider().evolve(state, e);
+            if (rejection != null) {
+                throw new CommandRejectedException(stream, job.command(), rejection);
             }
-            StreamState<Object> next = new StreamState<>(stream, version, state);
-            if (cache != null) {
-                cache.put(stream, next);
+            if (!events.isEmpty()) {
+                StreamState<Object> next = new StreamState<>(stream, version, state);
+                if (cache != null) {
+                    cache.put(stream, next);
+                }
+                maybeSnapshot(type, current.version(), next);
             }
-            maybeSnapshot(type, current.version(), next);
             return new Committed(stream, version, events, false);
         }
     }
@@ -296,7 +358,8 @@ public final class EventSourcing implements AutoCloseable {
             Job job,
             long expected,
             List<Object> events,
-            List<Effect> effects) {
+            List<Effect> effects,
+            String label) {
         Instant now = clock.instant();
         String stream = type.stream(job.id());
         Map<String, String> metadata = new HashMap<>();
@@ -329,11 +392,15 @@ public final class EventSourcing implements AutoCloseable {
                     .key(stream)
                     .build());
         }
-        for (Effect effect : effects) {
-            published.add(effectEvent(effect, cause, source, now));
+        if (!effects.isEmpty()) {
+            // Effects are caused by the events that record why they are wanted: the decision's last.
+            Event<?> why = published.getLast();
+            for (Effect effect : effects) {
+                published.add(effectEvent(effect, why, source, now));
+            }
         }
         StreamWrite write =
-                new StreamWrite(stream, type.name(), ExpectedVersion.exactly(expected), stored, job.commandId());
+                new StreamWrite(stream, type.name(), ExpectedVersion.exactly(expected), stored, job.commandId(), label);
         return join(store.append(write, through -> keel.emitThrough(published, through)));
     }
 
@@ -394,23 +461,28 @@ public final class EventSourcing implements AutoCloseable {
                     "command '" + m.command() + "' cannot be read as " + commandClass.getName() + ": " + e.getMessage(),
                     e);
         }
+        awaitCarried(
+                submit(type, m.id(), command, null, delivery.event().id(), delivery.event()),
+                "carried command " + m.command() + " to " + type.stream(m.id()));
+    }
+
+    /**
+     * Waits for a command a subscription applies: a rejection or a deleted stream is an answer (acknowledged);
+     * anything else fails the attempt, to be retried (applied once, by the command's id) or dead-lettered.
+     */
+    private void awaitCarried(CompletableFuture<Committed> applied, String what) throws Exception {
         try {
-            submit(m.id(), command, null, delivery.event().id(), delivery.event())
-                    .get(CARRIED_COMMAND_WAIT_SECONDS, TimeUnit.SECONDS);
+            applied.get(CARRIED_COMMAND_WAIT_SECONDS, TimeUnit.SECONDS);
         } catch (ExecutionException e) {
             Throwable cause = e.getCause();
             if (cause instanceof CommandRejectedException rejected) {
                 // An answer: the sender's saga or timeout learns of it from the stream, not by a retry.
                 meters.carriedRejections.increment();
-                log.info(
-                        "carried command {} to {} was rejected: {}",
-                        m.command(),
-                        rejected.stream(),
-                        rejected.rejection());
+                log.info("{} was rejected: {}", what, rejected.rejection());
                 return;
             }
             if (cause instanceof StreamDeletedException) {
-                log.warn("carried command {} went to a deleted stream: {}", m.command(), cause.getMessage());
+                log.warn("{} went to a deleted stream: {}", what, cause.getMessage());
                 return;
             }
             if (cause instanceof Exception ex) {
@@ -419,9 +491,82 @@ public final class EventSourcing implements AutoCloseable {
             throw e;
         } catch (TimeoutException e) {
             throw new EventSourcingException(
-                    "carried command " + m.command() + " to " + type.stream(m.id()) + " took longer than "
-                            + CARRIED_COMMAND_WAIT_SECONDS + " s; it is tried again (applied once)",
+                    what + " took longer than " + CARRIED_COMMAND_WAIT_SECONDS + " s; it is tried again (applied once)",
                     e);
+        }
+    }
+
+    /** Feeds an observed event to the saga instance it correlates to, once by the event's id. */
+    private void observe(Saga<?, ?> saga, Delivery<Object> delivery) throws Exception {
+        Saga.Trigger<?> trigger = saga.trigger(delivery.event().type());
+        if (trigger == null) {
+            return;
+        }
+        Object event;
+        try {
+            event = mapper.convertValue(delivery.data(), trigger.eventClass());
+        } catch (IllegalArgumentException e) {
+            throw new PermanentFailureException(
+                    "saga '" + saga.name() + "' cannot read " + delivery.event().type() + " as "
+                            + trigger.eventClass().getName() + ": " + e.getMessage(),
+                    e);
+        }
+        String id = correlate(trigger, event);
+        if (id == null) {
+            return; // not for this saga
+        }
+        awaitCarried(
+                submit(
+                        saga.type(),
+                        id,
+                        event,
+                        null,
+                        saga.name() + ":" + delivery.event().id(),
+                        delivery.event()),
+                delivery.event().type() + " observed by " + saga.type().stream(id));
+        countSagas(false);
+    }
+
+    @SuppressWarnings("unchecked")
+    private static <T> String correlate(Saga.Trigger<T> trigger, Object event) {
+        return trigger.correlation().apply((T) event);
+    }
+
+    /** Refreshes the saga meter, at most every 5 s (it counts in the store). */
+    private void countSagas(boolean now) {
+        long at = System.nanoTime();
+        long last = sagaCountedAt.get();
+        if (!now && at - last < TimeUnit.SECONDS.toNanos(5) || !sagaCountedAt.compareAndSet(last, at)) {
+            return;
+        }
+        try {
+            List<MultiGauge.Row<?>> rows = new ArrayList<>();
+            for (Saga<?, ?> saga : sagas) {
+                store.labels(saga.name())
+                        .forEach((label, count) -> rows.add(MultiGauge.Row.of(
+                                Tags.of("saga", saga.name(), "state", label.isEmpty() ? "none" : label), count)));
+            }
+            sagaInstances.register(rows, true);
+        } catch (RuntimeException e) {
+            log.debug("could not count saga instances: {}", e.toString());
+        }
+    }
+
+    /** How many live instances of a type are in each labelled state (a saga's steps). */
+    public Map<String, Long> labels(AggregateType<?, ?, ?> type) {
+        return store.labels(Objects.requireNonNull(type, "type").name());
+    }
+
+    /**
+     * Deletes the aggregate's stream if it is at the expected version (see {@link EventStore#delete}), and
+     * forgets its cached state.
+     */
+    public void delete(AggregateType<?, ?, ?> type, String id, ExpectedVersion expected) {
+        String stream = Objects.requireNonNull(type, "type").stream(id);
+        try {
+            store.delete(stream, expected);
+        } finally {
+            invalidate(stream);
         }
     }
 
@@ -582,6 +727,14 @@ public final class EventSourcing implements AutoCloseable {
     @Override
     public void close() {
         closed = true;
+        // First the subscriptions that send commands here, so that none fails against a closed runtime.
+        for (String name : subscribed) {
+            try {
+                keel.unsubscribe(name);
+            } catch (RuntimeException e) {
+                log.debug("could not remove subscription {}: {}", name, e.toString());
+            }
+        }
         runners.shutdown();
         try {
             if (!runners.awaitTermination(10, TimeUnit.SECONDS)) {
@@ -642,6 +795,7 @@ public final class EventSourcing implements AutoCloseable {
         private final Keel keel;
         private final EventStore store;
         private final Map<String, AggregateType<?, ?, ?>> types = new LinkedHashMap<>();
+        private final List<Saga<?, ?>> sagas = new ArrayList<>();
         private ObjectMapper mapper;
         private int retries = 3;
         private long cacheSize = 10_000;
@@ -669,6 +823,16 @@ public final class EventSourcing implements AutoCloseable {
                 }
             }
             types.put(type.name(), type);
+            return this;
+        }
+
+        /**
+         * Registers a saga: its type, and a subscription ({@code saga:<name>}) to the events it observes, each
+         * fed to its instance once.
+         */
+        public Builder saga(Saga<?, ?> saga) {
+            register(Objects.requireNonNull(saga, "saga").type());
+            sagas.add(saga);
             return this;
         }
 

@@ -122,7 +122,7 @@ final class GroupCommitWriter {
                     group.add(queue.poll());
                     size += weight(more);
                 }
-                writeGroup(group);
+                writeGroup(group, false);
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
                 return;
@@ -146,7 +146,12 @@ final class GroupCommitWriter {
         };
     }
 
-    private void writeGroup(List<Request> group) {
+    /**
+     * Writes a group in one transaction.
+     *
+     * @param again whether this is a request written again on its own after its group failed
+     */
+    private void writeGroup(List<Request> group, boolean again) {
         List<Batch> batches = new ArrayList<>();
         List<Commit> commits = new ArrayList<>();
         for (Request r : group) {
@@ -166,8 +171,15 @@ final class GroupCommitWriter {
                 // itself (unreachable, busy, full) fail the group at once instead of once per request.
                 retriedAlone.addAndGet(group.size());
                 for (Request r : group) {
-                    writeGroup(List.of(r));
+                    writeGroup(List.of(r), true);
                 }
+                return;
+            }
+            if (!again && group.getFirst() instanceof Appends a && a.linked() != null && faultOfOneRequest(e)) {
+                // A linked write that met a constraint (another instance appended to its stream, or applied its
+                // command, after it checked): once more, and its check now sees what the other committed.
+                retriedAlone.incrementAndGet();
+                writeGroup(group, true);
                 return;
             }
             group.forEach(r -> fail(r, failure(r, e)));

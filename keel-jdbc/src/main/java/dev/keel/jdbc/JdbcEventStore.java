@@ -73,6 +73,11 @@ public final class JdbcEventStore implements EventStore {
         }
 
         @Override
+        public String key() {
+            return write.stream();
+        }
+
+        @Override
         public RuntimeException check(Connection c) throws SQLException {
             if (write.commandId() != null) {
                 try (PreparedStatement s =
@@ -85,8 +90,10 @@ public final class JdbcEventStore implements EventStore {
                     }
                 }
             }
+            // On PostgreSQL the row is locked until the commit: an append or a delete of the stream by another
+            // instance waits, then sees this one's version.
             try (PreparedStatement s = c.prepareStatement(
-                    "SELECT version, deleted, stream_type FROM keel_es_streams WHERE stream_id = ?")) {
+                    "SELECT version, deleted, stream_type FROM keel_es_streams WHERE stream_id = ?" + forUpdate())) {
                 s.setString(1, write.stream());
                 try (ResultSet r = s.executeQuery()) {
                     exists = r.next();
@@ -110,6 +117,12 @@ public final class JdbcEventStore implements EventStore {
         public void write(Connection c) throws SQLException {
             long now = db.clock.millis();
             long version = actual;
+            if (write.events().isEmpty()) {
+                // Only the record that the command was applied (it changed nothing, or was rejected).
+                recordCommand(c, version, now);
+                reached.set(version);
+                return;
+            }
             try (PreparedStatement s = c.prepareStatement("INSERT INTO keel_es_events (stream_id, version, event_id,"
                     + " type, revision, data, metadata, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")) {
                 for (NewEvent e : write.events()) {
@@ -127,33 +140,40 @@ public final class JdbcEventStore implements EventStore {
             }
             if (exists) {
                 try (PreparedStatement s = c.prepareStatement(
-                        "UPDATE keel_es_streams SET version = ?, updated_at = ? WHERE stream_id = ?")) {
+                        "UPDATE keel_es_streams SET version = ?, label = ?, updated_at = ? WHERE stream_id = ?")) {
                     s.setLong(1, version);
-                    s.setLong(2, now);
-                    s.setString(3, write.stream());
+                    s.setString(2, write.label());
+                    s.setLong(3, now);
+                    s.setString(4, write.stream());
                     s.executeUpdate();
                 }
             } else {
                 try (PreparedStatement s = c.prepareStatement("INSERT INTO keel_es_streams (stream_id, stream_type,"
-                        + " version, deleted, updated_at) VALUES (?, ?, ?, 0, ?)")) {
+                        + " version, deleted, label, updated_at) VALUES (?, ?, ?, 0, ?, ?)")) {
                     s.setString(1, write.stream());
                     s.setString(2, write.streamType());
                     s.setLong(3, version);
-                    s.setLong(4, now);
+                    s.setString(4, write.label());
+                    s.setLong(5, now);
                     s.executeUpdate();
                 }
             }
-            if (write.commandId() != null) {
-                try (PreparedStatement s = c.prepareStatement("INSERT INTO keel_es_commands (command_id, stream_id,"
-                        + " version, applied_at) VALUES (?, ?, ?, ?)")) {
-                    s.setString(1, write.commandId());
-                    s.setString(2, write.stream());
-                    s.setLong(3, version);
-                    s.setLong(4, now);
-                    s.executeUpdate();
-                }
-            }
+            recordCommand(c, version, now);
             reached.set(version);
+        }
+
+        private void recordCommand(Connection c, long version, long now) throws SQLException {
+            if (write.commandId() == null) {
+                return;
+            }
+            try (PreparedStatement s = c.prepareStatement("INSERT INTO keel_es_commands (command_id, stream_id,"
+                    + " version, applied_at) VALUES (?, ?, ?, ?)")) {
+                s.setString(1, write.commandId());
+                s.setString(2, write.stream());
+                s.setLong(3, version);
+                s.setLong(4, now);
+                s.executeUpdate();
+            }
         }
     }
 
@@ -216,11 +236,28 @@ public final class JdbcEventStore implements EventStore {
     }
 
     @Override
+    public Map<String, Long> labels(String streamType) {
+        Objects.requireNonNull(streamType, "streamType");
+        return db.query(
+                "count the streams of '" + streamType + "' by label",
+                "SELECT label, COUNT(*) FROM keel_es_streams WHERE stream_type = ? AND deleted = 0 GROUP BY label",
+                r -> {
+                    Map<String, Long> counts = new java.util.TreeMap<>();
+                    while (r.next()) {
+                        counts.merge(r.getString(1) == null ? "" : r.getString(1), r.getLong(2), Long::sum);
+                    }
+                    return counts;
+                },
+                streamType);
+    }
+
+    @Override
     public Optional<Snapshot> snapshot(String stream) {
         Objects.requireNonNull(stream, "stream");
         return db.query(
                 "read the snapshot of '" + stream + "'",
-                "SELECT version, state_type, revision, state, taken_at FROM keel_es_snapshots WHERE stream_id = ?",
+                "SELECT s.version, s.state_type, s.revision, s.state, s.taken_at FROM keel_es_snapshots s"
+                        + " JOIN keel_es_streams t ON t.stream_id = s.stream_id WHERE s.stream_id = ? AND t.deleted = 0",
                 r -> r.next()
                         ? Optional.of(new Snapshot(
                                 stream,
@@ -283,8 +320,8 @@ public final class JdbcEventStore implements EventStore {
         Objects.requireNonNull(expected, "expected");
         db.transaction("delete stream '" + stream + "'", c -> {
             long version;
-            try (PreparedStatement s =
-                    c.prepareStatement("SELECT version, deleted FROM keel_es_streams WHERE stream_id = ?")) {
+            try (PreparedStatement s = c.prepareStatement(
+                    "SELECT version, deleted FROM keel_es_streams WHERE stream_id = ?" + forUpdate())) {
                 s.setString(1, stream);
                 try (ResultSet r = s.executeQuery()) {
                     if (!r.next()) {
@@ -308,6 +345,11 @@ public final class JdbcEventStore implements EventStore {
                     stream);
             return null;
         });
+    }
+
+    /** Locks the rows read until the commit where other instances may write them (PostgreSQL). */
+    private String forUpdate() {
+        return db.dialect.sharedByInstances() ? " FOR UPDATE" : "";
     }
 
     private static String json(Map<String, String> map) {

@@ -11,6 +11,13 @@ import java.sql.SQLException;
  */
 interface LinkedWrite {
     /**
+     * What the write locks (a stream): a group checks and writes its linked writes in the order of their keys
+     * (keeping the group's order among equal keys), so that two instances' groups never wait on each other
+     * in a cycle.
+     */
+    String key();
+
+    /**
      * Reads what the write depends on, and returns the exception to fail this request with when it may not
      * go ahead (a version conflict, say), or null. It must write nothing: a refused request leaves the group
      * as if it had not been in it.

@@ -109,18 +109,28 @@ final class LogTable implements GroupCommitWriter.Transaction {
             RuntimeException[] refused = new RuntimeException[batches.size()];
             try {
                 c.setAutoCommit(false);
+                // Linked writes first, in the order of their keys (a stable sort: a later batch of the same key
+                // sees what an earlier one wrote), so that two groups lock what they share in one order.
+                List<Integer> linked = new ArrayList<>();
                 for (int b = 0; b < batches.size(); b++) {
-                    GroupCommitWriter.Batch batch = batches.get(b);
-                    if (batch.linked() != null) {
-                        // Checked and written in group order, so a later batch sees what an earlier one wrote.
-                        refused[b] = batch.linked().check(c);
-                        if (refused[b] != null) {
-                            continue;
-                        }
-                        batch.linked().write(c);
+                    if (batches.get(b).linked() != null) {
+                        linked.add(b);
                     }
-                    appends.addAll(batch.appends());
-                    envelopes.addAll(batch.envelopes());
+                }
+                linked.sort(java.util.Comparator.comparing(
+                        b -> batches.get(b).linked().key()));
+                for (int b : linked) {
+                    LinkedWrite write = batches.get(b).linked();
+                    refused[b] = write.check(c);
+                    if (refused[b] == null) {
+                        write.write(c);
+                    }
+                }
+                for (int b = 0; b < batches.size(); b++) {
+                    if (refused[b] == null) {
+                        appends.addAll(batches.get(b).appends());
+                        envelopes.addAll(batches.get(b).envelopes());
+                    }
                 }
                 results = appends.isEmpty() ? List.of() : write(st, appends, envelopes);
                 for (Commit commit : commits) {

@@ -3,6 +3,7 @@ package dev.keel.eventsourcing.internal;
 import java.util.ArrayDeque;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.Executor;
+import java.util.concurrent.RejectedExecutionException;
 import java.util.function.Consumer;
 
 /**
@@ -16,14 +17,17 @@ public final class StreamQueues<W> {
     private final ConcurrentHashMap<String, ArrayDeque<W>> queues = new ConcurrentHashMap<>();
     private final Executor runners;
     private final Consumer<W> run;
+    private final Consumer<W> refused;
 
     /**
      * @param runners where each stream's runner runs (virtual threads: the work blocks on the database)
      * @param run does one piece of work; must not throw (a throw is caught and the runner goes on)
+     * @param refused is given the work of a stream whose runner could not start (the runners shut down)
      */
-    public StreamQueues(Executor runners, Consumer<W> run) {
+    public StreamQueues(Executor runners, Consumer<W> run, Consumer<W> refused) {
         this.runners = runners;
         this.run = run;
+        this.refused = refused;
     }
 
     /** Queues work for the stream; starts a runner when none is on it. */
@@ -38,7 +42,19 @@ public final class StreamQueues<W> {
             return q;
         });
         if (start[0]) {
+            start(stream);
+        }
+    }
+
+    private void start(String stream) {
+        try {
             runners.execute(() -> drain(stream));
+        } catch (RejectedExecutionException e) {
+            // No runner will come: the stream's work (this and any queued behind it meanwhile) is refused.
+            ArrayDeque<W> left = queues.remove(stream);
+            if (left != null) {
+                left.forEach(refused);
+            }
         }
     }
 
@@ -59,7 +75,7 @@ public final class StreamQueues<W> {
             } catch (Error e) {
                 // This runner dies with the error; another takes over the stream's later work.
                 if (done(stream) != null) {
-                    runners.execute(() -> drain(stream));
+                    start(stream);
                 }
                 throw e;
             }

@@ -36,6 +36,12 @@ public interface EventStore {
     /** The version an applied command's append brought its stream to; empty for a command never applied. */
     OptionalLong commandVersion(String commandId);
 
+    /**
+     * How many live (not deleted) streams of the type carry each label (streams appended without one are
+     * counted under the empty string).
+     */
+    Map<String, Long> labels(String streamType);
+
     /** The stream's snapshot, if one was saved. */
     Optional<Snapshot> snapshot(String stream);
 

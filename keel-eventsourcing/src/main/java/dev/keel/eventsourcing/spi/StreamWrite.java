@@ -10,19 +10,28 @@ import java.util.Objects;
  * @param stream the stream
  * @param streamType the aggregate type the stream belongs to
  * @param expected the version the stream must be at
- * @param events the events, at least one, given versions after the stream's
+ * @param events the events, given versions after the stream's; none only for a write that records that its
+ *     command was applied (a command decided to change nothing, or rejected), so it is not decided again
  * @param commandId the command the events answer, recorded so that it is applied at most once; may be null
+ * @param label a short name of the stream's state after the append (a saga's step), counted by
+ *     {@link EventStore#labels(String)}; may be null
  */
 public record StreamWrite(
-        String stream, String streamType, ExpectedVersion expected, List<NewEvent> events, String commandId) {
+        String stream,
+        String streamType,
+        ExpectedVersion expected,
+        List<NewEvent> events,
+        String commandId,
+        String label) {
     /** Checks and copies. */
     public StreamWrite {
         Objects.requireNonNull(stream, "stream");
         Objects.requireNonNull(streamType, "streamType");
         Objects.requireNonNull(expected, "expected");
         events = List.copyOf(events);
-        if (events.isEmpty()) {
-            throw new IllegalArgumentException("an append to stream '" + stream + "' needs at least one event");
+        if (events.isEmpty() && commandId == null) {
+            throw new IllegalArgumentException(
+                    "an append to stream '" + stream + "' needs at least one event, or a" + " command id to record");
         }
     }
 }

@@ -15,6 +15,7 @@ import dev.keel.eventsourcing.Effect;
 import dev.keel.eventsourcing.EventDecodingException;
 import dev.keel.eventsourcing.EventSourcing;
 import dev.keel.eventsourcing.ExpectedVersion;
+import dev.keel.eventsourcing.Saga;
 import dev.keel.eventsourcing.StreamConflictException;
 import dev.keel.eventsourcing.StreamDeletedException;
 import dev.keel.eventsourcing.StreamState;
@@ -127,7 +128,7 @@ public abstract class EventStoreContract {
                     .build());
         }
         return store.append(
-                new StreamWrite(stream, "show", expected, List.of(events), null),
+                new StreamWrite(stream, "show", expected, List.of(events), null, null),
                 through -> keel.emitThrough(published, through));
     }
 
@@ -221,7 +222,7 @@ public abstract class EventStoreContract {
         // A second runtime with a cache of its own, never retrying: it meets conflicts, as another instance would.
         EventSourcing second = sourcing(b -> b.carryCommands(false).retriesOnConflict(0), Shows.showType(0));
         await(first.send("last", new OpenShow(1)));
-        await(second.send("last", new OpenShow(1))); // a repeat: changes nothing, warms the second cache
+        await(second.send("last", new OpenShow(1))); // a repeat: changes nothing
 
         List<CompletableFuture<Committed>> tries = new ArrayList<>();
         for (int i = 0; i < 100; i++) {
@@ -295,6 +296,21 @@ public abstract class EventStoreContract {
     }
 
     @Test
+    void aCommandWithAnIdThatWasRejectedIsNotDecidedAgain() throws Exception {
+        EventSourcing es = sourcing(Shows.showType(0));
+        await(es.send("s", new OpenShow(1)));
+        await(es.send("s", new Reserve("ann", null, 0)));
+        assertThat(failure(es.sendOnce("late-1", "s", new Reserve("bob", null, 0))))
+                .isInstanceOf(CommandRejectedException.class);
+
+        // Even were a seat free now, the same command is an answer given already.
+        Committed again = await(es.sendOnce("late-1", "s", new Reserve("bob", null, 0)));
+
+        assertThat(again.repeated()).isTrue();
+        assertThat(store.info("show:s").orElseThrow().version()).isEqualTo(2);
+    }
+
+    @Test
     void aCommandOfNoRegisteredTypeIsATypedError() {
         EventSourcing es = sourcing(Shows.showType(0));
         assertThatThrownBy(() -> es.send("l-1", new Charge("ann", 1)))
@@ -317,9 +333,13 @@ public abstract class EventStoreContract {
         eventually(() -> es.load(Shows.ledgerType(), "book").version() == 2);
         assertThat(es.load(Shows.ledgerType(), "book").state()).isEqualTo(new Ledger(5200, 2));
         eventually(() -> notices.size() == 2);
-        Event<?> notice = notices.peek();
-        // The effect is caused by the command's events: it carries the chain on.
-        assertThat(notice.partitionKey()).isEqualTo("ann");
+        assertThat(notices).extracting(Event::partitionKey).containsExactlyInAnyOrder("ann", "bob");
+        // An effect is caused by the events that record why it is wanted.
+        List<String> reserved = store.load("show:s-1", 0, 10).stream()
+                .filter(e -> e.type().equals("show.reserved"))
+                .map(RecordedEvent::eventId)
+                .toList();
+        assertThat(notices).extracting(Event::causationId).containsExactlyInAnyOrderElementsOf(reserved);
         RecordedEvent charged = store.load("ledger:book", 0, 1).getFirst();
         assertThat(charged.metadata()).containsKey("command");
         assertThat(store.commandVersion(charged.metadata().get("command"))).hasValue(1);
@@ -348,6 +368,74 @@ public abstract class EventStoreContract {
         eventually(() -> es.load(Shows.ledgerType(), "later").version() == 1);
         RecordedEvent fired = store.load("ledger:later", 0, 1).getFirst();
         assertThat(fired.recordedAt()).isAfterOrEqualTo(sent.plusMillis(250));
+    }
+
+    // ---- sagas ----
+
+    @Test
+    void aSagaTimeoutFiresOnlyInTheStateThatExpectsItAndItsCompensationRunsOnce() throws Exception {
+        Saga<Shows.WatchState, Shows.WatchEvent> watch = Shows.watchSaga(Duration.ofMillis(400));
+        EventSourcing es = sourcing(b -> b.saga(watch), Shows.ledgerType());
+
+        await(es.send("l-1", new Charge("ann", 700)));
+        await(es.send("l-1", new Charge("bob", 300)));
+        eventually(() -> es.load(watch.type(), "bob").state() instanceof Shows.Active);
+        // A manual stop before bob's timeout: when it fires, it finds a state that does not expect it.
+        await(es.send("bob", new Shows.StopWatching("bob")));
+
+        eventually(() -> es.load(watch.type(), "ann").state() instanceof Shows.Refunded);
+        eventually(() -> es.load(Shows.ledgerType(), "refunds").version() == 1);
+        Thread.sleep(800); // past bob's timeout
+        assertThat(es.load(watch.type(), "bob").state()).isEqualTo(new Shows.Ended("bob"));
+        // bob's timeout was applied (recorded, so never decided again) and changed nothing.
+        assertThat(es.load(watch.type(), "bob").version()).isEqualTo(2);
+        assertThat(es.load(Shows.ledgerType(), "refunds").state()).isEqualTo(new Ledger(-700, 1));
+        assertThat(es.labels(watch.type())).containsEntry("Refunded", 1L).containsEntry("Ended", 1L);
+    }
+
+    @Test
+    void aSagaAppliesEachObservedEventOnceHoweverOftenItIsDelivered() throws Exception {
+        Saga<Shows.WatchState, Shows.WatchEvent> watch = Shows.watchSaga(Duration.ofHours(1));
+        io.micrometer.core.instrument.simple.SimpleMeterRegistry meters =
+                new io.micrometer.core.instrument.simple.SimpleMeterRegistry();
+        EventSourcing es = sourcing(b -> b.saga(watch).meterRegistry(meters), Shows.ledgerType());
+        await(es.send("l-1", new Charge("cid", 100)));
+        eventually(() -> es.load(watch.type(), "cid").version() == 1);
+        RecordedEvent charged = store.load("ledger:l-1", 0, 1).getFirst();
+
+        ConcurrentLinkedQueue<String> redelivered = new ConcurrentLinkedQueue<>();
+        keel.on(
+                "redelivered",
+                "ledger.charged",
+                Object.class,
+                d -> redelivered.add(d.event().id()));
+
+        // The same event in the log again (as a redelivery after a crash before the cursor moved would give
+        // it): the saga finds it applied, by its id, and does nothing.
+        Event<Object> same = Event.builder("ledger.charged", (Object) Map.of("holder", "cid", "cents", 100))
+                .id(charged.eventId())
+                .key("ledger:l-1")
+                .build();
+        await(store.append(
+                new StreamWrite(
+                        "show:carrier",
+                        "show",
+                        ExpectedVersion.any(),
+                        List.of(raw("show.opened", 1, "{}")),
+                        null,
+                        null),
+                through -> keel.emitThrough(List.of(same), through)));
+        eventually(() -> redelivered.contains(charged.eventId()));
+        // The saga answered it from the record of its id, without deciding again.
+        eventually(() -> {
+            io.micrometer.core.instrument.Timer repeats = meters.find("keel.es.commands")
+                    .tag("aggregate", "watch")
+                    .tag("outcome", "repeated")
+                    .timer();
+            return repeats != null && repeats.count() == 1;
+        });
+        assertThat(es.load(watch.type(), "cid").version()).isEqualTo(1);
+        assertThat(store.commandVersion("watch:" + charged.eventId())).hasValue(1);
     }
 
     // ---- snapshots, upcasters, bad data ----

@@ -4,6 +4,7 @@ import dev.keel.eventsourcing.AggregateType;
 import dev.keel.eventsourcing.Decider;
 import dev.keel.eventsourcing.Decision;
 import dev.keel.eventsourcing.Effect;
+import dev.keel.eventsourcing.Saga;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -87,6 +88,78 @@ public final class Shows {
             (s, e) -> switch (e) {
                 case Charged ch -> new Ledger(s.totalCents() + ch.cents(), s.charges() + 1);
             });
+
+    /** The commands of the watch saga: its timeout, and a manual stop. */
+    public sealed interface WatchCommand permits Expire, StopWatching {}
+
+    /** The watch's timeout. */
+    public record Expire(String holder) implements WatchCommand {}
+
+    /** Stops watching a holder. */
+    public record StopWatching(String holder) implements WatchCommand {}
+
+    /** The watch saga's events. */
+    public sealed interface WatchEvent permits Watching, Expired, Stopped {}
+
+    /** A charge is watched. */
+    public record Watching(String holder, long cents) implements WatchEvent {}
+
+    /** The watch expired; the charge is refunded. */
+    public record Expired(String holder) implements WatchEvent {}
+
+    /** The watch was stopped by hand. */
+    public record Stopped(String holder) implements WatchEvent {}
+
+    /** A watch's state. */
+    public sealed interface WatchState permits Idle, Active, Refunded, Ended {}
+
+    /** Nothing watched yet. */
+    public record Idle() implements WatchState {}
+
+    /** A charge watched. */
+    public record Active(String holder, long cents) implements WatchState {}
+
+    /** Expired, and refunded. */
+    public record Refunded(String holder) implements WatchState {}
+
+    /** Stopped by hand. */
+    public record Ended(String holder) implements WatchState {}
+
+    /**
+     * The watch saga: a charge starts a watch that expires after {@code expireAfter} unless stopped; when it
+     * expires, the charge is refunded (a negative charge on the ledger {@code refunds}). A timeout in any
+     * state but {@link Active} does nothing.
+     */
+    public static Saga<WatchState, WatchEvent> watchSaga(java.time.Duration expireAfter) {
+        Decider<Object, WatchState, WatchEvent> decider = Decider.of(
+                new Idle(),
+                (c, s) -> switch (c) {
+                    case Charged ch
+                    when s instanceof Idle ->
+                        Decision.<WatchEvent>accept(new Watching(ch.holder(), ch.cents()))
+                                .withEffects(Effect.schedule(ch.holder(), new Expire(ch.holder()), expireAfter));
+                    case Charged ch -> Decision.nothing();
+                    case Expire e
+                    when s instanceof Active a ->
+                        Decision.<WatchEvent>accept(new Expired(e.holder()))
+                                .withEffects(Effect.send("refunds", new Charge(a.holder(), -a.cents())));
+                    case Expire e -> Decision.nothing();
+                    case StopWatching st
+                    when s instanceof Active -> Decision.<WatchEvent>accept(new Stopped(st.holder()));
+                    case StopWatching st -> Decision.nothing();
+                    default ->
+                        throw new dev.keel.eventsourcing.UnknownMessageException(
+                                "command", c, Charged.class, WatchCommand.class);
+                },
+                (s, e) -> switch (e) {
+                    case Watching w -> new Active(w.holder(), w.cents());
+                    case Expired x -> new Refunded(x.holder());
+                    case Stopped st -> new Ended(st.holder());
+                });
+        return Saga.builder("watch", decider, WatchCommand.class, WatchEvent.class)
+                .on("ledger.charged", Charged.class, ch -> ch.cents() > 0 ? ch.holder() : null)
+                .build();
+    }
 
     /** The show type, with a snapshot every {@code snapshotEvery} events (0: none). */
     public static AggregateType<ShowCommand, Show, ShowEvent> showType(int snapshotEvery) {

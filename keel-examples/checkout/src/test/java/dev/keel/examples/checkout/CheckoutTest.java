@@ -7,6 +7,8 @@ import dev.keel.eventsourcing.Effect;
 import dev.keel.eventsourcing.EventSourcing;
 import dev.keel.jdbc.JdbcJournal;
 import dev.keel.test.DeciderSpec;
+import dev.keel.test.SagaSpec;
+import dev.keel.test.TestClock;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -141,6 +143,30 @@ class CheckoutTest {
                         new CheckoutSaga.Paid("o-9"))
                 .when(new CheckoutSaga.PaymentTimedOut("o-9"))
                 .thenNothing();
+    }
+
+    @Test
+    void onTheTestClockThePaymentTimeoutCancelsOnlyAnUnpaidOrder() {
+        var saga = CheckoutSaga.saga(Duration.ofSeconds(30));
+        TestClock clock = TestClock.create();
+        SagaSpec<CheckoutSaga.State, CheckoutSaga.Event> unpaid = SagaSpec.of(saga, "o-6", clock);
+        unpaid.observe(new Order.Placed("o-6", "c", "common", 1, 900, "silent"))
+                .thenSent(new Payment.Charge("o-6", 900, "silent"))
+                .advance(Duration.ofSeconds(29))
+                .thenSentNothing()
+                .advance(Duration.ofSeconds(2))
+                .thenSent(new Order.Cancel("o-6", "payment timed out"))
+                .observe(new Order.Cancelled("o-6", "payment timed out"))
+                .thenState(new CheckoutSaga.Cancelled("o-6", "payment timed out"));
+
+        SagaSpec<CheckoutSaga.State, CheckoutSaga.Event> paid = SagaSpec.of(saga, "o-7", clock);
+        paid.observe(new Order.Placed("o-7", "c", "common", 1, 900, "visa"))
+                .observe(new Payment.Charged("o-7", 900))
+                .thenSent(new Payment.Charge("o-7", 900, "visa"), new Inventory.Reserve("common", "o-7", 1))
+                .advance(Duration.ofMinutes(1))
+                .thenSentNothing()
+                .thenState(new CheckoutSaga.AwaitingStock("o-7", "common", 1));
+        assertThat(paid.pendingTimeouts()).isZero();
     }
 
     @Test

@@ -27,6 +27,13 @@ import io.micrometer.core.instrument.MultiGauge;
 import io.micrometer.core.instrument.Tags;
 import io.micrometer.core.instrument.Timer;
 import io.micrometer.core.instrument.composite.CompositeMeterRegistry;
+import io.opentelemetry.api.OpenTelemetry;
+import io.opentelemetry.api.trace.Span;
+import io.opentelemetry.api.trace.SpanKind;
+import io.opentelemetry.api.trace.StatusCode;
+import io.opentelemetry.api.trace.Tracer;
+import io.opentelemetry.context.Context;
+import io.opentelemetry.context.Scope;
 import java.io.IOException;
 import java.time.Clock;
 import java.time.Instant;
@@ -98,6 +105,7 @@ public final class EventSourcing implements AutoCloseable {
     private final MultiGauge sagaInstances;
     private final AtomicLong sagaCountedAt = new AtomicLong(Long.MIN_VALUE);
     private final Meters meters;
+    private final Tracer tracer;
     private final Map<Class<?>, ObjectReader> readers = new ConcurrentHashMap<>();
     private volatile boolean closed;
 
@@ -108,6 +116,7 @@ public final class EventSourcing implements AutoCloseable {
             ExpectedVersion expected,
             String commandId,
             Event<?> cause,
+            Context trace,
             CompletableFuture<Committed> done,
             long startNanos) {}
 
@@ -123,6 +132,7 @@ public final class EventSourcing implements AutoCloseable {
                 ? null
                 : Caffeine.newBuilder().maximumSize(b.cacheSize).build();
         this.meters = new Meters(b.registry);
+        this.tracer = b.openTelemetry.getTracer("dev.keel.eventsourcing");
         this.sagas = List.copyOf(b.sagas);
         this.sagaInstances = MultiGauge.builder("keel.es.saga.instances")
                 .description("saga instances by saga and the label of their state")
@@ -229,7 +239,9 @@ public final class EventSourcing implements AutoCloseable {
                     new EventSourcingException("event sourcing is closed and takes no more commands"));
         }
         CompletableFuture<Committed> done = new CompletableFuture<>();
-        queues.submit(type.stream(id), new Job(type, id, command, expected, commandId, cause, done, System.nanoTime()));
+        queues.submit(
+                type.stream(id),
+                new Job(type, id, command, expected, commandId, cause, Context.current(), done, System.nanoTime()));
         return done;
     }
 
@@ -253,20 +265,34 @@ public final class EventSourcing implements AutoCloseable {
 
     private void run(Job job) {
         String outcome = "failed";
-        try {
+        // The command's span, child of the sender's context (a handler's delivery): the events it appends are
+        // emitted under it, so a trace runs on from command to decision, append, subscribers and saga steps.
+        Span span = tracer.spanBuilder("command " + job.type().name() + " "
+                        + job.command().getClass().getSimpleName())
+                .setParent(job.trace())
+                .setSpanKind(SpanKind.INTERNAL)
+                .setAttribute("keel.es.aggregate", job.type().name())
+                .setAttribute("keel.es.stream", job.type().stream(job.id()))
+                .startSpan();
+        try (Scope scope = span.makeCurrent()) {
             Committed c = handle(job);
+            span.setAttribute("keel.es.version", c.version());
             outcome = c.repeated() ? "repeated" : "applied";
             job.done().complete(c);
         } catch (CommandRejectedException e) {
             outcome = "rejected";
+            span.setAttribute("keel.es.rejection", e.rejection().code());
             job.done().completeExceptionally(e);
         } catch (Throwable e) {
-            job.done()
-                    .completeExceptionally(e instanceof CompletionException && e.getCause() != null ? e.getCause() : e);
+            Throwable cause = e instanceof CompletionException && e.getCause() != null ? e.getCause() : e;
+            span.setStatus(StatusCode.ERROR, String.valueOf(cause.getMessage()));
+            span.recordException(cause);
+            job.done().completeExceptionally(cause);
             if (e instanceof Error err) {
                 throw err;
             }
         } finally {
+            span.end();
             meters.command(job.type().name(), outcome, System.nanoTime() - job.startNanos());
         }
     }
@@ -296,8 +322,14 @@ public final class EventSourcing implements AutoCloseable {
                 throw new StreamConflictException(stream, job.expected(), current.version());
             }
             long decideStart = System.nanoTime();
-            Decision<Object> decision = type.decider().decide(job.command(), current.state());
-            meters.decide.record(System.nanoTime() - decideStart, TimeUnit.NANOSECONDS);
+            Span deciding = tracer.spanBuilder("decide").startSpan();
+            Decision<Object> decision;
+            try {
+                decision = type.decider().decide(job.command(), current.state());
+            } finally {
+                deciding.end();
+                meters.decide.record(System.nanoTime() - decideStart, TimeUnit.NANOSECONDS);
+            }
             Rejection rejection = decision instanceof Decision.Rejected<Object> r ? r.rejection() : null;
             List<Object> events = decision.events();
             if (events.isEmpty() && job.commandId() == null) {
@@ -314,7 +346,10 @@ public final class EventSourcing implements AutoCloseable {
             }
             long version;
             long appendStart = System.nanoTime();
-            try {
+            Span appending = tracer.spanBuilder("append")
+                    .setAttribute("keel.es.events", events.size())
+                    .startSpan();
+            try (Scope scope = appending.makeCurrent()) {
                 version = append(type, job, current.version(), events, decision.effects(), type.label(state));
             } catch (StreamConflictException e) {
                 meters.conflicts.increment();
@@ -331,6 +366,7 @@ public final class EventSourcing implements AutoCloseable {
                 invalidate(stream);
                 throw e;
             } finally {
+                appending.end();
                 meters.append.record(System.nanoTime() - appendStart, TimeUnit.NANOSECONDS);
             }
             if (rejection != null) {
@@ -802,6 +838,7 @@ public final class EventSourcing implements AutoCloseable {
         private boolean carryCommands = true;
         private Clock clock = Clock.systemUTC();
         private MeterRegistry registry = new CompositeMeterRegistry();
+        private OpenTelemetry openTelemetry = OpenTelemetry.noop();
 
         private Builder(Keel keel, EventStore store) {
             this.keel = Objects.requireNonNull(keel, "keel");
@@ -872,6 +909,15 @@ public final class EventSourcing implements AutoCloseable {
         /** The clock of event times, schedules and snapshots (give the runtime's). */
         public Builder clock(Clock value) {
             this.clock = Objects.requireNonNull(value, "clock");
+            return this;
+        }
+
+        /**
+         * Where spans go (give the runtime's): a span per command, with the decision and the append under it,
+         * child of the sender's trace context.
+         */
+        public Builder openTelemetry(OpenTelemetry value) {
+            this.openTelemetry = Objects.requireNonNull(value, "openTelemetry");
             return this;
         }
 

@@ -5,6 +5,7 @@ import dev.keel.eventsourcing.EventSourcing;
 import dev.keel.eventsourcing.Saga;
 import dev.keel.eventsourcing.spi.EventStore;
 import io.micrometer.core.instrument.MeterRegistry;
+import io.opentelemetry.api.OpenTelemetry;
 import java.time.Duration;
 import java.util.Map;
 
@@ -22,6 +23,12 @@ public final class Checkout {
 
     /** Registers the checkout on the runtime (started or not) and the event store in its journal's database. */
     public static Checkout on(Keel keel, EventStore store, Duration paymentTimeout, MeterRegistry meters) {
+        return on(keel, store, paymentTimeout, meters, OpenTelemetry.noop());
+    }
+
+    /** As {@link #on(Keel, EventStore, Duration, MeterRegistry)}, with spans for every command and saga step. */
+    public static Checkout on(
+            Keel keel, EventStore store, Duration paymentTimeout, MeterRegistry meters, OpenTelemetry otel) {
         Saga<CheckoutSaga.State, CheckoutSaga.Event> saga = CheckoutSaga.saga(paymentTimeout);
         EventSourcing sourcing = EventSourcing.builder(keel, store)
                 .register(Order.TYPE)
@@ -30,6 +37,7 @@ public final class Checkout {
                 .register(Shipping.TYPE)
                 .saga(saga)
                 .meterRegistry(meters)
+                .openTelemetry(otel)
                 .build();
         return new Checkout(sourcing, saga);
     }

@@ -42,3 +42,20 @@ CREATE TABLE keel_es_commands (
 );
 
 CREATE INDEX keel_es_commands_age ON keel_es_commands (applied_at);
+
+-- Read models (projections): the generation queries read, the one a rebuild is filling, and per generation and
+-- stream the last version applied, written in the same transaction as the read model's rows.
+CREATE TABLE keel_es_projections (
+    name       VARCHAR(200) PRIMARY KEY,
+    generation INTEGER      NOT NULL,
+    rebuilding INTEGER,
+    updated_at BIGINT       NOT NULL
+);
+
+CREATE TABLE keel_es_checkpoints (
+    projection VARCHAR(200) NOT NULL,
+    generation INTEGER      NOT NULL,
+    stream_id  VARCHAR(300) NOT NULL,
+    version    BIGINT       NOT NULL,
+    PRIMARY KEY (projection, generation, stream_id)
+);

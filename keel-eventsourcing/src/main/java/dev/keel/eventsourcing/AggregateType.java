@@ -113,6 +113,11 @@ public final class AggregateType<C, S, E> {
         return n;
     }
 
+    /** The names of its event types. */
+    public java.util.Set<String> eventTypes() {
+        return eventsByName.keySet();
+    }
+
     /** The class of an event type name, or null. */
     public Class<? extends E> eventClass(String type) {
         return eventsByName.get(type);

@@ -79,6 +79,12 @@ import org.slf4j.LoggerFactory;
 public final class EventSourcing implements AutoCloseable {
     /** The type of the log events that carry commands of {@link Effect.Send} and {@link Effect.Schedule}. */
     public static final String COMMAND_TYPE = "keel.es.command";
+    /**
+     * The start of the CloudEvents {@code source} of the events a stream publishes: {@code /keel/streams/<type>/<id>};
+     * their {@code subject} is the event's version in the stream, and their ordering key the stream.
+     */
+    public static final String STREAMS_SOURCE = "/keel/streams/";
+
     /** The subscription that applies carried commands. */
     public static final String COMMAND_SUBSCRIPTION = "keel-es-commands";
     /** How long the command and saga subscriptions wait for a command before failing the attempt. */
@@ -409,7 +415,9 @@ public final class EventSourcing implements AutoCloseable {
         }
         List<NewEvent> stored = new ArrayList<>(events.size());
         List<Event<?>> published = new ArrayList<>(events.size() + effects.size());
-        String source = "/keel/streams/" + type.name();
+        // Published as CloudEvents whose source is the stream and whose subject is the event's version in it.
+        String source = STREAMS_SOURCE + type.name() + "/" + job.id();
+        long version = expected;
         for (Object e : events) {
             String name = type.eventName(e);
             String eventId = EventIds.next(now.toEpochMilli());
@@ -423,7 +431,7 @@ public final class EventSourcing implements AutoCloseable {
             stored.add(new NewEvent(eventId, name, type.revision(name), data, metadata));
             published.add(caused(Event.builder(name, e).id(eventId), cause)
                     .source(source)
-                    .subject(job.id())
+                    .subject(Long.toString(++version))
                     .time(now)
                     .key(stream)
                     .build());
@@ -604,6 +612,36 @@ public final class EventSourcing implements AutoCloseable {
         } finally {
             invalidate(stream);
         }
+    }
+
+    /**
+     * The version of a log event that a stream published (its {@code subject}), or empty for any other event.
+     * Its stream is its ordering key.
+     */
+    public static OptionalLong versionOf(Event<?> event) {
+        if (event.source() == null || !event.source().startsWith(STREAMS_SOURCE) || event.subject() == null) {
+            return OptionalLong.empty();
+        }
+        try {
+            return OptionalLong.of(Long.parseLong(event.subject()));
+        } catch (NumberFormatException e) {
+            return OptionalLong.empty();
+        }
+    }
+
+    /**
+     * Reads a stored event as its class, through its type's upcasters.
+     *
+     * @throws EventDecodingException when it cannot be read
+     * @throws UnknownStreamTypeException when its stream's type is not registered here
+     */
+    @SuppressWarnings({"unchecked", "rawtypes"})
+    public Object decode(String streamType, RecordedEvent event) {
+        AggregateType<Object, Object, Object> type = (AggregateType) byName.get(streamType);
+        if (type == null) {
+            throw new UnknownStreamTypeException("aggregate type '" + streamType + "' is not registered here");
+        }
+        return decode(type, event);
     }
 
     // ---- loading ----

@@ -208,6 +208,33 @@ public final class JdbcEventStore implements EventStore {
                 max);
     }
 
+    /** The stream's events after {@code after} up to {@code upTo}, on a connection of a transaction. */
+    static List<RecordedEvent> load(Connection c, String stream, long after, long upTo) throws SQLException {
+        List<RecordedEvent> events = new ArrayList<>();
+        try (PreparedStatement s = c.prepareStatement("SELECT version, event_id, type, revision, data, metadata,"
+                + " recorded_at FROM keel_es_events WHERE stream_id = ? AND version > ? AND version <= ?"
+                + " ORDER BY version")) {
+            s.setString(1, stream);
+            s.setLong(2, after);
+            s.setLong(3, upTo);
+            try (ResultSet r = s.executeQuery()) {
+                while (r.next()) {
+                    String metadata = r.getString(6);
+                    events.add(new RecordedEvent(
+                            stream,
+                            r.getLong(1),
+                            r.getString(2),
+                            r.getString(3),
+                            r.getInt(4),
+                            r.getBytes(5),
+                            metadata == null ? Map.of() : strings(metadata),
+                            Instant.ofEpochMilli(r.getLong(7))));
+                }
+            }
+        }
+        return events;
+    }
+
     @Override
     public Optional<StreamInfo> info(String stream) {
         Objects.requireNonNull(stream, "stream");

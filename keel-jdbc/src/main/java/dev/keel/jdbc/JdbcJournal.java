@@ -382,7 +382,21 @@ public final class JdbcJournal implements Journal {
         return new JdbcEventStore(db, log);
     }
 
+    /**
+     * Read models in this journal's database, fed by the runtime built on this journal and read back through
+     * the command handling's aggregate types (see {@link ReadModels}).
+     */
+    public ReadModels readModels(dev.keel.Keel keel, dev.keel.eventsourcing.EventSourcing sourcing) {
+        db();
+        return new ReadModels(db, Objects.requireNonNull(keel, "keel"), Objects.requireNonNull(sourcing, "sourcing"));
+    }
+
     // ---- for tests ----
+
+    /** The connection pool, for tests that read tables directly. */
+    javax.sql.DataSource dataSourceForTests() {
+        return db().pool;
+    }
 
     /** Requests the writer wrote again on their own after a shared transaction failed (for tests). */
     long requestsRetriedAlone() {

@@ -61,6 +61,8 @@ public final class JdbcJournal implements Journal {
     private Database db;
     /** Lease heartbeats on connections of their own, so that busy handlers never make them wait for one. */
     private Database leasesDb;
+    /** SQLite only: keeps the write-ahead log short, off the writer's path. */
+    private WalCheckpointer checkpointer;
 
     private LogTable log;
     private Outcomes outcomes;
@@ -153,6 +155,9 @@ public final class JdbcJournal implements Journal {
                 leaseConfig.setMaximumPoolSize(2);
                 leasesDb = new Database(new HikariDataSource(leaseConfig), dialect, codec, clock, laneCount);
             }
+            if (dialect.singleWriter()) {
+                checkpointer = new WalCheckpointer(opened);
+            }
             db = opened;
         } catch (RuntimeException e) {
             ds.close();
@@ -166,6 +171,9 @@ public final class JdbcJournal implements Journal {
             return;
         }
         closed = true;
+        if (checkpointer != null) {
+            checkpointer.stop();
+        }
         if (db != null) {
             log.close();
             db.close();

@@ -35,10 +35,12 @@ CREATE TABLE keel_es_snapshots (
 );
 
 CREATE TABLE keel_es_commands (
-    command_id VARCHAR(300) PRIMARY KEY,
-    stream_id  VARCHAR(300) NOT NULL,
-    version    BIGINT       NOT NULL,
-    applied_at BIGINT       NOT NULL
+    command_id        VARCHAR(300) PRIMARY KEY,
+    stream_id         VARCHAR(300) NOT NULL,
+    version           BIGINT       NOT NULL,
+    rejection_code    VARCHAR(200),
+    rejection_message TEXT,
+    applied_at        BIGINT       NOT NULL
 );
 
 CREATE INDEX keel_es_commands_age ON keel_es_commands (applied_at);

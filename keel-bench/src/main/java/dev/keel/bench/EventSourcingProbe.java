@@ -38,7 +38,7 @@ import java.util.concurrent.locks.LockSupport;
  *       warm-up and five measured rounds; events per second, median.
  *   <li>{@code commands}: {@code n} deposits spread over 1,000 accounts, 4,000 awaiting at most, each decided,
  *       appended durably (group commit) and published to the log; commands per second, median of five rounds
- *       after a warm-up.
+ *       after a warm-up. On PostgreSQL, the same load on Axon Framework 4.13 follows ({@link AxonPeer}).
  *   <li>{@code steady}: deposits at {@code n} per second for {@code seconds} (default 60), with a spike to twice
  *       the rate for a tenth of the run in its middle; send → durable latency percentiles per window of 10 s
  *       and for the whole run, and the heap after a full collection at the start and at the end.
@@ -108,7 +108,14 @@ public final class EventSourcingProbe {
             EventStore store = journal.eventStore();
             switch (mode) {
                 case "replay" -> replay(keel, store, (int) n);
-                case "commands" -> commands(keel, store, (int) n);
+                case "commands" -> {
+                    commands(keel, store, (int) n);
+                    if (pg != null) {
+                        double axon = AxonPeer.commands(url(pg, "axon"), (int) n, ACCOUNTS);
+                        System.out.printf(
+                                "Axon Framework 4.13 median: %,.0f commands/s (JDBC engine, same PostgreSQL)%n", axon);
+                    }
+                }
                 case "steady" -> steady(keel, store, (int) n, seconds);
                 default -> throw new IllegalArgumentException("mode must be replay, commands or steady");
             }
@@ -151,7 +158,7 @@ public final class EventSourcingProbe {
                         .build());
             }
             store.append(
-                            new StreamWrite(stream, "account", ExpectedVersion.exactly(at), page, null, null),
+                            new StreamWrite(stream, "account", ExpectedVersion.exactly(at), page, null, null, null),
                             through -> keel.emitThrough(published, through))
                     .get(60, TimeUnit.SECONDS);
         }

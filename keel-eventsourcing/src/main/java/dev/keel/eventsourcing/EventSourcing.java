@@ -15,6 +15,7 @@ import dev.keel.Keel;
 import dev.keel.PermanentFailureException;
 import dev.keel.Subscription;
 import dev.keel.eventsourcing.internal.StreamQueues;
+import dev.keel.eventsourcing.spi.AppliedCommand;
 import dev.keel.eventsourcing.spi.CommandAlreadyAppliedException;
 import dev.keel.eventsourcing.spi.EventStore;
 import dev.keel.eventsourcing.spi.NewEvent;
@@ -84,6 +85,13 @@ public final class EventSourcing implements AutoCloseable {
      * their {@code subject} is the event's version in the stream, and their ordering key the stream.
      */
     public static final String STREAMS_SOURCE = "/keel/streams/";
+
+    /**
+     * The type of the event published when a carried command ({@link Effect.Send}, {@link Effect.Schedule}) is
+     * rejected, with a {@link CommandRejected} as data, ordered by the command's target stream: how a saga
+     * learns that a step it asked for was refused.
+     */
+    public static final String REJECTED_TYPE = "keel.es.command-rejected";
 
     /** The subscription that applies carried commands. */
     public static final String COMMAND_SUBSCRIPTION = "keel-es-commands";
@@ -270,6 +278,10 @@ public final class EventSourcing implements AutoCloseable {
     }
 
     private void run(Job job) {
+        if (closed) {
+            refuse(job); // queued behind a command that was running when close() was called
+            return;
+        }
         String outcome = "failed";
         // The command's span, child of the sender's context (a handler's delivery): the events it appends are
         // emitted under it, so a trace runs on from command to decision, append, subscribers and saga steps.
@@ -308,13 +320,15 @@ public final class EventSourcing implements AutoCloseable {
         AggregateType<Object, Object, Object> type = (AggregateType) job.type();
         String stream = type.stream(job.id());
         if (job.commandId() != null) {
-            OptionalLong applied = store.commandVersion(job.commandId());
+            Optional<AppliedCommand> applied = store.appliedCommand(job.commandId());
             if (applied.isPresent()) {
-                return new Committed(stream, applied.getAsLong(), List.of(), true);
+                return repeated(
+                        stream, job, applied.get().version(), applied.get().rejection());
             }
         }
         for (int attempt = 0; ; attempt++) {
             StreamState<Object> current = cache == null ? null : cache.getIfPresent(stream);
+            boolean cached = current != null;
             if (current != null && job.expected() != null && !job.expected().matches(current.version())) {
                 // The cache may be what is behind: the store answers.
                 invalidate(stream);
@@ -339,6 +353,12 @@ public final class EventSourcing implements AutoCloseable {
             Rejection rejection = decision instanceof Decision.Rejected<Object> r ? r.rejection() : null;
             List<Object> events = decision.events();
             if (events.isEmpty() && job.commandId() == null) {
+                if (cached && attempt <= retries && !atVersion(stream, current.version())) {
+                    // An answer that writes nothing is checked by no append: when it was decided on the cache,
+                    // make sure the cache is not behind the store (another instance appended) before giving it.
+                    invalidate(stream);
+                    continue;
+                }
                 if (rejection != null) {
                     throw new CommandRejectedException(stream, job.command(), rejection);
                 }
@@ -356,7 +376,8 @@ public final class EventSourcing implements AutoCloseable {
                     .setAttribute("keel.es.events", events.size())
                     .startSpan();
             try (Scope scope = appending.makeCurrent()) {
-                version = append(type, job, current.version(), events, decision.effects(), type.label(state));
+                version =
+                        append(type, job, current.version(), events, decision.effects(), type.label(state), rejection);
             } catch (StreamConflictException e) {
                 meters.conflicts.increment();
                 invalidate(stream);
@@ -366,7 +387,7 @@ public final class EventSourcing implements AutoCloseable {
                 continue;
             } catch (CommandAlreadyAppliedException e) {
                 invalidate(stream);
-                return new Committed(stream, e.version(), List.of(), true);
+                return repeated(stream, job, e.version(), e.rejection());
             } catch (RuntimeException e) {
                 // The append may or may not have been stored (a lost connection): the store is the truth.
                 invalidate(stream);
@@ -389,6 +410,19 @@ public final class EventSourcing implements AutoCloseable {
         }
     }
 
+    /** The answer to a command applied before: the same rejection again, or what it came to. */
+    private static Committed repeated(String stream, Job job, long version, Rejection rejection) {
+        if (rejection != null) {
+            throw new CommandRejectedException(stream, job.command(), rejection);
+        }
+        return new Committed(stream, version, List.of(), true);
+    }
+
+    /** Whether the store's stream is at the version (a stream never appended to is at 0). */
+    private boolean atVersion(String stream, long version) {
+        return store.info(stream).map(i -> i.version()).orElse(0L) == version;
+    }
+
     private void invalidate(String stream) {
         if (cache != null) {
             cache.invalidate(stream);
@@ -401,7 +435,8 @@ public final class EventSourcing implements AutoCloseable {
             long expected,
             List<Object> events,
             List<Effect> effects,
-            String label) {
+            String label,
+            Rejection rejection) {
         Instant now = clock.instant();
         String stream = type.stream(job.id());
         Map<String, String> metadata = new HashMap<>();
@@ -443,8 +478,8 @@ public final class EventSourcing implements AutoCloseable {
                 published.add(effectEvent(effect, why, source, now));
             }
         }
-        StreamWrite write =
-                new StreamWrite(stream, type.name(), ExpectedVersion.exactly(expected), stored, job.commandId(), label);
+        StreamWrite write = new StreamWrite(
+                stream, type.name(), ExpectedVersion.exactly(expected), stored, job.commandId(), label, rejection);
         return join(store.append(write, through -> keel.emitThrough(published, through)));
     }
 
@@ -505,24 +540,43 @@ public final class EventSourcing implements AutoCloseable {
                     "command '" + m.command() + "' cannot be read as " + commandClass.getName() + ": " + e.getMessage(),
                     e);
         }
-        awaitCarried(
-                submit(type, m.id(), command, null, delivery.event().id(), delivery.event()),
-                "carried command " + m.command() + " to " + type.stream(m.id()));
+        try {
+            awaitCarried(
+                    submit(type, m.id(), command, null, delivery.event().id(), delivery.event()),
+                    "carried command " + m.command() + " to " + type.stream(m.id()),
+                    true);
+        } catch (CommandRejectedException rejected) {
+            // An answer, published for whoever sent the command (a saga observes REJECTED_TYPE): once per
+            // command, by its idempotency key, however often this delivery is repeated.
+            keel.emit(Event.builder(REJECTED_TYPE, (Object) new CommandRejected(
+                                    m.aggregate(),
+                                    m.id(),
+                                    m.command(),
+                                    rejected.rejection().code(),
+                                    rejected.rejection().message()))
+                            .key(type.stream(m.id()))
+                            .idempotencyKey("rejected:" + delivery.event().id())
+                            .build())
+                    .get(CARRIED_COMMAND_WAIT_SECONDS, TimeUnit.SECONDS);
+        }
     }
 
     /**
      * Waits for a command a subscription applies: a rejection or a deleted stream is an answer (acknowledged);
      * anything else fails the attempt, to be retried (applied once, by the command's id) or dead-lettered.
      */
-    private void awaitCarried(CompletableFuture<Committed> applied, String what) throws Exception {
+    private void awaitCarried(CompletableFuture<Committed> applied, String what, boolean carried) throws Exception {
         try {
             applied.get(CARRIED_COMMAND_WAIT_SECONDS, TimeUnit.SECONDS);
         } catch (ExecutionException e) {
             Throwable cause = e.getCause();
             if (cause instanceof CommandRejectedException rejected) {
-                // An answer: the sender's saga or timeout learns of it from the stream, not by a retry.
+                // An answer, not a fault: acknowledged, never retried.
                 meters.carriedRejections.increment();
                 log.info("{} was rejected: {}", what, rejected.rejection());
+                if (carried) {
+                    throw rejected;
+                }
                 return;
             }
             if (cause instanceof StreamDeletedException) {
@@ -567,7 +621,8 @@ public final class EventSourcing implements AutoCloseable {
                         null,
                         saga.name() + ":" + delivery.event().id(),
                         delivery.event()),
-                delivery.event().type() + " observed by " + saga.type().stream(id));
+                delivery.event().type() + " observed by " + saga.type().stream(id),
+                false);
         countSagas(false);
     }
 

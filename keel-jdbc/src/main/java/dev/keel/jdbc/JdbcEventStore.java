@@ -4,8 +4,10 @@ import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.core.type.TypeReference;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.keel.eventsourcing.ExpectedVersion;
+import dev.keel.eventsourcing.Rejection;
 import dev.keel.eventsourcing.StreamConflictException;
 import dev.keel.eventsourcing.StreamDeletedException;
+import dev.keel.eventsourcing.spi.AppliedCommand;
 import dev.keel.eventsourcing.spi.CommandAlreadyAppliedException;
 import dev.keel.eventsourcing.spi.EventStore;
 import dev.keel.eventsourcing.spi.LogPublisher;
@@ -24,7 +26,6 @@ import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
-import java.util.OptionalLong;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.atomic.AtomicLong;
 
@@ -80,12 +81,13 @@ public final class JdbcEventStore implements EventStore {
         @Override
         public RuntimeException check(Connection c) throws SQLException {
             if (write.commandId() != null) {
-                try (PreparedStatement s =
-                        c.prepareStatement("SELECT version FROM keel_es_commands WHERE command_id = ?")) {
+                try (PreparedStatement s = c.prepareStatement("SELECT version, rejection_code, rejection_message FROM"
+                        + " keel_es_commands WHERE command_id = ?")) {
                     s.setString(1, write.commandId());
                     try (ResultSet r = s.executeQuery()) {
                         if (r.next()) {
-                            return new CommandAlreadyAppliedException(write.commandId(), r.getLong(1));
+                            return new CommandAlreadyAppliedException(
+                                    write.commandId(), r.getLong(1), rejection(r.getString(2), r.getString(3)));
                         }
                     }
                 }
@@ -167,11 +169,15 @@ public final class JdbcEventStore implements EventStore {
                 return;
             }
             try (PreparedStatement s = c.prepareStatement("INSERT INTO keel_es_commands (command_id, stream_id,"
-                    + " version, applied_at) VALUES (?, ?, ?, ?)")) {
+                    + " version, rejection_code, rejection_message, applied_at) VALUES (?, ?, ?, ?, ?, ?)")) {
                 s.setString(1, write.commandId());
                 s.setString(2, write.stream());
                 s.setLong(3, version);
-                s.setLong(4, now);
+                s.setString(
+                        4, write.rejection() == null ? null : write.rejection().code());
+                s.setString(
+                        5, write.rejection() == null ? null : write.rejection().message());
+                s.setLong(6, now);
                 s.executeUpdate();
             }
         }
@@ -208,15 +214,16 @@ public final class JdbcEventStore implements EventStore {
                 max);
     }
 
-    /** The stream's events after {@code after} up to {@code upTo}, on a connection of a transaction. */
-    static List<RecordedEvent> load(Connection c, String stream, long after, long upTo) throws SQLException {
+    /** At most {@code max} of the stream's events after {@code after} up to {@code upTo}, in a transaction. */
+    static List<RecordedEvent> load(Connection c, String stream, long after, long upTo, int max) throws SQLException {
         List<RecordedEvent> events = new ArrayList<>();
         try (PreparedStatement s = c.prepareStatement("SELECT version, event_id, type, revision, data, metadata,"
                 + " recorded_at FROM keel_es_events WHERE stream_id = ? AND version > ? AND version <= ?"
-                + " ORDER BY version")) {
+                + " ORDER BY version LIMIT ?")) {
             s.setString(1, stream);
             s.setLong(2, after);
             s.setLong(3, upTo);
+            s.setInt(4, max);
             try (ResultSet r = s.executeQuery()) {
                 while (r.next()) {
                     String metadata = r.getString(6);
@@ -253,13 +260,21 @@ public final class JdbcEventStore implements EventStore {
     }
 
     @Override
-    public OptionalLong commandVersion(String commandId) {
+    public Optional<AppliedCommand> appliedCommand(String commandId) {
         Objects.requireNonNull(commandId, "commandId");
         return db.query(
                 "read command " + commandId,
-                "SELECT version FROM keel_es_commands WHERE command_id = ?",
-                r -> r.next() ? OptionalLong.of(r.getLong(1)) : OptionalLong.empty(),
+                "SELECT stream_id, version, rejection_code, rejection_message FROM keel_es_commands"
+                        + " WHERE command_id = ?",
+                r -> r.next()
+                        ? Optional.of(new AppliedCommand(
+                                commandId, r.getString(1), r.getLong(2), rejection(r.getString(3), r.getString(4))))
+                        : Optional.empty(),
                 commandId);
+    }
+
+    private static Rejection rejection(String code, String message) {
+        return code == null ? null : new Rejection(code, message == null || message.isBlank() ? code : message);
     }
 
     @Override

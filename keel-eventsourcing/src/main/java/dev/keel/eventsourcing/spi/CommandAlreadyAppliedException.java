@@ -9,11 +9,19 @@ import dev.keel.eventsourcing.EventSourcingException;
 public final class CommandAlreadyAppliedException extends EventSourcingException {
     private final String commandId;
     private final long version;
+    private final dev.keel.eventsourcing.Rejection rejection;
 
-    public CommandAlreadyAppliedException(String commandId, long version) {
-        super("command " + commandId + " was applied before, bringing its stream to version " + version);
+    public CommandAlreadyAppliedException(String commandId, long version, dev.keel.eventsourcing.Rejection rejection) {
+        super("command " + commandId + " was applied before, bringing its stream to version " + version
+                + (rejection == null ? "" : " (rejected: " + rejection.code() + ")"));
         this.commandId = commandId;
         this.version = version;
+        this.rejection = rejection;
+    }
+
+    /** Why it was rejected then, or null for one accepted. */
+    public dev.keel.eventsourcing.Rejection rejection() {
+        return rejection;
     }
 
     /** The command. */

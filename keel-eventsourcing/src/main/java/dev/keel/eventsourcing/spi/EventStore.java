@@ -6,7 +6,6 @@ import dev.keel.eventsourcing.StreamDeletedException;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
-import java.util.OptionalLong;
 import java.util.concurrent.CompletableFuture;
 
 /**
@@ -33,8 +32,8 @@ public interface EventStore {
     /** The stream's version, type, tombstone and metadata; empty if nothing was ever appended to it. */
     Optional<StreamInfo> info(String stream);
 
-    /** The version an applied command's append brought its stream to; empty for a command never applied. */
-    OptionalLong commandVersion(String commandId);
+    /** What an applied command came to; empty for a command never applied. */
+    Optional<AppliedCommand> appliedCommand(String commandId);
 
     /**
      * How many live (not deleted) streams of the type carry each label (streams appended without one are

@@ -1,6 +1,7 @@
 package dev.keel.eventsourcing.spi;
 
 import dev.keel.eventsourcing.ExpectedVersion;
+import dev.keel.eventsourcing.Rejection;
 import java.util.List;
 import java.util.Objects;
 
@@ -15,6 +16,7 @@ import java.util.Objects;
  * @param commandId the command the events answer, recorded so that it is applied at most once; may be null
  * @param label a short name of the stream's state after the append (a saga's step), counted by
  *     {@link EventStore#labels(String)}; may be null
+ * @param rejection for a write without events that records a rejected command, why; otherwise null
  */
 public record StreamWrite(
         String stream,
@@ -22,7 +24,8 @@ public record StreamWrite(
         ExpectedVersion expected,
         List<NewEvent> events,
         String commandId,
-        String label) {
+        String label,
+        Rejection rejection) {
     /** Checks and copies. */
     public StreamWrite {
         Objects.requireNonNull(stream, "stream");

@@ -88,6 +88,29 @@ class CheckoutCrashTest {
             }
             // Most complete; the rest were declined, short, silent, or timed out while the process was down.
             assertThat(completed).isGreaterThan(ORDERS / 4);
+            // Stock: reserved at most once per order, released at most once, and never kept by a cancelled one.
+            for (String sku : List.of("common", "scarce")) {
+                java.util.Map<String, Integer> reserved = new java.util.HashMap<>();
+                java.util.Map<String, Integer> released = new java.util.HashMap<>();
+                for (RecordedEvent e : store.load("inventory:" + sku, 0, 100_000)) {
+                    String order = new String(e.data(), java.nio.charset.StandardCharsets.UTF_8)
+                            .replaceAll(".*\"orderId\":\"([^\"]+)\".*", "$1");
+                    if (e.type().equals("inventory.reserved")) {
+                        reserved.merge(order, 1, Integer::sum);
+                    } else if (e.type().equals("inventory.released")) {
+                        released.merge(order, 1, Integer::sum);
+                    }
+                }
+                assertThat(reserved.values()).allMatch(n -> n == 1);
+                assertThat(released.values()).allMatch(n -> n == 1);
+                for (String order : reserved.keySet()) {
+                    boolean cancelled = store.load("order:" + order, 0, 10).stream()
+                            .anyMatch(e -> e.type().equals("order.cancelled"));
+                    assertThat(released.containsKey(order))
+                            .as("stock of " + order)
+                            .isEqualTo(cancelled);
+                }
+            }
         }
     }
 

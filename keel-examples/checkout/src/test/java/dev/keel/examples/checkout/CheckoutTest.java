@@ -170,12 +170,40 @@ class CheckoutTest {
     }
 
     @Test
+    void anOrderCancelledFromOutsideIsRefundedAndStockReservedLateIsReleased() {
+        var saga = CheckoutSaga.saga(Duration.ofSeconds(30));
+        SagaSpec.of(saga, "o-10", TestClock.create())
+                .observe(new Order.Placed("o-10", "c", "common", 2, 900, "visa"))
+                .observe(new Payment.Charged("o-10", 900))
+                .thenSent(new Payment.Charge("o-10", 900, "visa"), new Inventory.Reserve("common", "o-10", 2))
+                .observe(new Order.Cancelled("o-10", "customer called"))
+                .thenSent(new Payment.Refund("o-10"))
+                .observe(new Inventory.Reserved("common", "o-10", 2))
+                .thenSent(new Inventory.Release("common", "o-10"))
+                .observe(new Payment.Refunded("o-10", 900))
+                .thenSentNothing()
+                .thenState(new CheckoutSaga.Cancelled("o-10", "customer called"));
+    }
+
+    @Test
+    void anAbandonOnceShippingIsUnderWayIsRefused() {
+        var saga = CheckoutSaga.saga(Duration.ofSeconds(30));
+        SagaSpec<CheckoutSaga.State, CheckoutSaga.Event> spec = SagaSpec.of(saga, "o-11", TestClock.create())
+                .observe(new Order.Placed("o-11", "c", "common", 1, 900, "visa"))
+                .observe(new Payment.Charged("o-11", 900))
+                .observe(new Inventory.Reserved("common", "o-11", 1))
+                .observe(new CheckoutSaga.Abandon("o-11", "too slow"));
+        assertThat(spec.rejections()).containsExactly("too-late");
+        assertThat(spec.state()).isEqualTo(new CheckoutSaga.AwaitingShipment("o-11"));
+    }
+
+    @Test
     void aChargeAfterTheTimeoutCancelledTheOrderIsRefunded() {
         var saga = CheckoutSaga.saga(Duration.ofSeconds(30));
         DeciderSpec.given(
                         saga.type().decider(),
                         new CheckoutSaga.Started("o-8", "common", 1, 900),
-                        new CheckoutSaga.Compensating("o-8", "payment timed out", false))
+                        new CheckoutSaga.Compensating("o-8", "payment timed out", false, false))
                 .when(new Payment.Charged("o-8", 900))
                 .thenEvents(new CheckoutSaga.LateChargeReturned("o-8"))
                 .thenEffects(Effect.send("o-8", new Payment.Refund("o-8")));

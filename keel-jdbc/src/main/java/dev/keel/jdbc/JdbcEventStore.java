@@ -47,9 +47,13 @@ public final class JdbcEventStore implements EventStore {
     private final Database db;
     private final LogTable log;
 
+    /** The kind of this store's appends: one object, so that a group's appends are written together. */
+    private final LinkedWrite.Kind appends;
+
     JdbcEventStore(Database db, LogTable log) {
         this.db = db;
         this.log = log;
+        this.appends = this::appendAll;
     }
 
     @Override
@@ -60,14 +64,11 @@ public final class JdbcEventStore implements EventStore {
         return publisher.publish(appends -> log.append(appends, linked)).thenApply(receipts -> linked.reached.get());
     }
 
-    /** One append, checked and written on the journal's writer thread, in its transaction. */
+    /** One append, checked and written on the journal's writer thread with the group's others. */
     private final class StreamAppend implements LinkedWrite {
         private final StreamWrite write;
         /** The version reached; set by the writer before the append's future completes. */
         final AtomicLong reached = new AtomicLong();
-
-        private long actual;
-        private boolean exists;
 
         StreamAppend(StreamWrite write) {
             this.write = write;
@@ -79,108 +80,222 @@ public final class JdbcEventStore implements EventStore {
         }
 
         @Override
-        public RuntimeException check(Connection c) throws SQLException {
-            if (write.commandId() != null) {
-                try (PreparedStatement s = c.prepareStatement("SELECT version, rejection_code, rejection_message FROM"
-                        + " keel_es_commands WHERE command_id = ?")) {
-                    s.setString(1, write.commandId());
-                    try (ResultSet r = s.executeQuery()) {
-                        if (r.next()) {
-                            return new CommandAlreadyAppliedException(
-                                    write.commandId(), r.getLong(1), rejection(r.getString(2), r.getString(3)));
-                        }
-                    }
-                }
-            }
-            // On PostgreSQL the row is locked until the commit: an append or a delete of the stream by another
-            // instance waits, then sees this one's version.
-            try (PreparedStatement s = c.prepareStatement(
-                    "SELECT version, deleted, stream_type FROM keel_es_streams WHERE stream_id = ?" + forUpdate())) {
-                s.setString(1, write.stream());
-                try (ResultSet r = s.executeQuery()) {
-                    exists = r.next();
-                    actual = exists ? r.getLong(1) : 0;
-                    if (exists && r.getInt(2) != 0) {
-                        return new StreamDeletedException(write.stream());
-                    }
-                    if (exists && !r.getString(3).equals(write.streamType())) {
-                        return new IllegalArgumentException("stream '" + write.stream() + "' is of type '"
-                                + r.getString(3) + "', not '" + write.streamType() + "'");
-                    }
-                }
-            }
-            if (!write.expected().matches(actual)) {
-                return new StreamConflictException(write.stream(), write.expected(), actual);
-            }
-            return null;
+        public Kind kind() {
+            return appends;
         }
+    }
 
-        @Override
-        public void write(Connection c) throws SQLException {
-            long now = db.clock.millis();
-            long version = actual;
-            if (write.events().isEmpty()) {
-                // Only the record that the command was applied (it changed nothing, or was rejected).
-                recordCommand(c, version, now);
-                reached.set(version);
-                return;
+    /** A stream as a group's appends see it while they are checked in turn. */
+    private static final class StreamRow {
+        final String type;
+        final boolean stored;
+        final boolean deleted;
+        long version;
+        String label;
+        boolean touched;
+
+        StreamRow(String type, boolean stored, boolean deleted, long version) {
+            this.type = type;
+            this.stored = stored;
+            this.deleted = deleted;
+            this.version = version;
+        }
+    }
+
+    /**
+     * Checks and writes a group's stream appends together: one read of the commands applied, one of the
+     * streams (locked on PostgreSQL, so that an append or a delete by another instance waits, then sees this
+     * group's versions), then one batch each of events, streams and commands. Each append is checked against
+     * the streams as the appends before it in the group leave them.
+     */
+    private RuntimeException[] appendAll(Connection c, List<LinkedWrite> writes) throws SQLException {
+        long now = db.clock.millis();
+        List<String> commandIds = new ArrayList<>();
+        java.util.Set<String> streamIds = new java.util.TreeSet<>();
+        for (LinkedWrite w : writes) {
+            StreamWrite sw = ((StreamAppend) w).write;
+            if (sw.commandId() != null) {
+                commandIds.add(sw.commandId());
             }
-            try (PreparedStatement s = c.prepareStatement("INSERT INTO keel_es_events (stream_id, version, event_id,"
-                    + " type, revision, data, metadata, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")) {
-                for (NewEvent e : write.events()) {
-                    s.setString(1, write.stream());
-                    s.setLong(2, ++version);
-                    s.setString(3, e.eventId());
-                    s.setString(4, e.type());
-                    s.setInt(5, e.revision());
-                    s.setBytes(6, e.data());
-                    s.setString(7, e.metadata().isEmpty() ? null : json(e.metadata()));
-                    s.setLong(8, now);
-                    s.addBatch();
+            streamIds.add(sw.stream());
+        }
+        Map<String, CommandAlreadyAppliedException> applied = new java.util.HashMap<>();
+        inChunks(
+                c,
+                "SELECT command_id, version, rejection_code, rejection_message FROM keel_es_commands WHERE command_id IN",
+                "",
+                new ArrayList<>(new java.util.TreeSet<>(commandIds)),
+                r -> applied.put(
+                        r.getString(1),
+                        new CommandAlreadyAppliedException(
+                                r.getString(1), r.getLong(2), rejection(r.getString(3), r.getString(4)))));
+        Map<String, StreamRow> streams = new java.util.HashMap<>();
+        inChunks(
+                c,
+                "SELECT stream_id, version, deleted, stream_type FROM keel_es_streams WHERE stream_id IN",
+                " ORDER BY stream_id" + forUpdate(),
+                new ArrayList<>(streamIds),
+                r -> streams.put(r.getString(1), new StreamRow(r.getString(4), true, r.getInt(3) != 0, r.getLong(2))));
+        RuntimeException[] refused = new RuntimeException[writes.size()];
+        List<long[]> accepted = new ArrayList<>(); // index, first version
+        for (int i = 0; i < writes.size(); i++) {
+            StreamWrite w = ((StreamAppend) writes.get(i)).write;
+            if (w.commandId() != null && applied.containsKey(w.commandId())) {
+                refused[i] = applied.get(w.commandId());
+                continue;
+            }
+            StreamRow row = streams.get(w.stream());
+            if (row != null && row.deleted) {
+                refused[i] = new StreamDeletedException(w.stream());
+                continue;
+            }
+            if (row != null && !row.type.equals(w.streamType())) {
+                refused[i] = new IllegalArgumentException(
+                        "stream '" + w.stream() + "' is of type '" + row.type + "', not '" + w.streamType() + "'");
+                continue;
+            }
+            long actual = row == null ? 0 : row.version;
+            if (!w.expected().matches(actual)) {
+                refused[i] = new StreamConflictException(w.stream(), w.expected(), actual);
+                continue;
+            }
+            if (w.commandId() != null) {
+                // A second append of the same command in this group finds the first.
+                applied.put(
+                        w.commandId(),
+                        new CommandAlreadyAppliedException(
+                                w.commandId(), actual + w.events().size(), w.rejection()));
+            }
+            accepted.add(new long[] {i, actual + 1});
+            if (!w.events().isEmpty()) {
+                if (row == null) {
+                    row = new StreamRow(w.streamType(), false, false, 0);
+                    streams.put(w.stream(), row);
                 }
-                s.executeBatch();
+                row.version = actual + w.events().size();
+                row.label = w.label();
+                row.touched = true;
             }
-            if (exists) {
-                try (PreparedStatement s = c.prepareStatement(
+        }
+        if (accepted.isEmpty()) {
+            return refused;
+        }
+        try (PreparedStatement events = c.prepareStatement("INSERT INTO keel_es_events (stream_id, version, event_id,"
+                        + " type, revision, data, metadata, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
+                PreparedStatement commands = c.prepareStatement("INSERT INTO keel_es_commands (command_id,"
+                        + " stream_id, version, rejection_code, rejection_message, applied_at)"
+                        + " VALUES (?, ?, ?, ?, ?, ?)")) {
+            boolean anyEvents = false;
+            boolean anyCommands = false;
+            for (long[] a : accepted) {
+                StreamAppend append = (StreamAppend) writes.get((int) a[0]);
+                StreamWrite w = append.write;
+                long version = a[1] - 1;
+                for (NewEvent e : w.events()) {
+                    events.setString(1, w.stream());
+                    events.setLong(2, ++version);
+                    events.setString(3, e.eventId());
+                    events.setString(4, e.type());
+                    events.setInt(5, e.revision());
+                    events.setBytes(6, e.data());
+                    events.setString(7, e.metadata().isEmpty() ? null : json(e.metadata()));
+                    events.setLong(8, now);
+                    events.addBatch();
+                    anyEvents = true;
+                }
+                if (w.commandId() != null) {
+                    commands.setString(1, w.commandId());
+                    commands.setString(2, w.stream());
+                    commands.setLong(3, version);
+                    commands.setString(
+                            4, w.rejection() == null ? null : w.rejection().code());
+                    commands.setString(
+                            5, w.rejection() == null ? null : w.rejection().message());
+                    commands.setLong(6, now);
+                    commands.addBatch();
+                    anyCommands = true;
+                }
+                append.reached.set(version);
+            }
+            if (anyEvents) {
+                events.executeBatch();
+            }
+            if (anyCommands) {
+                commands.executeBatch();
+            }
+        }
+        try (PreparedStatement insert = c.prepareStatement("INSERT INTO keel_es_streams (stream_id, stream_type,"
+                        + " version, deleted, label, updated_at) VALUES (?, ?, ?, 0, ?, ?)");
+                PreparedStatement update = c.prepareStatement(
                         "UPDATE keel_es_streams SET version = ?, label = ?, updated_at = ? WHERE stream_id = ?")) {
-                    s.setLong(1, version);
-                    s.setString(2, write.label());
-                    s.setLong(3, now);
-                    s.setString(4, write.stream());
-                    s.executeUpdate();
+            boolean anyInsert = false;
+            boolean anyUpdate = false;
+            for (String id : streamIds) {
+                StreamRow row = streams.get(id);
+                if (row == null || !row.touched) {
+                    continue;
                 }
-            } else {
-                try (PreparedStatement s = c.prepareStatement("INSERT INTO keel_es_streams (stream_id, stream_type,"
-                        + " version, deleted, label, updated_at) VALUES (?, ?, ?, 0, ?, ?)")) {
-                    s.setString(1, write.stream());
-                    s.setString(2, write.streamType());
-                    s.setLong(3, version);
-                    s.setString(4, write.label());
-                    s.setLong(5, now);
-                    s.executeUpdate();
+                if (row.stored) {
+                    update.setLong(1, row.version);
+                    update.setString(2, row.label);
+                    update.setLong(3, now);
+                    update.setString(4, id);
+                    update.addBatch();
+                    anyUpdate = true;
+                } else {
+                    insert.setString(1, id);
+                    insert.setString(2, row.type);
+                    insert.setLong(3, row.version);
+                    insert.setString(4, row.label);
+                    insert.setLong(5, now);
+                    insert.addBatch();
+                    anyInsert = true;
                 }
             }
-            recordCommand(c, version, now);
-            reached.set(version);
+            if (anyInsert) {
+                insert.executeBatch();
+            }
+            if (anyUpdate) {
+                update.executeBatch();
+            }
         }
+        return refused;
+    }
 
-        private void recordCommand(Connection c, long version, long now) throws SQLException {
-            if (write.commandId() == null) {
-                return;
+    /** Rows of one statement reading by a list of keys, largest first: a few statements, three texts. */
+    private static final int[] IN_SIZES = {64, 8, 1};
+
+    /** Reads the rows whose key is in {@code keys}, in statements of {@link #IN_SIZES} keys. */
+    private static void inChunks(Connection c, String select, String suffix, List<String> keys, RowReader each)
+            throws SQLException {
+        int at = 0;
+        while (at < keys.size()) {
+            int left = keys.size() - at;
+            int size = IN_SIZES[0];
+            for (int s : IN_SIZES) {
+                if (s <= left) {
+                    size = s;
+                    break;
+                }
             }
-            try (PreparedStatement s = c.prepareStatement("INSERT INTO keel_es_commands (command_id, stream_id,"
-                    + " version, rejection_code, rejection_message, applied_at) VALUES (?, ?, ?, ?, ?, ?)")) {
-                s.setString(1, write.commandId());
-                s.setString(2, write.stream());
-                s.setLong(3, version);
-                s.setString(
-                        4, write.rejection() == null ? null : write.rejection().code());
-                s.setString(
-                        5, write.rejection() == null ? null : write.rejection().message());
-                s.setLong(6, now);
-                s.executeUpdate();
+            try (PreparedStatement s = c.prepareStatement(
+                    select + " (" + String.join(", ", java.util.Collections.nCopies(size, "?")) + ")" + suffix)) {
+                for (int i = 0; i < size; i++) {
+                    s.setString(i + 1, keys.get(at + i));
+                }
+                try (ResultSet r = s.executeQuery()) {
+                    while (r.next()) {
+                        each.read(r);
+                    }
+                }
             }
+            at += size;
         }
+    }
+
+    @FunctionalInterface
+    private interface RowReader {
+        void read(ResultSet r) throws SQLException;
     }
 
     @Override

@@ -61,6 +61,8 @@ public final class JdbcJournal implements Journal {
     private Database db;
     /** Lease heartbeats on connections of their own, so that busy handlers never make them wait for one. */
     private Database leasesDb;
+
+    private JdbcEventStore eventStore;
     /** SQLite only: keeps the write-ahead log short, off the writer's path. */
     private WalCheckpointer checkpointer;
 
@@ -383,11 +385,14 @@ public final class JdbcJournal implements Journal {
     /**
      * The event store of keel-eventsourcing in this journal's database: stream appends commit in the same
      * transaction as the log events they publish. Give it the {@link dev.keel.Keel} runtime built on this
-     * journal (see {@code EventSourcing.builder}).
+     * journal (see {@code EventSourcing.builder}). One store per journal: its appends share group commits.
      */
-    public JdbcEventStore eventStore() {
+    public synchronized JdbcEventStore eventStore() {
         db();
-        return new JdbcEventStore(db, log);
+        if (eventStore == null) {
+            eventStore = new JdbcEventStore(db, log);
+        }
+        return eventStore;
     }
 
     /**

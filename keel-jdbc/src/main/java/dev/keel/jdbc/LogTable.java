@@ -110,7 +110,8 @@ final class LogTable implements GroupCommitWriter.Transaction {
             try {
                 c.setAutoCommit(false);
                 // Linked writes first, in the order of their keys (a stable sort: a later batch of the same key
-                // sees what an earlier one wrote), so that two groups lock what they share in one order.
+                // sees what an earlier one wrote), so that two groups lock what they share in one order; each
+                // kind's writes together.
                 List<Integer> linked = new ArrayList<>();
                 for (int b = 0; b < batches.size(); b++) {
                     if (batches.get(b).linked() != null) {
@@ -119,11 +120,19 @@ final class LogTable implements GroupCommitWriter.Transaction {
                 }
                 linked.sort(java.util.Comparator.comparing(
                         b -> batches.get(b).linked().key()));
+                Map<LinkedWrite.Kind, List<Integer>> byKind = new java.util.LinkedHashMap<>();
                 for (int b : linked) {
-                    LinkedWrite write = batches.get(b).linked();
-                    refused[b] = write.check(c);
-                    if (refused[b] == null) {
-                        write.write(c);
+                    byKind.computeIfAbsent(batches.get(b).linked().kind(), k -> new ArrayList<>())
+                            .add(b);
+                }
+                for (Map.Entry<LinkedWrite.Kind, List<Integer>> kind : byKind.entrySet()) {
+                    List<LinkedWrite> writes = new ArrayList<>(kind.getValue().size());
+                    for (int b : kind.getValue()) {
+                        writes.add(batches.get(b).linked());
+                    }
+                    RuntimeException[] answers = kind.getKey().apply(c, writes);
+                    for (int i = 0; i < answers.length; i++) {
+                        refused[kind.getValue().get(i)] = answers[i];
                     }
                 }
                 for (int b = 0; b < batches.size(); b++) {

@@ -23,6 +23,26 @@ final class Database {
     /** Positions are lane × 2^53 + seq in a signed 64-bit integer: 1,024 lanes fit. */
     static final int MAX_LANES = 1 << (63 - SEQ_BITS);
 
+    /**
+     * Strings in the order of their code points: the order of their UTF-8 bytes, in which SQLite compares text
+     * and PostgreSQL does under {@code COLLATE "C"} (String's own order differs past the basic plane). Keys that
+     * several instances lock are locked in this order.
+     */
+    static final java.util.Comparator<String> CODE_POINT_ORDER = (a, b) -> {
+        int i = 0;
+        int j = 0;
+        while (i < a.length() && j < b.length()) {
+            int x = a.codePointAt(i);
+            int y = b.codePointAt(j);
+            if (x != y) {
+                return Integer.compare(x, y);
+            }
+            i += Character.charCount(x);
+            j += Character.charCount(y);
+        }
+        return Integer.compare(a.length() - i, b.length() - j);
+    };
+
     final HikariDataSource pool;
     final Dialect dialect;
     final EnvelopeCodec codec;

@@ -36,9 +36,10 @@ import java.util.concurrent.atomic.AtomicLong;
  *
  * <p>An append is a {@link LinkedWrite}: the journal's writer checks the stream's version (and whether its
  * command was applied before), writes the events and the stream's new version, and appends the log events,
- * all in one transaction it shares with other appends; a refused append leaves the others untouched. Two
- * instances racing on one stream (PostgreSQL) meet on the events' primary key: the second transaction fails,
- * is written again alone, and then finds the conflict.
+ * all in one transaction it shares with other appends; a refused append leaves the others untouched. On
+ * PostgreSQL the streams' rows are locked (in code point order, as every instance locks them) until the commit:
+ * two instances racing on one stream serialise, and the second finds the conflict. Two creating one new stream
+ * meet on its primary key: the second transaction fails, is written again alone, and then finds it.
  */
 public final class JdbcEventStore implements EventStore {
     private static final ObjectMapper JSON = new ObjectMapper();
@@ -110,41 +111,51 @@ public final class JdbcEventStore implements EventStore {
      */
     private RuntimeException[] appendAll(Connection c, List<LinkedWrite> writes) throws SQLException {
         long now = db.clock.millis();
-        List<String> commandIds = new ArrayList<>();
-        java.util.Set<String> streamIds = new java.util.TreeSet<>();
+        // Ids as the database stores them (a lone surrogate becomes '?'), in the order it sorts them.
+        java.util.Set<String> commandIds = new java.util.TreeSet<>(Database.CODE_POINT_ORDER);
+        java.util.Set<String> streamIds = new java.util.TreeSet<>(Database.CODE_POINT_ORDER);
         for (LinkedWrite w : writes) {
             StreamWrite sw = ((StreamAppend) w).write;
             if (sw.commandId() != null) {
-                commandIds.add(sw.commandId());
+                commandIds.add(LogTable.stored(sw.commandId()));
             }
-            streamIds.add(sw.stream());
+            streamIds.add(LogTable.stored(sw.stream()));
         }
-        Map<String, CommandAlreadyAppliedException> applied = new java.util.HashMap<>();
-        inChunks(
-                c,
-                "SELECT command_id, version, rejection_code, rejection_message FROM keel_es_commands WHERE command_id IN",
-                "",
-                new ArrayList<>(new java.util.TreeSet<>(commandIds)),
-                r -> applied.put(
-                        r.getString(1),
-                        new CommandAlreadyAppliedException(
-                                r.getString(1), r.getLong(2), rejection(r.getString(3), r.getString(4)))));
+        // The streams first, locked on PostgreSQL in the order every instance locks them: a command another
+        // instance applied while this one waited for a stream is then seen by the read of the commands.
         Map<String, StreamRow> streams = new java.util.HashMap<>();
         inChunks(
                 c,
                 "SELECT stream_id, version, deleted, stream_type FROM keel_es_streams WHERE stream_id IN",
-                " ORDER BY stream_id" + forUpdate(),
+                " ORDER BY stream_id" + (db.dialect.sharedByInstances() ? " COLLATE \"C\"" : "") + forUpdate(),
                 new ArrayList<>(streamIds),
                 r -> streams.put(r.getString(1), new StreamRow(r.getString(4), true, r.getInt(3) != 0, r.getLong(2))));
+        Map<String, AppliedCommand> applied = new java.util.HashMap<>();
+        inChunks(
+                c,
+                "SELECT command_id, version, rejection_code, rejection_message, stream_id FROM keel_es_commands"
+                        + " WHERE command_id IN",
+                "",
+                new ArrayList<>(commandIds),
+                r -> applied.put(
+                        r.getString(1),
+                        new AppliedCommand(
+                                r.getString(1),
+                                r.getString(5),
+                                r.getLong(2),
+                                rejection(r.getString(3), r.getString(4)))));
         RuntimeException[] refused = new RuntimeException[writes.size()];
         List<long[]> accepted = new ArrayList<>(); // index, first version
         for (int i = 0; i < writes.size(); i++) {
             StreamWrite w = ((StreamAppend) writes.get(i)).write;
-            if (w.commandId() != null && applied.containsKey(w.commandId())) {
-                refused[i] = applied.get(w.commandId());
+            String commandKey = w.commandId() == null ? null : LogTable.stored(w.commandId());
+            String streamKey = LogTable.stored(w.stream());
+            if (commandKey != null && applied.containsKey(commandKey)) {
+                AppliedCommand before = applied.get(commandKey);
+                refused[i] = new CommandAlreadyAppliedException(w.commandId(), before.version(), before.rejection());
                 continue;
             }
-            StreamRow row = streams.get(w.stream());
+            StreamRow row = streams.get(streamKey);
             if (row != null && row.deleted) {
                 refused[i] = new StreamDeletedException(w.stream());
                 continue;
@@ -159,18 +170,18 @@ public final class JdbcEventStore implements EventStore {
                 refused[i] = new StreamConflictException(w.stream(), w.expected(), actual);
                 continue;
             }
-            if (w.commandId() != null) {
+            if (commandKey != null) {
                 // A second append of the same command in this group finds the first.
                 applied.put(
-                        w.commandId(),
-                        new CommandAlreadyAppliedException(
-                                w.commandId(), actual + w.events().size(), w.rejection()));
+                        commandKey,
+                        new AppliedCommand(
+                                w.commandId(), w.stream(), actual + w.events().size(), w.rejection()));
             }
             accepted.add(new long[] {i, actual + 1});
             if (!w.events().isEmpty()) {
                 if (row == null) {
                     row = new StreamRow(w.streamType(), false, false, 0);
-                    streams.put(w.stream(), row);
+                    streams.put(streamKey, row);
                 }
                 row.version = actual + w.events().size();
                 row.label = w.label();

@@ -119,7 +119,7 @@ final class LogTable implements GroupCommitWriter.Transaction {
                     }
                 }
                 linked.sort(java.util.Comparator.comparing(
-                        b -> batches.get(b).linked().key()));
+                        b -> stored(batches.get(b).linked().key()), Database.CODE_POINT_ORDER));
                 Map<LinkedWrite.Kind, List<Integer>> byKind = new java.util.LinkedHashMap<>();
                 for (int b : linked) {
                     byKind.computeIfAbsent(batches.get(b).linked().kind(), k -> new ArrayList<>())

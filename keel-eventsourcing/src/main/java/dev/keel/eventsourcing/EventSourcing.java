@@ -1,9 +1,7 @@
 package dev.keel.eventsourcing;
 
 import com.fasterxml.jackson.databind.DeserializationFeature;
-import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.ObjectReader;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import com.fasterxml.jackson.datatype.jsr310.JavaTimeModule;
 import com.github.benmanes.caffeine.cache.Cache;
@@ -14,6 +12,8 @@ import dev.keel.EventIds;
 import dev.keel.Keel;
 import dev.keel.PermanentFailureException;
 import dev.keel.Subscription;
+import dev.keel.eventsourcing.internal.CommandMeters;
+import dev.keel.eventsourcing.internal.StreamCodec;
 import dev.keel.eventsourcing.internal.StreamQueues;
 import dev.keel.eventsourcing.spi.AppliedCommand;
 import dev.keel.eventsourcing.spi.CommandAlreadyAppliedException;
@@ -22,11 +22,9 @@ import dev.keel.eventsourcing.spi.NewEvent;
 import dev.keel.eventsourcing.spi.RecordedEvent;
 import dev.keel.eventsourcing.spi.Snapshot;
 import dev.keel.eventsourcing.spi.StreamWrite;
-import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.MultiGauge;
 import io.micrometer.core.instrument.Tags;
-import io.micrometer.core.instrument.Timer;
 import io.micrometer.core.instrument.composite.CompositeMeterRegistry;
 import io.opentelemetry.api.OpenTelemetry;
 import io.opentelemetry.api.trace.Span;
@@ -48,7 +46,6 @@ import java.util.Optional;
 import java.util.OptionalLong;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
-import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
@@ -76,6 +73,11 @@ import org.slf4j.LoggerFactory;
  *
  * <p>Threads: each busy stream has one runner, a virtual thread (it blocks on the database), which alone
  * loads, decides and appends for it; the cache is Caffeine's, written only by a stream's runner.
+ *
+ * <p>This class is longer than most: a command's path (queue, cache, decision, append, effects) and the two
+ * subscriptions that feed it commands (carried commands, saga observations) share the stream queues, the
+ * cache and the causation chain, and read best together. Its codec, meters and queues are in
+ * {@code dev.keel.eventsourcing.internal}.
  */
 public final class EventSourcing implements AutoCloseable {
     /** The type of the log events that carry commands of {@link Effect.Send} and {@link Effect.Schedule}. */
@@ -118,9 +120,9 @@ public final class EventSourcing implements AutoCloseable {
     private final List<String> subscribed = new ArrayList<>();
     private final MultiGauge sagaInstances;
     private final AtomicLong sagaCountedAt = new AtomicLong(Long.MIN_VALUE);
-    private final Meters meters;
+    private final CommandMeters meters;
+    private final StreamCodec codec;
     private final Tracer tracer;
-    private final Map<Class<?>, ObjectReader> readers = new ConcurrentHashMap<>();
     private volatile boolean closed;
 
     private record Job(
@@ -145,7 +147,8 @@ public final class EventSourcing implements AutoCloseable {
         this.cache = b.cacheSize == 0
                 ? null
                 : Caffeine.newBuilder().maximumSize(b.cacheSize).build();
-        this.meters = new Meters(b.registry);
+        this.meters = new CommandMeters(b.registry);
+        this.codec = new StreamCodec(mapper);
         this.tracer = b.openTelemetry.getTracer("dev.keel.eventsourcing");
         this.sagas = List.copyOf(b.sagas);
         this.sagaInstances = MultiGauge.builder("keel.es.saga.instances")
@@ -196,13 +199,7 @@ public final class EventSourcing implements AutoCloseable {
      * @throws UnknownStreamTypeException when no registered aggregate type takes the command
      */
     public CompletableFuture<Committed> send(String id, Object command) {
-        return submit(
-                typeOf(command),
-                id,
-                command,
-                null,
-                null,
-                keel.eventBeingHandled().orElse(null));
+        return fromCaller(id, command, null, null);
     }
 
     /**
@@ -211,27 +208,27 @@ public final class EventSourcing implements AutoCloseable {
      */
     public CompletableFuture<Committed> send(String id, Object command, ExpectedVersion expected) {
         Objects.requireNonNull(expected, "expected");
+        return fromCaller(id, command, expected, null);
+    }
+
+    /**
+     * Sends a command at most once by its id: a command with an id applied before is not decided again, and gets
+     * the first one's answer (it completes with {@link Committed#repeated()}, or fails with the same rejection).
+     * For clients that may send a command twice (a retried HTTP request); ids are kept by the store.
+     */
+    public CompletableFuture<Committed> sendOnce(String commandId, String id, Object command) {
+        Objects.requireNonNull(commandId, "commandId");
+        return fromCaller(id, command, null, commandId);
+    }
+
+    /** A command from the caller's thread, caused by the delivery it is handling, if any. */
+    private CompletableFuture<Committed> fromCaller(
+            String id, Object command, ExpectedVersion expected, String commandId) {
         return submit(
                 typeOf(command),
                 id,
                 command,
                 expected,
-                null,
-                keel.eventBeingHandled().orElse(null));
-    }
-
-    /**
-     * Sends a command at most once by its id: a command with an id applied before is not decided again and
-     * completes with {@link Committed#repeated()}. For clients that may send a command twice (a retried HTTP
-     * request); ids are kept by the store with the stream.
-     */
-    public CompletableFuture<Committed> sendOnce(String commandId, String id, Object command) {
-        Objects.requireNonNull(commandId, "commandId");
-        return submit(
-                typeOf(command),
-                id,
-                command,
-                null,
                 commandId,
                 keel.eventBeingHandled().orElse(null));
     }
@@ -458,7 +455,7 @@ public final class EventSourcing implements AutoCloseable {
             String eventId = EventIds.next(now.toEpochMilli());
             byte[] data;
             try {
-                data = mapper.writeValueAsBytes(e);
+                data = codec.write(e);
             } catch (IOException ex) {
                 throw new EventSourcingException(
                         "event " + e.getClass().getName() + " cannot be written as JSON: " + ex.getMessage(), ex);
@@ -500,7 +497,7 @@ public final class EventSourcing implements AutoCloseable {
             String id, Object command, Event<?> cause, String source, Instant now, Instant deliverAt) {
         AggregateType<?, ?, ?> target = typeOf(command);
         CommandMessage message =
-                new CommandMessage(target.name(), id, target.commandName(command), mapper.valueToTree(command));
+                new CommandMessage(target.name(), id, target.commandName(command), codec.tree(command));
         return caused(Event.builder(COMMAND_TYPE, (Object) message), cause)
                 .source(source)
                 .time(now)
@@ -534,7 +531,7 @@ public final class EventSourcing implements AutoCloseable {
         }
         Object command;
         try {
-            command = mapper.treeToValue(m.data(), commandClass);
+            command = codec.read(m.data(), commandClass);
         } catch (IOException e) {
             throw new PermanentFailureException(
                     "command '" + m.command() + "' cannot be read as " + commandClass.getName() + ": " + e.getMessage(),
@@ -602,7 +599,7 @@ public final class EventSourcing implements AutoCloseable {
         }
         Object event;
         try {
-            event = mapper.convertValue(delivery.data(), trigger.eventClass());
+            event = codec.convert(delivery.data(), trigger.eventClass());
         } catch (IllegalArgumentException e) {
             throw new PermanentFailureException(
                     "saga '" + saga.name() + "' cannot read " + delivery.event().type() + " as "
@@ -696,7 +693,7 @@ public final class EventSourcing implements AutoCloseable {
         if (type == null) {
             throw new UnknownStreamTypeException("aggregate type '" + streamType + "' is not registered here");
         }
-        return decode(type, event);
+        return codec.decode(type, event);
     }
 
     // ---- loading ----
@@ -724,7 +721,7 @@ public final class EventSourcing implements AutoCloseable {
         if (type.snapshotEvery() > 0) {
             Optional<Snapshot> snapshot = store.snapshot(stream);
             if (snapshot.isPresent()) {
-                Object restored = restore(type, snapshot.get());
+                Object restored = codec.restore(type, snapshot.get(), meters.snapshotFailures::increment);
                 if (restored != null) {
                     state = restored;
                     version = snapshot.get().version();
@@ -735,80 +732,12 @@ public final class EventSourcing implements AutoCloseable {
         while (true) {
             List<RecordedEvent> page = store.load(stream, version, LOAD_PAGE);
             for (RecordedEvent re : page) {
-                state = type.decider().evolve(state, decode(type, re));
+                state = type.decider().evolve(state, codec.decode(type, re));
                 version = re.version();
             }
             if (page.size() < LOAD_PAGE) {
                 return new StreamState<>(stream, version, state);
             }
-        }
-    }
-
-    private Object decode(AggregateType<Object, Object, Object> type, RecordedEvent re) {
-        Class<?> cls = type.eventClass(re.type());
-        if (cls == null) {
-            throw new EventDecodingException(
-                    re.stream(),
-                    re.version(),
-                    "'" + re.type() + "' is not an event type of aggregate '" + type.name() + "'",
-                    null);
-        }
-        int current = type.revision(re.type());
-        if (re.revision() > current) {
-            throw new EventDecodingException(
-                    re.stream(),
-                    re.version(),
-                    "it was written at revision " + re.revision() + " of " + re.type() + ", newer than this code's "
-                            + current,
-                    null);
-        }
-        try {
-            if (re.revision() == current) {
-                return reader(cls).readValue(re.data());
-            }
-            JsonNode old = mapper.readTree(re.data());
-            JsonNode now;
-            try {
-                now = type.upcast(re.type(), re.revision(), old);
-            } catch (RuntimeException e) {
-                throw new EventDecodingException(
-                        re.stream(),
-                        re.version(),
-                        "the upcaster of " + re.type() + " from revision " + re.revision() + " threw " + e,
-                        e);
-            }
-            return reader(cls).readValue(now);
-        } catch (IOException e) {
-            throw new EventDecodingException(
-                    re.stream(), re.version(), "its data does not read as " + cls.getName() + ": " + e.getMessage(), e);
-        }
-    }
-
-    /** A reader per event class: made once, it reads faster than the mapper looking the class up each time. */
-    private ObjectReader reader(Class<?> cls) {
-        return readers.computeIfAbsent(cls, mapper::readerFor);
-    }
-
-    private Object restore(AggregateType<Object, Object, Object> type, Snapshot s) {
-        if (s.revision() != type.snapshotRevision()) {
-            return null; // taken at another revision of the state: folding the events is the way
-        }
-        try {
-            Class<?> cls = Class.forName(s.stateType(), false, type.stateClass().getClassLoader());
-            if (!type.stateClass().isAssignableFrom(cls)) {
-                throw new IOException(
-                        cls.getName() + " is not a " + type.stateClass().getName());
-            }
-            return mapper.readValue(s.state(), cls);
-        } catch (IOException | ClassNotFoundException | LinkageError e) {
-            meters.snapshotFailures.increment();
-            log.warn(
-                    "the snapshot of {} at version {} does not read ({}); it is ignored and the state is built from"
-                            + " its events (it is replaced at the next snapshot)",
-                    s.stream(),
-                    s.version(),
-                    e.toString());
-            return null;
         }
     }
 
@@ -823,7 +752,7 @@ public final class EventSourcing implements AutoCloseable {
                     now.version(),
                     now.state().getClass().getName(),
                     type.snapshotRevision(),
-                    mapper.writeValueAsBytes(now.state()),
+                    codec.write(now.state()),
                     clock.instant()));
         } catch (IOException | RuntimeException e) {
             // A snapshot is a cache: without it loads fold more events, nothing else.
@@ -871,51 +800,6 @@ public final class EventSourcing implements AutoCloseable {
             }
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
-        }
-    }
-
-    /** The meters of command handling. */
-    private static final class Meters {
-        private final MeterRegistry registry;
-        private final Map<String, Timer> commands = new ConcurrentHashMap<>();
-        final Timer decide;
-        final Timer append;
-        final Counter conflicts;
-        final Counter snapshotLoads;
-        final Counter snapshotFailures;
-        final Counter carriedRejections;
-
-        Meters(MeterRegistry registry) {
-            this.registry = registry;
-            this.decide = Timer.builder("keel.es.decide")
-                    .description("time to decide a command")
-                    .register(registry);
-            this.append = Timer.builder("keel.es.append")
-                    .description("time to append a decision's events, until durable")
-                    .publishPercentiles(0.5, 0.95, 0.99)
-                    .register(registry);
-            this.conflicts = Counter.builder("keel.es.conflicts")
-                    .description("appends that found their stream at another version")
-                    .register(registry);
-            this.snapshotLoads = Counter.builder("keel.es.snapshot.loads")
-                    .description("loads that started from a snapshot")
-                    .register(registry);
-            this.snapshotFailures = Counter.builder("keel.es.snapshot.unreadable")
-                    .description("snapshots ignored because they no longer read")
-                    .register(registry);
-            this.carriedRejections = Counter.builder("keel.es.carried.rejections")
-                    .description("commands carried by effects that their decider rejected")
-                    .register(registry);
-        }
-
-        void command(String type, String outcome, long nanos) {
-            commands.computeIfAbsent(type + "/" + outcome, k -> Timer.builder("keel.es.commands")
-                            .description("commands handled, by aggregate type and outcome")
-                            .tag("aggregate", type)
-                            .tag("outcome", outcome)
-                            .publishPercentiles(0.5, 0.95, 0.99)
-                            .register(registry))
-                    .record(nanos, TimeUnit.NANOSECONDS);
         }
     }
 

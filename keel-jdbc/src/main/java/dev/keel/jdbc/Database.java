@@ -129,6 +129,16 @@ final class Database {
         }
     }
 
+    /** Runs read-only work on a connection of its own, without the write lock. */
+    <T> T read(String what, SqlWork<T> work) {
+        ensureOpen();
+        try (Connection c = pool.getConnection()) {
+            return work.run(c);
+        } catch (SQLException e) {
+            throw failure(what, e);
+        }
+    }
+
     /** Work on a connection. */
     @FunctionalInterface
     interface SqlWork<T> {

@@ -315,29 +315,7 @@ public final class JdbcEventStore implements EventStore {
         if (max < 1) {
             throw new IllegalArgumentException("max must be 1 or more but was " + max);
         }
-        return db.query(
-                "load stream '" + stream + "'",
-                "SELECT version, event_id, type, revision, data, metadata, recorded_at FROM keel_es_events"
-                        + " WHERE stream_id = ? AND version > ? ORDER BY version LIMIT ?",
-                r -> {
-                    List<RecordedEvent> events = new ArrayList<>();
-                    while (r.next()) {
-                        String metadata = r.getString(6);
-                        events.add(new RecordedEvent(
-                                stream,
-                                r.getLong(1),
-                                r.getString(2),
-                                r.getString(3),
-                                r.getInt(4),
-                                r.getBytes(5),
-                                metadata == null ? Map.of() : strings(metadata),
-                                Instant.ofEpochMilli(r.getLong(7))));
-                    }
-                    return events;
-                },
-                stream,
-                afterVersion,
-                max);
+        return db.read("load stream '" + stream + "'", c -> load(c, stream, afterVersion, Long.MAX_VALUE, max));
     }
 
     /** At most {@code max} of the stream's events after {@code after} up to {@code upTo}, in a transaction. */

@@ -89,7 +89,8 @@ public final class DurableProbe {
         return JdbcJournal.postgres(url(pg, db), "postgres", null);
     }
 
-    private static String url(EmbeddedPostgres pg, String db) throws Exception {
+    /** A database of that name on the embedded server, created when missing; its JDBC URL. */
+    static String url(EmbeddedPostgres pg, String db) throws Exception {
         try (Connection c = pg.getPostgresDatabase().getConnection();
                 Statement s = c.createStatement();
                 ResultSet r = s.executeQuery("SELECT 1 FROM pg_database WHERE datname = '" + db + "'")) {

@@ -15,9 +15,6 @@ import io.zonky.test.db.postgres.embedded.EmbeddedPostgres;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.sql.Connection;
-import java.sql.ResultSet;
-import java.sql.Statement;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
@@ -103,7 +100,7 @@ public final class EventSourcingProbe {
                 : null;
         JdbcJournal journal = pg == null
                 ? JdbcJournal.sqlite(dir.resolve("keel.db"))
-                : JdbcJournal.postgres(url(pg, "keel"), "postgres", null);
+                : JdbcJournal.postgres(DurableProbe.url(pg, "keel"), "postgres", null);
         try (Keel keel = Keel.builder().lanes(8).journal(journal).build().start()) {
             EventStore store = journal.eventStore();
             switch (mode) {
@@ -111,7 +108,7 @@ public final class EventSourcingProbe {
                 case "commands" -> {
                     commands(keel, store, (int) n);
                     if (pg != null) {
-                        double axon = AxonPeer.commands(url(pg, "axon"), (int) n, ACCOUNTS);
+                        double axon = AxonPeer.commands(DurableProbe.url(pg, "axon"), (int) n, ACCOUNTS);
                         System.out.printf(
                                 "Axon Framework 4.13 median: %,.0f commands/s (JDBC engine, same PostgreSQL)%n", axon);
                     }
@@ -124,17 +121,6 @@ public final class EventSourcingProbe {
                 pg.close();
             }
         }
-    }
-
-    private static String url(EmbeddedPostgres pg, String db) throws Exception {
-        try (Connection c = pg.getPostgresDatabase().getConnection();
-                Statement s = c.createStatement();
-                ResultSet r = s.executeQuery("SELECT 1 FROM pg_database WHERE datname = '" + db + "'")) {
-            if (!r.next()) {
-                s.execute("CREATE DATABASE " + db);
-            }
-        }
-        return "jdbc:postgresql://127.0.0.1:" + pg.getPort() + "/" + db;
     }
 
     private static void replay(Keel keel, EventStore store, int events) throws Exception {

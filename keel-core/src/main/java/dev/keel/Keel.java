@@ -520,7 +520,8 @@ public final class Keel implements AutoCloseable {
         return tracked(stored)
                 .whenComplete((r, err) -> {
                     spans.forEach(Span::end);
-                    if (err != null) {
+                    // Through a store, a refusal of the store's own (a version conflict) is not the journal's.
+                    if (err != null && (!durable || journalFailure(err))) {
                         intake.reject("journal");
                     }
                 })
@@ -580,6 +581,13 @@ public final class Keel implements AutoCloseable {
                     }
                 })
                 .thenApply(r -> accepted(kept, r));
+    }
+
+    private static boolean journalFailure(Throwable err) {
+        Throwable cause = err instanceof java.util.concurrent.CompletionException && err.getCause() != null
+                ? err.getCause()
+                : err;
+        return cause instanceof dev.keel.spi.JournalException;
     }
 
     private Receipt accepted(Event<?> e, AppendResult r) {

@@ -36,7 +36,7 @@ public final class AggregateType<C, S, E> {
     private final Map<Class<?>, String> commandNames;
     private final Map<String, TreeMap<Integer, UnaryOperator<JsonNode>>> upcasters;
     private final Class<S> stateClass;
-    private final int snapshotEvery;
+    private final SnapshotPolicy<? super S> snapshots;
     private final int snapshotRevision;
 
     private AggregateType(Builder<C, S, E> b) {
@@ -55,7 +55,7 @@ public final class AggregateType<C, S, E> {
         this.commandNames = Map.copyOf(cn);
         this.upcasters = Map.copyOf(b.upcasters);
         this.stateClass = b.stateClass;
-        this.snapshotEvery = b.snapshotEvery;
+        this.snapshots = b.snapshots;
         this.snapshotRevision = b.snapshotRevision;
     }
 
@@ -168,9 +168,34 @@ public final class AggregateType<C, S, E> {
         return stateClass;
     }
 
-    /** A snapshot is saved every this many events; 0 for none. */
-    public int snapshotEvery() {
-        return snapshotEvery;
+    /** Whether the type saves snapshots. */
+    public boolean takesSnapshots() {
+        return snapshots != null;
+    }
+
+    /** Whether a snapshot is due after an append took the stream from {@code before} to {@code after}. */
+    public boolean snapshotDue(long before, long after, S state) {
+        return snapshots != null && snapshots.due(before, after, state);
+    }
+
+    /**
+     * When to save a snapshot: asked after each append, with the versions before and after it and the state
+     * it led to.
+     *
+     * @param <S> the state
+     */
+    @FunctionalInterface
+    public interface SnapshotPolicy<S> {
+        /** Whether to save a snapshot of {@code state} now. */
+        boolean due(long before, long after, S state);
+
+        /** Every {@code events} events: when an append crosses a multiple of it. */
+        static <S> SnapshotPolicy<S> every(int events) {
+            if (events < 1) {
+                throw new IllegalArgumentException("a snapshot every " + events + " events: give 1 or more");
+            }
+            return (before, after, state) -> after / events != before / events;
+        }
     }
 
     /** The revision of the state's shape; snapshots of another revision are ignored. */
@@ -194,7 +219,7 @@ public final class AggregateType<C, S, E> {
         private final Map<String, Class<? extends C>> commandsByName = new HashMap<>();
         private final Map<String, TreeMap<Integer, UnaryOperator<JsonNode>>> upcasters = new HashMap<>();
         private Class<S> stateClass;
-        private int snapshotEvery;
+        private SnapshotPolicy<? super S> snapshots;
         private int snapshotRevision = 1;
 
         Builder(String name, Decider<C, S, E> decider, Class<?> commands, Class<E> events) {
@@ -264,11 +289,16 @@ public final class AggregateType<C, S, E> {
          * records of plain values, or classes Jackson reads), so loads fold only the events after it.
          */
         public Builder<C, S, E> snapshotEvery(int events, Class<S> stateClass) {
-            if (events < 1) {
-                throw new IllegalArgumentException("snapshotEvery must be 1 or more but was " + events);
-            }
-            this.snapshotEvery = events;
+            return snapshots(stateClass, SnapshotPolicy.every(events));
+        }
+
+        /**
+         * Saves a snapshot of the state (read back as {@code stateClass}) whenever the policy says so: by count,
+         * by the state (a stream whose state grew large), or both.
+         */
+        public Builder<C, S, E> snapshots(Class<S> stateClass, SnapshotPolicy<? super S> policy) {
             this.stateClass = Objects.requireNonNull(stateClass, "stateClass");
+            this.snapshots = Objects.requireNonNull(policy, "policy");
             return this;
         }
 

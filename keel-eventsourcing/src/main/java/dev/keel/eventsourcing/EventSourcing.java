@@ -9,6 +9,7 @@ import com.github.benmanes.caffeine.cache.Caffeine;
 import dev.keel.Delivery;
 import dev.keel.Event;
 import dev.keel.EventIds;
+import dev.keel.Handler;
 import dev.keel.Keel;
 import dev.keel.PermanentFailureException;
 import dev.keel.Subscription;
@@ -682,6 +683,53 @@ public final class EventSourcing implements AutoCloseable {
     }
 
     /**
+     * A handler of the events streams publish, each given as its class as this code reads it: read back from the
+     * event store through its type's upcasters, not from the log's copy. A subscription that uses it reads an
+     * old event (a dead letter reprocessed after the event's shape changed, a replay) as the current classes.
+     * An event no stream published is converted from its data as any delivery is.
+     *
+     * @throws dev.keel.PermanentFailureException (in the delivery) when the event is no longer in the store (its
+     *     stream was deleted), its aggregate type is not registered here, or it is not an {@code eventClass}
+     */
+    public <T> Handler<Object> handler(Class<T> eventClass, Handler<T> handler) {
+        Objects.requireNonNull(eventClass, "eventClass");
+        Objects.requireNonNull(handler, "handler");
+        return delivery -> {
+            Event<Object> e = delivery.event();
+            OptionalLong version = versionOf(e);
+            String stream = e.partitionKey();
+            Object value;
+            if (version.isPresent() && stream != null && stream.indexOf(':') > 0) {
+                String streamType = stream.substring(0, stream.indexOf(':'));
+                if (!byName.containsKey(streamType)) {
+                    throw new PermanentFailureException(
+                            "aggregate type '" + streamType + "' is not registered here; register it, then reprocess");
+                }
+                List<RecordedEvent> stored = store.load(stream, version.getAsLong() - 1, 1);
+                if (stored.isEmpty() || stored.getFirst().version() != version.getAsLong()) {
+                    throw new PermanentFailureException("event " + version.getAsLong() + " of stream '" + stream
+                            + "' is no longer in the store (the stream was deleted)");
+                }
+                value = decode(streamType, stored.getFirst());
+            } else {
+                value = codec.convert(e.data(), eventClass);
+            }
+            if (!eventClass.isInstance(value)) {
+                throw new PermanentFailureException(
+                        e.type() + " reads as " + value.getClass().getName() + ", not " + eventClass.getName());
+            }
+            handler.handle(new Delivery<>(
+                    delivery.subscription(),
+                    e.withData(eventClass.cast(value)),
+                    delivery.attempt(),
+                    delivery.errors(),
+                    delivery.lane(),
+                    delivery.sequence(),
+                    delivery.replayCount()));
+        };
+    }
+
+    /**
      * Reads a stored event as its class, through its type's upcasters.
      *
      * @throws EventDecodingException when it cannot be read
@@ -718,7 +766,7 @@ public final class EventSourcing implements AutoCloseable {
     private StreamState<Object> fold(AggregateType<Object, Object, Object> type, String stream) {
         Object state = type.decider().initialState();
         long version = 0;
-        if (type.snapshotEvery() > 0) {
+        if (type.takesSnapshots()) {
             Optional<Snapshot> snapshot = store.snapshot(stream);
             if (snapshot.isPresent()) {
                 Object restored = codec.restore(type, snapshot.get(), meters.snapshotFailures::increment);
@@ -742,8 +790,7 @@ public final class EventSourcing implements AutoCloseable {
     }
 
     private void maybeSnapshot(AggregateType<Object, Object, Object> type, long before, StreamState<Object> now) {
-        int every = type.snapshotEvery();
-        if (every == 0 || now.version() / every == before / every) {
+        if (!type.snapshotDue(before, now.version(), now.state())) {
             return;
         }
         try {

@@ -520,6 +520,36 @@ public abstract class EventStoreContract {
     }
 
     @Test
+    void aSubscriberReadsAnOldEventThroughTheUpcasters() throws Exception {
+        AggregateType<Shows.ShowCommand, Show, Shows.ShowEvent> upcasting = AggregateType.builder(
+                        "show", Shows.SHOW, Shows.ShowCommand.class, Shows.ShowEvent.class)
+                .upcaster("show.reserved", 1, json -> {
+                    ObjectNode o = ((ObjectNode) json).deepCopy();
+                    o.set("holder", o.remove("who"));
+                    return o;
+                })
+                .build();
+        EventSourcing es = sourcing(upcasting);
+        ConcurrentLinkedQueue<Shows.Reserved> got = new ConcurrentLinkedQueue<>();
+        keel.on("holders", "show.reserved", Object.class, es.handler(Shows.Reserved.class, d -> got.add(d.data())));
+
+        // Revision 1 of show.reserved named its holder "who"; its log copy still does.
+        NewEvent old = raw("show.reserved", 1, "{\"who\":\"ann\"}");
+        Event<Object> published = Event.builder("show.reserved", (Object) Map.of("who", "ann"))
+                .id(old.eventId())
+                .source(EventSourcing.STREAMS_SOURCE + "show/aged")
+                .subject("1")
+                .key("show:aged")
+                .build();
+        await(store.append(
+                new StreamWrite("show:aged", "show", ExpectedVersion.none(), List.of(old), null, null, null),
+                through -> keel.emitThrough(List.of(published), through)));
+
+        eventually(() -> !got.isEmpty());
+        assertThat(got).containsExactly(new Shows.Reserved("ann"));
+    }
+
+    @Test
     void anEventThatDoesNotDeserializeIsATypedErrorAndNothingIsAppended() throws Exception {
         await(appendRaw("show:bad", ExpectedVersion.none(), raw("show.opened", 1, "{\"seats\":\"many\"}")));
         EventSourcing es = sourcing(Shows.showType(0));

@@ -96,6 +96,9 @@ public final class EventSourcing implements AutoCloseable {
      */
     public static final String REJECTED_TYPE = "keel.es.command-rejected";
 
+    /** How long the ids of applied commands are kept by default. */
+    public static final java.time.Duration DEFAULT_COMMAND_RETENTION = java.time.Duration.ofDays(30);
+
     /** The subscription that applies carried commands. */
     public static final String COMMAND_SUBSCRIPTION = "keel-es-commands";
     /** How long the command and saga subscriptions wait for a command before failing the attempt. */
@@ -124,6 +127,8 @@ public final class EventSourcing implements AutoCloseable {
     private final CommandMeters meters;
     private final StreamCodec codec;
     private final Tracer tracer;
+    private final java.time.Duration commandRetention;
+    private final Thread pruner;
     private volatile boolean closed;
 
     private record Job(
@@ -173,6 +178,27 @@ public final class EventSourcing implements AutoCloseable {
         }
         if (!sagas.isEmpty()) {
             countSagas(true);
+        }
+        this.commandRetention = b.commandRetention;
+        this.pruner = Thread.ofPlatform().daemon().name("keel-es-prune").start(this::pruneCommands);
+    }
+
+    /** Forgets applied commands older than the retention, every hour (first a minute after the start). */
+    private void pruneCommands() {
+        long wait = TimeUnit.MINUTES.toMillis(1);
+        while (!closed) {
+            try {
+                Thread.sleep(wait);
+                wait = TimeUnit.HOURS.toMillis(1);
+                int pruned = store.pruneCommands(clock.instant().minus(commandRetention));
+                if (pruned > 0) {
+                    log.debug("forgot {} commands applied more than {} ago", pruned, commandRetention);
+                }
+            } catch (InterruptedException e) {
+                return;
+            } catch (RuntimeException e) {
+                log.warn("could not prune the applied commands (tried again in an hour): {}", e.toString());
+            }
         }
     }
 
@@ -840,6 +866,7 @@ public final class EventSourcing implements AutoCloseable {
                 log.debug("could not remove subscription {}: {}", name, e.toString());
             }
         }
+        pruner.interrupt();
         runners.shutdown();
         try {
             if (!runners.awaitTermination(10, TimeUnit.SECONDS)) {
@@ -863,6 +890,7 @@ public final class EventSourcing implements AutoCloseable {
         private Clock clock = Clock.systemUTC();
         private MeterRegistry registry = new CompositeMeterRegistry();
         private OpenTelemetry openTelemetry = OpenTelemetry.noop();
+        private java.time.Duration commandRetention = DEFAULT_COMMAND_RETENTION;
 
         private Builder(Keel keel, EventStore store) {
             this.keel = Objects.requireNonNull(keel, "keel");
@@ -903,6 +931,19 @@ public final class EventSourcing implements AutoCloseable {
                 throw new IllegalArgumentException("retriesOnConflict must be between 0 and 100 but was " + value);
             }
             this.retries = value;
+            return this;
+        }
+
+        /**
+         * How long the ids of applied commands are kept: a command with such an id (sent with {@code sendOnce},
+         * carried by an effect, observed by a saga) arriving again within it gets the first answer; after it, it
+         * would be decided again. 30 days by default; keep it longer than dead letters wait to be reprocessed.
+         */
+        public Builder commandRetention(java.time.Duration value) {
+            if (value == null || value.compareTo(java.time.Duration.ofHours(1)) < 0) {
+                throw new IllegalArgumentException("commandRetention must be an hour or more but was " + value);
+            }
+            this.commandRetention = value;
             return this;
         }
 

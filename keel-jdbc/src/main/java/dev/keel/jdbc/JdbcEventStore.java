@@ -377,6 +377,24 @@ public final class JdbcEventStore implements EventStore {
                 commandId);
     }
 
+    @Override
+    public int pruneCommands(Instant before) {
+        Objects.requireNonNull(before, "before");
+        // In slices, so that on SQLite the write lock is never held for long.
+        int total = 0;
+        while (true) {
+            int slice = db.update(
+                    "prune applied commands",
+                    "DELETE FROM keel_es_commands WHERE command_id IN (SELECT command_id FROM keel_es_commands"
+                            + " WHERE applied_at < ? LIMIT 1000)",
+                    before.toEpochMilli());
+            total += slice;
+            if (slice < 1000) {
+                return total;
+            }
+        }
+    }
+
     private static Rejection rejection(String code, String message) {
         return code == null ? null : new Rejection(code, message == null || message.isBlank() ? code : message);
     }

@@ -32,8 +32,14 @@ public interface EventStore {
     /** The stream's version, type, tombstone and metadata; empty if nothing was ever appended to it. */
     Optional<StreamInfo> info(String stream);
 
-    /** What an applied command came to; empty for a command never applied. */
+    /** What an applied command came to; empty for a command never applied (or whose record was pruned). */
     Optional<AppliedCommand> appliedCommand(String commandId);
+
+    /**
+     * Forgets the commands applied before {@code before}: a command with one of their ids would then be decided
+     * again. Returns how many were forgotten.
+     */
+    int pruneCommands(java.time.Instant before);
 
     /**
      * How many live (not deleted) streams of the type carry each label (streams appended without one are

@@ -304,6 +304,11 @@ public abstract class EventStoreContract {
         assertThat(again.version()).isEqualTo(first.version());
         assertThat(es.load(Shows.ledgerType(), "l-1").state()).isEqualTo(new Ledger(500, 1));
         assertThat(store.appliedCommand("cmd-1").orElseThrow().version()).isEqualTo(1);
+
+        // Pruned (past the retention), the id is forgotten: the command would be decided again.
+        assertThat(store.pruneCommands(Instant.now().minusSeconds(3_600))).isZero();
+        assertThat(store.pruneCommands(Instant.now().plusSeconds(1))).isEqualTo(1);
+        assertThat(store.appliedCommand("cmd-1")).isEmpty();
     }
 
     @Test

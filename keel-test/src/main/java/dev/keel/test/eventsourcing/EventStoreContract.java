@@ -369,6 +369,42 @@ public abstract class EventStoreContract {
     }
 
     @Test
+    void aLoopOfCommandsIsStoppedByTheCausationDepthLimit() throws Exception {
+        // Every charge sends another charge to the same ledger: without loop protection, for ever.
+        Decider<Shows.LedgerCommand, Ledger, Shows.LedgerEvent> echo = Decider.of(
+                Shows.LEDGER.initialState(),
+                (c, s) -> switch (c) {
+                    case Charge ch ->
+                        Decision.<Shows.LedgerEvent>accept(new Shows.Charged(ch.holder(), ch.cents()))
+                                .withEffects(Effect.send("echo", new Charge(ch.holder(), ch.cents())));
+                },
+                Shows.LEDGER::evolve);
+        EventSourcing es =
+                sourcing(AggregateType.builder("ledger", echo, Shows.LedgerCommand.class, Shows.LedgerEvent.class)
+                        .build());
+
+        await(es.send("echo", new Charge("x", 1)));
+
+        // Each hop is two causation steps (the event, then the command it sends): the chain stops well before
+        // the runtime's depth limit lets it go on, and the carried command that would pass it fails instead.
+        long[] seen = new long[1];
+        eventually(() -> {
+            long now = es.load(Shows.ledgerType(), "echo").version();
+            boolean still = now == seen[0] && now > 1;
+            seen[0] = now;
+            if (!still) {
+                try {
+                    Thread.sleep(300);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+            }
+            return still;
+        });
+        assertThat(seen[0]).isBetween(2L, (long) Keel.Builder.DEFAULT_MAX_DEPTH);
+    }
+
+    @Test
     void aScheduledCommandIsDeliveredWhenDue() throws Exception {
         Decider<Shows.ShowCommand, Show, Shows.ShowEvent> withTimer = Decider.of(
                 Shows.SHOW.initialState(),

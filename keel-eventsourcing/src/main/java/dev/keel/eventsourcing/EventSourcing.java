@@ -241,7 +241,8 @@ public final class EventSourcing implements AutoCloseable {
     /**
      * Sends a command at most once by its id: a command with an id applied before is not decided again, and gets
      * the first one's answer (it completes with {@link Committed#repeated()}, or fails with the same rejection).
-     * For clients that may send a command twice (a retried HTTP request); ids are kept by the store.
+     * For clients that may send a command twice (a retried HTTP request); ids are kept by the store for
+     * {@link Builder#commandRetention}.
      */
     public CompletableFuture<Committed> sendOnce(String commandId, String id, Object command) {
         Objects.requireNonNull(commandId, "commandId");
@@ -712,7 +713,8 @@ public final class EventSourcing implements AutoCloseable {
      * A handler of the events streams publish, each given as its class as this code reads it: read back from the
      * event store through its type's upcasters, not from the log's copy. A subscription that uses it reads an
      * old event (a dead letter reprocessed after the event's shape changed, a replay) as the current classes.
-     * An event no stream published is converted from its data as any delivery is.
+     * An event no stream published is converted from its data (JSON values) with this runtime's mapper. Each
+     * stream event costs one read of the store; an event of a deleted stream is dead-lettered at once.
      *
      * @throws dev.keel.PermanentFailureException (in the delivery) when the event is no longer in the store (its
      *     stream was deleted), its aggregate type is not registered here, or it is not an {@code eventClass}
@@ -738,9 +740,14 @@ public final class EventSourcing implements AutoCloseable {
                 }
                 value = decode(streamType, stored.getFirst());
             } else {
-                value = codec.convert(e.data(), eventClass);
+                try {
+                    value = e.data() == null ? null : codec.convert(e.data(), eventClass);
+                } catch (IllegalArgumentException ex) {
+                    throw new PermanentFailureException(
+                            e.type() + " cannot be read as " + eventClass.getName() + ": " + ex.getMessage(), ex);
+                }
             }
-            if (!eventClass.isInstance(value)) {
+            if (value != null && !eventClass.isInstance(value)) {
                 throw new PermanentFailureException(
                         e.type() + " reads as " + value.getClass().getName() + ", not " + eventClass.getName());
             }
@@ -816,10 +823,11 @@ public final class EventSourcing implements AutoCloseable {
     }
 
     private void maybeSnapshot(AggregateType<Object, Object, Object> type, long before, StreamState<Object> now) {
-        if (!type.snapshotDue(before, now.version(), now.state())) {
-            return;
-        }
         try {
+            // The events are stored by now: nothing here, a policy that throws included, may fail the command.
+            if (!type.snapshotDue(before, now.version(), now.state())) {
+                return;
+            }
             store.saveSnapshot(new Snapshot(
                     now.stream(),
                     now.version(),
@@ -867,6 +875,11 @@ public final class EventSourcing implements AutoCloseable {
             }
         }
         pruner.interrupt();
+        try {
+            pruner.join(5_000);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
         runners.shutdown();
         try {
             if (!runners.awaitTermination(10, TimeUnit.SECONDS)) {

@@ -389,8 +389,8 @@ public final class JdbcEventStore implements EventStore {
                             + " WHERE applied_at < ? LIMIT 1000)",
                     before.toEpochMilli());
             total += slice;
-            if (slice < 1000) {
-                return total;
+            if (slice < 1000 || Thread.currentThread().isInterrupted()) {
+                return total; // done, or the caller is stopping: the rest goes next time
             }
         }
     }

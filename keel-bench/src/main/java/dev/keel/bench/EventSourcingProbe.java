@@ -38,7 +38,8 @@ import java.util.concurrent.locks.LockSupport;
  *       after a warm-up. On PostgreSQL, the same load on Axon Framework 4.13 follows ({@link AxonPeer}).
  *   <li>{@code steady}: deposits at {@code n} per second for {@code seconds} (default 60), with a spike to twice
  *       the rate for a tenth of the run in its middle; send → durable latency percentiles per window of 10 s
- *       and for the whole run, and the heap after a full collection at the start and at the end.
+ *       and for the whole run, and the heap after a full collection at the start and at the end (and every 5
+ *       minutes on runs of 15 minutes or more).
  * </ul>
  *
  * <pre>java -cp keel-bench/target/benchmarks.jar dev.keel.bench.EventSourcingProbe [replay|commands|steady] [sqlite|postgres] [n] [seconds]</pre>
@@ -229,6 +230,9 @@ public final class EventSourcingProbe {
             List<long[]> window = new ArrayList<>();
             long windowStart = start;
             List<Long> all = new ArrayList<>();
+            // On long runs, the heap after a full collection every 5 minutes, to see whether it levels off.
+            long heapEvery = seconds >= 900 ? 300 : 0;
+            long lastHeapAt = 0;
             while (true) {
                 long now = System.nanoTime();
                 if (now >= end) {
@@ -254,6 +258,12 @@ public final class EventSourcingProbe {
                 if (now - windowStart >= 10_000_000_000L) {
                     report(samples, window, all, windowStart, start);
                     windowStart = now;
+                    if (heapEvery > 0 && (now - start) / 1_000_000_000L / heapEvery != lastHeapAt) {
+                        lastHeapAt = (now - start) / 1_000_000_000L / heapEvery;
+                        System.out.printf(
+                                "  heap after a full collection at t=%ds: %,d MB%n",
+                                (now - start) / 1_000_000_000L, heapAfterGc());
+                    }
                 }
             }
             Thread.sleep(2_000);

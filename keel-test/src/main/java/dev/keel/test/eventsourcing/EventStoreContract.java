@@ -530,14 +530,7 @@ public abstract class EventStoreContract {
         // Revision 1 of show.reserved named its holder "who".
         await(appendRaw("show:old", ExpectedVersion.none(), raw("show.opened", 1, "{\"seats\":5}")));
         await(appendRaw("show:old", ExpectedVersion.exactly(1), raw("show.reserved", 1, "{\"who\":\"ann\"}")));
-        AggregateType<Shows.ShowCommand, Show, Shows.ShowEvent> upcasting = AggregateType.builder(
-                        "show", Shows.SHOW, Shows.ShowCommand.class, Shows.ShowEvent.class)
-                .upcaster("show.reserved", 1, json -> {
-                    ObjectNode o = ((ObjectNode) json).deepCopy();
-                    o.set("holder", o.remove("who"));
-                    return o;
-                })
-                .build();
+        AggregateType<Shows.ShowCommand, Show, Shows.ShowEvent> upcasting = upcastingShows();
         EventSourcing es = sourcing(upcasting);
 
         assertThat(es.load(upcasting, "old").state().holders()).containsExactly("ann");
@@ -562,14 +555,7 @@ public abstract class EventStoreContract {
 
     @Test
     void aSubscriberReadsAnOldEventThroughTheUpcasters() throws Exception {
-        AggregateType<Shows.ShowCommand, Show, Shows.ShowEvent> upcasting = AggregateType.builder(
-                        "show", Shows.SHOW, Shows.ShowCommand.class, Shows.ShowEvent.class)
-                .upcaster("show.reserved", 1, json -> {
-                    ObjectNode o = ((ObjectNode) json).deepCopy();
-                    o.set("holder", o.remove("who"));
-                    return o;
-                })
-                .build();
+        AggregateType<Shows.ShowCommand, Show, Shows.ShowEvent> upcasting = upcastingShows();
         EventSourcing es = sourcing(upcasting);
         ConcurrentLinkedQueue<Shows.Reserved> got = new ConcurrentLinkedQueue<>();
         keel.on("holders", "show.reserved", Object.class, es.handler(Shows.Reserved.class, d -> got.add(d.data())));
@@ -623,6 +609,17 @@ public abstract class EventStoreContract {
         es.close();
         EventSourcing fresh = sourcing(b -> b.carryCommands(false), Shows.showType(0));
         assertThat(failure(fresh.send("gone", new OpenShow(2)))).isInstanceOf(StreamDeletedException.class);
+    }
+
+    /** The show type reading revision 1 of show.reserved, which named its holder "who". */
+    private static AggregateType<Shows.ShowCommand, Show, Shows.ShowEvent> upcastingShows() {
+        return AggregateType.builder("show", Shows.SHOW, Shows.ShowCommand.class, Shows.ShowEvent.class)
+                .upcaster("show.reserved", 1, json -> {
+                    ObjectNode o = ((ObjectNode) json).deepCopy();
+                    o.set("holder", o.remove("who"));
+                    return o;
+                })
+                .build();
     }
 
     /** Waits until the condition holds, up to the suite's wait. */

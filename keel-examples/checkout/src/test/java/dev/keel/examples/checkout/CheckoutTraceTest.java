@@ -51,7 +51,12 @@ class CheckoutTraceTest {
                 assertThat(System.nanoTime()).isLessThan(deadline);
                 Thread.sleep(20);
             }
-            Thread.sleep(200); // the last spans end after the state is stored
+            // The last step's span ends just after its state is stored: wait for it, within the same bound.
+            while (spans.getFinishedSpanItems().stream()
+                    .noneMatch(sp -> sp.getName().equals("command checkout Completed"))) {
+                assertThat(System.nanoTime()).isLessThan(deadline);
+                Thread.sleep(10);
+            }
             checkout.sourcing().close();
         }
         List<SpanData> all = spans.getFinishedSpanItems();

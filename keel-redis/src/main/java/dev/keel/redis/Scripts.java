@@ -1,0 +1,78 @@
+package dev.keel.redis;
+
+import io.lettuce.core.RedisNoScriptException;
+import io.lettuce.core.ScriptOutputType;
+import io.lettuce.core.api.sync.RedisCommands;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.UncheckedIOException;
+import java.nio.charset.StandardCharsets;
+import java.util.EnumMap;
+import java.util.Map;
+
+/**
+ * The Lua scripts that make each of Keel's writes one atomic step on the server, loaded when the journal opens (so a
+ * script that does not compile fails there) and run by digest.
+ * A server that lost its scripts (restarted, or {@code SCRIPT FLUSH}) gets them again on the first call that
+ * misses.
+ */
+final class Scripts {
+    /** Each script, by its resource beside this class. */
+    enum Script {
+        APPEND("append.lua"),
+        COMMIT("commit.lua"),
+        CURSOR("cursor.lua"),
+        CLAIM("claim.lua"),
+        PRUNE("prune.lua"),
+        HEARTBEAT("heartbeat.lua"),
+        RELEASE("release.lua"),
+        DELETE_DEAD_LETTER("delete-dead-letter.lua"),
+        UPDATE_DEAD_LETTER("update-dead-letter.lua"),
+        REQUEST_REPROCESS("request-reprocess.lua"),
+        SAVE_SUBSCRIPTION("save-subscription.lua"),
+        DELETE_SUBSCRIPTION("delete-subscription.lua"),
+        OPEN("open.lua");
+
+        private final String resource;
+
+        Script(String resource) {
+            this.resource = resource;
+        }
+    }
+
+    private static final String[] NO_KEYS = new String[0];
+
+    private final RedisCommands<String, byte[]> redis;
+    private final Map<Script, String> source = new EnumMap<>(Script.class);
+    private final Map<Script, String> digests = new EnumMap<>(Script.class);
+
+    Scripts(RedisCommands<String, byte[]> redis) {
+        this.redis = redis;
+        for (Script s : Script.values()) {
+            String text = read(s.resource);
+            source.put(s, text);
+            digests.put(s, redis.scriptLoad(text));
+        }
+    }
+
+    /** Runs a script with these arguments; the prefix is the caller's first argument where the script wants one. */
+    <T> T run(Script script, ScriptOutputType type, byte[]... args) {
+        try {
+            return redis.evalsha(digests.get(script), type, NO_KEYS, args);
+        } catch (RedisNoScriptException e) {
+            redis.scriptLoad(source.get(script));
+            return redis.evalsha(digests.get(script), type, NO_KEYS, args);
+        }
+    }
+
+    private static String read(String resource) {
+        try (InputStream in = Scripts.class.getResourceAsStream(resource)) {
+            if (in == null) {
+                throw new IllegalStateException("the Redis script " + resource + " is missing from keel-redis's jar");
+            }
+            return new String(in.readAllBytes(), StandardCharsets.UTF_8);
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+}

@@ -1,0 +1,160 @@
+package dev.keel.redis;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.awaitility.Awaitility.await;
+import static org.junit.jupiter.api.Assertions.assertTimeoutPreemptively;
+
+import dev.keel.Keel;
+import dev.keel.Subscription;
+import dev.keel.spi.JournalException;
+import io.lettuce.core.RedisClient;
+import io.lettuce.core.api.StatefulRedisConnection;
+import java.net.ServerSocket;
+import java.time.Duration;
+import java.util.List;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
+import org.junit.jupiter.api.Test;
+
+/** Redis that is missing, shared with foreign data, or restarted under load. */
+class RedisFaultTest {
+
+    @Test
+    void shouldFailWithAClearErrorInBoundedTimeWhenRedisIsUnreachable() throws Exception {
+        int port;
+        try (ServerSocket s = new ServerSocket(0)) {
+            port = s.getLocalPort(); // nothing listens here once it closes
+        }
+        String url = "redis://127.0.0.1:" + port;
+        assertTimeoutPreemptively(Duration.ofSeconds(20), () -> {
+            RedisJournal journal = RedisJournal.builder()
+                    .url(url)
+                    .timeout(Duration.ofSeconds(2))
+                    .build();
+            assertThatThrownBy(() -> journal.open(4))
+                    .isInstanceOf(JournalException.class)
+                    .hasMessageContaining("cannot reach Redis at 127.0.0.1:" + port)
+                    .hasMessageContaining("KEEL_REDIS_URL");
+        });
+    }
+
+    @Test
+    void shouldRefuseAPrefixThatHoldsForeignKeysAndAnotherLaneCount() throws Exception {
+        try (LocalRedis redis = LocalRedis.start();
+                RedisClient client = RedisClient.create(redis.url());
+                StatefulRedisConnection<String, String> cli = client.connect()) {
+            cli.sync().set("{shared}:sessions:42", "someone else's");
+            assertThatThrownBy(() -> RedisJournal.builder()
+                            .url(redis.url())
+                            .prefix("shared")
+                            .build()
+                            .open(4))
+                    .isInstanceOf(JournalException.class)
+                    .hasMessageContaining("already holds keys Keel did not write")
+                    .hasMessageContaining("{shared}:sessions:42");
+            assertThat(cli.sync().keys("{shared}:*")).containsExactly("{shared}:sessions:42");
+
+            try (RedisJournal j =
+                    RedisJournal.builder().url(redis.url()).prefix("mine").build()) {
+                j.open(4);
+            }
+            assertThatThrownBy(() -> RedisJournal.builder()
+                            .url(redis.url())
+                            .prefix("mine")
+                            .build()
+                            .open(8))
+                    .isInstanceOf(JournalException.class)
+                    .hasMessageContaining("holds a journal of 4 lanes")
+                    .hasMessageContaining("opens it with 8");
+        }
+        assertThatThrownBy(() -> RedisJournal.builder().prefix("has space"))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("prefix");
+        assertThatThrownBy(() -> RedisJournal.builder().url("http://nope"))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("not a Redis URL");
+    }
+
+    /**
+     * Redis killed (SIGKILL) twice under load and started again on the same append-only file, synced on every
+     * write: every emit acknowledged is delivered; emits while it is down fail with a typed error; the runtime
+     * goes on by itself once Redis is back.
+     */
+    @Test
+    void shouldLoseNothingAcknowledgedWhenRedisRestartsMidLoad() throws Exception {
+        Set<Integer> acknowledged = ConcurrentHashMap.newKeySet();
+        Set<Integer> delivered = ConcurrentHashMap.newKeySet();
+        AtomicInteger refused = new AtomicInteger();
+        try (LocalRedis redis = LocalRedis.start(LocalRedis.Persistence.AOF_ALWAYS)) {
+            Keel keel = Keel.builder()
+                    .lanes(4)
+                    .leaseDuration(Duration.ofSeconds(2))
+                    .journal(RedisJournal.builder()
+                            .url(redis.url())
+                            .prefix("restart")
+                            .timeout(Duration.ofSeconds(2))
+                            .build())
+                    .subscription(Subscription.builder("count")
+                            .types("tick")
+                            .handler(Integer.class, d -> delivered.add(d.data()))
+                            .build())
+                    .build();
+            try (keel) {
+                keel.start();
+                AtomicBoolean running = new AtomicBoolean(true);
+                AtomicInteger next = new AtomicInteger();
+                List<Thread> emitters = List.of(1, 2).stream()
+                        .map(n -> Thread.ofPlatform().start(() -> {
+                            while (running.get()) {
+                                int i = next.getAndIncrement();
+                                try {
+                                    keel.emit("tick", "k" + (i % 16), i).join();
+                                    acknowledged.add(i);
+                                } catch (RuntimeException e) {
+                                    refused.incrementAndGet();
+                                    assertThat(rootOf(e)).isInstanceOf(JournalException.class);
+                                    sleep(20);
+                                }
+                            }
+                        }))
+                        .toList();
+                for (int round = 0; round < 2; round++) {
+                    int before = acknowledged.size();
+                    await().atMost(Duration.ofSeconds(30)).until(() -> acknowledged.size() > before + 300);
+                    redis.kill();
+                    int down = refused.get();
+                    await().atMost(Duration.ofSeconds(10)).until(() -> refused.get() > down);
+                    redis.restart();
+                }
+                int before = acknowledged.size();
+                await().atMost(Duration.ofSeconds(60)).until(() -> acknowledged.size() > before + 300);
+                running.set(false);
+                for (Thread t : emitters) {
+                    t.join();
+                }
+                await().atMost(Duration.ofSeconds(60)).until(() -> delivered.containsAll(acknowledged));
+            }
+        }
+        assertThat(refused.get()).isPositive();
+        assertThat(delivered).containsAll(acknowledged);
+    }
+
+    private static Throwable rootOf(Throwable e) {
+        Throwable t = e;
+        while (t.getCause() != null && !(t instanceof JournalException)) {
+            t = t.getCause();
+        }
+        return t;
+    }
+
+    private static void sleep(long ms) {
+        try {
+            Thread.sleep(ms);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+}

@@ -3,6 +3,7 @@ package dev.keel.cli;
 import dev.keel.Keel;
 import dev.keel.jdbc.StoreSettings;
 import dev.keel.kafka.KafkaSettings;
+import dev.keel.redis.RedisSettings;
 import dev.keel.server.AccessToken;
 import dev.keel.server.KeelServer;
 import dev.keel.spi.Journal;
@@ -53,10 +54,12 @@ import picocli.CommandLine.Spec;
             "  subscriptions.<name>: the PUT body, plus tenant",
             "",
             "Environment (docs/storage.md#configuration-from-the-environment):",
-            "  KEEL_PORT, KEEL_HOST, KEEL_DATA_DIR, KEEL_STORE (sqlite|postgres|kafka|memory),",
+            "  KEEL_PORT, KEEL_HOST, KEEL_DATA_DIR, KEEL_STORE (sqlite|postgres|kafka|redis|memory),",
             "  KEEL_JDBC_URL, KEEL_JDBC_USER, KEEL_JDBC_PASSWORD, KEEL_POOL_SIZE,",
             "  KEEL_KAFKA_BOOTSTRAP, KEEL_KAFKA_TOPIC, KEEL_KAFKA_REPLICATION,",
             "  KEEL_KAFKA_CREATE_TOPICS, KEEL_KAFKA_CONFIG (docs/kafka.md),",
+            "  KEEL_REDIS_URL, KEEL_REDIS_PREFIX, KEEL_REDIS_TIMEOUT,",
+            "  KEEL_REDIS_WAIT_REPLICAS (docs/redis.md),",
             "  KEEL_LANES, KEEL_RETENTION"
         })
 final class ServeCommand implements Callable<Integer> {
@@ -109,10 +112,12 @@ final class ServeCommand implements Callable<Integer> {
         if (dataDir != null) {
             env.put("KEEL_DATA_DIR", dataDir);
         }
-        // Kafka needs no database: its settings are its own, and the rest (lanes, retention) read alike.
-        boolean onKafka = env.getOrDefault("KEEL_STORE", "").trim().equalsIgnoreCase("kafka");
+        // Kafka and Redis need no database: their settings are their own, and the rest (lanes, retention) read alike.
+        String engine = env.getOrDefault("KEEL_STORE", "").trim().toLowerCase(java.util.Locale.ROOT);
+        boolean onKafka = engine.equals("kafka");
+        boolean onRedis = engine.equals("redis");
         Map<String, String> storeEnv = env;
-        if (onKafka) {
+        if (onKafka || onRedis) {
             storeEnv = new HashMap<>(env);
             storeEnv.put("KEEL_STORE", "memory");
         }
@@ -128,7 +133,12 @@ final class ServeCommand implements Callable<Integer> {
                 drainTimeout != null ? drainTimeout : file.drainTimeout() != null ? file.drainTimeout() : "30s");
         List<AccessToken> tokens = file.tokens();
         PrometheusMeterRegistry prometheus = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
-        Journal journal = onKafka ? KafkaSettings.fromEnvironment(env).journal() : settings.journal();
+        Journal journal = onKafka
+                ? KafkaSettings.fromEnvironment(env).journal()
+                : onRedis
+                        ? RedisSettings.fromEnvironment(env, StoreSettings::parseDuration)
+                                .journal()
+                        : settings.journal();
         Keel keel = Keel.builder()
                 .journal(journal)
                 .lanes(settings.lanes())
@@ -145,7 +155,7 @@ final class ServeCommand implements Callable<Integer> {
                     .port(listenPort)
                     .drainTimeout(drain)
                     .tokens(tokens);
-            if (settings.store() != StoreSettings.Store.MEMORY && !onKafka) {
+            if (settings.store() != StoreSettings.Store.MEMORY && !onKafka && !onRedis) {
                 // Kept beside the journal's data, so subscriptions created over HTTP come back with it.
                 builder.subscriptionsFile(java.nio.file.Path.of(env.getOrDefault("KEEL_DATA_DIR", "./keel-data"))
                         .resolve("subscriptions.json"));
@@ -177,7 +187,9 @@ final class ServeCommand implements Callable<Integer> {
         }
         out.printf(
                 "keel serve: listening on http://%s:%d (journal: %s)%n",
-                bind, server.port(), onKafka ? "kafka" : settings.store().name().toLowerCase(java.util.Locale.ROOT));
+                bind,
+                server.port(),
+                onKafka || onRedis ? engine : settings.store().name().toLowerCase(java.util.Locale.ROOT));
         out.printf("  dashboard: http://%s:%d/%n", bind, server.port());
         out.printf("  POST /v1/events   PUT /v1/subscriptions/{name}   GET /v1/stream   GET /v1/stats /health/ready"
                 + " /metrics%n");

@@ -47,6 +47,7 @@ final class Appender implements AutoCloseable {
     private final String where;
     private final int waitReplicas;
     private final Duration waitTimeout;
+    private final LaneHeads heads;
     private final ConcurrentLinkedQueue<Request> queue = new ConcurrentLinkedQueue<>();
     private final AtomicBoolean parked = new AtomicBoolean();
     private final Thread thread;
@@ -58,13 +59,15 @@ final class Appender implements AutoCloseable {
             String prefix,
             String where,
             int waitReplicas,
-            Duration waitTimeout) {
+            Duration waitTimeout,
+            LaneHeads heads) {
         this.redis = redis;
         this.scripts = scripts;
         this.prefix = prefix.getBytes(StandardCharsets.UTF_8);
         this.where = where;
         this.waitReplicas = waitReplicas;
         this.waitTimeout = waitTimeout;
+        this.heads = heads;
         this.thread = Thread.ofPlatform().name("keel-redis-appender").daemon().start(this::run);
     }
 
@@ -182,6 +185,7 @@ final class Appender implements AutoCloseable {
             for (int i = 0; i < r.ids.length; i++) {
                 Object v = out.get(o++);
                 if (v instanceof Long seq) {
+                    heads.appended(r.lanes[i], seq);
                     results.add(new AppendResult(r.lanes[i], seq, r.ids[i], false));
                 } else {
                     String[] earlier = new String((byte[]) v, StandardCharsets.UTF_8).split(" ", 3);

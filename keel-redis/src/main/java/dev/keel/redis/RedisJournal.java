@@ -96,6 +96,7 @@ public final class RedisJournal implements Journal {
     private Appender appender;
     private RedisLeases leases;
     private RedisDeadLetters deadLetters;
+    private LaneHeads heads;
     private int lanes;
 
     private RedisJournal(Builder b) {
@@ -153,7 +154,13 @@ public final class RedisJournal implements Journal {
         }
         deadLetters = new RedisDeadLetters(redis, scripts, codec, prefix);
         leases = new RedisLeases(scripts, prefix, lanes, name -> consumer = name, this::stream);
-        appender = new Appender(redis, scripts, prefix, where, config.waitReplicas, config.waitTimeout);
+        try {
+            heads = new LaneHeads(client, redis, prefix, lanes);
+        } catch (RedisException e) {
+            close();
+            throw failure("subscribing to append notices", e);
+        }
+        appender = new Appender(redis, scripts, prefix, where, config.waitReplicas, config.waitTimeout, heads);
     }
 
     /** Marks the prefix as Keel's, or checks that it is; refuses a prefix that already holds foreign keys. */
@@ -224,7 +231,7 @@ public final class RedisJournal implements Journal {
     @Override
     public long head(int lane) {
         checkLane(lane);
-        return call("reading the head of lane " + lane, () -> Bytes.number(redis.hget(prefix + "heads", lane + ""), 0));
+        return heads.get(lane);
     }
 
     @Override
@@ -519,6 +526,9 @@ public final class RedisJournal implements Journal {
     public void close() {
         if (appender != null) {
             appender.close();
+        }
+        if (heads != null) {
+            heads.close();
         }
         if (connection != null) {
             connection.close();

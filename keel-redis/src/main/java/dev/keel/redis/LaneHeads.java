@@ -1,0 +1,140 @@
+package dev.keel.redis;
+
+import io.lettuce.core.RedisClient;
+import io.lettuce.core.RedisException;
+import io.lettuce.core.api.sync.RedisCommands;
+import io.lettuce.core.codec.StringCodec;
+import io.lettuce.core.pubsub.RedisPubSubAdapter;
+import io.lettuce.core.pubsub.StatefulRedisPubSubConnection;
+import java.util.Map;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.atomic.AtomicLongArray;
+import java.util.function.IntConsumer;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The heads of the lanes, kept in memory so that reading one costs no round trip (the runtime reads a lane's head
+ * on every emit and every pass). A head moves with what this process appended, with what every instance's append
+ * script publishes on {@code appended} (at once), and with what a watcher reads from {@code heads} every
+ * {@value #WATCH_MILLIS} ms (in case a notice was lost: Redis's publish is at most once). A head only comes down
+ * when the server holds less than this process saw (it lost writes it had acknowledged, without {@code
+ * appendfsync always}), and then only if nothing moved it meanwhile.
+ *
+ * <p>Threads: the heads are an atomic array any thread may advance; the watcher thread ({@code keel-redis-heads})
+ * owns its reads; Lettuce's event loop delivers the notices, which only advance heads and call the listeners.
+ */
+final class LaneHeads implements AutoCloseable {
+    private static final Logger log = LoggerFactory.getLogger(LaneHeads.class);
+    static final int WATCH_MILLIS = 100;
+
+    private final AtomicLongArray heads;
+    private final RedisCommands<String, byte[]> redis;
+    private final String key;
+    private final StatefulRedisPubSubConnection<String, String> notices;
+    private final CopyOnWriteArrayList<IntConsumer> listeners = new CopyOnWriteArrayList<>();
+    private final Thread watcher;
+    private volatile boolean closed;
+
+    LaneHeads(RedisClient client, RedisCommands<String, byte[]> redis, String prefix, int lanes) {
+        this.heads = new AtomicLongArray(lanes);
+        this.redis = redis;
+        this.key = prefix + "heads";
+        refresh();
+        this.notices = client.connectPubSub(StringCodec.UTF8);
+        notices.addListener(new RedisPubSubAdapter<>() {
+            @Override
+            public void message(String channel, String message) {
+                noticed(message);
+            }
+        });
+        notices.sync().subscribe(prefix + "appended");
+        this.watcher = Thread.ofPlatform().name("keel-redis-heads").daemon().start(this::watch);
+    }
+
+    long get(int lane) {
+        return heads.get(lane);
+    }
+
+    /** Records an append this process made. */
+    void appended(int lane, long sequence) {
+        heads.accumulateAndGet(lane, sequence, Math::max);
+    }
+
+    /** Calls the listener with a lane's number when a notice says it grew (by any instance's append). */
+    AutoCloseable onGrowth(IntConsumer listener) {
+        listeners.add(listener);
+        return () -> listeners.remove(listener);
+    }
+
+    private void noticed(String message) {
+        int space = message.indexOf(' ');
+        if (space < 0) {
+            return;
+        }
+        try {
+            int lane = Integer.parseInt(message, 0, space, 10);
+            long seq = Long.parseLong(message, space + 1, message.length(), 10);
+            if (lane < 0 || lane >= heads.length()) {
+                return;
+            }
+            if (heads.getAndAccumulate(lane, seq, Math::max) < seq) {
+                for (IntConsumer l : listeners) {
+                    l.accept(lane);
+                }
+            }
+        } catch (RuntimeException e) {
+            log.debug("ignored an append notice '{}'", message, e);
+        }
+    }
+
+    private void watch() {
+        while (!closed) {
+            try {
+                Thread.sleep(WATCH_MILLIS);
+                refresh();
+            } catch (InterruptedException e) {
+                return;
+            } catch (RedisException e) {
+                log.debug("the lanes' heads could not be read; trying again", e);
+            }
+        }
+    }
+
+    private void refresh() {
+        long[] before = new long[heads.length()];
+        for (int i = 0; i < before.length; i++) {
+            before[i] = heads.get(i);
+        }
+        Map<String, byte[]> stored = redis.hgetall(key);
+        for (int lane = 0; lane < before.length; lane++) {
+            long server = Bytes.number(stored.get(Integer.toString(lane)), 0);
+            if (server > before[lane]) {
+                if (heads.getAndAccumulate(lane, server, Math::max) < server) {
+                    for (IntConsumer l : listeners) {
+                        l.accept(lane);
+                    }
+                }
+            } else if (server < before[lane] && heads.compareAndSet(lane, before[lane], server)) {
+                log.warn(
+                        "lane {}: Redis holds events up to {} but this process saw {}; it lost acknowledged writes"
+                                + " (restarted without appendfsync always?)",
+                        lane,
+                        server,
+                        before[lane]);
+            }
+        }
+    }
+
+    @Override
+    public void close() {
+        closed = true;
+        watcher.interrupt();
+        try {
+            watcher.join(2_000);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        notices.close();
+    }
+}

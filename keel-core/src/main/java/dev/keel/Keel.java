@@ -107,6 +107,10 @@ public final class Keel implements AutoCloseable {
     private final Context runtime;
     private final String instanceId = "keel-" + EventIds.next();
     private final List<IntConsumer> appendWatches = new CopyOnWriteArrayList<>();
+    /** Tells other instances of this one's appends, and this one of theirs; null when none is set. */
+    private final AppendNotices notices;
+    /** The watches on other instances' appends, opened by start and closed by close (under the lifecycle lock). */
+    private final List<AutoCloseable> appendsElsewhere = new CopyOnWriteArrayList<>();
 
     private final LongAdder emitted = new LongAdder();
     private final LongAdder duplicates = new LongAdder();
@@ -123,6 +127,7 @@ public final class Keel implements AutoCloseable {
         boolean tiered = !b.atMostOnce.isEmpty() && base.durable();
         this.tiers = tiered ? new TieredJournal(base, new MemoryJournal(b.clock), b.atMostOnce) : null;
         this.journal = tiered ? tiers : base;
+        this.notices = b.appendNotices;
         this.lanes = b.lanes;
         this.laneSpace = tiered ? TieredJournal.laneSpace(lanes) : lanes;
         this.clock = b.clock;
@@ -599,6 +604,9 @@ public final class Keel implements AutoCloseable {
                 telemetry.emitted(e.type());
             }
             signal(r.lane());
+            if (notices != null && r.lane() < lanes) {
+                notices.published(r.lane(), r.sequence());
+            }
         }
         return new Receipt(r.eventId(), r.lane(), r.sequence(), r.duplicate());
     }
@@ -724,6 +732,11 @@ public final class Keel implements AutoCloseable {
             }
             running = true;
             started = true;
+            // Other instances' appends wake this one's readers at once, where the engine or the notices tell of them.
+            appendsElsewhere.add(journal.watchAppendsElsewhere(this::signal));
+            if (notices != null) {
+                appendsElsewhere.add(notices.watch(this::signal));
+            }
             for (SubscriptionRuntime s : subscriptions.all()) {
                 for (LaneWorker w : s.workers()) {
                     w.start();
@@ -940,6 +953,11 @@ public final class Keel implements AutoCloseable {
             journal.cursor("keel-health", 0);
         }
 
+        @Override
+        public boolean toldOfAppendsElsewhere() {
+            return notices != null || journal.tellsOfAppendsElsewhere();
+        }
+
         private void check(int lane) {
             if (lane < 0 || lane >= lanes) {
                 throw new IllegalArgumentException("lane must be between 0 and " + (lanes - 1) + " but was " + lane);
@@ -1026,6 +1044,16 @@ public final class Keel implements AutoCloseable {
         }
         if (leases != null && started) {
             leases.close();
+        }
+        for (AutoCloseable watch : appendsElsewhere) {
+            try {
+                watch.close();
+            } catch (Exception e) {
+                log.warn("a watch on other instances' appends did not close", e);
+            }
+        }
+        if (notices != null) {
+            notices.close();
         }
         journal.close();
         if (undelivered + pending + parked > 0 || !drained) {
@@ -1193,6 +1221,7 @@ public final class Keel implements AutoCloseable {
         public static final Duration DEFAULT_LEASE_DURATION = Duration.ofSeconds(10);
 
         private Journal journal;
+        private AppendNotices appendNotices;
         private int lanes = DEFAULT_LANES;
         private Clock clock = Clock.systemUTC();
         private RandomGenerator random = RandomGenerator.getDefault();
@@ -1220,6 +1249,16 @@ public final class Keel implements AutoCloseable {
         /** The storage engine; the runtime opens and closes it. Default: a new {@link MemoryJournal}. */
         public Builder journal(Journal value) {
             this.journal = Objects.requireNonNull(value, "journal");
+            return this;
+        }
+
+        /**
+         * Tells the other instances sharing the journal of this one's appends, and this one of theirs, so that readers
+         * wake at once rather than at their next poll (see {@link AppendNotices}). Not needed on an engine that is
+         * told of appends by itself (Redis). None by default.
+         */
+        public Builder appendNotices(AppendNotices value) {
+            this.appendNotices = Objects.requireNonNull(value, "appendNotices");
             return this;
         }
 

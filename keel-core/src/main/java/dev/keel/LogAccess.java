@@ -32,8 +32,10 @@ public interface LogAccess {
      * Calls {@code appended} with the lane's number for each event this runtime stores (not for one refused as
      * a duplicate), once the journal has it, on the thread that completes the append: with a JDBC journal, the
      * writer every append waits for. So it must return at once (waking a reader of the log, say). One that
-     * throws is logged; the event stays stored. Appends by other instances sharing the journal are not seen:
-     * readers that need them poll as well. A call already under way when the watch is closed may still arrive.
+     * throws is logged; the event stays stored. Appends by other instances sharing the journal call it too
+     * (on the thread that learns of them) when the engine is told of them (Redis) or {@link AppendNotices} are
+     * set; such a notice is a hint that may be lost, so readers that need those appends poll as well. A call
+     * already under way when the watch is closed may still arrive.
      */
     Watch watchAppends(IntConsumer appended);
 
@@ -43,6 +45,12 @@ public interface LogAccess {
      * @throws dev.keel.spi.JournalException when the journal cannot be read
      */
     void ping();
+
+    /**
+     * Whether other instances' appends reach {@link #watchAppends} (the engine is told of them, or
+     * {@link AppendNotices} are set): a reader may then poll rarely, as a safety net for a lost notice.
+     */
+    boolean toldOfAppendsElsewhere();
 
     /** A hold on pruning; closing it releases it. */
     @FunctionalInterface

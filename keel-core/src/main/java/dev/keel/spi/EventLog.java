@@ -5,6 +5,7 @@ import java.time.Instant;
 import java.util.List;
 import java.util.OptionalLong;
 import java.util.concurrent.CompletableFuture;
+import java.util.function.IntConsumer;
 
 /**
  * The log and the cursors: events appended to lanes, and per (subscription, lane) the cursor, the pending
@@ -102,6 +103,21 @@ public interface EventLog {
      */
     default Duration commitInterval() {
         return Duration.ZERO;
+    }
+
+    /**
+     * Calls {@code grew} with a lane's number when the engine learns that the lane grew by an append it did not
+     * make itself (another instance's), for engines told of appends as they happen (Redis publishes each batch);
+     * the runtime then wakes the lane's readers at once instead of at their next poll. The listener runs on the
+     * engine's thread and returns at once. Engines that are not told return a handle that does nothing.
+     */
+    default AutoCloseable watchAppendsElsewhere(IntConsumer grew) {
+        return () -> {};
+    }
+
+    /** Whether {@link #watchAppendsElsewhere} is told of other instances' appends (false unless an engine says so). */
+    default boolean tellsOfAppendsElsewhere() {
+        return false;
     }
 
     /** Whether what is appended survives the process (false for the memory engine). */

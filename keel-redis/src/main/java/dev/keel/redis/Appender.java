@@ -48,6 +48,9 @@ final class Appender implements AutoCloseable {
     private final int waitReplicas;
     private final Duration waitTimeout;
     private final LaneHeads heads;
+    /** Told of each failed call, for the health check. */
+    private final java.util.function.Consumer<RuntimeException> failures;
+
     private final ConcurrentLinkedQueue<Request> queue = new ConcurrentLinkedQueue<>();
     private final AtomicBoolean parked = new AtomicBoolean();
     private final Thread thread;
@@ -60,7 +63,8 @@ final class Appender implements AutoCloseable {
             String where,
             int waitReplicas,
             Duration waitTimeout,
-            LaneHeads heads) {
+            LaneHeads heads,
+            java.util.function.Consumer<RuntimeException> failures) {
         this.redis = redis;
         this.scripts = scripts;
         this.prefix = prefix.getBytes(StandardCharsets.UTF_8);
@@ -68,6 +72,7 @@ final class Appender implements AutoCloseable {
         this.waitReplicas = waitReplicas;
         this.waitTimeout = waitTimeout;
         this.heads = heads;
+        this.failures = failures;
         this.thread = Thread.ofPlatform().name("keel-redis-appender").daemon().start(this::run);
     }
 
@@ -165,6 +170,7 @@ final class Appender implements AutoCloseable {
                 }
             }
         } catch (RedisException e) {
+            failures.accept(e);
             fail(
                     taken,
                     new JournalException(

@@ -1,6 +1,7 @@
 package dev.keel.redis;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.keel.ComponentHealth;
 import dev.keel.DeadLetter;
 import dev.keel.DeadLetterQuery;
 import dev.keel.Event;
@@ -36,6 +37,11 @@ import io.lettuce.core.api.sync.RedisCommands;
 import io.lettuce.core.codec.ByteArrayCodec;
 import io.lettuce.core.codec.RedisCodec;
 import io.lettuce.core.codec.StringCodec;
+import io.lettuce.core.metrics.MicrometerCommandLatencyRecorder;
+import io.lettuce.core.metrics.MicrometerOptions;
+import io.lettuce.core.resource.ClientResources;
+import io.lettuce.core.resource.DefaultClientResources;
+import io.micrometer.core.instrument.MeterRegistry;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
@@ -74,7 +80,7 @@ import java.util.regex.Pattern;
  * with {@link #builder()}; what an acknowledged append survives depends on the server's persistence, which
  * docs/storage.md states per setting.
  */
-public final class RedisJournal implements Journal {
+public final class RedisJournal implements Journal, ComponentHealth.Check {
     /** The key prefix unless configured. */
     public static final String DEFAULT_PREFIX = "keel";
 
@@ -97,6 +103,8 @@ public final class RedisJournal implements Journal {
     private RedisLeases leases;
     private RedisDeadLetters deadLetters;
     private LaneHeads heads;
+    private RedisMonitor monitor;
+    private ClientResources resources;
     private int lanes;
 
     private RedisJournal(Builder b) {
@@ -125,7 +133,16 @@ public final class RedisJournal implements Journal {
     @Override
     public void open(int lanes) {
         this.lanes = lanes;
-        client = RedisClient.create(config.uri);
+        if (config.registry != null) {
+            // Lettuce's meters of every command: counts and latencies by command type.
+            resources = DefaultClientResources.builder()
+                    .commandLatencyRecorder(
+                            new MicrometerCommandLatencyRecorder(config.registry, MicrometerOptions.create()))
+                    .build();
+            client = RedisClient.create(resources, config.uri);
+        } else {
+            client = RedisClient.create(config.uri);
+        }
         client.setOptions(ClientOptions.builder()
                 // While the connection is down, commands fail at once instead of queueing for an unknown time.
                 .disconnectedBehavior(ClientOptions.DisconnectedBehavior.REJECT_COMMANDS)
@@ -139,6 +156,9 @@ public final class RedisJournal implements Journal {
             connection = client.connect(RedisCodec.of(StringCodec.UTF8, ByteArrayCodec.INSTANCE));
         } catch (RedisException e) {
             client.shutdown(Duration.ZERO, Duration.ofSeconds(1));
+            if (resources != null) {
+                resources.shutdown();
+            }
             throw new JournalException(
                     "cannot reach Redis at " + where + " within " + config.timeout.toMillis() + " ms (" + rootMessage(e)
                             + "); is it running, and is KEEL_REDIS_URL right?",
@@ -160,7 +180,9 @@ public final class RedisJournal implements Journal {
             close();
             throw failure("subscribing to append notices", e);
         }
-        appender = new Appender(redis, scripts, prefix, where, config.waitReplicas, config.waitTimeout, heads);
+        monitor = new RedisMonitor("redis", client, where, true, config.pingInterval, true, config.registry);
+        appender = new Appender(
+                redis, scripts, prefix, where, config.waitReplicas, config.waitTimeout, heads, monitor::failed);
     }
 
     /** Marks the prefix as Keel's, or checks that it is; refuses a prefix that already holds foreign keys. */
@@ -395,6 +417,17 @@ public final class RedisJournal implements Journal {
                         Bytes.of(appendedBefore.toEpochMilli())));
     }
 
+    @Override
+    public boolean tellsOfAppendsElsewhere() {
+        return true;
+    }
+
+    /** Every append script publishes the lanes it grew: readers here wake at once for other instances' appends. */
+    @Override
+    public AutoCloseable watchAppendsElsewhere(java.util.function.IntConsumer grew) {
+        return heads.onGrowth(grew);
+    }
+
     /** A commit is one script call (well under a millisecond): busy subscriptions share one every 5 ms. */
     @Override
     public Duration commitInterval() {
@@ -530,11 +563,17 @@ public final class RedisJournal implements Journal {
         if (heads != null) {
             heads.close();
         }
+        if (monitor != null) {
+            monitor.close();
+        }
         if (connection != null) {
             connection.close();
         }
         if (client != null) {
             client.shutdown(Duration.ZERO, Duration.ofSeconds(2));
+        }
+        if (resources != null) {
+            resources.shutdown();
         }
     }
 
@@ -542,8 +581,26 @@ public final class RedisJournal implements Journal {
         try {
             return action.get();
         } catch (RedisException e) {
+            if (monitor != null) {
+                monitor.failed(e);
+            }
             throw failure(what, e);
         }
+    }
+
+    /**
+     * The journal's Redis as a health component named {@code redis}: {@code CRITICAL} while it is unreachable, since
+     * nothing can be appended or delivered then. From the last {@code PING} (every 5 s unless configured) and the
+     * errors of the journal's commands.
+     *
+     * @throws IllegalStateException before {@link #open}
+     */
+    @Override
+    public ComponentHealth check() {
+        if (monitor == null) {
+            throw new IllegalStateException("the Redis journal is not open yet");
+        }
+        return monitor.check();
     }
 
     private JournalException failure(String what, RuntimeException e) {
@@ -567,8 +624,29 @@ public final class RedisJournal implements Journal {
         private int waitReplicas;
         private Duration waitTimeout = Duration.ofSeconds(1);
         private ObjectMapper objectMapper;
+        private MeterRegistry registry;
+        private Duration pingInterval = Duration.ofSeconds(5);
 
         private Builder() {}
+
+        /**
+         * Where the Redis meters go: {@code keel.redis.ping}, {@code keel.redis.errors}, {@code keel.redis.up}
+         * (tagged {@code component=redis}) and Lettuce's {@code lettuce.command.completion} per command. None unless
+         * set.
+         */
+        public Builder meterRegistry(MeterRegistry registry) {
+            this.registry = Objects.requireNonNull(registry, "registry");
+            return this;
+        }
+
+        /** How often the health check PINGs Redis (default 5 s). */
+        public Builder pingInterval(Duration interval) {
+            if (interval == null || interval.isNegative() || interval.isZero()) {
+                throw new IllegalArgumentException("the ping interval must be positive but was " + interval);
+            }
+            this.pingInterval = interval;
+            return this;
+        }
 
         /**
          * The server, as {@code redis://[user:password@]host:port[/database]} or {@code rediss://} for TLS.

@@ -1,5 +1,6 @@
 package dev.keel.redis;
 
+import io.micrometer.core.instrument.MeterRegistry;
 import java.time.Duration;
 import java.util.Map;
 import java.util.function.Function;
@@ -10,7 +11,7 @@ import java.util.function.Function;
  * <table>
  *   <caption>Environment variables</caption>
  *   <tr><th>variable</th><th>meaning</th><th>default</th></tr>
- *   <tr><td>{@code KEEL_REDIS_URL}</td><td>{@code redis://[user:password@]host:port[/db]}, or {@code rediss://} for TLS</td><td>required</td></tr>
+ *   <tr><td>{@code KEEL_REDIS_URL}</td><td>{@code redis://[user:password@]host:port[/db]}, or {@code rediss://} for TLS; with another engine, the Redis whose publish and subscribe wake every instance at each append</td><td>required</td></tr>
  *   <tr><td>{@code KEEL_REDIS_PREFIX}</td><td>the key prefix; Keel's keys are {@code {prefix}:...}</td><td>{@code keel}</td></tr>
  *   <tr><td>{@code KEEL_REDIS_TIMEOUT}</td><td>to connect, and for each command ({@code 10s}, {@code 500ms})</td><td>{@code 10s}</td></tr>
  *   <tr><td>{@code KEEL_REDIS_WAIT_REPLICAS}</td><td>replicas that must confirm each append ({@code WAIT}) before it is acknowledged</td><td>0</td></tr>
@@ -67,12 +68,23 @@ public record RedisSettings(String url, String prefix, Duration timeout, int wai
         return d;
     }
 
-    /** A new, unopened journal for these settings. */
-    public RedisJournal journal() {
+    /** A new, unopened journal for these settings, its meters in the registry (or none when null). */
+    public RedisJournal journal(MeterRegistry registry) {
         RedisJournal.Builder b = RedisJournal.builder().url(url).prefix(prefix).timeout(timeout);
+        if (registry != null) {
+            b.meterRegistry(registry);
+        }
         if (waitReplicas > 0) {
             b.waitForReplicas(waitReplicas, timeout);
         }
         return b.build();
+    }
+
+    /**
+     * Append notices on this Redis, for instances sharing another engine: it connects in the background, and an
+     * unreachable Redis only degrades them.
+     */
+    public RedisAppendNotices appendNotices(MeterRegistry registry) {
+        return RedisAppendNotices.connect(url, prefix, registry);
     }
 }

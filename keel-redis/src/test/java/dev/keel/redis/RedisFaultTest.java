@@ -78,6 +78,39 @@ class RedisFaultTest {
                 .hasMessageContaining("not a Redis URL");
     }
 
+    @Test
+    void shouldReportTheJournalsRedisCriticalWhileItIsAwayAndHealthyOnceBack() throws Exception {
+        io.micrometer.core.instrument.simple.SimpleMeterRegistry registry =
+                new io.micrometer.core.instrument.simple.SimpleMeterRegistry();
+        try (LocalRedis redis = LocalRedis.start();
+                RedisJournal journal = RedisJournal.builder()
+                        .url(redis.url())
+                        .prefix("health")
+                        .timeout(Duration.ofSeconds(1))
+                        .pingInterval(Duration.ofMillis(200))
+                        .meterRegistry(registry)
+                        .build()) {
+            journal.open(4);
+            await().atMost(Duration.ofSeconds(10))
+                    .until(() -> journal.check().status() == dev.keel.ComponentHealth.Status.HEALTHY);
+            assertThat(journal.check().details()).containsKeys("pingMillis", "errors", "server");
+            journal.head(0);
+            // Lettuce's meters of every command the journal sends.
+            assertThat(registry.find("lettuce.command.completion").timers()).isNotEmpty();
+
+            redis.kill();
+            await().atMost(Duration.ofSeconds(30))
+                    .until(() -> journal.check().status() == dev.keel.ComponentHealth.Status.CRITICAL);
+            assertThat(journal.check().reason()).contains("unreachable");
+            assertThatThrownBy(() -> journal.pending("s", 0)).isInstanceOf(JournalException.class);
+
+            redis.restart();
+            await().atMost(Duration.ofSeconds(60))
+                    .until(() -> journal.check().status() == dev.keel.ComponentHealth.Status.HEALTHY);
+            assertThat(journal.pending("s", 0)).isEmpty();
+        }
+    }
+
     /**
      * Redis killed (SIGKILL) twice under load and started again on the same append-only file, synced on every
      * write: every emit acknowledged is delivered; emits while it is down fail with a typed error; the runtime

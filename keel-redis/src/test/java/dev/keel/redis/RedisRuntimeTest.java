@@ -248,10 +248,13 @@ class RedisRuntimeTest {
         Map<String, List<Integer>> byKey = new ConcurrentHashMap<>();
         Map<String, Set<Integer>> lanesBy = new ConcurrentHashMap<>();
         List<Keel> runtimes = new ArrayList<>();
+        Map<String, MeterRegistry> meters = new ConcurrentHashMap<>();
         try {
             for (String name : List.of("a", "b")) {
+                meters.put(name, new SimpleMeterRegistry());
                 Keel k = keel(
                         prefix,
+                        meters.get(name),
                         Subscription.builder("counter")
                                 .types("tick")
                                 .handler(Integer.class, d -> {
@@ -264,6 +267,8 @@ class RedisRuntimeTest {
                 k.start();
                 runtimes.add(k);
             }
+            // Once b holds lanes a gave up, both deliver.
+            await().atMost(Duration.ofSeconds(30)).until(() -> gained(meters.get("b")) > 0);
             for (int i = 0; i < 400; i++) {
                 runtimes.get(i % 2).emit("tick", "k" + (i % 10), i).join();
             }
@@ -276,6 +281,11 @@ class RedisRuntimeTest {
                 (key, values) -> assertThat(values).as("key %s in order", key).isSorted());
         assertThat(byKey.values().stream().mapToInt(List::size).sum()).isEqualTo(400);
         assertThat(lanesBy).as("both runtimes delivered lanes").hasSize(2);
+    }
+
+    private static double gained(MeterRegistry registry) {
+        var c = registry.find("keel.lane.changes").tag("direction", "gained").counter();
+        return c == null ? 0 : c.count();
     }
 
     @Test

@@ -3,6 +3,8 @@ package dev.keel.cli;
 import dev.keel.Keel;
 import dev.keel.jdbc.StoreSettings;
 import dev.keel.kafka.KafkaSettings;
+import dev.keel.redis.RedisAppendNotices;
+import dev.keel.redis.RedisJournal;
 import dev.keel.redis.RedisSettings;
 import dev.keel.server.AccessToken;
 import dev.keel.server.KeelServer;
@@ -133,15 +135,19 @@ final class ServeCommand implements Callable<Integer> {
                 drainTimeout != null ? drainTimeout : file.drainTimeout() != null ? file.drainTimeout() : "30s");
         List<AccessToken> tokens = file.tokens();
         PrometheusMeterRegistry prometheus = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
+        RedisSettings redis = env.containsKey("KEEL_REDIS_URL") || onRedis
+                ? RedisSettings.fromEnvironment(env, StoreSettings::parseDuration)
+                : null;
         Journal journal = onKafka
                 ? KafkaSettings.fromEnvironment(env).journal()
-                : onRedis
-                        ? RedisSettings.fromEnvironment(env, StoreSettings::parseDuration)
-                                .journal()
-                        : settings.journal();
-        Keel keel = Keel.builder()
-                .journal(journal)
-                .lanes(settings.lanes())
+                : onRedis ? redis.journal(prometheus) : settings.journal();
+        // On another engine, a Redis beside it wakes every instance's streams and runners at each append.
+        RedisAppendNotices notices = redis != null && !onRedis ? redis.appendNotices(prometheus) : null;
+        Keel.Builder runtime = Keel.builder().journal(journal);
+        if (notices != null) {
+            runtime.appendNotices(notices);
+        }
+        Keel keel = runtime.lanes(settings.lanes())
                 // Streams resume from the journal: keep a window of events to resume into, unless told otherwise.
                 .retention(env.containsKey("KEEL_RETENTION") ? settings.retention() : DEFAULT_RETENTION)
                 .meterRegistry(prometheus)
@@ -155,6 +161,12 @@ final class ServeCommand implements Callable<Integer> {
                     .port(listenPort)
                     .drainTimeout(drain)
                     .tokens(tokens);
+            if (journal instanceof RedisJournal r) {
+                builder.healthCheck(r);
+            }
+            if (notices != null) {
+                builder.healthCheck(notices);
+            }
             if (settings.store() != StoreSettings.Store.MEMORY && !onKafka && !onRedis) {
                 // Kept beside the journal's data, so subscriptions created over HTTP come back with it.
                 builder.subscriptionsFile(java.nio.file.Path.of(env.getOrDefault("KEEL_DATA_DIR", "./keel-data"))

@@ -53,6 +53,8 @@ final class EventStreams implements AutoCloseable {
     record Settings(Duration heartbeat, int buffer, int maxPerToken, Duration poll, Duration reconnect) {
         static final Settings DEFAULT =
                 new Settings(Duration.ofSeconds(15), 1_000, 100, Duration.ofMillis(20), Duration.ofSeconds(2));
+        /** The poll when every append, other instances' too, wakes the tails (Redis notices): a safety net. */
+        static final Duration NOTIFIED_POLL = Duration.ofMillis(500);
 
         Settings {
             if (heartbeat.isNegative() || heartbeat.isZero()) {

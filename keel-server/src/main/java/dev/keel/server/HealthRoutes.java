@@ -1,16 +1,20 @@
 package dev.keel.server;
 
+import dev.keel.ComponentHealth;
 import dev.keel.Keel;
 import io.javalin.config.RoutesConfig;
 import io.javalin.http.Context;
 import java.time.Duration;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.stream.Collectors;
 
 /**
  * {@code /health/live}, {@code /health/ready} and {@code /health/startup}. Ready means started, not draining,
- * the journal readable, and no delivery running longer than the stuck threshold.
+ * the journal readable, no delivery running longer than the stuck threshold, and no component (such as Redis)
+ * critical; a degraded component shows as {@code "status": "DEGRADED"} on a ready server.
  */
 final class HealthRoutes {
     private final Keel keel;
@@ -18,8 +22,16 @@ final class HealthRoutes {
     private final Bodies bodies;
     private final Duration stuckAfter;
     private final SubscriptionNames names;
+    private final List<ComponentHealth.Check> checks;
 
-    HealthRoutes(Keel keel, Lifecycle lifecycle, Bodies bodies, Duration stuckAfter, SubscriptionNames names) {
+    HealthRoutes(
+            Keel keel,
+            Lifecycle lifecycle,
+            Bodies bodies,
+            Duration stuckAfter,
+            SubscriptionNames names,
+            List<ComponentHealth.Check> checks) {
+        this.checks = List.copyOf(checks);
         this.keel = keel;
         this.lifecycle = lifecycle;
         this.bodies = bodies;
@@ -60,7 +72,32 @@ final class HealthRoutes {
                                             + " for " + l.running().toSeconds() + " s")
                                     .collect(Collectors.joining(", ")));
         }
-        bodies.json(ctx, 200, Map.of("status", "UP"));
+        Map<String, Object> components = new LinkedHashMap<>();
+        List<String> critical = new ArrayList<>();
+        boolean degraded = false;
+        for (ComponentHealth.Check check : checks) {
+            ComponentHealth h = check.check();
+            Map<String, Object> shown = new LinkedHashMap<>();
+            shown.put("status", h.status().name());
+            if (h.reason() != null) {
+                shown.put("reason", h.reason());
+            }
+            shown.put("details", h.details());
+            components.put(h.name(), shown);
+            if (h.status() == ComponentHealth.Status.CRITICAL) {
+                critical.add(h.name() + ": " + h.reason());
+            } else if (h.status() == ComponentHealth.Status.DEGRADED) {
+                degraded = true;
+            }
+        }
+        if (!critical.isEmpty()) {
+            throw new ProblemException(503, "not-ready", "Not ready", String.join("; ", critical));
+        }
+        if (components.isEmpty()) {
+            bodies.json(ctx, 200, Map.of("status", "UP"));
+        } else {
+            bodies.json(ctx, 200, Map.of("status", degraded ? "DEGRADED" : "UP", "components", components));
+        }
     }
 
     private void startup(Context ctx) {

@@ -102,7 +102,10 @@ public final class KeelServer implements AutoCloseable {
                         b.streamHeartbeat,
                         b.streamBuffer,
                         b.streamsPerToken,
-                        EventStreams.Settings.DEFAULT.poll(),
+                        // Told of other instances' appends, the tails only poll as a safety net for a lost notice.
+                        keel.logAccess().toldOfAppendsElsewhere()
+                                ? EventStreams.Settings.NOTIFIED_POLL
+                                : EventStreams.Settings.DEFAULT.poll(),
                         EventStreams.Settings.DEFAULT.reconnect()));
         this.webhooks = new WebhookSubscriptions(
                 keel,
@@ -125,7 +128,7 @@ public final class KeelServer implements AutoCloseable {
         IngestRoutes ingest = new IngestRoutes(
                 keel, auth, lifecycle, bodies, new CloudEventReader(mapper), schemas, b.maxBatch, b.emitTimeout);
         StreamRoutes stream = new StreamRoutes(streams, auth, keel.lanes());
-        HealthRoutes health = new HealthRoutes(keel, lifecycle, bodies, b.stuckAfter, webhooks);
+        HealthRoutes health = new HealthRoutes(keel, lifecycle, bodies, b.stuckAfter, webhooks, b.healthChecks);
         StatsRoutes stats = new StatsRoutes(keel, auth, bodies, webhooks, ingest, streams, b.prometheus);
         DeadLetterRoutes deadLetters = new DeadLetterRoutes(keel, auth, bodies, webhooks);
         SubscriptionRoutes subscriptions = new SubscriptionRoutes(webhooks, auth, bodies);
@@ -261,6 +264,7 @@ public final class KeelServer implements AutoCloseable {
         private Duration drainTimeout = Duration.ofSeconds(30);
         private Duration emitTimeout = Duration.ofSeconds(10);
         private Duration stuckAfter = Duration.ofMinutes(5);
+        private final List<dev.keel.ComponentHealth.Check> healthChecks = new java.util.ArrayList<>();
         private List<AccessToken> tokens = List.of();
         private java.nio.file.Path subscriptionsFile;
         private int requestsPerSecond;
@@ -333,6 +337,15 @@ public final class KeelServer implements AutoCloseable {
                 throw new IllegalArgumentException("emitTimeout must be positive but was " + value);
             }
             this.emitTimeout = value;
+            return this;
+        }
+
+        /**
+         * A component {@code /health/ready} shows (a Redis connection, say): a {@code CRITICAL} one makes the server
+         * not ready (503), a {@code DEGRADED} one is shown with a ready server's {@code "status": "DEGRADED"}.
+         */
+        public Builder healthCheck(dev.keel.ComponentHealth.Check check) {
+            healthChecks.add(java.util.Objects.requireNonNull(check, "check"));
             return this;
         }
 

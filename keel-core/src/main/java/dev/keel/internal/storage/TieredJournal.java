@@ -153,6 +153,17 @@ public final class TieredJournal implements Journal {
     }
 
     @Override
+    public boolean tellsOfAppendsElsewhere() {
+        return durable.tellsOfAppendsElsewhere();
+    }
+
+    /** Only the durable tier is shared with other instances. */
+    @Override
+    public AutoCloseable watchAppendsElsewhere(java.util.function.IntConsumer grew) {
+        return durable.watchAppendsElsewhere(grew);
+    }
+
+    @Override
     public long head(int lane) {
         return of(lane).head(local(lane));
     }

@@ -1,7 +1,5 @@
 package dev.keel;
 
-import java.util.function.IntConsumer;
-
 /**
  * Tells the instances sharing a journal of each other's appends as they happen, so that a lane's readers on every
  * instance (its subscription runners, the server's event streams) wake at once instead of at their next poll.
@@ -17,10 +15,18 @@ public interface AppendNotices extends AutoCloseable {
     void published(int lane, long sequence);
 
     /**
-     * Calls {@code grew} with a lane's number whenever another instance says it appended to it, until the returned
-     * handle is closed.
+     * Calls {@code grew} whenever another instance says it appended to a lane, until the returned handle is closed.
+     * The sequence it names is a hint: the runtime asks the journal, and never takes a notice's word for what the
+     * journal holds.
      */
-    AutoCloseable watch(IntConsumer grew);
+    AutoCloseable watch(Listener grew);
+
+    /** Hears of another instance's append. */
+    @FunctionalInterface
+    interface Listener {
+        /** Another instance says it stored an event at the lane's sequence. */
+        void appended(int lane, long sequence);
+    }
 
     /** Stops telling and listening. */
     @Override

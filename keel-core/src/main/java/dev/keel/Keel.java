@@ -735,7 +735,12 @@ public final class Keel implements AutoCloseable {
             // Other instances' appends wake this one's readers at once, where the engine or the notices tell of them.
             appendsElsewhere.add(journal.watchAppendsElsewhere(this::signal));
             if (notices != null) {
-                appendsElsewhere.add(notices.watch(this::signal));
+                appendsElsewhere.add(notices.watch((lane, sequence) -> {
+                    if (lane >= 0 && lane < lanes) {
+                        journal.appendedElsewhere(lane, sequence);
+                        signal(lane);
+                    }
+                }));
             }
             for (SubscriptionRuntime s : subscriptions.all()) {
                 for (LaneWorker w : s.workers()) {

@@ -3,7 +3,11 @@ package dev.keel.bench;
 import dev.keel.Event;
 import dev.keel.Keel;
 import dev.keel.jdbc.JdbcJournal;
+import dev.keel.redis.LocalRedis;
+import dev.keel.redis.RedisAppendNotices;
+import dev.keel.redis.RedisJournal;
 import dev.keel.server.KeelServer;
+import io.zonky.test.db.postgres.embedded.EmbeddedPostgres;
 import java.lang.management.ManagementFactory;
 import java.net.InetSocketAddress;
 import java.nio.charset.StandardCharsets;
@@ -27,14 +31,27 @@ import java.util.concurrent.atomic.LongAdder;
  * streams hold (used heap after a full GC, before and after connecting). The clients run in a second JVM on
  * the same machine, reading the sockets on two selector threads that pause 1 ms between selects.
  *
- * <pre>java -Xmx4g -cp keel-bench/target/benchmarks.jar dev.keel.bench.StreamProbe [clients] [rate] [seconds]</pre>
+ * <p>{@code across redis|postgres}: the same with two instances, events emitted on A and streamed from B's server
+ * (on a Redis journal; on one PostgreSQL with Redis append notices beside it; or, for comparison, on one PostgreSQL
+ * without them: {@code postgres-polling}).
+ *
+ * <pre>java -Xmx4g -cp keel-bench/target/benchmarks.jar dev.keel.bench.StreamProbe [clients] [rate] [seconds]
+ * java -Xmx4g -cp keel-bench/target/benchmarks.jar dev.keel.bench.StreamProbe across redis|postgres|postgres-polling clients rate seconds</pre>
  */
 public final class StreamProbe {
     private StreamProbe() {}
 
     public static void main(String[] args) throws Exception {
         if (args.length > 0 && args[0].equals("clients")) {
-            clients(Integer.parseInt(args[1]), Integer.parseInt(args[2]), Long.parseLong(args[3]));
+            clients(
+                    Integer.parseInt(args[1]),
+                    Integer.parseInt(args[2]),
+                    Long.parseLong(args[3]),
+                    args.length > 4 && args[4].equals("spread"));
+            return;
+        }
+        if (args.length > 0 && args[0].equals("across")) {
+            across(args[1], Integer.parseInt(args[2]), Integer.parseInt(args[3]), Integer.parseInt(args[4]));
             return;
         }
         int clients = args.length > 0 ? Integer.parseInt(args[0]) : 10_000;
@@ -59,6 +76,62 @@ public final class StreamProbe {
                 .streamsPerToken(clients + 10)
                 .build()
                 .start()) {
+            measure(keel, server, clients, rate, seconds, false);
+        } finally {
+            keel.close();
+        }
+    }
+
+    /**
+     * Two instances on one engine: events are emitted on A, and the streams read from B's server, so each event
+     * reaches B through the engine and a notice from A. {@code redis}: both on a Redis journal, which publishes its
+     * appends; {@code postgres}: both on one PostgreSQL, with Redis notices beside it.
+     */
+    private static void across(String engine, int clients, int rate, int seconds) throws Exception {
+        try (LocalRedis redis = LocalRedis.start(LocalRedis.Persistence.AOF_EVERYSEC);
+                EmbeddedPostgres pg = engine.startsWith("postgres")
+                        ? EmbeddedPostgres.builder()
+                                .setServerConfig("listen_addresses", "127.0.0.1")
+                                .start()
+                        : null) {
+            java.util.function.Supplier<Keel.Builder> runtime = () -> {
+                // As keel serve keeps events: an instance's pruning does not see another's streams.
+                Keel.Builder b = Keel.builder().lanes(8).retention(Duration.ofMinutes(15));
+                if (pg != null) {
+                    b.journal(JdbcJournal.postgres(pg.getJdbcUrl("postgres", "postgres"), "postgres", null));
+                    // postgres-polling: without notices, for comparison: B's readers find A's appends by polling.
+                    return engine.equals("postgres")
+                            ? b.appendNotices(RedisAppendNotices.connect(redis.url(), "across", null))
+                            : b;
+                }
+                return b.journal(
+                        RedisJournal.builder().url(redis.url()).prefix("across").build());
+            };
+            Keel a = runtime.get().build().start();
+            Keel b = runtime.get().build().start();
+            try (KeelServer server = KeelServer.builder(b)
+                    .port(0)
+                    .streamsPerToken(clients + 10)
+                    .build()
+                    .start()) {
+                System.out.printf("emitted on instance A, streamed from instance B (%s)%n", engine);
+                measure(a, server, clients, rate, seconds, true);
+            } finally {
+                a.close();
+                b.close();
+            }
+        }
+    }
+
+    /** Opens the streams on the server, emits on {@code emitter}, and prints what the clients measured. */
+    /**
+     * Opens the streams on the server, emits on {@code emitter}, and prints what the clients measured. Spread: each
+     * stream asks for a type of its own and each event goes to one stream (as when every browser follows its own
+     * user's events); otherwise every stream gets every event.
+     */
+    private static void measure(Keel emitter, KeelServer server, int clients, int rate, int seconds, boolean spread)
+            throws Exception {
+        {
             long heapBefore = usedHeapAfterGc();
             // The clients run in a process of their own: each side holds one socket per stream, and a process
             // may have only so many files open. Both read the same monotonic clock (System.nanoTime, on Linux).
@@ -72,7 +145,8 @@ public final class StreamProbe {
                             "clients",
                             Integer.toString(server.port()),
                             Integer.toString(clients),
-                            Long.toString((long) rate * (WARM_UP_SECONDS + seconds) * clients))
+                            Long.toString((long) rate * (WARM_UP_SECONDS + seconds) * (spread ? 1 : clients)),
+                            spread ? "spread" : "all")
                     .redirectError(ProcessBuilder.Redirect.INHERIT)
                     .start();
             java.io.BufferedReader fromChild = new java.io.BufferedReader(
@@ -94,18 +168,17 @@ public final class StreamProbe {
             // meanwhile instead of during the measurement. Its events differ from the others only in a digit,
             // so both sides run the same code throughout; the clients keep the measured ones at the end. One
             // schedule spans both: the first measured event comes one interval after the warm-up's last.
-            long next = emit(keel, rate, WARM_UP_SECONDS * rate, System.nanoTime(), 0);
+            int streams = spread ? clients : 0;
+            long next = emit(emitter, rate, WARM_UP_SECONDS * rate, System.nanoTime(), 0, streams);
             int total = rate * seconds;
-            emit(keel, rate, total, next, 1);
-            long expected = (long) total * clients;
+            emit(emitter, rate, total, next, 1, streams);
+            long expected = (long) total * (spread ? 1 : clients);
             String result = fromChild.readLine(); // the clients answer once every event arrived, or after 30 s
             child.waitFor();
             System.out.println(
                     result == null
                             ? "the client process ended without a result"
                             : result.replace("EXPECTED", String.format("%,d", expected)));
-        } finally {
-            keel.close();
         }
     }
 
@@ -118,10 +191,11 @@ public final class StreamProbe {
      * The client process: opens the streams, reads them on {@link #READERS} selector threads, reports
      * latencies. Each read is timed when it returns.
      */
-    private static void clients(int port, int clients, long expected) throws Exception {
+    private static void clients(int port, int clients, long expected, boolean spread) throws Exception {
         CountDownLatch connected = new CountDownLatch(clients);
         LongAdder received = new LongAdder();
-        byte[] request = "GET /v1/stream?types=bench.** HTTP/1.0\r\nAccept: text/event-stream\r\n\r\n"
+        java.util.function.IntFunction<byte[]> request = c -> ("GET /v1/stream?types="
+                        + (spread ? "bench.s" + c : "bench.**") + " HTTP/1.0\r\nAccept: text/event-stream\r\n\r\n")
                 .getBytes(StandardCharsets.US_ASCII);
         java.nio.channels.Selector[] selectors = new java.nio.channels.Selector[READERS];
         long[][] samples = new long[READERS][];
@@ -135,7 +209,7 @@ public final class StreamProbe {
         for (int c = 0; c < clients; c++) {
             java.nio.channels.SocketChannel ch =
                     java.nio.channels.SocketChannel.open(new InetSocketAddress("127.0.0.1", port));
-            ch.write(java.nio.ByteBuffer.wrap(request));
+            ch.write(java.nio.ByteBuffer.wrap(request.apply(c)));
             ch.configureBlocking(false);
             ch.register(selectors[c % READERS], java.nio.channels.SelectionKey.OP_READ, new Parser());
             channels.add(ch);
@@ -268,7 +342,8 @@ public final class StreamProbe {
      * Emits {@code count} events at {@code rate} a second from {@code next} on, marked {@code measured} (1) or
      * not (0); returns when the one after is due.
      */
-    private static long emit(Keel keel, int rate, int count, long next, int measured) throws InterruptedException {
+    private static long emit(Keel keel, int rate, int count, long next, int measured, int streams)
+            throws InterruptedException {
         long interval = 1_000_000_000L / rate;
         for (int i = 0; i < count; i++) {
             long wait = next - System.nanoTime();
@@ -279,7 +354,8 @@ public final class StreamProbe {
             Map<String, Object> data = new java.util.LinkedHashMap<>();
             data.put("m", measured);
             data.put("t", System.nanoTime());
-            keel.emit(Event.builder("bench.stream", data).key("k" + i).build()).join();
+            String type = streams > 0 ? "bench.s" + (i % streams) : "bench.stream";
+            keel.emit(Event.builder(type, data).key("k" + i).build()).join();
         }
         return next;
     }

@@ -115,6 +115,13 @@ public interface EventLog {
         return () -> {};
     }
 
+    /**
+     * A hint that another instance says it appended to the lane up to the sequence ({@link dev.keel.AppendNotices}):
+     * an engine that caches heads reads them again before its next {@link #head} instead of waiting for its
+     * refresh. Only a hint: an engine never reports a head it did not read from its store.
+     */
+    default void appendedElsewhere(int lane, long sequence) {}
+
     /** Whether {@link #watchAppendsElsewhere} is told of other instances' appends (false unless an engine says so). */
     default boolean tellsOfAppendsElsewhere() {
         return false;

@@ -212,6 +212,13 @@ public final class JdbcJournal implements Journal {
     }
 
     @Override
+    public void appendedElsewhere(int lane, long sequence) {
+        if (log != null) {
+            log.appendedElsewhere(lane, sequence);
+        }
+    }
+
+    @Override
     public List<LogRecord> read(int lane, long after, int max) {
         db();
         return log.read(lane, after, max);

@@ -40,6 +40,9 @@ import org.slf4j.LoggerFactory;
  */
 final class LogTable implements GroupCommitWriter.Transaction {
     private static final Duration HEADS_REFRESH = Duration.ofMillis(100);
+    /** How often a notice of another instance's append may make the heads be read again. */
+    private static final Duration HINTED_REFRESH = Duration.ofMillis(1);
+
     private static final Duration SWEEP_EVERY = Duration.ofSeconds(1);
     private static final int PRUNE_SLICE = 512;
 
@@ -53,12 +56,16 @@ final class LogTable implements GroupCommitWriter.Transaction {
     private Statements writerStatements;
 
     private volatile long headsReadAt;
+    /** Per lane, the highest sequence other instances' notices named: a hint to read the heads again. */
+    private final AtomicLongArray hinted;
+
     private volatile long lastSweep;
 
     LogTable(Database db, Outcomes outcomes, int maxBatch) {
         this.db = db;
         this.outcomes = outcomes;
         this.heads = new AtomicLongArray(db.lanes);
+        this.hinted = new AtomicLongArray(db.lanes);
         this.recent = new RecentAppends(db.lanes);
         refreshHeads();
         this.writer = new GroupCommitWriter(this, maxBatch);
@@ -420,9 +427,19 @@ final class LogTable implements GroupCommitWriter.Transaction {
 
     // ---- reading ----
 
+    /** Another instance says it appended to the lane up to the sequence: read the heads again before trusting ours. */
+    void appendedElsewhere(int lane, long sequence) {
+        if (lane >= 0 && lane < hinted.length()) {
+            hinted.accumulateAndGet(lane, sequence, Math::max);
+        }
+    }
+
     long head(int lane) {
         db.lane(lane);
-        if (db.dialect.sharedByInstances() && System.nanoTime() - headsReadAt > HEADS_REFRESH.toNanos()) {
+        long sinceRead = System.nanoTime() - headsReadAt;
+        if (db.dialect.sharedByInstances()
+                && (sinceRead > HEADS_REFRESH.toNanos()
+                        || (hinted.get(lane) > heads.get(lane) && sinceRead > HINTED_REFRESH.toNanos()))) {
             try {
                 refreshHeads();
             } catch (JournalException e) {

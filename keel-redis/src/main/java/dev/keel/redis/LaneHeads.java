@@ -2,6 +2,8 @@ package dev.keel.redis;
 
 import io.lettuce.core.RedisClient;
 import io.lettuce.core.RedisException;
+import io.lettuce.core.api.StatefulRedisConnection;
+import io.lettuce.core.api.async.RedisAsyncCommands;
 import io.lettuce.core.api.sync.RedisCommands;
 import io.lettuce.core.codec.StringCodec;
 import io.lettuce.core.pubsub.RedisPubSubAdapter;
@@ -15,14 +17,16 @@ import org.slf4j.LoggerFactory;
 
 /**
  * The heads of the lanes, kept in memory so that reading one costs no round trip (the runtime reads a lane's head
- * on every emit and every pass). A head moves with what this process appended, with what every instance's append
- * script publishes on {@code appended} (at once), and with what a watcher reads from {@code heads} every
+ * on every emit and every pass). A head moves with what this process appended, with what {@code heads} holds when
+ * a notice on {@code appended} (which every append script publishes) says a lane grew, and with what a watcher
+ * reads from {@code heads} every
  * {@value #WATCH_MILLIS} ms (in case a notice was lost: Redis's publish is at most once). A head only comes down
  * when the server holds less than this process saw (it lost writes it had acknowledged, without {@code
  * appendfsync always}), and then only if nothing moved it meanwhile.
  *
  * <p>Threads: the heads are an atomic array any thread may advance; the watcher thread ({@code keel-redis-heads})
- * owns its reads; Lettuce's event loop delivers the notices, which only advance heads and call the listeners.
+ * owns its reads; Lettuce's event loop delivers the notices and the heads they make it read, which only advance heads
+ * and call the listeners.
  */
 final class LaneHeads implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(LaneHeads.class);
@@ -30,15 +34,17 @@ final class LaneHeads implements AutoCloseable {
 
     private final AtomicLongArray heads;
     private final RedisCommands<String, byte[]> redis;
+    private final RedisAsyncCommands<String, byte[]> async;
     private final String key;
     private final StatefulRedisPubSubConnection<String, String> notices;
     private final CopyOnWriteArrayList<IntConsumer> listeners = new CopyOnWriteArrayList<>();
     private final Thread watcher;
     private volatile boolean closed;
 
-    LaneHeads(RedisClient client, RedisCommands<String, byte[]> redis, String prefix, int lanes) {
+    LaneHeads(RedisClient client, StatefulRedisConnection<String, byte[]> connection, String prefix, int lanes) {
         this.heads = new AtomicLongArray(lanes);
-        this.redis = redis;
+        this.redis = connection.sync();
+        this.async = connection.async();
         this.key = prefix + "heads";
         refresh();
         this.notices = client.connectPubSub(StringCodec.UTF8);
@@ -78,13 +84,21 @@ final class LaneHeads implements AutoCloseable {
             if (lane < 0 || lane >= heads.length()) {
                 return;
             }
-            if (heads.getAndAccumulate(lane, seq, Math::max) < seq) {
-                for (IntConsumer l : listeners) {
-                    l.accept(lane);
-                }
+            if (seq <= heads.get(lane)) {
+                return; // this process's own append, or one it has seen
             }
+            // A notice is a hint: the head is what the server holds, read at once.
+            async.hget(key, Integer.toString(lane)).thenAccept(v -> grew(lane, Bytes.number(v, 0)));
         } catch (RuntimeException e) {
             log.debug("ignored an append notice '{}'", message, e);
+        }
+    }
+
+    private void grew(int lane, long server) {
+        if (heads.getAndAccumulate(lane, server, Math::max) < server) {
+            for (IntConsumer l : listeners) {
+                l.accept(lane);
+            }
         }
     }
 
@@ -110,11 +124,7 @@ final class LaneHeads implements AutoCloseable {
         for (int lane = 0; lane < before.length; lane++) {
             long server = Bytes.number(stored.get(Integer.toString(lane)), 0);
             if (server > before[lane]) {
-                if (heads.getAndAccumulate(lane, server, Math::max) < server) {
-                    for (IntConsumer l : listeners) {
-                        l.accept(lane);
-                    }
-                }
+                grew(lane, server);
             } else if (server < before[lane] && heads.compareAndSet(lane, before[lane], server)) {
                 log.warn(
                         "lane {}: Redis holds events up to {} but this process saw {}; it lost acknowledged writes"

@@ -15,7 +15,6 @@ import io.micrometer.core.instrument.MeterRegistry;
 import java.time.Duration;
 import java.util.UUID;
 import java.util.concurrent.CopyOnWriteArrayList;
-import java.util.function.IntConsumer;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -38,7 +37,7 @@ public final class RedisAppendNotices implements AppendNotices, ComponentHealth.
     private final RedisClient client;
     private final String channel;
     private final String instance = UUID.randomUUID().toString();
-    private final CopyOnWriteArrayList<IntConsumer> listeners = new CopyOnWriteArrayList<>();
+    private final CopyOnWriteArrayList<Listener> listeners = new CopyOnWriteArrayList<>();
     private final RedisMonitor monitor;
     /** Null without a registry. */
     private final Counter sent;
@@ -119,16 +118,18 @@ public final class RedisAppendNotices implements AppendNotices, ComponentHealth.
             return; // not a notice, or this instance's own
         }
         int lane;
+        long sequence;
         try {
             lane = Integer.parseInt(message, 0, first, 10);
+            sequence = Long.parseLong(message, first + 1, second, 10);
         } catch (NumberFormatException e) {
             return;
         }
         if (received != null) {
             received.increment();
         }
-        for (IntConsumer l : listeners) {
-            l.accept(lane);
+        for (Listener l : listeners) {
+            l.appended(lane, sequence);
         }
     }
 
@@ -152,7 +153,7 @@ public final class RedisAppendNotices implements AppendNotices, ComponentHealth.
     }
 
     @Override
-    public AutoCloseable watch(IntConsumer grew) {
+    public AutoCloseable watch(Listener grew) {
         listeners.add(grew);
         return () -> listeners.remove(grew);
     }

@@ -175,7 +175,7 @@ public final class RedisJournal implements Journal, ComponentHealth.Check {
         deadLetters = new RedisDeadLetters(redis, scripts, codec, prefix);
         leases = new RedisLeases(scripts, prefix, lanes, name -> consumer = name, this::stream);
         try {
-            heads = new LaneHeads(client, redis, prefix, lanes);
+            heads = new LaneHeads(client, connection, prefix, lanes);
         } catch (RedisException e) {
             close();
             throw failure("subscribing to append notices", e);

@@ -22,9 +22,9 @@ class RedisAppendNoticesTest {
             List<Integer> toA = new CopyOnWriteArrayList<>();
             List<Integer> toB = new CopyOnWriteArrayList<>();
             List<Integer> toOther = new CopyOnWriteArrayList<>();
-            a.watch(toA::add);
-            b.watch(toB::add);
-            other.watch(toOther::add);
+            a.watch((lane, seq) -> toA.add(lane));
+            b.watch((lane, seq) -> toB.add(lane));
+            other.watch((lane, seq) -> toOther.add(lane));
             await().atMost(Duration.ofSeconds(10))
                     .until(() -> a.check().status() == ComponentHealth.Status.HEALTHY
                             && b.check().status() == ComponentHealth.Status.HEALTHY);
@@ -47,7 +47,7 @@ class RedisAppendNoticesTest {
                 RedisAppendNotices a = RedisAppendNotices.connect(redis.url(), "n", registry);
                 RedisAppendNotices b = RedisAppendNotices.connect(redis.url(), "n", null)) {
             List<Integer> toB = new CopyOnWriteArrayList<>();
-            b.watch(toB::add);
+            b.watch((lane, seq) -> toB.add(lane));
             await().atMost(Duration.ofSeconds(10)).until(() -> a.check().status() == ComponentHealth.Status.HEALTHY);
             redis.kill();
             for (int i = 0; i < 1_000; i++) {

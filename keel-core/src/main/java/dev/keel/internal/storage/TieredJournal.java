@@ -157,6 +157,13 @@ public final class TieredJournal implements Journal {
         return durable.tellsOfAppendsElsewhere();
     }
 
+    @Override
+    public void appendedElsewhere(int lane, long sequence) {
+        if (lane < lanes) {
+            durable.appendedElsewhere(lane, sequence);
+        }
+    }
+
     /** Only the durable tier is shared with other instances. */
     @Override
     public AutoCloseable watchAppendsElsewhere(java.util.function.IntConsumer grew) {

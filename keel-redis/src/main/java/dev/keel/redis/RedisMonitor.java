@@ -85,6 +85,11 @@ final class RedisMonitor implements ComponentHealth.Check, AutoCloseable {
         this.thread = Thread.ofVirtual().name("keel-redis-monitor-" + component).start(this::run);
     }
 
+    /** Whether Redis answered the last PING, and no command of the component failed since. */
+    boolean up() {
+        return state.get().up;
+    }
+
     /** A command of the component failed: counted, and the component shows it until the next good PING. */
     void failed(RuntimeException e) {
         errors.increment();

@@ -31,7 +31,12 @@ final class Scripts {
         REQUEST_REPROCESS("request-reprocess.lua"),
         SAVE_SUBSCRIPTION("save-subscription.lua"),
         DELETE_SUBSCRIPTION("delete-subscription.lua"),
-        OPEN("open.lua");
+        OPEN("open.lua"),
+        CACHE_GET("cache-get.lua"),
+        CACHE_PUT("cache-put.lua"),
+        CACHE_DELETE("cache-delete.lua"),
+        CACHE_SWEEP("cache-sweep.lua"),
+        CACHE_CLEAR("cache-clear.lua");
 
         private final String resource;
 

@@ -28,6 +28,14 @@ public interface AppendNotices extends AutoCloseable {
         void appended(int lane, long sequence);
     }
 
+    /**
+     * Whether notices are arriving now (connected, and this instance hears its own test notices): readers poll as
+     * usual while they are not.
+     */
+    default boolean live() {
+        return true;
+    }
+
     /** Stops telling and listening. */
     @Override
     void close();

@@ -960,7 +960,7 @@ public final class Keel implements AutoCloseable {
 
         @Override
         public boolean toldOfAppendsElsewhere() {
-            return notices != null || journal.tellsOfAppendsElsewhere();
+            return notices != null ? notices.live() : journal.tellsOfAppendsElsewhere();
         }
 
         private void check(int lane) {

@@ -47,8 +47,9 @@ public interface LogAccess {
     void ping();
 
     /**
-     * Whether other instances' appends reach {@link #watchAppends} (the engine is told of them, or
-     * {@link AppendNotices} are set): a reader may then poll rarely, as a safety net for a lost notice.
+     * Whether other instances' appends reach {@link #watchAppends} now (the engine is told of them, or
+     * {@link AppendNotices} are set and working): a reader may then poll rarely, as a safety net for a lost notice.
+     * Ask again before each wait: notices stop while their Redis is away.
      */
     boolean toldOfAppendsElsewhere();
 

@@ -40,8 +40,6 @@ import org.slf4j.LoggerFactory;
  */
 final class LogTable implements GroupCommitWriter.Transaction {
     private static final Duration HEADS_REFRESH = Duration.ofMillis(100);
-    /** How often a notice of another instance's append may make the heads be read again. */
-    private static final Duration HINTED_REFRESH = Duration.ofMillis(1);
 
     private static final Duration SWEEP_EVERY = Duration.ofSeconds(1);
     private static final int PRUNE_SLICE = 512;
@@ -55,9 +53,19 @@ final class LogTable implements GroupCommitWriter.Transaction {
     /** The writer thread's own connection and statements, kept across its transactions. */
     private Statements writerStatements;
 
+    /** When the last read of the heads started. */
     private volatile long headsReadAt;
-    /** Per lane, the highest sequence other instances' notices named: a hint to read the heads again. */
-    private final AtomicLongArray hinted;
+    /** Held while the heads are read for a caller of {@link #head}, so that callers at once share one read. */
+    private final Object headsLock = new Object();
+    /**
+     * Per lane, the tick of another instance's last notice of an append there: a hint to read the heads again, until a
+     * read starts at a later tick. Ticks order notices and reads; they are not times.
+     */
+    private final AtomicLongArray hintedAt;
+
+    private final java.util.concurrent.atomic.AtomicLong ticks = new java.util.concurrent.atomic.AtomicLong();
+    /** The tick at which the last read of the heads started. */
+    private volatile long headsReadTick;
 
     private volatile long lastSweep;
 
@@ -65,7 +73,7 @@ final class LogTable implements GroupCommitWriter.Transaction {
         this.db = db;
         this.outcomes = outcomes;
         this.heads = new AtomicLongArray(db.lanes);
-        this.hinted = new AtomicLongArray(db.lanes);
+        this.hintedAt = new AtomicLongArray(db.lanes);
         this.recent = new RecentAppends(db.lanes);
         refreshHeads();
         this.writer = new GroupCommitWriter(this, maxBatch);
@@ -427,29 +435,42 @@ final class LogTable implements GroupCommitWriter.Transaction {
 
     // ---- reading ----
 
-    /** Another instance says it appended to the lane up to the sequence: read the heads again before trusting ours. */
+    /**
+     * Another instance says it appended to the lane: the heads are read again before the next {@link #head} of that
+     * lane, unless a read that started after the notice has run by then. The notice's sequence is not used: a
+     * head is only ever what the database holds.
+     */
     void appendedElsewhere(int lane, long sequence) {
-        if (lane >= 0 && lane < hinted.length()) {
-            hinted.accumulateAndGet(lane, sequence, Math::max);
+        if (lane >= 0 && lane < hintedAt.length()) {
+            hintedAt.set(lane, ticks.incrementAndGet());
         }
     }
 
     long head(int lane) {
         db.lane(lane);
-        long sinceRead = System.nanoTime() - headsReadAt;
-        if (db.dialect.sharedByInstances()
-                && (sinceRead > HEADS_REFRESH.toNanos()
-                        || (hinted.get(lane) > heads.get(lane) && sinceRead > HINTED_REFRESH.toNanos()))) {
-            try {
-                refreshHeads();
-            } catch (JournalException e) {
-                // The cached heads stay valid for this instance's own appends; deliveries retry the database.
+        if (db.dialect.sharedByInstances()) {
+            if (stale(lane)) {
+                try {
+                    synchronized (headsLock) {
+                        if (stale(lane)) { // callers at once share one read: the later ones find it fresh
+                            refreshHeads();
+                        }
+                    }
+                } catch (JournalException e) {
+                    // The cached heads stay valid for this instance's own appends; deliveries retry the database.
+                }
             }
         }
         return heads.get(lane);
     }
 
+    /** Whether the heads are older than the refresh interval, or than another instance's notice for the lane. */
+    private boolean stale(int lane) {
+        return System.nanoTime() - headsReadAt > HEADS_REFRESH.toNanos() || hintedAt.get(lane) > headsReadTick;
+    }
+
     private void refreshHeads() {
+        headsReadTick = ticks.incrementAndGet();
         headsReadAt = System.nanoTime();
         db.query("read the lane heads", "SELECT lane, head FROM keel_lanes", r -> {
             while (r.next()) {

@@ -22,14 +22,17 @@ import java.util.concurrent.locks.LockSupport;
  * their events before queueing, so the thread only sends. With replicas required, it waits for them after each
  * call ({@code WAIT}) before completing anything.
  *
- * <p>The thread owns the batch it builds; the queue is the hand-off, and {@link #parked} tells a caller whether
- * to wake it.
+ * <p>The thread owns the batch it builds and a connection of its own (so that {@code WAIT}, which blocks the
+ * connection it is sent on, holds back nothing else); the queue is the hand-off, at most {@link #MAX_QUEUED}
+ * appends long, and {@link #parked} tells a caller whether to wake it.
  */
 final class Appender implements AutoCloseable {
     /** The most appends one call carries; more wait for the next. */
     static final int MAX_APPENDS = 2_000;
     /** The most envelope bytes one call carries (a larger single append goes alone). */
     static final int MAX_BYTES = 4 * 1024 * 1024;
+    /** The most appends waiting to be sent: past it, an append fails at once instead of queueing. */
+    static final int MAX_QUEUED = 100_000;
 
     /** One caller's batch, encoded. */
     private record Request(
@@ -53,6 +56,9 @@ final class Appender implements AutoCloseable {
 
     private final ConcurrentLinkedQueue<Request> queue = new ConcurrentLinkedQueue<>();
     private final AtomicBoolean parked = new AtomicBoolean();
+    /** Appends queued and not yet taken by the thread. */
+    private final java.util.concurrent.atomic.AtomicInteger queued = new java.util.concurrent.atomic.AtomicInteger();
+
     private final Thread thread;
     private volatile boolean closed;
 
@@ -99,7 +105,20 @@ final class Appender implements AutoCloseable {
             done.completeExceptionally(new JournalException("the Redis journal is closed; nothing was appended"));
             return done;
         }
-        queue.add(new Request(lanes, keys, until, envelopes, ids, bytes, done));
+        if (queued.addAndGet(n) > MAX_QUEUED) {
+            queued.addAndGet(-n);
+            done.completeExceptionally(new JournalException("Redis at " + where + " is not keeping up: over "
+                    + MAX_QUEUED + " appends wait to be sent; nothing was appended, try again shortly"));
+            return done;
+        }
+        Request request = new Request(lanes, keys, until, envelopes, ids, bytes, done);
+        queue.add(request);
+        if (closed && queue.remove(request)) {
+            // Closed while it was added: the thread may have drained the queue already.
+            queued.addAndGet(-n);
+            done.completeExceptionally(new JournalException("the Redis journal is closed; nothing was appended"));
+            return done;
+        }
         if (parked.get()) {
             LockSupport.unpark(thread);
         }
@@ -135,7 +154,16 @@ final class Appender implements AutoCloseable {
                 appends += next.ids.length;
                 bytes += next.bytes;
             }
-            send(taken, appends);
+            queued.addAndGet(-appends);
+            try {
+                send(taken, appends);
+            } catch (Throwable e) {
+                // Nothing may end this thread but close: whatever went wrong fails this batch's appends only.
+                fail(taken, new JournalException("appending to Redis at " + where + " failed: " + e, e));
+                if (e instanceof VirtualMachineError vme) {
+                    throw vme;
+                }
+            }
         }
     }
 
@@ -157,6 +185,7 @@ final class Appender implements AutoCloseable {
         try {
             out = scripts.run(Scripts.Script.APPEND, ScriptOutputType.MULTI, args);
             if (waitReplicas > 0) {
+                // On this thread's own connection: WAIT blocks the connection it is sent on.
                 long acknowledged = redis.waitForReplication(waitReplicas, waitTimeout.toMillis());
                 if (acknowledged < waitReplicas) {
                     fail(
@@ -171,6 +200,17 @@ final class Appender implements AutoCloseable {
             }
         } catch (RedisException e) {
             failures.accept(e);
+            String m = String.valueOf(e.getMessage());
+            if (m.startsWith("KEEL_FOREIGN")) {
+                fail(
+                        taken,
+                        new JournalException(
+                                "Redis at " + where + ": " + m.substring("KEEL_FOREIGN ".length())
+                                        + ", an entry Keel did not write; nothing was appended. Remove it (XDEL) and keep"
+                                        + " other writers out of Keel's prefix",
+                                e));
+                return;
+            }
             fail(
                     taken,
                     new JournalException(

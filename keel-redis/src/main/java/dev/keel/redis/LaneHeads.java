@@ -2,6 +2,7 @@ package dev.keel.redis;
 
 import io.lettuce.core.RedisClient;
 import io.lettuce.core.RedisException;
+import io.lettuce.core.ScriptOutputType;
 import io.lettuce.core.api.StatefulRedisConnection;
 import io.lettuce.core.api.async.RedisAsyncCommands;
 import io.lettuce.core.api.sync.RedisCommands;
@@ -20,9 +21,9 @@ import org.slf4j.LoggerFactory;
  * on every emit and every pass). A head moves with what this process appended, with what {@code heads} holds when
  * a notice on {@code appended} (which every append script publishes) says a lane grew, and with what a watcher
  * reads from {@code heads} every
- * {@value #WATCH_MILLIS} ms (in case a notice was lost: Redis's publish is at most once). A head only comes down
- * when the server holds less than this process saw (it lost writes it had acknowledged, without {@code
- * appendfsync always}), and then only if nothing moved it meanwhile.
+ * {@value #WATCH_MILLIS} ms (in case a notice was lost: Redis's publish is at most once). A head never comes
+ * down: when the server holds less than this process saw (it lost writes it had acknowledged, without {@code
+ * appendfsync always}), the server's head is raised back, so that no sequence is ever given to two events.
  *
  * <p>Threads: the heads are an atomic array any thread may advance; the watcher thread ({@code keel-redis-heads})
  * owns its reads; Lettuce's event loop delivers the notices and the heads they make it read, which only advance heads
@@ -33,7 +34,14 @@ final class LaneHeads implements AutoCloseable {
     static final int WATCH_MILLIS = 100;
 
     private final AtomicLongArray heads;
+    /** Per lane, the highest sequence a notice named. */
+    private final AtomicLongArray noticed;
+    /** Per lane, 1 while a read of its head for a notice is in flight. */
+    private final java.util.concurrent.atomic.AtomicIntegerArray asking;
+
     private final RedisCommands<String, byte[]> redis;
+    private final Scripts scripts;
+    private final String prefix;
     private final RedisAsyncCommands<String, byte[]> async;
     private final String key;
     private final StatefulRedisPubSubConnection<String, String> notices;
@@ -41,8 +49,17 @@ final class LaneHeads implements AutoCloseable {
     private final Thread watcher;
     private volatile boolean closed;
 
-    LaneHeads(RedisClient client, StatefulRedisConnection<String, byte[]> connection, String prefix, int lanes) {
+    LaneHeads(
+            RedisClient client,
+            StatefulRedisConnection<String, byte[]> connection,
+            Scripts scripts,
+            String prefix,
+            int lanes) {
         this.heads = new AtomicLongArray(lanes);
+        this.noticed = new AtomicLongArray(lanes);
+        this.asking = new java.util.concurrent.atomic.AtomicIntegerArray(lanes);
+        this.scripts = scripts;
+        this.prefix = prefix;
         this.redis = connection.sync();
         this.async = connection.async();
         this.key = prefix + "heads";
@@ -87,11 +104,31 @@ final class LaneHeads implements AutoCloseable {
             if (seq <= heads.get(lane)) {
                 return; // this process's own append, or one it has seen
             }
-            // A notice is a hint: the head is what the server holds, read at once.
-            async.hget(key, Integer.toString(lane)).thenAccept(v -> grew(lane, Bytes.number(v, 0)));
+            noticed.accumulateAndGet(lane, seq, Math::max);
+            ask(lane);
         } catch (RuntimeException e) {
             log.debug("ignored an append notice '{}'", message, e);
         }
+    }
+
+    /**
+     * A notice is a hint: the head is what the server holds, read at once, one read in flight per lane (a notice
+     * that arrives meanwhile is answered by one more read once it returns).
+     */
+    private void ask(int lane) {
+        if (!asking.compareAndSet(lane, 0, 1)) {
+            return;
+        }
+        long wanted = noticed.get(lane);
+        async.hget(key, Integer.toString(lane)).whenComplete((v, e) -> {
+            if (e == null) {
+                grew(lane, Bytes.number(v, 0));
+            }
+            asking.set(lane, 0);
+            if (e == null && noticed.get(lane) > wanted && noticed.get(lane) > heads.get(lane)) {
+                ask(lane);
+            }
+        });
     }
 
     private void grew(int lane, long server) {
@@ -125,12 +162,22 @@ final class LaneHeads implements AutoCloseable {
             long server = Bytes.number(stored.get(Integer.toString(lane)), 0);
             if (server > before[lane]) {
                 grew(lane, server);
-            } else if (server < before[lane] && heads.compareAndSet(lane, before[lane], server)) {
-                log.warn(
-                        "lane {}: Redis holds events up to {} but this process saw {}; it lost acknowledged writes"
-                                + " (restarted without appendfsync always?)",
+            } else if (server < before[lane]) {
+                // Redis lost acknowledged appends. A head never comes down: sequences are never given twice, so
+                // a reader past the loss skips nothing new; the lost events stay lost.
+                scripts.run(
+                        Scripts.Script.RAISE_HEAD,
+                        ScriptOutputType.INTEGER,
+                        Bytes.of(prefix),
+                        Bytes.of(lane),
+                        Bytes.of(before[lane]));
+                log.error(
+                        "lane {}: Redis holds events up to {} but had acknowledged up to {}: it lost acknowledged"
+                                + " appends (restarted from an AOF synced once a second, or failed over to a lagging"
+                                + " replica?); new events follow {}. docs/redis.md says which settings prevent this",
                         lane,
                         server,
+                        before[lane],
                         before[lane]);
             }
         }

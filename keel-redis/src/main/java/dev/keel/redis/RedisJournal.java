@@ -104,6 +104,9 @@ public final class RedisJournal implements Journal, ComponentHealth.Check {
     private RedisDeadLetters deadLetters;
     private LaneHeads heads;
     private RedisMonitor monitor;
+    /** The appender's own connection. */
+    private StatefulRedisConnection<String, byte[]> appends;
+
     private ClientResources resources;
     private int lanes;
 
@@ -175,14 +178,31 @@ public final class RedisJournal implements Journal, ComponentHealth.Check {
         deadLetters = new RedisDeadLetters(redis, scripts, codec, prefix);
         leases = new RedisLeases(scripts, prefix, lanes, name -> consumer = name, this::stream);
         try {
-            heads = new LaneHeads(client, connection, prefix, lanes);
+            heads = new LaneHeads(client, connection, scripts, prefix, lanes);
         } catch (RedisException e) {
             close();
             throw failure("subscribing to append notices", e);
         }
         monitor = new RedisMonitor("redis", client, where, true, config.pingInterval, true, config.registry);
+        try {
+            appends = client.connect(RedisCodec.of(StringCodec.UTF8, ByteArrayCodec.INSTANCE));
+        } catch (RedisException e) {
+            close();
+            throw failure("connecting the appender", e);
+        }
+        // WAIT gives up well within the command timeout, so the appender's own commands never time out first.
+        Duration wait = config.waitTimeout.compareTo(config.timeout.dividedBy(2)) < 0
+                ? config.waitTimeout
+                : config.timeout.dividedBy(2);
         appender = new Appender(
-                redis, scripts, prefix, where, config.waitReplicas, config.waitTimeout, heads, monitor::failed);
+                appends.sync(),
+                new Scripts(appends.sync()),
+                prefix,
+                where,
+                config.waitReplicas,
+                wait,
+                heads,
+                monitor::failed);
     }
 
     /** Marks the prefix as Keel's, or checks that it is; refuses a prefix that already holds foreign keys. */
@@ -414,7 +434,8 @@ public final class RedisJournal implements Journal, ComponentHealth.Check {
                         Bytes.of(prefix),
                         Bytes.of(lane),
                         Bytes.of(passed),
-                        Bytes.of(appendedBefore.toEpochMilli())));
+                        // As an age, which the script turns into an instant by the server's clock, as the marks are.
+                        Bytes.of(Duration.between(appendedBefore, Instant.now()).toMillis())));
     }
 
     @Override
@@ -565,6 +586,9 @@ public final class RedisJournal implements Journal, ComponentHealth.Check {
         }
         if (monitor != null) {
             monitor.close();
+        }
+        if (appends != null) {
+            appends.close();
         }
         if (connection != null) {
             connection.close();

@@ -57,16 +57,39 @@ final class RedisLeases implements LaneLeases {
         Set<Integer> now = new HashSet<>(lanesHeld.keySet());
         for (int lane : now) {
             if (!held.contains(lane)) {
-                scripts.run(
-                        Scripts.Script.CLAIM,
-                        ScriptOutputType.INTEGER,
-                        Bytes.of(stream.apply(lane)),
-                        Bytes.of(instance));
+                takeOver(stream.apply(lane), instance);
             }
         }
         held = now;
         return new Held(lanesHeld, fair);
     }
+
+    /**
+     * Moves what each group of the lane's stream lists as pending for an earlier owner to this instance, a page per
+     * script call, so that Redis is never held long.
+     */
+    private void takeOver(String stream, String instance) {
+        List<Object> groups = scripts.run(Scripts.Script.GROUPS, ScriptOutputType.MULTI, Bytes.of(stream));
+        for (Object g : groups) {
+            byte[] group = (byte[]) g;
+            byte[] start = Bytes.of("0-0");
+            for (int page = 0; page < MAX_PAGES; page++) {
+                start = scripts.run(
+                        Scripts.Script.CLAIM,
+                        ScriptOutputType.VALUE,
+                        Bytes.of(stream),
+                        group,
+                        Bytes.of(instance),
+                        start);
+                if (start == null || Bytes.text(start).equals("0-0")) {
+                    break;
+                }
+            }
+        }
+    }
+
+    /** The most pages of 200 pending entries one group's hand-over moves in one heartbeat. */
+    private static final int MAX_PAGES = 500;
 
     @Override
     public void release(String instance, Collection<Integer> released) {

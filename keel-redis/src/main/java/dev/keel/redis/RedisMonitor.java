@@ -90,16 +90,33 @@ final class RedisMonitor implements ComponentHealth.Check, AutoCloseable {
         return state.get().up;
     }
 
-    /** A command of the component failed: counted, and the component shows it until the next good PING. */
+    /**
+     * A command of the component failed: counted; and when Redis could not be reached (no connection, a timeout),
+     * the component shows it until the next good PING. An error Redis answered (a script's, a busy server's) is only
+     * counted: one such answer does not make every instance unready at once.
+     */
     void failed(RuntimeException e) {
         errors.increment();
         if (errorCount != null) {
             errorCount.increment();
         }
         State s = state.get();
-        if (s.up && e instanceof RedisException) {
+        if (s.up && unreachable(e)) {
             state.set(new State(false, s.pingMicros, String.valueOf(e.getMessage()), Instant.now()));
         }
+    }
+
+    private static boolean unreachable(Throwable e) {
+        for (Throwable t = e; t != null; t = t.getCause() == t ? null : t.getCause()) {
+            if (t instanceof io.lettuce.core.RedisConnectionException
+                    || t instanceof io.lettuce.core.RedisCommandTimeoutException
+                    || t instanceof java.io.IOException
+                    || String.valueOf(t.getMessage()).contains("not connected")
+                    || String.valueOf(t.getMessage()).contains("Connection closed")) {
+                return true;
+            }
+        }
+        return false;
     }
 
     private void run() {

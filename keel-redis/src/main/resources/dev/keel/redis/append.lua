@@ -6,6 +6,23 @@ local p = ARGV[1]
 local n = tonumber(ARGV[2])
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+-- Everything is checked before anything is written: a script is not undone when it fails half way.
+local checked = {}
+for i = 0, n - 1 do
+  local lane = ARGV[3 + i * 5]
+  if not checked[lane] then
+    checked[lane] = true
+    local top = redis.call('XREVRANGE', p .. 'log:' .. lane, '+', '-', 'COUNT', 1)
+    if #top > 0 then
+      local id = top[1][1]
+      local seq = tonumber(string.sub(id, 1, string.find(id, '-', 1, true) - 1))
+      local head = tonumber(redis.call('HGET', p .. 'heads', lane) or '0')
+      if seq == nil or seq > head then
+        return redis.error_reply('KEEL_FOREIGN lane ' .. lane .. ' holds the entry ' .. id .. ' past its head ' .. head)
+      end
+    end
+  end
+end
 local out = {}
 local last = {}
 for i = 0, n - 1 do
@@ -30,9 +47,10 @@ for i = 0, n - 1 do
     last[lane] = seq
   end
 end
--- When each lane's appends were stored, by this server's clock: what pruning by age goes by.
+-- When each lane's appends were stored, by this server's clock: what pruning by age goes by. One mark per lane and
+-- millisecond (its member), holding the highest sequence stored in it (its score).
 for lane, seq in pairs(last) do
-  redis.call('ZADD', p .. 'times:' .. lane, seq, string.format('%d:%d', seq, now))
+  redis.call('ZADD', p .. 'times:' .. lane, 'GT', seq, string.format('%d', now))
   redis.call('PUBLISH', p .. 'appended', lane .. ' ' .. string.format('%d', seq))
 end
 return out

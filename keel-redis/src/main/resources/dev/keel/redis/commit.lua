@@ -13,12 +13,6 @@ if fence ~= '-1' then
 end
 local log = p .. 'log:' .. lane
 local pending = p .. 'pending:' .. lane .. ':' .. sub
-if cursor ~= '-1' then
-  local moved = redis.pcall('XGROUP', 'SETID', log, sub, cursor .. '-0')
-  if type(moved) == 'table' and moved.err then
-    redis.call('XGROUP', 'CREATE', log, sub, cursor .. '-0', 'MKSTREAM')
-  end
-end
 local i = 7
 local nUp = tonumber(ARGV[i]); i = i + 1
 for _ = 1, nUp do
@@ -49,12 +43,13 @@ local nTaken = tonumber(ARGV[i]); i = i + 1
 for _ = 1, nTaken do
   local id = ARGV[i]
   local owner = redis.call('HGET', p .. 'dl:sub', id)
-  if redis.call('HDEL', p .. 'dl', id) == 1 then
-    redis.call('ZREM', p .. 'dl:ids', id)
-    redis.call('ZREM', p .. 'dl:at', id)
-    if owner then
-      redis.call('ZREM', p .. 'dl:ids:' .. owner, id)
-      redis.call('HDEL', p .. 'dl:sub', id)
+  local removed = redis.call('HDEL', p .. 'dl', id)
+  redis.call('ZREM', p .. 'dl:ids', id)
+  redis.call('ZREM', p .. 'dl:at', id)
+  if owner then
+    redis.call('ZREM', p .. 'dl:ids:' .. owner, id)
+    redis.call('HDEL', p .. 'dl:sub', id)
+    if removed == 1 then
       redis.call('HINCRBY', p .. 'dl:count', owner, -1)
     end
   end
@@ -67,6 +62,13 @@ for k = 1, 4 do
   local v = tonumber(ARGV[i + k - 1])
   if v ~= 0 then
     redis.call('HINCRBY', tally, names[k], v)
+  end
+end
+-- The cursor last: if anything above failed, it has not moved past what the commit recorded.
+if cursor ~= '-1' then
+  local moved = redis.pcall('XGROUP', 'SETID', log, sub, cursor .. '-0')
+  if type(moved) == 'table' and moved.err then
+    redis.call('XGROUP', 'CREATE', log, sub, cursor .. '-0', 'MKSTREAM')
   end
 end
 return 'OK'

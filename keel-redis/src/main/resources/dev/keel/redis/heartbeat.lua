@@ -30,7 +30,12 @@ for _, lane in ipairs(free) do
   end
   redis.call('HSET', owners, lane, me)
   redis.call('HSET', expiries, lane, expiry)
-  redis.call('HINCRBY', tokens, lane, 1)
+  -- A token above every earlier one, even if Redis lost grants (a restart from an AOF synced once a second): at
+  -- least the server's time in microseconds.
+  local token = redis.call('HINCRBY', tokens, lane, 1)
+  if token < now * 1000 then
+    redis.call('HSET', tokens, lane, string.format('%d', now * 1000))
+  end
   held[#held + 1] = lane
 end
 local out = {fair}

@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertTimeoutPreemptively;
 
 import dev.keel.Keel;
 import dev.keel.Subscription;
+import dev.keel.spi.Append;
 import dev.keel.spi.JournalException;
 import io.lettuce.core.RedisClient;
 import io.lettuce.core.api.StatefulRedisConnection;
@@ -109,6 +110,64 @@ class RedisFaultTest {
                     .until(() -> journal.check().status() == dev.keel.ComponentHealth.Status.HEALTHY);
             assertThat(journal.pending("s", 0)).isEmpty();
         }
+    }
+
+    /**
+     * Redis loses the last acknowledged appends of a lane (as a restart from an AOF synced once a second would): the
+     * head is raised back, so new events never take the lost ones' sequences, which readers past them would skip.
+     */
+    @Test
+    void shouldNeverGiveASequenceTwiceAfterRedisLostAcknowledgedAppends() throws Exception {
+        try (LocalRedis redis = LocalRedis.start();
+                RedisJournal journal =
+                        RedisJournal.builder().url(redis.url()).prefix("loss").build();
+                RedisClient client = RedisClient.create(redis.url());
+                StatefulRedisConnection<String, String> cli = client.connect()) {
+            journal.open(4);
+            for (int i = 1; i <= 10; i++) {
+                journal.append(new Append(0, event(i), null, null)).join();
+            }
+            // What a restart from an older AOF looks like: entries 8 to 10 and the head's last moves are gone.
+            cli.sync().xdel("{loss}:log:0", "8-0", "9-0", "10-0");
+            cli.sync().hset("{loss}:heads", "0", "7");
+            await().atMost(Duration.ofSeconds(10))
+                    .until(() -> "10".equals(cli.sync().hget("{loss}:heads", "0")));
+            assertThat(journal.head(0)).isEqualTo(10);
+            assertThat(journal.append(new Append(0, event(11), null, null))
+                            .join()
+                            .sequence())
+                    .isEqualTo(11);
+        }
+    }
+
+    @Test
+    void shouldRefuseToAppendAfterAnEntryKeelDidNotWrite() throws Exception {
+        try (LocalRedis redis = LocalRedis.start();
+                RedisJournal journal = RedisJournal.builder()
+                        .url(redis.url())
+                        .prefix("foreign")
+                        .build();
+                RedisClient client = RedisClient.create(redis.url());
+                StatefulRedisConnection<String, String> cli = client.connect()) {
+            journal.open(4);
+            journal.append(new Append(1, event(1), null, null)).join();
+            cli.sync().xadd("{foreign}:log:1", java.util.Map.of("someone", "else")); // an id from the clock
+            assertThatThrownBy(() ->
+                            journal.append(new Append(1, event(2), null, null)).join())
+                    .hasCauseInstanceOf(JournalException.class)
+                    .hasMessageContaining("did not write")
+                    .hasMessageContaining("nothing was appended");
+            assertThat(cli.sync().hget("{foreign}:heads", "1")).isEqualTo("1");
+            // Other lanes go on.
+            assertThat(journal.append(new Append(2, event(3), null, null))
+                            .join()
+                            .sequence())
+                    .isEqualTo(1);
+        }
+    }
+
+    private static dev.keel.Event<Object> event(int n) {
+        return dev.keel.Event.builder("tick", (Object) n).key("k").build();
     }
 
     /**

@@ -102,10 +102,8 @@ public final class KeelServer implements AutoCloseable {
                         b.streamHeartbeat,
                         b.streamBuffer,
                         b.streamsPerToken,
-                        // Told of other instances' appends, the tails only poll as a safety net for a lost notice.
-                        keel.logAccess().toldOfAppendsElsewhere()
-                                ? EventStreams.Settings.NOTIFIED_POLL
-                                : EventStreams.Settings.DEFAULT.poll(),
+                        // While told of other instances' appends, the tails poll only as a safety net (StreamTails).
+                        EventStreams.Settings.DEFAULT.poll(),
                         EventStreams.Settings.DEFAULT.reconnect()));
         this.webhooks = new WebhookSubscriptions(
                 keel,

@@ -133,6 +133,7 @@ final class StreamTails {
     private void tail(int lane, long start) {
         long position = start;
         long pollNanos = poll.toNanos();
+        long notifiedPollNanos = EventStreams.Settings.NOTIFIED_POLL.toNanos();
         while (!closed) {
             try {
                 if (registry.isEmpty()) {
@@ -150,10 +151,12 @@ final class StreamTails {
                 List<LogRecord> page =
                         journal.head(lane) > position ? journal.read(lane, position, EventStreams.PAGE) : List.of();
                 if (page.isEmpty()) {
-                    // Woken by this process's appends at once (see prepare); others' are found by polling.
+                    // Woken by this process's appends at once (see prepare), and by other instances' while the
+                    // engine or Redis notices tell of them; otherwise others' are found by polling.
                     parked.set(lane, Thread.currentThread());
                     if (journal.head(lane) <= position) {
-                        LockSupport.parkNanos(pollNanos);
+                        LockSupport.parkNanos(
+                                journal.toldOfAppendsElsewhere() ? Math.max(pollNanos, notifiedPollNanos) : pollNanos);
                     }
                     parked.set(lane, null);
                     continue;

@@ -32,13 +32,28 @@ public final class LocalRedis implements AutoCloseable {
     private final Path dir;
     private final int port;
     private final Persistence persistence;
+    private final List<String> extra;
     private Process process;
 
-    private LocalRedis(File binary, Path dir, int port, Persistence persistence) {
+    private LocalRedis(File binary, Path dir, int port, Persistence persistence, List<String> extra) {
         this.binary = binary;
         this.dir = dir;
         this.port = port;
         this.persistence = persistence;
+        this.extra = extra;
+    }
+
+    /** Starts a replica of the primary (memory only), and waits until it has synchronised. */
+    public static LocalRedis replicaOf(LocalRedis primary) throws IOException {
+        LocalRedis r = new LocalRedis(
+                primary.binary,
+                Files.createTempDirectory("keel-redis-replica-"),
+                freePort(),
+                Persistence.NONE,
+                List.of("--replicaof", "127.0.0.1", Integer.toString(primary.port)));
+        r.launch();
+        r.await("MASTER <-> REPLICA sync: Finished with success");
+        return r;
     }
 
     /** Starts a server that keeps nothing on disk. */
@@ -52,7 +67,8 @@ public final class LocalRedis implements AutoCloseable {
         if (!binary.canExecute() && !binary.setExecutable(true)) {
             throw new IOException("cannot make " + binary + " executable");
         }
-        LocalRedis r = new LocalRedis(binary, Files.createTempDirectory("keel-redis-"), freePort(), persistence);
+        LocalRedis r =
+                new LocalRedis(binary, Files.createTempDirectory("keel-redis-"), freePort(), persistence, List.of());
         r.launch();
         return r;
     }
@@ -84,16 +100,21 @@ public final class LocalRedis implements AutoCloseable {
             case AOF_EVERYSEC -> cmd.addAll(List.of("--appendonly", "yes", "--appendfsync", "everysec"));
             case AOF_ALWAYS -> cmd.addAll(List.of("--appendonly", "yes", "--appendfsync", "always"));
         }
+        cmd.addAll(extra);
         process = new ProcessBuilder(cmd)
                 .redirectErrorStream(true)
                 .redirectOutput(dir.resolve("redis.log").toFile())
                 .start();
+        await("Ready to accept connections");
+    }
+
+    private void await(String line) throws IOException {
         long deadline = System.nanoTime() + Duration.ofSeconds(20).toNanos();
         while (System.nanoTime() < deadline) {
             if (!process.isAlive()) {
                 throw new IOException("redis-server exited at start: " + Files.readString(dir.resolve("redis.log")));
             }
-            if (Files.readString(dir.resolve("redis.log")).contains("Ready to accept connections")) {
+            if (Files.readString(dir.resolve("redis.log")).contains(line)) {
                 return;
             }
             try {
@@ -103,7 +124,8 @@ public final class LocalRedis implements AutoCloseable {
                 throw new IOException("interrupted while Redis started", e);
             }
         }
-        throw new IOException("redis-server did not start within 20 s: " + Files.readString(dir.resolve("redis.log")));
+        throw new IOException(
+                "redis-server did not log '" + line + "' within 20 s: " + Files.readString(dir.resolve("redis.log")));
     }
 
     /** Kills the server at once (SIGKILL), as a crash or a lost machine would. */

@@ -166,6 +166,36 @@ class RedisFaultTest {
         }
     }
 
+    /** With replicas required, an append completes once one confirms it, and fails (saying so) while none can. */
+    @Test
+    void shouldWaitForTheReplicaAndFailAnAppendNoneConfirms() throws Exception {
+        try (LocalRedis primary = LocalRedis.start();
+                LocalRedis replica = LocalRedis.replicaOf(primary);
+                RedisJournal journal = RedisJournal.builder()
+                        .url(primary.url())
+                        .prefix("replicated")
+                        .timeout(Duration.ofSeconds(2))
+                        .waitForReplicas(1, Duration.ofMillis(500))
+                        .build();
+                RedisClient client = RedisClient.create(replica.url());
+                StatefulRedisConnection<String, String> onReplica = client.connect()) {
+            journal.open(4);
+            long seq =
+                    journal.append(new Append(0, event(1), null, null)).join().sequence();
+            // Confirmed by the replica: it holds the event when the append completes.
+            assertThat(onReplica
+                            .sync()
+                            .xrange("{replicated}:log:0", io.lettuce.core.Range.create(seq + "-0", seq + "-0")))
+                    .hasSize(1);
+            replica.kill();
+            assertThatThrownBy(() ->
+                            journal.append(new Append(0, event(2), null, null)).join())
+                    .hasCauseInstanceOf(JournalException.class)
+                    .hasMessageContaining("only 0 of the 1 replicas")
+                    .hasMessageContaining("same dedup key is safe");
+        }
+    }
+
     private static dev.keel.Event<Object> event(int n) {
         return dev.keel.Event.builder("tick", (Object) n).key("k").build();
     }

@@ -87,4 +87,9 @@ public record RedisSettings(String url, String prefix, Duration timeout, int wai
     public RedisAppendNotices appendNotices(MeterRegistry registry) {
         return RedisAppendNotices.connect(url, prefix, registry);
     }
+
+    /** The census of event streams on this Redis, each instance's counts living 15 s past its last report. */
+    public RedisStreamCensus streamCensus(MeterRegistry registry) {
+        return RedisStreamCensus.connect(url, prefix, Duration.ofSeconds(15), registry);
+    }
 }

@@ -167,6 +167,10 @@ final class ServeCommand implements Callable<Integer> {
             if (notices != null) {
                 builder.healthCheck(notices);
             }
+            if (redis != null) {
+                // Streams of every instance in /v1/stats; a dead instance's expire after 15 s.
+                builder.streamCensus(redis.streamCensus(prometheus), Duration.ofSeconds(5));
+            }
             if (settings.store() != StoreSettings.Store.MEMORY && !onKafka && !onRedis) {
                 // Kept beside the journal's data, so subscriptions created over HTTP come back with it.
                 builder.subscriptionsFile(java.nio.file.Path.of(env.getOrDefault("KEEL_DATA_DIR", "./keel-data"))

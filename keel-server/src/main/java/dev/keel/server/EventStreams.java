@@ -104,6 +104,11 @@ final class EventStreams implements AutoCloseable {
         return registry.open(tenant);
     }
 
+    /** The open streams by tenant and types, for the census across instances. */
+    Map<String, Map<String, Integer>> countsByTenantAndTypes() {
+        return registry.countsByTenantAndTypes();
+    }
+
     /**
      * Opens one stream: answers its headers and what it resumes from the journal on the calling thread,
      * then hands it to a fan-out thread, which serves it until the client goes, falls too far behind, or

@@ -66,6 +66,10 @@ public final class KeelServer implements AutoCloseable {
     private final Authenticator auth;
     private final WebhookSubscriptions webhooks;
     private final EventStreams streams;
+    /** Null unless streams are counted across instances. */
+    private final dev.keel.redis.RedisStreamCensus census;
+
+    private final Thread censusThread;
     private final Lifecycle lifecycle = new Lifecycle();
     private final List<AutoCloseable> binders = new ArrayList<>();
     private final Javalin app;
@@ -127,7 +131,11 @@ public final class KeelServer implements AutoCloseable {
                 keel, auth, lifecycle, bodies, new CloudEventReader(mapper), schemas, b.maxBatch, b.emitTimeout);
         StreamRoutes stream = new StreamRoutes(streams, auth, keel.lanes());
         HealthRoutes health = new HealthRoutes(keel, lifecycle, bodies, b.stuckAfter, webhooks, b.healthChecks);
-        StatsRoutes stats = new StatsRoutes(keel, auth, bodies, webhooks, ingest, streams, b.prometheus);
+        StatsRoutes stats = new StatsRoutes(keel, auth, bodies, webhooks, ingest, streams, b.census, b.prometheus);
+        this.census = b.census;
+        this.censusThread = b.census == null
+                ? null
+                : Thread.ofVirtual().name("keel-stream-census").unstarted(() -> reportStreams(b.censusInterval));
         DeadLetterRoutes deadLetters = new DeadLetterRoutes(keel, auth, bodies, webhooks);
         SubscriptionRoutes subscriptions = new SubscriptionRoutes(webhooks, auth, bodies);
         this.app = Javalin.create(config -> {
@@ -195,7 +203,24 @@ public final class KeelServer implements AutoCloseable {
     public KeelServer start() {
         app.start();
         lifecycle.started(true);
+        if (censusThread != null) {
+            censusThread.start();
+        }
         return this;
+    }
+
+    /** Tells the census this instance's streams, every interval, until the server closes. */
+    private void reportStreams(Duration interval) {
+        while (!lifecycle.draining()) {
+            try {
+                census.report(streams.countsByTenantAndTypes());
+                Thread.sleep(interval);
+            } catch (InterruptedException e) {
+                return;
+            } catch (RuntimeException e) {
+                org.slf4j.LoggerFactory.getLogger(KeelServer.class).debug("the stream census failed", e);
+            }
+        }
     }
 
     /** The port the server listens on (the bound one when configured as 0). */
@@ -223,6 +248,10 @@ public final class KeelServer implements AutoCloseable {
             return; // closed, or being closed by another thread
         }
         try {
+            if (censusThread != null) {
+                censusThread.interrupt();
+                census.close();
+            }
             streams.close();
             webhooks.stopSync();
             keel.close(drainTimeout);
@@ -263,6 +292,8 @@ public final class KeelServer implements AutoCloseable {
         private Duration emitTimeout = Duration.ofSeconds(10);
         private Duration stuckAfter = Duration.ofMinutes(5);
         private final List<dev.keel.ComponentHealth.Check> healthChecks = new java.util.ArrayList<>();
+        private dev.keel.redis.RedisStreamCensus census;
+        private Duration censusInterval = Duration.ofSeconds(5);
         private List<AccessToken> tokens = List.of();
         private java.nio.file.Path subscriptionsFile;
         private int requestsPerSecond;
@@ -335,6 +366,21 @@ public final class KeelServer implements AutoCloseable {
                 throw new IllegalArgumentException("emitTimeout must be positive but was " + value);
             }
             this.emitTimeout = value;
+            return this;
+        }
+
+        /**
+         * Counts the event streams of every instance: this one reports its own to the census every interval, and
+         * {@code /v1/stats} shows the sum over the live instances ({@code streamsAcrossInstances}); the census is
+         * also a health component. The server closes it.
+         */
+        public Builder streamCensus(dev.keel.redis.RedisStreamCensus value, Duration interval) {
+            this.census = java.util.Objects.requireNonNull(value, "census");
+            if (interval == null || interval.isNegative() || interval.isZero()) {
+                throw new IllegalArgumentException("the census interval must be positive but was " + interval);
+            }
+            this.censusInterval = interval;
+            this.healthChecks.add(value);
             return this;
         }
 

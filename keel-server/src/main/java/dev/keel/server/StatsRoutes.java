@@ -27,6 +27,9 @@ final class StatsRoutes {
     private final WebhookSubscriptions webhooks;
     private final IngestRoutes ingest;
     private final EventStreams streams;
+    /** Null unless the server counts streams across instances. */
+    private final dev.keel.redis.RedisStreamCensus census;
+
     private final PrometheusMeterRegistry prometheus;
 
     StatsRoutes(
@@ -36,6 +39,7 @@ final class StatsRoutes {
             WebhookSubscriptions webhooks,
             IngestRoutes ingest,
             EventStreams streams,
+            dev.keel.redis.RedisStreamCensus census,
             PrometheusMeterRegistry prometheus) {
         this.keel = keel;
         this.auth = auth;
@@ -43,6 +47,7 @@ final class StatsRoutes {
         this.webhooks = webhooks;
         this.ingest = ingest;
         this.streams = streams;
+        this.census = census;
         this.prometheus = prometheus;
     }
 
@@ -88,6 +93,23 @@ final class StatsRoutes {
         out.put("duplicates", tenant == null ? all.duplicates() : counts[1]);
         out.put("lanes", all.lanes());
         out.put("streams", streams.open(tenant));
+        if (census != null) {
+            // Every live instance's streams, from the census in Redis; null while Redis is away.
+            out.put(
+                    "streamsAcrossInstances",
+                    census.read()
+                            .map(c -> {
+                                Map<String, Object> m = new LinkedHashMap<>();
+                                m.put("instances", c.instances());
+                                m.put("total", c.total(tenant));
+                                m.put("byTypes", c.byTypes(tenant));
+                                if (tenant == null) {
+                                    m.put("byTenant", c.byTenantAndTypes());
+                                }
+                                return (Object) m;
+                            })
+                            .orElse(null));
+        }
         out.put("subscriptions", subs);
         return out;
     }

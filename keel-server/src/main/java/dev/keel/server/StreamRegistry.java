@@ -1,5 +1,6 @@
 package dev.keel.server;
 
+import java.util.HashMap;
 import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
@@ -17,6 +18,21 @@ final class StreamRegistry {
     private final Map<Object, AtomicInteger> perToken = new ConcurrentHashMap<>();
     /** Counts streams joining, so an idle tail never skips past events a stream joining meanwhile needs. */
     private final AtomicInteger joins = new AtomicInteger();
+
+    /**
+     * The open streams counted by tenant (null for none) and by their types as asked for, comma-separated
+     * ({@code order.*,invoice.paid}; {@code **} for every type).
+     */
+    Map<String, Map<String, Integer>> countsByTenantAndTypes() {
+        Map<String, Map<String, Integer>> out = new HashMap<>();
+        for (OpenStream s : streams) {
+            String types = s.types.isEmpty()
+                    ? "**"
+                    : s.types.stream().map(Object::toString).collect(java.util.stream.Collectors.joining(","));
+            out.computeIfAbsent(s.tenant, t -> new HashMap<>()).merge(types, 1, Integer::sum);
+        }
+        return out;
+    }
 
     /** Why the streams are closing; null while they serve. */
     private volatile String closing;

@@ -56,7 +56,7 @@ public final class KafkaProbe {
         try {
             switch (mode) {
                 case "throughput" -> {
-                    try (KeelRounds keel = new KeelRounds(bootstrap)) {
+                    try (KeelRounds keel = new KeelRounds(journal(bootstrap), PARTITIONS, KEYS, 5_000)) {
                         Round[] contenders = {
                             () -> keel.run(n),
                             () -> PlainConsumerPeer.run(bootstrap, topic(bootstrap), n),
@@ -73,7 +73,7 @@ public final class KafkaProbe {
                     }
                 }
                 case "keel" -> {
-                    try (KeelRounds keel = new KeelRounds(bootstrap)) {
+                    try (KeelRounds keel = new KeelRounds(journal(bootstrap), PARTITIONS, KEYS, 5_000)) {
                         report("keel", interleaved(new Round[] {() -> keel.run(n)})[0]);
                     }
                 }
@@ -158,53 +158,21 @@ public final class KafkaProbe {
         return name;
     }
 
-    private static Keel keel(String bootstrap, Subscription sub) {
-        return Keel.builder()
-                .lanes(PARTITIONS)
-                .journal(KafkaJournal.builder()
-                        .bootstrapServers(bootstrap)
-                        .topic("keel-" + TOPICS.incrementAndGet())
-                        .replicationFactor(1)
-                        .build())
-                .subscription(sub)
+    /** A journal on a topic of its own. */
+    private static KafkaJournal journal(String bootstrap) {
+        return KafkaJournal.builder()
+                .bootstrapServers(bootstrap)
+                .topic("keel-" + TOPICS.incrementAndGet())
+                .replicationFactor(1)
                 .build();
     }
 
-    /** One Keel runtime on a topic of its own, emitting rounds of events to a no-op subscription. */
-    private static final class KeelRounds implements AutoCloseable {
-        private final LongAdder delivered = new LongAdder();
-        private final Keel keel;
-
-        KeelRounds(String bootstrap) {
-            keel = keel(
-                    bootstrap,
-                    Subscription.builder("bench")
-                            .types("bench.event")
-                            .handler(Object.class, d -> delivered.increment())
-                            .build());
-            keel.start();
-        }
-
-        /** Emits the events (5,000 awaiting the broker at most); the rate until all are delivered and committed. */
-        double run(int events) throws InterruptedException {
-            Semaphore window = new Semaphore(5_000);
-            long target = delivered.sum() + events;
-            long start = System.nanoTime();
-            for (int i = 0; i < events; i++) {
-                window.acquire();
-                keel.emit("bench.event", "key-" + (i % KEYS), i).whenComplete((r, e) -> window.release());
-            }
-            while (delivered.sum() < target
-                    || keel.stats().subscription("bench").lag() > 0) {
-                LockSupport.parkNanos(1_000_000);
-            }
-            return events / ((System.nanoTime() - start) / 1e9);
-        }
-
-        @Override
-        public void close() {
-            keel.close();
-        }
+    private static Keel keel(String bootstrap, Subscription sub) {
+        return Keel.builder()
+                .lanes(PARTITIONS)
+                .journal(journal(bootstrap))
+                .subscription(sub)
+                .build();
     }
 
     /** Whether event {@code i} fails its first two attempts: 1% of events, spread over keys. */

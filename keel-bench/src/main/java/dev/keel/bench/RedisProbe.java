@@ -1,8 +1,6 @@
 package dev.keel.bench;
 
 import dev.keel.Event;
-import dev.keel.Keel;
-import dev.keel.Subscription;
 import dev.keel.internal.payload.PayloadCodec;
 import dev.keel.redis.LocalRedis;
 import dev.keel.redis.RedisJournal;
@@ -26,7 +24,6 @@ import java.util.Map;
 import java.util.concurrent.Semaphore;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.LongAdder;
-import java.util.concurrent.locks.LockSupport;
 
 /**
  * End to end on one local Redis (started from the binary embedded-redis ships, append-only file synced every
@@ -61,7 +58,14 @@ public final class RedisProbe {
         String external = System.getenv("REDIS_URL");
         LocalRedis redis = external == null ? LocalRedis.start(LocalRedis.Persistence.AOF_EVERYSEC) : null;
         String url = external != null ? external : redis.url();
-        try (KeelRounds keel = new KeelRounds(url);
+        try (KeelRounds keel = new KeelRounds(
+                        RedisJournal.builder()
+                                .url(url)
+                                .prefix("bench-" + PREFIXES.incrementAndGet())
+                                .build(),
+                        LANES,
+                        KEYS,
+                        WINDOW);
                 LettuceLoop loop = new LettuceLoop(url)) {
             double[][] rates = new double[2][ROUNDS];
             keel.run(n);
@@ -96,47 +100,6 @@ public final class RedisProbe {
         System.out.printf(
                 "%s: median of %d rounds after warm-up: %,.0f events/s (rounds: %s)%n",
                 who, sorted.length, sorted[sorted.length / 2], each);
-    }
-
-    /** One Keel runtime on a prefix of its own, emitting rounds of events to a no-op subscription. */
-    private static final class KeelRounds implements AutoCloseable {
-        private final LongAdder delivered = new LongAdder();
-        private final Keel keel;
-
-        KeelRounds(String url) {
-            keel = Keel.builder()
-                    .lanes(LANES)
-                    .journal(RedisJournal.builder()
-                            .url(url)
-                            .prefix("bench-" + PREFIXES.incrementAndGet())
-                            .build())
-                    .subscription(Subscription.builder("bench")
-                            .types("bench.event")
-                            .handler(Object.class, d -> delivered.increment())
-                            .build())
-                    .build();
-            keel.start();
-        }
-
-        double run(int events) throws InterruptedException {
-            Semaphore window = new Semaphore(WINDOW);
-            long target = delivered.sum() + events;
-            long start = System.nanoTime();
-            for (int i = 0; i < events; i++) {
-                window.acquire();
-                keel.emit("bench.event", "key-" + (i % KEYS), i).whenComplete((r, e) -> window.release());
-            }
-            while (delivered.sum() < target
-                    || keel.stats().subscription("bench").lag() > 0) {
-                LockSupport.parkNanos(1_000_000);
-            }
-            return events / ((System.nanoTime() - start) / 1e9);
-        }
-
-        @Override
-        public void close() {
-            keel.close();
-        }
     }
 
     /** The same work with Lettuce alone: 8 streams, a consumer group, XADD, XREADGROUP and XACK. */

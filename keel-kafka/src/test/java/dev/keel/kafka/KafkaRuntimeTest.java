@@ -8,8 +8,8 @@ import dev.keel.DeadLetterQuery;
 import dev.keel.Keel;
 import dev.keel.RetryPolicy;
 import dev.keel.Subscription;
-import io.micrometer.core.instrument.MeterRegistry;
-import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
+import dev.keel.spi.Journal;
+import dev.keel.test.SharedRuntimeContract;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -28,8 +28,11 @@ import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
-/** The runtime on a real broker: per-key parking, dead letters in the .dlq topic, restarts, two instances. */
-class KafkaRuntimeTest {
+/**
+ * The runtime on a real broker: {@link SharedRuntimeContract} (parking, retries across restarts, two instances, dedup
+ * order), and what is Kafka's own: dead letters in the .dlq topic, a record that is not an event.
+ */
+class KafkaRuntimeTest extends SharedRuntimeContract {
     private static final AtomicInteger TOPICS = new AtomicInteger();
     private static KafkaBroker broker;
 
@@ -43,35 +46,14 @@ class KafkaRuntimeTest {
         broker.close();
     }
 
-    private static String newTopic() {
-        return "runtime-" + TOPICS.incrementAndGet();
-    }
-
-    private static Keel keel(String topic, Subscription... subs) {
-        return keel(topic, new SimpleMeterRegistry(), subs);
-    }
-
-    private static Keel keel(String topic, MeterRegistry registry, Subscription... subs) {
-        Keel.Builder b = Keel.builder()
-                .meterRegistry(registry)
-                .lanes(4)
-                .leaseDuration(Duration.ofSeconds(2))
-                .journal(KafkaJournal.builder()
-                        .bootstrapServers(broker.bootstrapServers())
-                        .topic(topic)
-                        .replicationFactor(1)
-                        .build());
-        for (Subscription s : subs) {
-            b.subscription(s);
-        }
-        return b.build();
-    }
-
-    private static double laneChanges(MeterRegistry registry, String direction) {
-        return registry.get("keel.lane.changes")
-                .tag("direction", direction)
-                .counter()
-                .count();
+    /** A journal on the topic of that name, as another instance would open it. */
+    @Override
+    protected Journal journal(String topic) {
+        return KafkaJournal.builder()
+                .bootstrapServers(broker.bootstrapServers())
+                .topic(topic)
+                .replicationFactor(1)
+                .build();
     }
 
     private static RetryPolicy retries(int attempts) {
@@ -82,37 +64,8 @@ class KafkaRuntimeTest {
     }
 
     @Test
-    void shouldParkOnlyTheFailingKeyWhileOtherKeysOfItsLaneFlow() {
-        List<String> seen = new CopyOnWriteArrayList<>();
-        AtomicInteger failures = new AtomicInteger();
-        Subscription sub = Subscription.builder("billing")
-                .types("order.*")
-                .retry(retries(5))
-                .handler(String.class, d -> {
-                    if (d.data().equals("bad-1") && failures.getAndIncrement() < 2) {
-                        throw new IllegalStateException("gateway down");
-                    }
-                    seen.add(d.data());
-                })
-                .build();
-        try (Keel keel = keel(newTopic(), sub)) {
-            keel.start();
-            keel.emit("order.placed", "bad", "bad-1").join();
-            keel.emit("order.placed", "bad", "bad-2").join();
-            for (int i = 0; i < 20; i++) {
-                keel.emit("order.placed", "good-" + i, "good-" + i).join();
-            }
-            await().atMost(Duration.ofSeconds(30)).until(() -> seen.size() == 22);
-        }
-        assertThat(seen.indexOf("bad-1")).isLessThan(seen.indexOf("bad-2"));
-        assertThat(failures.get()).isEqualTo(3); // two failures, then the success's check
-        // Events of other keys did not wait for the parked key: some were delivered before it.
-        assertThat(seen.indexOf("bad-1")).isGreaterThan(0);
-    }
-
-    @Test
     void shouldDeadLetterIntoTheDlqTopicWithHeadersAndReprocess() throws Exception {
-        String topic = newTopic();
+        String topic = newStore();
         AtomicInteger calls = new AtomicInteger();
         Set<String> delivered = ConcurrentHashMap.newKeySet();
         Subscription sub = Subscription.builder("shipping")
@@ -154,7 +107,7 @@ class KafkaRuntimeTest {
 
     @Test
     void shouldDeadLetterARecordThatIsNotAnEventWithItsBytesAndDeliverWhatFollows() throws Exception {
-        String topic = newTopic();
+        String topic = newStore();
         List<String> delivered = new CopyOnWriteArrayList<>();
         Subscription sub = Subscription.builder("shipping")
                 .types("parcel.*")
@@ -218,117 +171,5 @@ class KafkaRuntimeTest {
             }
             return out;
         }
-    }
-
-    @Test
-    void shouldDeliverARetryThatWasPendingWhenTheRuntimeStopped() {
-        String topic = newTopic();
-        AtomicInteger attempts = new AtomicInteger();
-        List<String> done = new CopyOnWriteArrayList<>();
-        Subscription first = Subscription.builder("audit")
-                .types("doc.*")
-                .retry(RetryPolicy.builder()
-                        .maxAttempts(5)
-                        .initialDelay(Duration.ofSeconds(3))
-                        .build())
-                .handler(String.class, d -> {
-                    attempts.incrementAndGet();
-                    throw new IllegalStateException("not yet");
-                })
-                .build();
-        try (Keel keel = keel(topic, first)) {
-            keel.start();
-            keel.emit("doc.saved", "d-1", "d-1").join();
-            await().atMost(Duration.ofSeconds(20)).until(() -> attempts.get() >= 1);
-        }
-        // The retry is in the state topic: a new runtime on the same topics delivers it.
-        Subscription second = Subscription.builder("audit")
-                .types("doc.*")
-                .retry(retries(5))
-                .handler(String.class, d -> done.add(d.data() + "@" + d.attempt()))
-                .build();
-        try (Keel keel = keel(topic, second)) {
-            keel.start();
-            await().atMost(Duration.ofSeconds(30)).until(() -> !done.isEmpty());
-        }
-        assertThat(done)
-                .singleElement()
-                .satisfies(s -> assertThat(s).startsWith("d-1@").isNotEqualTo("d-1@1"));
-    }
-
-    @Test
-    void shouldShareTheLanesOfATopicBetweenTwoRuntimesInKeyOrder() {
-        String topic = newTopic();
-        Map<String, List<Integer>> byKey = new ConcurrentHashMap<>();
-        Map<String, Set<Integer>> lanesBy = new ConcurrentHashMap<>();
-        List<Keel> runtimes = new ArrayList<>();
-        Map<String, MeterRegistry> meters = new HashMap<>();
-        double[] changes = new double[3];
-        try {
-            for (String name : List.of("a", "b")) {
-                meters.put(name, new SimpleMeterRegistry());
-                Keel k = keel(
-                        topic,
-                        meters.get(name),
-                        Subscription.builder("counter")
-                                .types("tick")
-                                .handler(Integer.class, d -> {
-                                    byKey.computeIfAbsent(d.event().partitionKey(), x -> new CopyOnWriteArrayList<>())
-                                            .add(d.data());
-                                    lanesBy.computeIfAbsent(name, x -> ConcurrentHashMap.newKeySet())
-                                            .add(d.lane());
-                                })
-                                .build());
-                k.start();
-                runtimes.add(k);
-            }
-            for (int i = 0; i < 200; i++) {
-                runtimes.get(i % 2).emit("tick", "k" + (i % 10), i).join();
-            }
-            await().atMost(Duration.ofSeconds(60))
-                    .until(() -> byKey.values().stream().mapToInt(List::size).sum() >= 200);
-            // A lane a gave back counts as lost at once, and as gained by b at b's next heartbeat.
-            await().atMost(Duration.ofSeconds(10))
-                    .until(() -> laneChanges(meters.get("b"), "gained") == laneChanges(meters.get("a"), "lost"));
-            changes[0] = laneChanges(meters.get("a"), "gained");
-            changes[1] = laneChanges(meters.get("a"), "lost");
-            changes[2] = laneChanges(meters.get("b"), "gained");
-        } finally {
-            runtimes.forEach(Keel::close);
-        }
-        byKey.forEach(
-                (key, values) -> assertThat(values).as("key %s in order", key).isSorted());
-        assertThat(byKey.values().stream().mapToInt(List::size).sum()).isEqualTo(200);
-        // The first runtime held every lane, then handed its surplus over to the second: both delivered, and the
-        // hand-over (commit, then release) repeated nothing.
-        assertThat(lanesBy).as("both runtimes delivered lanes").hasSize(2);
-        // Every lane was gained once by a, and the ones b took over were lost by a and gained by b.
-        assertThat(changes[0]).isEqualTo(4);
-        assertThat(changes[2]).isPositive().isEqualTo(changes[1]);
-    }
-
-    @Test
-    void shouldKeepTheOrderOfAppendsWithDedupKeysSentWithoutWaiting() throws Exception {
-        List<Integer> seen = new CopyOnWriteArrayList<>();
-        try (Keel keel = keel(
-                newTopic(),
-                Subscription.builder("ordered")
-                        .types("step")
-                        .handler(Integer.class, d -> seen.add(d.data()))
-                        .build())) {
-            keel.start();
-            List<java.util.concurrent.CompletableFuture<?>> sent = new ArrayList<>();
-            for (int i = 0; i < 300; i++) {
-                // One key, each with its own idempotency key, none awaited before the next: the claims of
-                // several appends are in flight at once, and their order must still be the order of the emits.
-                sent.add(keel.emit(dev.keel.Event.builder("step", (Object) i)
-                        .key("one-key")
-                        .idempotencyKey("step-" + i)
-                        .build()));
-            }
-            sent.forEach(java.util.concurrent.CompletableFuture::join);
-            await().atMost(Duration.ofSeconds(30)).until(() -> seen.size() == 300);
-        }
-        assertThat(seen).isSorted();
     }
 }

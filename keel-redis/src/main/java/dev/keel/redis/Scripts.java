@@ -12,7 +12,9 @@ import java.util.Map;
 
 /**
  * The Lua scripts that make each of Keel's writes one atomic step on the server, loaded when the journal opens (so a
- * script that does not compile fails there) and run by digest.
+ * script that does not compile fails there) and run by digest. A script's first lines may name libraries
+ * ({@code -- requires: lib-dead-letters.lua}), whose functions are put before it: Redis 6.2 has no shared code
+ * between scripts.
  * A server that lost its scripts (restarted, or {@code SCRIPT FLUSH}) gets them again on the first call that
  * misses.
  */
@@ -72,7 +74,22 @@ final class Scripts {
         }
     }
 
+    /** The script's text, after the libraries its first lines ask for ({@code -- requires: lib-x.lua}). */
     private static String read(String resource) {
+        String text = text(resource);
+        StringBuilder libraries = new StringBuilder();
+        for (String line : text.lines().toList()) {
+            if (!line.startsWith("-- requires: ")) {
+                break;
+            }
+            libraries
+                    .append(text(line.substring("-- requires: ".length()).trim()))
+                    .append('\n');
+        }
+        return libraries + text;
+    }
+
+    private static String text(String resource) {
         try (InputStream in = Scripts.class.getResourceAsStream(resource)) {
             if (in == null) {
                 throw new IllegalStateException("the Redis script " + resource + " is missing from keel-redis's jar");

@@ -1,3 +1,4 @@
+-- requires: lib-dead-letters.lua
 -- Applies the outcomes of one (subscription, lane) in one step, only while the fence is the lane's token.
 -- ARGV: prefix, subscription, lane, cursor (-1: unchanged), fence (-1: none), consumer,
 --   nUpserts, then per upsert: sequence, pending json, attempt;
@@ -41,19 +42,7 @@ for _ = 1, nDl do
 end
 local nTaken = tonumber(ARGV[i]); i = i + 1
 for _ = 1, nTaken do
-  local id = ARGV[i]
-  local owner = redis.call('HGET', p .. 'dl:sub', id)
-  local removed = redis.call('HDEL', p .. 'dl', id)
-  redis.call('ZREM', p .. 'dl:ids', id)
-  redis.call('ZREM', p .. 'dl:at', id)
-  if owner then
-    redis.call('ZREM', p .. 'dl:ids:' .. owner, id)
-    redis.call('HDEL', p .. 'dl:sub', id)
-    if removed == 1 then
-      redis.call('HINCRBY', p .. 'dl:count', owner, -1)
-    end
-  end
-  redis.call('ZREM', p .. 'reprocess', id)
+  forget_dead_letter(p, ARGV[i])
   i = i + 1
 end
 local tally = p .. 'tally:' .. sub

@@ -157,8 +157,11 @@ class RedisCacheTest {
                         RedisCache.builder(name, String.class).url(redis.url()).build()) {
             a.put("k", "v1");
             assertThat(b.get("k")).contains("v1");
-            assertThat(b.get("k")).contains("v1");
-            assertThat(b.stats().localHits()).isEqualTo(1); // b holds a near copy now
+            // b holds a near copy once a read of it did not race the put's own notice (such a read fills nothing).
+            await().atMost(Duration.ofSeconds(10)).until(() -> {
+                assertThat(b.get("k")).contains("v1");
+                return b.stats().localHits() >= 1;
+            });
             a.put("k", "v2");
             await().atMost(Duration.ofSeconds(10)).until(() -> b.get("k").equals(java.util.Optional.of("v2")));
             a.delete("k");

@@ -7,19 +7,16 @@ import dev.keel.DeadLetter;
 import dev.keel.DeadLetterQuery;
 import dev.keel.Event;
 import dev.keel.Keel;
-import dev.keel.RetryPolicy;
 import dev.keel.Subscription;
+import dev.keel.spi.Journal;
+import dev.keel.test.SharedRuntimeContract;
 import io.lettuce.core.RedisClient;
 import io.lettuce.core.api.StatefulRedisConnection;
 import io.lettuce.core.api.sync.RedisCommands;
-import io.micrometer.core.instrument.MeterRegistry;
-import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import java.time.Duration;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
-import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.atomic.AtomicInteger;
@@ -27,8 +24,12 @@ import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
-/** The runtime on a real Redis: per-key parking, dead letters and reprocessing, restarts, two instances. */
-class RedisRuntimeTest {
+/**
+ * The runtime on a real Redis: {@link SharedRuntimeContract} (parking, retries across restarts, two instances, dedup
+ * order), and what is Redis's own: retries and cursors as Redis's tools show them, dead letters and reprocessing, an
+ * entry that is not an event.
+ */
+class RedisRuntimeTest extends SharedRuntimeContract {
     private static final AtomicInteger PREFIXES = new AtomicInteger();
     private static LocalRedis redis;
     private static RedisClient client;
@@ -50,61 +51,15 @@ class RedisRuntimeTest {
         redis.close();
     }
 
-    private static String newPrefix() {
-        return "runtime-" + PREFIXES.incrementAndGet();
-    }
-
-    private static Keel keel(String prefix, Subscription... subs) {
-        return keel(prefix, new SimpleMeterRegistry(), subs);
-    }
-
-    private static Keel keel(String prefix, MeterRegistry registry, Subscription... subs) {
-        Keel.Builder b = Keel.builder()
-                .meterRegistry(registry)
-                .lanes(4)
-                .leaseDuration(Duration.ofSeconds(2))
-                .journal(RedisJournal.builder().url(redis.url()).prefix(prefix).build());
-        for (Subscription s : subs) {
-            b.subscription(s);
-        }
-        return b.build();
-    }
-
-    private static RetryPolicy retries(int attempts, Duration delay) {
-        return RetryPolicy.builder().maxAttempts(attempts).initialDelay(delay).build();
-    }
-
-    @Test
-    void shouldParkOnlyTheFailingKeyWhileOtherKeysOfItsLaneFlow() {
-        List<String> seen = new CopyOnWriteArrayList<>();
-        AtomicInteger failures = new AtomicInteger();
-        Subscription sub = Subscription.builder("billing")
-                .types("order.*")
-                .retry(retries(5, Duration.ofMillis(100)))
-                .handler(String.class, d -> {
-                    if (d.data().equals("bad-1") && failures.getAndIncrement() < 2) {
-                        throw new IllegalStateException("gateway down");
-                    }
-                    seen.add(d.data());
-                })
-                .build();
-        try (Keel keel = keel(newPrefix(), sub)) {
-            keel.start();
-            keel.emit("order.placed", "bad", "bad-1").join();
-            keel.emit("order.placed", "bad", "bad-2").join();
-            for (int i = 0; i < 20; i++) {
-                keel.emit("order.placed", "good-" + i, "good-" + i).join();
-            }
-            await().atMost(Duration.ofSeconds(30)).until(() -> seen.size() == 22);
-        }
-        assertThat(seen.indexOf("bad-1")).isLessThan(seen.indexOf("bad-2"));
-        assertThat(failures.get()).isEqualTo(3);
-        assertThat(seen.indexOf("bad-1")).isGreaterThan(0);
+    /** A journal under the key prefix of that name, as another instance would open it. */
+    @Override
+    protected Journal journal(String prefix) {
+        return RedisJournal.builder().url(redis.url()).prefix(prefix).build();
     }
 
     @Test
     void shouldShowARetryInTheConsumerGroupAndTheCursorAsItsLastDeliveredId() {
-        String prefix = newPrefix();
+        String prefix = newStore();
         AtomicInteger calls = new AtomicInteger();
         List<String> done = new CopyOnWriteArrayList<>();
         Subscription sub = Subscription.builder("audit")
@@ -161,7 +116,7 @@ class RedisRuntimeTest {
                     delivered.add(d.data());
                 })
                 .build();
-        try (Keel keel = keel(newPrefix(), sub)) {
+        try (Keel keel = keel(newStore(), sub)) {
             keel.start();
             keel.emit("parcel.sent", "p-1", "p-1").join();
             await().atMost(Duration.ofSeconds(30))
@@ -180,7 +135,7 @@ class RedisRuntimeTest {
 
     @Test
     void shouldDeadLetterAnEntryThatIsNotAnEventAndDeliverWhatFollows() {
-        String prefix = newPrefix();
+        String prefix = newStore();
         List<String> delivered = new CopyOnWriteArrayList<>();
         Subscription sub = Subscription.builder("shipping")
                 .types("parcel.*")
@@ -208,116 +163,5 @@ class RedisRuntimeTest {
             assertThat(d.sequence()).isEqualTo(seq);
         }
         assertThat(delivered).containsExactly("before", "after");
-    }
-
-    @Test
-    void shouldDeliverARetryThatWasPendingWhenTheRuntimeStopped() {
-        String prefix = newPrefix();
-        AtomicInteger attempts = new AtomicInteger();
-        List<String> done = new CopyOnWriteArrayList<>();
-        Subscription first = Subscription.builder("audit")
-                .types("doc.*")
-                .retry(retries(5, Duration.ofSeconds(3)))
-                .handler(String.class, d -> {
-                    attempts.incrementAndGet();
-                    throw new IllegalStateException("not yet");
-                })
-                .build();
-        try (Keel keel = keel(prefix, first)) {
-            keel.start();
-            keel.emit("doc.saved", "d-1", "d-1").join();
-            await().atMost(Duration.ofSeconds(20)).until(() -> attempts.get() >= 1);
-        }
-        Subscription second = Subscription.builder("audit")
-                .types("doc.*")
-                .retry(retries(5, Duration.ofMillis(100)))
-                .handler(String.class, d -> done.add(d.data() + "@" + d.attempt()))
-                .build();
-        try (Keel keel = keel(prefix, second)) {
-            keel.start();
-            await().atMost(Duration.ofSeconds(30)).until(() -> !done.isEmpty());
-        }
-        assertThat(done)
-                .singleElement()
-                .satisfies(s -> assertThat(s).startsWith("d-1@").isNotEqualTo("d-1@1"));
-    }
-
-    @Test
-    void shouldShareTheLanesBetweenTwoRuntimesInKeyOrder() {
-        String prefix = newPrefix();
-        Map<String, List<Integer>> byKey = new ConcurrentHashMap<>();
-        Map<String, Set<Integer>> lanesBy = new ConcurrentHashMap<>();
-        List<Keel> runtimes = new ArrayList<>();
-        Map<String, MeterRegistry> meters = new ConcurrentHashMap<>();
-        try {
-            for (String name : List.of("a", "b")) {
-                meters.put(name, new SimpleMeterRegistry());
-                Keel k = keel(
-                        prefix,
-                        meters.get(name),
-                        Subscription.builder("counter")
-                                .types("tick")
-                                .handler(Integer.class, d -> {
-                                    byKey.computeIfAbsent(d.event().partitionKey(), x -> new CopyOnWriteArrayList<>())
-                                            .add(d.data());
-                                    lanesBy.computeIfAbsent(name, x -> ConcurrentHashMap.newKeySet())
-                                            .add(d.lane());
-                                })
-                                .build());
-                k.start();
-                runtimes.add(k);
-            }
-            // Once b holds lanes a gave up, both deliver.
-            await().atMost(Duration.ofSeconds(30)).until(() -> gained(meters.get("b")) > 0);
-            for (int i = 0; i < 400; i++) {
-                runtimes.get(i % 2).emit("tick", "k" + (i % 10), i).join();
-            }
-            await().atMost(Duration.ofSeconds(60))
-                    .until(() -> byKey.values().stream().mapToInt(List::size).sum() >= 400);
-        } finally {
-            runtimes.forEach(Keel::close);
-        }
-        byKey.forEach(
-                (key, values) -> assertThat(values).as("key %s in order", key).isSorted());
-        assertThat(byKey.values().stream().mapToInt(List::size).sum()).isEqualTo(400);
-        assertThat(lanesBy).as("both runtimes delivered lanes").hasSize(2);
-    }
-
-    private static double gained(MeterRegistry registry) {
-        var c = registry.find("keel.lane.changes").tag("direction", "gained").counter();
-        return c == null ? 0 : c.count();
-    }
-
-    @Test
-    void shouldKeepTheOrderOfAppendsWithDedupKeysSentWithoutWaiting() {
-        List<Integer> seen = new CopyOnWriteArrayList<>();
-        try (Keel keel = keel(
-                newPrefix(),
-                Subscription.builder("ordered")
-                        .types("step")
-                        .handler(Integer.class, d -> seen.add(d.data()))
-                        .build())) {
-            keel.start();
-            List<CompletableFuture<?>> sent = new ArrayList<>();
-            for (int i = 0; i < 300; i++) {
-                sent.add(keel.emit(Event.builder("step", (Object) i)
-                        .key("one-key")
-                        .idempotencyKey("step-" + i)
-                        .build()));
-            }
-            sent.forEach(CompletableFuture::join);
-            // The same keys again: all duplicates, nothing new stored.
-            for (int i = 0; i < 300; i++) {
-                assertThat(keel.emit(Event.builder("step", (Object) i)
-                                        .key("one-key")
-                                        .idempotencyKey("step-" + i)
-                                        .build())
-                                .join()
-                                .duplicate())
-                        .isTrue();
-            }
-            await().atMost(Duration.ofSeconds(30)).until(() -> seen.size() == 300);
-        }
-        assertThat(seen).isSorted().hasSize(300);
     }
 }

@@ -79,6 +79,10 @@ import java.util.regex.Pattern;
  * to instances by the server's clock, with a fencing token checked by every commit ({@link RedisLeases}). Build one
  * with {@link #builder()}; what an acknowledged append survives depends on the server's persistence, which
  * docs/storage.md states per setting.
+ *
+ * <p>This class is long for a reason: it wires the parts, implements the whole SPI (most of it one command or one
+ * script each, with the error that names what failed), and holds the builder. Each part with state of its own is a
+ * class of its own.
  */
 public final class RedisJournal implements Journal, ComponentHealth.Check {
     /** The key prefix unless configured. */

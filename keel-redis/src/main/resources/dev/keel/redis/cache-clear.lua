@@ -9,6 +9,7 @@ end
 local left = redis.call('ZCARD', base .. 'lru')
 if left == 0 then
   redis.call('DEL', base .. 'exp')
+  redis.call('DEL', base .. 'uses')
   redis.call('PUBLISH', base .. 'inv', ARGV[2] .. ' *')
 end
 return left

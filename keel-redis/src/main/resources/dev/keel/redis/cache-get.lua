@@ -7,7 +7,6 @@ if not v then
   redis.call('ZREM', base .. 'exp', key)
   return false
 end
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-redis.call('ZADD', base .. 'lru', 'XX', now, key)
+-- Uses are ordered by a counter, not the clock: two in one millisecond still have an order.
+redis.call('ZADD', base .. 'lru', 'XX', redis.call('INCR', base .. 'uses'), key)
 return {v, redis.call('PTTL', base .. 'v:' .. key)}

@@ -6,7 +6,7 @@ local ttl = tonumber(ARGV[4])
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 redis.call('SET', base .. 'v:' .. key, ARGV[3], 'PX', ARGV[4])
-redis.call('ZADD', base .. 'lru', now, key)
+redis.call('ZADD', base .. 'lru', redis.call('INCR', base .. 'uses'), key)
 redis.call('ZADD', base .. 'exp', string.format('%d', now + ttl), key)
 for _, k in ipairs(redis.call('ZRANGEBYSCORE', base .. 'exp', '-inf', string.format('%d', now), 'LIMIT', 0, 100)) do
   redis.call('ZREM', base .. 'lru', k)

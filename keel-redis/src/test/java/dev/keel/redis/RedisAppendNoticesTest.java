@@ -53,7 +53,10 @@ class RedisAppendNoticesTest {
             for (int i = 0; i < 1_000; i++) {
                 a.published(1, i); // never blocks, never throws
             }
-            await().atMost(Duration.ofSeconds(30)).until(() -> a.check().status() == ComponentHealth.Status.DEGRADED);
+            // Degraded as soon as the notices stop; said to be unreachable once a PING or a publish failed.
+            await().atMost(Duration.ofSeconds(30))
+                    .until(() -> a.check().status() == ComponentHealth.Status.DEGRADED
+                            && a.check().reason().contains("unreachable"));
             ComponentHealth h = a.check();
             assertThat(h.name()).isEqualTo("redis-notices");
             assertThat(h.reason()).contains("unreachable").contains("working without it");
@@ -76,12 +79,15 @@ class RedisAppendNoticesTest {
         try (java.net.ServerSocket s = new java.net.ServerSocket(0)) {
             port = s.getLocalPort();
         }
-        long start = System.nanoTime();
-        try (RedisAppendNotices n = RedisAppendNotices.connect("redis://127.0.0.1:" + port, "n", null)) {
-            assertThat(Duration.ofNanos(System.nanoTime() - start))
-                    .as("connect returns at once")
-                    .isLessThan(Duration.ofSeconds(5));
-            n.published(0, 1);
+        // Nothing waits for an absent Redis: connecting and publishing return while it is away (bounded, not timed).
+        RedisAppendNotices n =
+                org.junit.jupiter.api.Assertions.assertTimeoutPreemptively(Duration.ofSeconds(20), () -> {
+                    RedisAppendNotices made = RedisAppendNotices.connect("redis://127.0.0.1:" + port, "n", null);
+                    made.published(0, 1);
+                    return made;
+                });
+        try (n) {
+            assertThat(n.live()).isFalse();
             await().atMost(Duration.ofSeconds(30)).until(() -> n.check().status() == ComponentHealth.Status.DEGRADED);
         }
     }

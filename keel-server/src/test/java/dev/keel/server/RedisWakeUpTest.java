@@ -113,7 +113,8 @@ class RedisWakeUpTest {
                     assertThat(post(s, "down-" + i).statusCode()).isEqualTo(202);
                 }
                 await().atMost(Duration.ofSeconds(30))
-                        .until(() -> notices.check().status() == ComponentHealth.Status.DEGRADED);
+                        .until(() -> notices.check().status() == ComponentHealth.Status.DEGRADED
+                                && notices.check().reason().contains("unreachable"));
                 JsonNode health = ready(s, 200);
                 assertThat(health.get("status").asText()).isEqualTo("DEGRADED");
                 assertThat(health.at("/components/redis-notices/reason").asText())

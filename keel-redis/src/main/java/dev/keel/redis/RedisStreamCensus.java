@@ -65,6 +65,8 @@ public final class RedisStreamCensus implements AutoCloseable, ComponentHealth.C
     private final RedisClient client;
     private final RedisMonitor monitor;
     private volatile StatefulRedisConnection<String, String> connection;
+    /** Set by close, under the lock: no report after it. */
+    private boolean closed;
 
     private RedisStreamCensus(String url, String prefix, Duration ttl, MeterRegistry registry) {
         this.base = "{" + prefix + "}:streams:";
@@ -118,7 +120,7 @@ public final class RedisStreamCensus implements AutoCloseable, ComponentHealth.C
      */
     public synchronized void report(Map<String, Map<String, Integer>> byTenantAndTypes) {
         Objects.requireNonNull(byTenantAndTypes, "byTenantAndTypes");
-        if (!monitor.up()) {
+        if (closed || !monitor.up()) {
             return;
         }
         Map<String, String> fields = new HashMap<>();
@@ -190,9 +192,12 @@ public final class RedisStreamCensus implements AutoCloseable, ComponentHealth.C
         return monitor.check();
     }
 
-    /** Removes this instance's counts (when Redis answers), and disconnects. */
+    /**
+     * Removes this instance's counts (when Redis answers), and disconnects; after a report under way, so that none
+     * writes them back.
+     */
     @Override
-    public void close() {
+    public synchronized void close() {
         try {
             if (monitor.up()) {
                 var redis = connection().sync();
@@ -202,6 +207,7 @@ public final class RedisStreamCensus implements AutoCloseable, ComponentHealth.C
         } catch (RedisException e) {
             // they expire by themselves
         } finally {
+            closed = true;
             monitor.close();
             if (connection != null) {
                 connection.close();

@@ -26,17 +26,35 @@ final class Bodies {
      */
     byte[] read(Context ctx) {
         long declared = ctx.req().getContentLengthLong();
-        if (declared > maxBodyBytes) {
-            throw tooLarge(declared);
-        }
         try (InputStream in = ctx.req().getInputStream()) {
+            if (declared > maxBodyBytes) {
+                drain(in);
+                throw tooLarge(declared);
+            }
             byte[] body = in.readNBytes(maxBodyBytes + 1);
             if (body.length > maxBodyBytes) {
+                drain(in);
                 throw tooLarge(-1);
             }
             return body;
         } catch (IOException e) {
             throw ProblemException.badRequest("unreadable-body", "the request body could not be read: " + e);
+        }
+    }
+
+    /** How much of a refused body is read and dropped, so that its sender gets the answer rather than a reset. */
+    static final long DRAINED = 1024 * 1024;
+
+    /**
+     * Reads what is left of a body that is refused for its size, up to {@link #DRAINED} bytes: a client still sending
+     * it would otherwise meet a closed connection before it reads the 413. Past that, the connection closes.
+     */
+    private static void drain(InputStream in) throws IOException {
+        byte[] scratch = new byte[16 * 1024];
+        long left = DRAINED;
+        int n;
+        while (left > 0 && (n = in.read(scratch, 0, (int) Math.min(scratch.length, left))) > 0) {
+            left -= n;
         }
     }
 

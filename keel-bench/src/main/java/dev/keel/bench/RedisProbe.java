@@ -39,7 +39,10 @@ import java.util.concurrent.atomic.LongAdder;
  *
  * A warm-up round of each, then five rounds taking turns; medians, and the median of the per-round ratios.
  *
- * <pre>java -cp keel-bench/target/benchmarks.jar dev.keel.bench.RedisProbe [events]</pre>
+ * <p>With {@code always}, Redis syncs its append-only file before it answers each write (the setting docs/redis.md
+ * recommends): both contenders pay for it.
+ *
+ * <pre>java -cp keel-bench/target/benchmarks.jar dev.keel.bench.RedisProbe [events] [everysec|always]</pre>
  */
 public final class RedisProbe {
     static final int LANES = 8;
@@ -52,11 +55,15 @@ public final class RedisProbe {
 
     public static void main(String[] args) throws Exception {
         int n = args.length > 0 ? Integer.parseInt(args[0]) : 200_000;
+        boolean always = args.length > 1 && args[1].equals("always");
         System.out.printf(
                 "Redis Streams end to end (%,d events, %d streams), JDK %s, %d cpus%n",
                 n, LANES, Runtime.version(), Runtime.getRuntime().availableProcessors());
         String external = System.getenv("REDIS_URL");
-        LocalRedis redis = external == null ? LocalRedis.start(LocalRedis.Persistence.AOF_EVERYSEC) : null;
+        LocalRedis redis = external == null
+                ? LocalRedis.start(always ? LocalRedis.Persistence.AOF_ALWAYS : LocalRedis.Persistence.AOF_EVERYSEC)
+                : null;
+        System.out.println("append-only file synced " + (always ? "before every answer (always)" : "every second"));
         String url = external != null ? external : redis.url();
         try (KeelRounds keel = new KeelRounds(
                         RedisJournal.builder()

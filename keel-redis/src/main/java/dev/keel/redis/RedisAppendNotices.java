@@ -2,11 +2,9 @@ package dev.keel.redis;
 
 import dev.keel.AppendNotices;
 import dev.keel.ComponentHealth;
-import io.lettuce.core.ClientOptions;
 import io.lettuce.core.RedisClient;
 import io.lettuce.core.RedisException;
 import io.lettuce.core.RedisURI;
-import io.lettuce.core.SocketOptions;
 import io.lettuce.core.api.StatefulRedisConnection;
 import io.lettuce.core.codec.StringCodec;
 import io.lettuce.core.pubsub.RedisPubSubAdapter;
@@ -68,20 +66,11 @@ public final class RedisAppendNotices implements AppendNotices, ComponentHealth.
     private final AtomicIntegerArray inFlight = new AtomicIntegerArray(MAX_LANES);
 
     private RedisAppendNotices(String url, String prefix, MeterRegistry registry) {
-        RedisURI uri = RedisURI.create(url);
-        uri.setTimeout(Duration.ofSeconds(2));
-        this.client = RedisClient.create(uri);
-        client.setOptions(ClientOptions.builder()
-                .disconnectedBehavior(ClientOptions.DisconnectedBehavior.REJECT_COMMANDS)
-                .requestQueueSize(10_000)
-                .socketOptions(SocketOptions.builder()
-                        .connectTimeout(Duration.ofSeconds(2))
-                        .keepAlive(true)
-                        .build())
-                .build());
+        RedisURI uri = RedisClients.uri(url);
+        this.client = RedisClients.client(uri, Duration.ofSeconds(2), null);
         this.channel = "{" + prefix + "}:appended";
-        String where = uri.getHost() + ":" + uri.getPort();
-        this.monitor = new RedisMonitor("redis-notices", client, where, false, Duration.ofSeconds(5), false, registry);
+        this.monitor = new RedisMonitor(
+                "redis-notices", client, RedisClients.where(uri), false, Duration.ofSeconds(5), false, registry);
         this.sent = registry == null ? null : notices(registry, "sent");
         this.received = registry == null ? null : notices(registry, "received");
         this.connector = Thread.ofVirtual().name("keel-redis-notices").start(this::keep);
@@ -102,7 +91,8 @@ public final class RedisAppendNotices implements AppendNotices, ComponentHealth.
      * @throws IllegalArgumentException when the URL is not a Redis URL
      */
     public static RedisAppendNotices connect(String url, String prefix, MeterRegistry registry) {
-        RedisJournal.builder().url(url).prefix(prefix); // the same checks as the journal's, with its messages
+        RedisClients.uri(url);
+        RedisClients.prefix(prefix);
         return new RedisAppendNotices(url, prefix, registry);
     }
 
@@ -118,9 +108,7 @@ public final class RedisAppendNotices implements AppendNotices, ComponentHealth.
             if (subscriber == null) {
                 if (!connect()) {
                     sleep(backoff);
-                    backoff = backoff.multipliedBy(2).compareTo(Duration.ofSeconds(30)) > 0
-                            ? Duration.ofSeconds(30)
-                            : backoff.multipliedBy(2);
+                    backoff = RedisClients.longer(backoff);
                     continue;
                 }
                 backoff = Duration.ofMillis(500);

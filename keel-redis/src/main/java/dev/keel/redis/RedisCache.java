@@ -7,14 +7,11 @@ import com.github.benmanes.caffeine.cache.Caffeine;
 import com.github.benmanes.caffeine.cache.Expiry;
 import dev.keel.ComponentHealth;
 import dev.keel.internal.payload.PayloadCodec;
-import io.lettuce.core.ClientOptions;
 import io.lettuce.core.RedisClient;
 import io.lettuce.core.RedisConnectionStateListener;
 import io.lettuce.core.RedisException;
 import io.lettuce.core.RedisURI;
 import io.lettuce.core.ScriptOutputType;
-import io.lettuce.core.SocketOptions;
-import io.lettuce.core.TimeoutOptions;
 import io.lettuce.core.api.StatefulRedisConnection;
 import io.lettuce.core.codec.ByteArrayCodec;
 import io.lettuce.core.codec.RedisCodec;
@@ -99,14 +96,8 @@ public final class RedisCache<V> implements AutoCloseable, ComponentHealth.Check
         this.mapper = b.mapper != null ? b.mapper : PayloadCodec.defaultMapper();
         this.type = mapper.getTypeFactory().constructType(b.type);
         this.base = "{" + b.prefix + "}:cache:" + b.name + ":";
-        RedisURI uri = RedisURI.create(b.url);
-        uri.setTimeout(b.timeout);
-        this.client = RedisClient.create(uri);
-        client.setOptions(ClientOptions.builder()
-                .disconnectedBehavior(ClientOptions.DisconnectedBehavior.REJECT_COMMANDS)
-                .timeoutOptions(TimeoutOptions.enabled(b.timeout))
-                .socketOptions(SocketOptions.builder().connectTimeout(b.timeout).build())
-                .build());
+        RedisURI uri = RedisClients.uri(b.url);
+        this.client = RedisClients.client(uri, b.timeout, null);
         // Invalidations may have been missed while a connection was down: the near cache starts again.
         client.addListener(new RedisConnectionStateListener() {
             @Override
@@ -137,9 +128,8 @@ public final class RedisCache<V> implements AutoCloseable, ComponentHealth.Check
                             }
                         })
                         .build();
-        String where = uri.getHost() + ":" + uri.getPort();
-        this.monitor =
-                new RedisMonitor("redis-cache-" + b.name, client, where, false, b.pingInterval, false, b.registry);
+        this.monitor = new RedisMonitor(
+                "redis-cache-" + b.name, client, RedisClients.where(uri), false, b.pingInterval, false, b.registry);
         if (b.registry != null) {
             meters(b.registry);
         }
@@ -191,7 +181,7 @@ public final class RedisCache<V> implements AutoCloseable, ComponentHealth.Check
                 return;
             }
             if (connection == null) {
-                backoff = connect() ? Duration.ofMillis(500) : min(backoff.multipliedBy(2), Duration.ofSeconds(30));
+                backoff = connect() ? Duration.ofMillis(500) : RedisClients.longer(backoff);
             } else if (monitor.up()) {
                 try {
                     size();
@@ -200,10 +190,6 @@ public final class RedisCache<V> implements AutoCloseable, ComponentHealth.Check
                 }
             }
         }
-    }
-
-    private static Duration min(Duration a, Duration b) {
-        return a.compareTo(b) <= 0 ? a : b;
     }
 
     private void invalidated(String message) {
@@ -552,15 +538,14 @@ public final class RedisCache<V> implements AutoCloseable, ComponentHealth.Check
 
         /** The Redis ({@code redis://host:port}); required. */
         public Builder<V> url(String url) {
-            RedisJournal.builder().url(url); // the journal's checks and messages
+            RedisClients.uri(url);
             this.url = url;
             return this;
         }
 
         /** The key prefix (default {@code keel-cache}): keys are {@code {prefix}:cache:<name>:...}. */
         public Builder<V> prefix(String prefix) {
-            RedisJournal.builder().prefix(prefix);
-            this.prefix = prefix;
+            this.prefix = RedisClients.prefix(prefix);
             return this;
         }
 

@@ -18,7 +18,6 @@ import dev.keel.spi.OutcomeCodec;
 import dev.keel.spi.PauseKey;
 import dev.keel.spi.Pending;
 import dev.keel.spi.Tally;
-import io.lettuce.core.ClientOptions;
 import io.lettuce.core.KeyValue;
 import io.lettuce.core.Limit;
 import io.lettuce.core.Range;
@@ -29,9 +28,7 @@ import io.lettuce.core.RedisURI;
 import io.lettuce.core.ScanArgs;
 import io.lettuce.core.ScanCursor;
 import io.lettuce.core.ScriptOutputType;
-import io.lettuce.core.SocketOptions;
 import io.lettuce.core.StreamMessage;
-import io.lettuce.core.TimeoutOptions;
 import io.lettuce.core.api.StatefulRedisConnection;
 import io.lettuce.core.api.sync.RedisCommands;
 import io.lettuce.core.codec.ByteArrayCodec;
@@ -55,7 +52,6 @@ import java.util.OptionalLong;
 import java.util.UUID;
 import java.util.concurrent.CompletableFuture;
 import java.util.function.Supplier;
-import java.util.regex.Pattern;
 
 /**
  * Keel's journal on Redis: several instances of a service share it without a database. Everything lives under one
@@ -91,8 +87,6 @@ public final class RedisJournal implements Journal, ComponentHealth.Check {
     /** What {@code meta} holds as the format of the keys under a prefix. */
     static final String FORMAT = "keel-redis/1";
 
-    private static final Pattern PREFIX = Pattern.compile("[A-Za-z0-9._:-]{1,64}");
-
     private final Builder config;
     private final OutcomeCodec codec;
     private final EnvelopeCodec envelopes;
@@ -119,7 +113,7 @@ public final class RedisJournal implements Journal, ComponentHealth.Check {
         this.codec = new OutcomeCodec(b.objectMapper != null ? b.objectMapper : PayloadCodec.defaultMapper());
         this.envelopes = codec.envelopes();
         this.prefix = "{" + b.prefix + "}:";
-        this.where = b.uri.getHost() + ":" + b.uri.getPort();
+        this.where = RedisClients.where(b.uri);
     }
 
     /** A builder; {@link Builder#url} is required. */
@@ -146,19 +140,8 @@ public final class RedisJournal implements Journal, ComponentHealth.Check {
                     .commandLatencyRecorder(
                             new MicrometerCommandLatencyRecorder(config.registry, MicrometerOptions.create()))
                     .build();
-            client = RedisClient.create(resources, config.uri);
-        } else {
-            client = RedisClient.create(config.uri);
         }
-        client.setOptions(ClientOptions.builder()
-                // While the connection is down, commands fail at once instead of queueing for an unknown time.
-                .disconnectedBehavior(ClientOptions.DisconnectedBehavior.REJECT_COMMANDS)
-                .timeoutOptions(TimeoutOptions.enabled(config.timeout))
-                .socketOptions(SocketOptions.builder()
-                        .connectTimeout(config.timeout)
-                        .keepAlive(true)
-                        .build())
-                .build());
+        client = RedisClients.client(config.uri, config.timeout, resources);
         try {
             connection = client.connect(RedisCodec.of(StringCodec.UTF8, ByteArrayCodec.INSTANCE));
         } catch (RedisException e) {
@@ -200,7 +183,7 @@ public final class RedisJournal implements Journal, ComponentHealth.Check {
                 : config.timeout.dividedBy(2);
         appender = new Appender(
                 appends.sync(),
-                new Scripts(appends.sync()),
+                scripts.on(appends.sync()),
                 prefix,
                 where,
                 config.waitReplicas,
@@ -682,14 +665,7 @@ public final class RedisJournal implements Journal, ComponentHealth.Check {
          * @throws IllegalArgumentException when it is not such a URL
          */
         public Builder url(String url) {
-            Objects.requireNonNull(url, "url");
-            try {
-                this.uri = RedisURI.create(url);
-            } catch (RuntimeException e) {
-                throw new IllegalArgumentException(
-                        "'" + url + "' is not a Redis URL (redis://host:port or rediss://host:port): " + e.getMessage(),
-                        e);
-            }
+            this.uri = RedisClients.uri(url);
             return this;
         }
 
@@ -698,11 +674,7 @@ public final class RedisJournal implements Journal, ComponentHealth.Check {
          * {@code {prefix}:...}, one hash slot, so several journals share a server under several prefixes.
          */
         public Builder prefix(String prefix) {
-            if (prefix == null || !PREFIX.matcher(prefix).matches()) {
-                throw new IllegalArgumentException(
-                        "a Redis key prefix is 1 to 64 letters, digits or . _ : - but was '" + prefix + "'");
-            }
-            this.prefix = prefix;
+            this.prefix = RedisClients.prefix(prefix);
             return this;
         }
 
@@ -752,7 +724,6 @@ public final class RedisJournal implements Journal, ComponentHealth.Check {
             if (uri == null) {
                 throw new IllegalStateException("a Redis journal needs a URL: builder().url(\"redis://host:6379\")");
             }
-            uri.setTimeout(timeout);
             return new RedisJournal(this);
         }
     }

@@ -33,7 +33,6 @@ import org.slf4j.LoggerFactory;
  */
 final class RedisMonitor implements ComponentHealth.Check, AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(RedisMonitor.class);
-    private static final Duration MAX_BACKOFF = Duration.ofSeconds(30);
 
     /** What the last round measured. */
     private record State(boolean up, long pingMicros, String lastError, Instant since) {}
@@ -156,7 +155,7 @@ final class RedisMonitor implements ComponentHealth.Check, AutoCloseable {
                 if (connection != null && !connection.isOpen()) {
                     connection = null;
                 }
-                backoff = backoff.multipliedBy(2).compareTo(MAX_BACKOFF) > 0 ? MAX_BACKOFF : backoff.multipliedBy(2);
+                backoff = RedisClients.longer(backoff);
             }
             try {
                 Thread.sleep(state.get().up ? interval : backoff);

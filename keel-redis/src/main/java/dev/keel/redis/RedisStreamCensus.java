@@ -1,13 +1,10 @@
 package dev.keel.redis;
 
 import dev.keel.ComponentHealth;
-import io.lettuce.core.ClientOptions;
 import io.lettuce.core.Range;
 import io.lettuce.core.RedisClient;
 import io.lettuce.core.RedisException;
 import io.lettuce.core.RedisURI;
-import io.lettuce.core.SocketOptions;
-import io.lettuce.core.TimeoutOptions;
 import io.lettuce.core.api.StatefulRedisConnection;
 import io.lettuce.core.codec.StringCodec;
 import io.micrometer.core.instrument.MeterRegistry;
@@ -71,24 +68,10 @@ public final class RedisStreamCensus implements AutoCloseable, ComponentHealth.C
     private RedisStreamCensus(String url, String prefix, Duration ttl, MeterRegistry registry) {
         this.base = "{" + prefix + "}:streams:";
         this.ttl = ttl;
-        RedisURI uri = RedisURI.create(url);
-        uri.setTimeout(Duration.ofSeconds(1));
-        this.client = RedisClient.create(uri);
-        client.setOptions(ClientOptions.builder()
-                .disconnectedBehavior(ClientOptions.DisconnectedBehavior.REJECT_COMMANDS)
-                .timeoutOptions(TimeoutOptions.enabled(Duration.ofSeconds(1)))
-                .socketOptions(SocketOptions.builder()
-                        .connectTimeout(Duration.ofSeconds(1))
-                        .build())
-                .build());
+        RedisURI uri = RedisClients.uri(url);
+        this.client = RedisClients.client(uri, Duration.ofSeconds(1), null);
         this.monitor = new RedisMonitor(
-                "redis-streams",
-                client,
-                uri.getHost() + ":" + uri.getPort(),
-                false,
-                Duration.ofSeconds(5),
-                false,
-                registry);
+                "redis-streams", client, RedisClients.where(uri), false, Duration.ofSeconds(5), false, registry);
     }
 
     /**
@@ -98,7 +81,8 @@ public final class RedisStreamCensus implements AutoCloseable, ComponentHealth.C
      * @throws IllegalArgumentException for a bad URL or prefix, or a time to live under a second
      */
     public static RedisStreamCensus connect(String url, String prefix, Duration ttl, MeterRegistry registry) {
-        RedisJournal.builder().url(url).prefix(prefix);
+        RedisClients.uri(url);
+        RedisClients.prefix(prefix);
         if (ttl == null || ttl.compareTo(Duration.ofSeconds(1)) < 0) {
             throw new IllegalArgumentException("the census's time to live must be at least 1 s but was " + ttl);
         }

@@ -64,6 +64,17 @@ final class Scripts {
         }
     }
 
+    private Scripts(RedisCommands<String, byte[]> redis, Scripts loaded) {
+        this.redis = redis;
+        source.putAll(loaded.source);
+        digests.putAll(loaded.digests);
+    }
+
+    /** The same scripts, run on another connection to the same server (which holds them already). */
+    Scripts on(RedisCommands<String, byte[]> other) {
+        return new Scripts(other, this);
+    }
+
     /** Runs a script with these arguments; the prefix is the caller's first argument where the script wants one. */
     <T> T run(Script script, ScriptOutputType type, byte[]... args) {
         try {

@@ -21,8 +21,6 @@ import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
-import java.util.regex.Matcher;
-import java.util.regex.Pattern;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -38,7 +36,6 @@ import org.junit.jupiter.api.io.TempDir;
  */
 abstract class ServeCrashScenario {
     private static final ObjectMapper JSON = new ObjectMapper();
-    private static final Pattern LISTENING = Pattern.compile("listening on http://127\\.0\\.0\\.1:(\\d+)");
     private static final int KEYS = 12;
 
     @TempDir
@@ -119,25 +116,7 @@ abstract class ServeCrashScenario {
         pb.environment().put("KEEL_LANES", "6");
         Process process = pb.start();
         processes.add(process);
-        int[] port = {0};
-        await().atMost(Duration.ofSeconds(90)).until(() -> {
-            assertThat(process.isAlive()).as(() -> read(out)).isTrue();
-            Matcher m = LISTENING.matcher(read(out));
-            if (m.find()) {
-                port[0] = Integer.parseInt(m.group(1));
-                return true;
-            }
-            return false;
-        });
-        return port[0];
-    }
-
-    private static String read(Path file) {
-        try {
-            return Files.exists(file) ? Files.readString(file) : "";
-        } catch (Exception e) {
-            return "";
-        }
+        return ServeOutput.awaitPort(process, out, Duration.ofSeconds(90));
     }
 
     private int post(int port, String key, int seq) throws Exception {

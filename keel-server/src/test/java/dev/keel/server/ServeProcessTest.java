@@ -17,8 +17,6 @@ import java.util.List;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicInteger;
-import java.util.regex.Matcher;
-import java.util.regex.Pattern;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -30,7 +28,6 @@ import org.junit.jupiter.api.io.TempDir;
  */
 class ServeProcessTest {
     private static final ObjectMapper JSON = new ObjectMapper();
-    private static final Pattern LISTENING = Pattern.compile("listening on http://127\\.0\\.0\\.1:(\\d+)");
 
     @TempDir
     Path dir;
@@ -85,25 +82,7 @@ class ServeProcessTest {
                 .redirectErrorStream(true)
                 .redirectOutput(out.toFile())
                 .start();
-        int[] port = {0};
-        await().atMost(Duration.ofSeconds(60)).until(() -> {
-            assertThat(process.isAlive()).as(() -> read(out)).isTrue();
-            Matcher m = LISTENING.matcher(read(out));
-            if (m.find()) {
-                port[0] = Integer.parseInt(m.group(1));
-                return true;
-            }
-            return false;
-        });
-        return port[0];
-    }
-
-    private static String read(Path file) {
-        try {
-            return Files.exists(file) ? Files.readString(file) : "";
-        } catch (Exception e) {
-            return "";
-        }
+        return ServeOutput.awaitPort(process, out, Duration.ofSeconds(60));
     }
 
     private HttpResponse<String> post(int port, String contentType, String body) throws Exception {
@@ -138,7 +117,9 @@ class ServeProcessTest {
         }
         process.destroy(); // SIGTERM
         assertThat(process.waitFor(60, java.util.concurrent.TimeUnit.SECONDS)).isTrue();
-        assertThat(process.exitValue()).as(read(dir.resolve("first.out"))).isZero();
+        assertThat(process.exitValue())
+                .as(ServeOutput.read(dir.resolve("first.out")))
+                .isZero();
 
         serve("second.out");
         await().atMost(Duration.ofSeconds(60)).until(() -> received.containsAll(accepted));

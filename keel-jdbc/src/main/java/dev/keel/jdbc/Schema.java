@@ -16,14 +16,21 @@ import org.flywaydb.core.api.FlywayException;
  * asking for another is refused.
  */
 final class Schema {
+    /** Where the migrations are, on the class path. */
+    static final String LOCATION = "db/keel";
+    /** Flyway's record of the migrations applied to a journal. */
+    static final String HISTORY_TABLE = "keel_schema_history";
+
+    private static final java.util.regex.Pattern MIGRATION = java.util.regex.Pattern.compile("V(\\d+)__[^/]*\\.sql");
+
     private Schema() {}
 
     static void migrate(HikariDataSource ds, Dialect dialect) {
         try {
             Flyway.configure()
                     .dataSource(ds)
-                    .locations("classpath:db/keel")
-                    .table("keel_schema_history")
+                    .locations("classpath:" + LOCATION)
+                    .table(HISTORY_TABLE)
                     .placeholders(Map.of(
                             "blob",
                             dialect.blobType(),
@@ -93,5 +100,43 @@ final class Schema {
         } catch (SQLException e) {
             throw Database.failure(dialect, "prepare the lanes", e);
         }
+    }
+
+    /**
+     * The highest schema version among the migrations this Keel carries (read from the class path, a directory or
+     * a jar): a journal whose history goes past it was written by a newer Keel.
+     */
+    static int latestVersion() {
+        java.net.URL dir = Schema.class.getClassLoader().getResource(LOCATION);
+        if (dir == null) {
+            throw new JournalException("Keel's schema migrations (" + LOCATION + ") are not on the class path");
+        }
+        java.util.List<String> names = new java.util.ArrayList<>();
+        try {
+            if (dir.getProtocol().equals("jar")) {
+                java.net.JarURLConnection connection = (java.net.JarURLConnection) dir.openConnection();
+                connection.setUseCaches(false);
+                try (java.util.jar.JarFile jar = connection.getJarFile()) {
+                    jar.stream()
+                            .map(java.util.jar.JarEntry::getName)
+                            .filter(n -> n.startsWith(LOCATION + "/"))
+                            .map(n -> n.substring(LOCATION.length() + 1))
+                            .forEach(names::add);
+                }
+            } else {
+                try (java.util.stream.Stream<java.nio.file.Path> files =
+                        java.nio.file.Files.list(java.nio.file.Path.of(dir.toURI()))) {
+                    files.map(f -> f.getFileName().toString()).forEach(names::add);
+                }
+            }
+        } catch (java.io.IOException | java.net.URISyntaxException | RuntimeException e) {
+            throw new JournalException("cannot list Keel's schema migrations at " + dir + ": " + e.getMessage(), e);
+        }
+        return names.stream()
+                .map(MIGRATION::matcher)
+                .filter(java.util.regex.Matcher::matches)
+                .mapToInt(m -> Integer.parseInt(m.group(1)))
+                .max()
+                .orElseThrow(() -> new JournalException("no schema migrations found at " + dir));
     }
 }

@@ -16,6 +16,8 @@ import picocli.CommandLine.Command;
             TailCommand.class,
             DlqCommand.class,
             DemoCommand.class,
+            BackupCommand.class,
+            RestoreCommand.class,
             CommandLine.HelpCommand.class
         })
 public final class KeelCommand implements Runnable {

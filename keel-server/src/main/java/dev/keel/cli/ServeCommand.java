@@ -9,7 +9,6 @@ import dev.keel.redis.RedisSettings;
 import dev.keel.server.AccessToken;
 import dev.keel.server.KeelServer;
 import dev.keel.spi.Journal;
-import io.micrometer.prometheusmetrics.PrometheusConfig;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import java.io.PrintWriter;
 import java.time.Duration;
@@ -134,7 +133,7 @@ final class ServeCommand implements Callable<Integer> {
         Duration drain = StoreSettings.parseDuration(
                 drainTimeout != null ? drainTimeout : file.drainTimeout() != null ? file.drainTimeout() : "30s");
         List<AccessToken> tokens = file.tokens();
-        PrometheusMeterRegistry prometheus = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
+        PrometheusMeterRegistry prometheus = ServeMeters.registry();
         RedisSettings redis = env.containsKey("KEEL_REDIS_URL") || onRedis
                 ? RedisSettings.fromEnvironment(env, StoreSettings::parseDuration)
                 : null;

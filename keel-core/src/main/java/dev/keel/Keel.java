@@ -1,6 +1,7 @@
 package dev.keel;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.keel.internal.health.RuntimeHealth;
 import dev.keel.internal.intake.Intake;
 import dev.keel.internal.lanes.DeliveryScope;
 import dev.keel.internal.lanes.LaneContext;
@@ -37,6 +38,7 @@ import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
+import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
 import java.util.Set;
@@ -104,6 +106,7 @@ public final class Keel implements AutoCloseable {
     private final LeaseKeeper leases;
     private final Watchdog watchdog;
     private final DeadLetters deadLetters;
+    private final RuntimeHealth health;
     private final Context runtime;
     private final String instanceId = "keel-" + EventIds.next();
     private final List<IntConsumer> appendWatches = new CopyOnWriteArrayList<>();
@@ -170,6 +173,12 @@ public final class Keel implements AutoCloseable {
         this.runtime = new Context(shared(b.random), codec, b.batchSize);
         this.deadLetters =
                 new DeadLetters(journal, clock, b.maxReplays, maintenance::recountAll, subscriptions::get, this::holds);
+        this.health = new RuntimeHealth(
+                logAccess::ping,
+                this::deadLettersBySubscription,
+                b.deadLetterCapacity,
+                b.healthChecks,
+                System::nanoTime);
         MeterRegistry registry = telemetry.registry();
         Gauge.builder(KeelMeter.SUBSCRIPTIONS.meterName(), subscriptions, SubscriptionTable::size)
                 .description(KeelMeter.SUBSCRIPTIONS.description())
@@ -820,6 +829,25 @@ public final class Keel implements AutoCloseable {
     }
 
     /**
+     * The runtime's health: the journal (one cheap read, timed), the dead letters against their capacity (degraded
+     * over half of it, critical at it; see {@link Builder#deadLetterCapacity}), and the components registered with
+     * {@link Builder#healthCheck}. Its status is the worst of theirs. Safe from any thread; a health endpoint calls it.
+     */
+    public ComponentHealth health() {
+        return health.check();
+    }
+
+    private Map<String, Long> deadLettersBySubscription() {
+        Map<String, Long> out = new java.util.HashMap<>();
+        for (SubscriptionRuntime s : subscriptions.all()) {
+            if (!s.subscription().ephemeral()) {
+                out.put(s.name(), s.deadLetterCount());
+            }
+        }
+        return out;
+    }
+
+    /**
      * A snapshot of the counters. A subscription's delivery counts are totals the journal keeps (they survive
      * restarts and {@link #replace}); emits and lags are this runtime's.
      */
@@ -1224,6 +1252,8 @@ public final class Keel implements AutoCloseable {
         public static final int DEFAULT_MAX_REPLAYS = 5;
         /** Default lane lease on a shared journal. */
         public static final Duration DEFAULT_LEASE_DURATION = Duration.ofSeconds(10);
+        /** The default dead-letter capacity of {@link #deadLetterCapacity}: 100,000. */
+        public static final long DEFAULT_DEAD_LETTER_CAPACITY = 100_000;
 
         private Journal journal;
         private AppendNotices appendNotices;
@@ -1243,6 +1273,8 @@ public final class Keel implements AutoCloseable {
         private Duration retention = Duration.ZERO;
         private Duration deadLetterRetention;
         private long alertThreshold = Long.MAX_VALUE;
+        private long deadLetterCapacity = DEFAULT_DEAD_LETTER_CAPACITY;
+        private final List<ComponentHealth.Check> healthChecks = new ArrayList<>();
         private Consumer<DeadLetterAlert> alertCallback;
         private int maxReplays = DEFAULT_MAX_REPLAYS;
         private Duration leaseDuration = DEFAULT_LEASE_DURATION;
@@ -1393,6 +1425,29 @@ public final class Keel implements AutoCloseable {
             }
             this.alertThreshold = threshold;
             this.alertCallback = Objects.requireNonNull(callback, "callback");
+            return this;
+        }
+
+        /**
+         * How many dead letters the operator means to hold at most, for {@link Keel#health()}: over half of it the
+         * runtime is degraded, at it critical (a server then answers {@code /health/ready} with 503). Nothing is
+         * refused or dropped at the capacity; it is an alarm. Default {@value #DEFAULT_DEAD_LETTER_CAPACITY}.
+         */
+        public Builder deadLetterCapacity(long value) {
+            if (value < 1) {
+                throw new IllegalArgumentException("deadLetterCapacity must be at least 1 but was " + value);
+            }
+            this.deadLetterCapacity = value;
+            return this;
+        }
+
+        /**
+         * A component {@link Keel#health()} shows beside the journal and the dead letters: a Redis cache, a relay,
+         * a dependency of the handlers. Its check is called on every health request, so it should answer from what
+         * the component last measured.
+         */
+        public Builder healthCheck(ComponentHealth.Check check) {
+            healthChecks.add(Objects.requireNonNull(check, "check"));
             return this;
         }
 

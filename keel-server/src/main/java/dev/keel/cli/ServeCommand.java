@@ -8,6 +8,7 @@ import dev.keel.redis.RedisJournal;
 import dev.keel.redis.RedisSettings;
 import dev.keel.server.AccessToken;
 import dev.keel.server.KeelServer;
+import dev.keel.server.Startup;
 import dev.keel.spi.Journal;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import java.io.PrintWriter;
@@ -42,7 +43,7 @@ import picocli.CommandLine.Spec;
             "  POST /v1/dead-letters/{id}/reprocess",
             "  POST /v1/dead-letters/reprocess    by criteria, with dryRun and limit",
             "  GET  /v1/stats                     counters, lag, circuits, streams",
-            "  GET  /health/live, /health/ready, /health/startup",
+            "  GET  /health, /health/live, /health/ready, /health/startup",
             "  GET  /metrics                      Prometheus",
             "  GET  /                             the dashboard",
             "",
@@ -61,7 +62,7 @@ import picocli.CommandLine.Spec;
             "  KEEL_KAFKA_CREATE_TOPICS, KEEL_KAFKA_CONFIG (docs/kafka.md),",
             "  KEEL_REDIS_URL, KEEL_REDIS_PREFIX, KEEL_REDIS_TIMEOUT,",
             "  KEEL_REDIS_WAIT_REPLICAS (docs/redis.md),",
-            "  KEEL_LANES, KEEL_RETENTION"
+            "  KEEL_LANES, KEEL_RETENTION, KEEL_DEAD_LETTER_CAPACITY, KEEL_START_TIMEOUT"
         })
 final class ServeCommand implements Callable<Integer> {
     @Spec
@@ -90,6 +91,9 @@ final class ServeCommand implements Callable<Integer> {
 
     /** How long {@code keel serve} keeps delivered events by default, so streams can resume into them. */
     static final Duration DEFAULT_RETENTION = Duration.ofMinutes(15);
+
+    /** How long an optional component (Redis beside another engine) may take to start before the server goes on. */
+    static final Duration OPTIONAL_START_TIMEOUT = Duration.ofSeconds(15);
 
     private final Map<String, String> environment;
     private final CountDownLatch stop = new CountDownLatch(1);
@@ -137,24 +141,43 @@ final class ServeCommand implements Callable<Integer> {
         RedisSettings redis = env.containsKey("KEEL_REDIS_URL") || onRedis
                 ? RedisSettings.fromEnvironment(env, StoreSettings::parseDuration)
                 : null;
-        Journal journal = onKafka
-                ? KafkaSettings.fromEnvironment(env).journal()
-                : onRedis ? redis.journal(prometheus) : settings.journal();
+        Duration startTimeout = startTimeout(env.getOrDefault("KEEL_START_TIMEOUT", "60s"));
+        long deadLetterCapacity = positive(env, "KEEL_DEAD_LETTER_CAPACITY", Keel.Builder.DEFAULT_DEAD_LETTER_CAPACITY);
+        // Components start in the order they need each other, each within its timeout (/health/startup shows how
+        // each went); Redis beside another engine is optional: without it, the server starts degraded and polls.
+        Startup startup = new Startup();
+        Journal journal = startup.required(
+                "journal",
+                startTimeout,
+                List.of(),
+                () -> onKafka
+                        ? KafkaSettings.fromEnvironment(env).journal()
+                        : onRedis ? redis.journal(prometheus) : settings.journal());
         // On another engine, a Redis beside it wakes every instance's streams and runners at each append.
-        RedisAppendNotices notices = redis != null && !onRedis ? redis.appendNotices(prometheus) : null;
+        RedisAppendNotices notices = redis != null && !onRedis
+                ? startup.optional(
+                                "redis-notices",
+                                OPTIONAL_START_TIMEOUT,
+                                List.of(),
+                                () -> redis.appendNotices(prometheus))
+                        .orElse(null)
+                : null;
         Keel.Builder runtime = Keel.builder().journal(journal);
         if (notices != null) {
             runtime.appendNotices(notices);
         }
-        Keel keel = runtime.lanes(settings.lanes())
+        Keel keel = startup.required("runtime", startTimeout, List.of("journal"), () -> runtime.lanes(settings.lanes())
                 // Streams resume from the journal: keep a window of events to resume into, unless told otherwise.
                 .retention(env.containsKey("KEEL_RETENTION") ? settings.retention() : DEFAULT_RETENTION)
+                .deadLetterCapacity(deadLetterCapacity)
                 .meterRegistry(prometheus)
-                .build();
+                .build());
         KeelServer server;
         KeelServer built = null;
         try {
             KeelServer.Builder builder = KeelServer.builder(keel)
+                    .startup(startup)
+                    .startTimeout(startTimeout)
                     .prometheus(prometheus)
                     .host(bind)
                     .port(listenPort)
@@ -168,7 +191,12 @@ final class ServeCommand implements Callable<Integer> {
             }
             if (redis != null) {
                 // Streams of every instance in /v1/stats; a dead instance's expire after 15 s.
-                builder.streamCensus(redis.streamCensus(prometheus), Duration.ofSeconds(5));
+                startup.optional(
+                                "stream-census",
+                                OPTIONAL_START_TIMEOUT,
+                                List.of(),
+                                () -> redis.streamCensus(prometheus))
+                        .ifPresent(census -> builder.streamCensus(census, Duration.ofSeconds(5)));
             }
             if (settings.store() != StoreSettings.Store.MEMORY && !onKafka && !onRedis) {
                 // Kept beside the journal's data, so subscriptions created over HTTP come back with it.
@@ -190,7 +218,7 @@ final class ServeCommand implements Callable<Integer> {
             // Built first, so its webhook subscriptions are registered when the runtime starts: pruning then
             // waits for their stored cursors, and nothing they have not delivered is pruned on a restart.
             built = builder.build();
-            keel.start();
+            startup.required("delivery", startTimeout, List.of("runtime", "webhook-subscriptions"), keel::start);
             server = built.start();
         } catch (RuntimeException e) {
             if (built != null) {
@@ -235,5 +263,36 @@ final class ServeCommand implements Callable<Integer> {
         }
         stop.await();
         return 0;
+    }
+
+    /** How long each component may take to start ({@code KEEL_START_TIMEOUT}). */
+    private static Duration startTimeout(String text) {
+        Duration d;
+        try {
+            d = StoreSettings.parseDuration(text);
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException("KEEL_START_TIMEOUT: " + e.getMessage(), e);
+        }
+        if (d.isNegative() || d.isZero()) {
+            throw new IllegalArgumentException("KEEL_START_TIMEOUT must be positive but was '" + text + "'");
+        }
+        return d;
+    }
+
+    /** A positive whole number from the environment, or the default when unset. */
+    private static long positive(Map<String, String> env, String name, long orElse) {
+        String v = env.get(name);
+        if (v == null || v.isBlank()) {
+            return orElse;
+        }
+        try {
+            long n = Long.parseLong(v.trim());
+            if (n > 0) {
+                return n;
+            }
+        } catch (NumberFormatException ignored) {
+            // answered below
+        }
+        throw new IllegalArgumentException(name + " must be a positive whole number but was '" + v + "'");
     }
 }

@@ -53,6 +53,8 @@ public final class KeelServer implements AutoCloseable {
     public static final int DEFAULT_PORT = 8080;
     /** The default largest request body: 1 MiB. */
     public static final int DEFAULT_MAX_BODY_BYTES = 1 << 20;
+    /** How long each of the server's components may take to start by default: 60 s. */
+    public static final Duration DEFAULT_START_TIMEOUT = Duration.ofSeconds(60);
     /** The default largest batch: 1,000 events. */
     public static final int DEFAULT_MAX_BATCH = 1_000;
 
@@ -71,6 +73,8 @@ public final class KeelServer implements AutoCloseable {
 
     private final Thread censusThread;
     private final Lifecycle lifecycle = new Lifecycle();
+    private final Startup startup;
+    private final Duration startTimeout;
     private final List<AutoCloseable> binders = new ArrayList<>();
     private final Javalin app;
 
@@ -118,8 +122,13 @@ public final class KeelServer implements AutoCloseable {
         List<WebhookSubscriptions.Definition> declared = new ArrayList<>();
         b.declared.forEach(d ->
                 declared.add(new WebhookSubscriptions.Definition(d.name(), d.tenant(), mapper.valueToTree(d.spec()))));
+        this.startup = b.startup != null ? b.startup : new Startup();
+        this.startTimeout = b.startTimeout;
         try {
-            webhooks.start(declared);
+            startup.required("webhook-subscriptions", startTimeout, List.of(), () -> {
+                webhooks.start(declared);
+                return null;
+            });
         } catch (RuntimeException e) {
             webhooks.close();
             throw e;
@@ -130,7 +139,8 @@ public final class KeelServer implements AutoCloseable {
         IngestRoutes ingest = new IngestRoutes(
                 keel, auth, lifecycle, bodies, new CloudEventReader(mapper), schemas, b.maxBatch, b.emitTimeout);
         StreamRoutes stream = new StreamRoutes(streams, auth, keel.lanes());
-        HealthRoutes health = new HealthRoutes(keel, lifecycle, bodies, b.stuckAfter, webhooks, b.healthChecks);
+        HealthRoutes health =
+                new HealthRoutes(keel, lifecycle, bodies, b.stuckAfter, webhooks, startup, b.healthChecks);
         StatsRoutes stats = new StatsRoutes(keel, auth, bodies, webhooks, ingest, streams, b.census, b.prometheus);
         this.census = b.census;
         this.censusThread = b.census == null
@@ -201,7 +211,7 @@ public final class KeelServer implements AutoCloseable {
 
     /** Starts listening; returns once the port is bound. */
     public KeelServer start() {
-        app.start();
+        startup.required("http", startTimeout, List.of("webhook-subscriptions"), () -> app.start());
         lifecycle.started(true);
         if (censusThread != null) {
             censusThread.start();
@@ -292,6 +302,8 @@ public final class KeelServer implements AutoCloseable {
         private Duration emitTimeout = Duration.ofSeconds(10);
         private Duration stuckAfter = Duration.ofMinutes(5);
         private final List<dev.keel.ComponentHealth.Check> healthChecks = new java.util.ArrayList<>();
+        private Startup startup;
+        private Duration startTimeout = DEFAULT_START_TIMEOUT;
         private dev.keel.redis.RedisStreamCensus census;
         private Duration censusInterval = Duration.ofSeconds(5);
         private List<AccessToken> tokens = List.of();
@@ -390,6 +402,25 @@ public final class KeelServer implements AutoCloseable {
          */
         public Builder healthCheck(dev.keel.ComponentHealth.Check check) {
             healthChecks.add(java.util.Objects.requireNonNull(check, "check"));
+            return this;
+        }
+
+        /**
+         * The record of the components started before the server (the journal, Redis), so that
+         * {@code /health/startup} shows them beside the server's own ({@code webhook-subscriptions}, {@code http}),
+         * and optional ones that started degraded show in {@code /health}. A new one by default.
+         */
+        public Builder startup(Startup value) {
+            this.startup = Objects.requireNonNull(value, "startup");
+            return this;
+        }
+
+        /** How long each of the server's own components may take to start; 60 s by default. */
+        public Builder startTimeout(Duration value) {
+            if (value == null || value.isNegative() || value.isZero()) {
+                throw new IllegalArgumentException("startTimeout must be positive but was " + value);
+            }
+            this.startTimeout = value;
             return this;
         }
 

@@ -4,6 +4,7 @@ import com.fasterxml.jackson.core.type.TypeReference;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.keel.ComponentHealth;
 import dev.keel.Keel;
 import dev.keel.Middleware;
 import dev.keel.Subscription;
@@ -370,6 +371,45 @@ final class WebhookSubscriptions implements SubscriptionNames, AutoCloseable {
     synchronized Optional<WebhookSubscription> get(String tenant, String name) {
         Running r = running.get(new Key(tenant, name));
         return r == null ? Optional.empty() : Optional.of(r.subscription());
+    }
+
+    /**
+     * The webhooks as a health component, one per subscription: healthy while its circuit is closed, degraded while
+     * it is open (the receiver keeps failing; deliveries wait, nothing is dead-lettered meanwhile) or half-open
+     * (trial deliveries are under way). A receiver down never makes the server critical: ingest goes on.
+     */
+    synchronized ComponentHealth health() {
+        List<ComponentHealth> parts = new ArrayList<>();
+        for (Running r : running.values()) {
+            WebhookSubscription s = r.subscription();
+            CircuitBreaker.State state = r.breaker().getState();
+            CircuitBreaker.Metrics m = r.breaker().getMetrics();
+            Map<String, Object> details = new LinkedHashMap<>();
+            details.put("circuit", state.name().toLowerCase(java.util.Locale.ROOT));
+            details.put("failureRatePercent", Math.max(0, m.getFailureRate()));
+            details.put("failedCalls", m.getNumberOfFailedCalls());
+            String name = s.tenant() == null ? s.name() : s.tenant() + "/" + s.name();
+            parts.add(
+                    switch (state) {
+                        case OPEN, FORCED_OPEN ->
+                            new ComponentHealth(
+                                    name,
+                                    ComponentHealth.Status.DEGRADED,
+                                    "its circuit is open: the receiver failed " + Math.round(m.getFailureRate())
+                                            + "% of recent deliveries; they wait and are tried again when the circuit"
+                                            + " lets a trial through (see its errors in GET /v1/stats)",
+                                    details);
+                        case HALF_OPEN ->
+                            new ComponentHealth(
+                                    name,
+                                    ComponentHealth.Status.DEGRADED,
+                                    "its circuit is half-open: trial deliveries are deciding whether the receiver is"
+                                            + " back",
+                                    details);
+                        default -> ComponentHealth.healthy(name, details);
+                    });
+        }
+        return ComponentHealth.of("webhooks", Map.of("subscriptions", parts.size()), parts);
     }
 
     /** The state of the subscription's circuit: closed, open or half_open. */

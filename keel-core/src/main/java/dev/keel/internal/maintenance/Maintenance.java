@@ -32,6 +32,11 @@ public final class Maintenance {
     private static final Duration INTERVAL = Duration.ofMillis(10);
     private static final Duration PURGE_EVERY = Duration.ofSeconds(1);
     private static final Duration ORDERS_EVERY = Duration.ofMillis(250);
+    /**
+     * Dead letters are counted again when this instance adds or removes one; other instances sharing the journal
+     * change them too, so every subscription's are counted again this often (for health and the gauges).
+     */
+    private static final Duration RECOUNT_EVERY = Duration.ofSeconds(30);
     /** A reprocess order a worker has not carried out this long after it was handed over is handed over again. */
     private static final Duration ORDER_RESEND = Duration.ofSeconds(5);
 
@@ -64,6 +69,7 @@ public final class Maintenance {
     // ---- owned by whoever holds `running` ----
     private long lastPrune = System.nanoTime() - Duration.ofDays(1).toNanos();
     private long lastPurge = lastPrune;
+    private long lastRecount = lastPrune;
     private long lastOrders = lastPrune;
     private final Map<String, Long> handedOver = new HashMap<>();
 
@@ -155,6 +161,10 @@ public final class Maintenance {
                 if (journal.purgeDeadLetters(now.minus(settings.deadLetterRetention())) > 0) {
                     recountAll();
                 }
+            }
+            if (nowNanos - lastRecount >= RECOUNT_EVERY.toNanos()) {
+                lastRecount = nowNanos;
+                recountAll();
             }
             if (nowNanos - lastOrders >= ORDERS_EVERY.toNanos()) {
                 lastOrders = nowNanos;

@@ -29,9 +29,9 @@ import picocli.CommandLine.Spec;
         description = "Copy the SQLite journal, consistently, while keel serve runs on it.",
         footer = {
             "",
-            "The copy holds every event, cursor, retry and dead letter as of one commit, and the webhook",
-            "subscriptions kept in the journal. The server is not paused. PostgreSQL: pg_dump -Fc; Kafka and",
-            "Redis: see docs/backup-and-recovery.md."
+            "The copy holds every event, cursor, retry and dead letter as of one commit,",
+            "and the webhook subscriptions kept in the journal. The server is not paused.",
+            "PostgreSQL: pg_dump -Fc. Kafka, Redis: see docs/backup-and-recovery.md."
         })
 final class BackupCommand implements Callable<Integer> {
     @Spec

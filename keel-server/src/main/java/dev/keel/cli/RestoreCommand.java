@@ -40,9 +40,10 @@ import picocli.CommandLine.Spec;
         description = "Put a backup from keel backup in place as the journal of a data directory (server stopped).",
         footer = {
             "",
-            "Stop keel serve first (SIGTERM drains). A journal already there is refused unless --force, which",
-            "moves it aside as keel.db.replaced-<time>. Start keel serve on the directory afterwards: it migrates an",
-            "older schema; deliveries resume from the backup's cursors (events after them are delivered again)."
+            "Stop keel serve first (SIGTERM drains it). A journal already there is refused",
+            "unless --force, which moves it aside as keel.db.replaced-<time>. Then start",
+            "keel serve on the directory: it migrates an older schema, and deliveries",
+            "resume from the backup's cursors (events after them are delivered again)."
         })
 final class RestoreCommand implements Callable<Integer> {
     private static final DateTimeFormatter STAMP =

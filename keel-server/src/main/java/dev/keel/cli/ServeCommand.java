@@ -62,6 +62,8 @@ import picocli.CommandLine.Spec;
             "  KEEL_KAFKA_CREATE_TOPICS, KEEL_KAFKA_CONFIG (docs/kafka.md),",
             "  KEEL_REDIS_URL, KEEL_REDIS_PREFIX, KEEL_REDIS_TIMEOUT,",
             "  KEEL_REDIS_WAIT_REPLICAS (docs/redis.md),",
+            "  KEEL_OTLP_ENDPOINT, KEEL_OTLP_SERVICE_NAME,",
+            "  KEEL_LOG_FORMAT (docs/deployment.md),",
             "  KEEL_LANES, KEEL_RETENTION, KEEL_DEAD_LETTER_CAPACITY, KEEL_START_TIMEOUT"
         })
 final class ServeCommand implements Callable<Integer> {
@@ -137,6 +139,9 @@ final class ServeCommand implements Callable<Integer> {
         Duration drain = StoreSettings.parseDuration(
                 drainTimeout != null ? drainTimeout : file.drainTimeout() != null ? file.drainTimeout() : "30s");
         List<AccessToken> tokens = file.tokens();
+        // Checked before anything opens: a bad KEEL_OTLP_ENDPOINT is a configuration error (exit code 2).
+        LogFormat.check(env);
+        OtlpTracing tracing = OtlpTracing.fromEnvironment(env).orElse(null);
         PrometheusMeterRegistry prometheus = ServeMeters.registry();
         RedisSettings redis = env.containsKey("KEEL_REDIS_URL") || onRedis
                 ? RedisSettings.fromEnvironment(env, StoreSettings::parseDuration)
@@ -163,6 +168,9 @@ final class ServeCommand implements Callable<Integer> {
                         .orElse(null)
                 : null;
         Keel.Builder runtime = Keel.builder().journal(journal);
+        if (tracing != null) {
+            runtime.openTelemetry(tracing.openTelemetry());
+        }
         if (notices != null) {
             runtime.appendNotices(notices);
         }
@@ -226,6 +234,9 @@ final class ServeCommand implements Callable<Integer> {
             } else {
                 keel.close(Duration.ZERO);
             }
+            if (tracing != null) {
+                tracing.close();
+            }
             throw e;
         }
         out.printf(
@@ -236,6 +247,9 @@ final class ServeCommand implements Callable<Integer> {
         out.printf("  dashboard: http://%s:%d/%n", bind, server.port());
         out.printf("  POST /v1/events   PUT /v1/subscriptions/{name}   GET /v1/stream   GET /v1/stats /health/ready"
                 + " /metrics%n");
+        if (tracing != null) {
+            out.printf("  spans to %s (OTLP/HTTP)%n", tracing.endpoint());
+        }
         if (tokens.isEmpty()) {
             out.println("  OPEN DEVELOPMENT MODE: no auth tokens are configured (auth.tokens in --config); the"
                     + " server stays on loopback and anyone on this machine may emit events");
@@ -249,6 +263,9 @@ final class ServeCommand implements Callable<Integer> {
                         () -> {
                             try {
                                 server.close();
+                                if (tracing != null) {
+                                    tracing.close(); // after the drain, so the last deliveries' spans are sent
+                                }
                             } finally {
                                 stop.countDown();
                             }

@@ -171,6 +171,9 @@ public final class KeelServer implements AutoCloseable {
             requests.setDaemon(true);
             config.jetty.threadPool = requests;
             config.startup.showJavalinBanner = false;
+            // Jetty compresses answers (ResponseCompression), so Javalin does not; Bodies reads gzip requests.
+            config.http.compressionStrategy = io.javalin.compression.CompressionStrategy.NONE;
+            config.jetty.modifyServletContextHandler(context -> context.insertHandler(ResponseCompression.handler()));
             // Bodies are read by the handlers, which answer an oversized one with a problem of their own.
             config.http.maxRequestSize = Long.MAX_VALUE;
             ingest.register(config.routes);

@@ -59,6 +59,11 @@ final class SseClient implements AutoCloseable {
         return response.statusCode();
     }
 
+    /** A response header, or null when absent. */
+    String header(String name) {
+        return response.headers().firstValue(name).orElse(null);
+    }
+
     String contentType() {
         return response.headers().firstValue("Content-Type").orElse("");
     }

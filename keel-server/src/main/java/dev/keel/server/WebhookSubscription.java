@@ -30,6 +30,9 @@ import java.util.regex.Pattern;
  * @param types the event type patterns it receives
  * @param url where events are posted
  * @param secret the signing secret, {@code whsec_} followed by base64
+ * @param previousSecret the secret it replaced, still signing deliveries until {@code previousSecretExpiresAt}
+ *     (both sign each delivery meanwhile, so a receiver can move to the new one without missing any); null for none
+ * @param previousSecretExpiresAt when the previous secret stops signing; null when there is none
  * @param retry attempts and backoff
  * @param timeout how long one request may take
  * @param ordering the ordering mode
@@ -46,6 +49,8 @@ public record WebhookSubscription(
         List<String> types,
         URI url,
         String secret,
+        String previousSecret,
+        Instant previousSecretExpiresAt,
         RetryPolicy retry,
         Duration timeout,
         OrderingMode ordering,
@@ -72,6 +77,8 @@ public record WebhookSubscription(
 
     private static final Set<String> FIELDS =
             Set.of("types", "webhook", "retry", "timeout", "ordering", "rateLimit", "circuitBreaker");
+    private static final List<String> WEBHOOK_FIELDS =
+            List.of("url", "secret", "previousSecret", "previousSecretExpiresAt");
     private static final SecureRandom RANDOM = new SecureRandom();
 
     public WebhookSubscription {
@@ -79,6 +86,10 @@ public record WebhookSubscription(
         types = List.copyOf(types);
         Objects.requireNonNull(url, "url");
         Objects.requireNonNull(secret, "secret");
+        if ((previousSecret == null) != (previousSecretExpiresAt == null)) {
+            throw new IllegalArgumentException(
+                    "a previous secret needs the time it expires, and that time a previous secret");
+        }
         Objects.requireNonNull(retry, "retry");
         Objects.requireNonNull(timeout, "timeout");
         Objects.requireNonNull(ordering, "ordering");
@@ -143,7 +154,11 @@ public record WebhookSubscription(
         m.put("types", types);
         Map<String, Object> webhook = new LinkedHashMap<>();
         webhook.put("url", url.toString());
-        webhook.put("secret", withSecret ? secret : secret.substring(0, Math.min(10, secret.length())) + "…");
+        webhook.put("secret", withSecret ? secret : redacted(secret));
+        if (previousSecret != null) {
+            webhook.put("previousSecret", withSecret ? previousSecret : redacted(previousSecret));
+            webhook.put("previousSecretExpiresAt", previousSecretExpiresAt.toString());
+        }
         m.put("webhook", webhook);
         m.put(
                 "retry",
@@ -170,6 +185,40 @@ public record WebhookSubscription(
                         "openFor",
                         breaker.openFor().toString()));
         return m;
+    }
+
+    /** A secret as shown after its creation: its first characters only. */
+    static String redacted(String secret) {
+        return secret.substring(0, Math.min(10, secret.length())) + "…";
+    }
+
+    /** Whether the previous secret still signs deliveries at this time. */
+    boolean previousSecretValidAt(Instant at) {
+        return previousSecret != null && at.isBefore(previousSecretExpiresAt);
+    }
+
+    /**
+     * This subscription with a new secret, the current one kept as the previous one until {@code expiresAt} (a
+     * previous secret it had is dropped: only two sign at once).
+     */
+    WebhookSubscription rotated(String newSecret, Instant expiresAt) {
+        WebhookSigner.key(newSecret); // checks it
+        return new WebhookSubscription(
+                name,
+                tenant,
+                types,
+                url,
+                newSecret,
+                secret,
+                expiresAt,
+                retry,
+                timeout,
+                ordering,
+                rateLimit,
+                breaker,
+                deliveryName,
+                createdAt,
+                declared);
     }
 
     /**
@@ -210,17 +259,47 @@ public record WebhookSubscription(
         }
         for (Iterator<String> it = webhook.fieldNames(); it.hasNext(); ) {
             String field = it.next();
-            if (!field.equals("url") && !field.equals("secret")) {
+            if (!WEBHOOK_FIELDS.contains(field)) {
                 throw new IllegalArgumentException(
-                        "unknown field 'webhook." + field + "'; the fields are url and secret");
+                        "unknown field 'webhook." + field + "'; the fields are " + String.join(", ", WEBHOOK_FIELDS));
             }
         }
         URI url = url(text(webhook, "url", "webhook.url", true));
         String secret = text(webhook, "secret", "webhook.secret", false);
+        String previousSecret = text(webhook, "previousSecret", "webhook.previousSecret", false);
+        String expiresText = text(webhook, "previousSecretExpiresAt", "webhook.previousSecretExpiresAt", false);
+        Instant previousExpires = null;
         if (secret == null) {
+            if (previousSecret != null || expiresText != null) {
+                throw new IllegalArgumentException("'webhook.previousSecret' goes with a new 'webhook.secret'; to"
+                        + " rotate to a generated secret, POST /v1/subscriptions/{name}/rotate-secret");
+            }
             secret = previous != null ? previous.secret() : newSecret();
+            if (previous != null) { // the secrets stay as they are
+                previousSecret = previous.previousSecret();
+                previousExpires = previous.previousSecretExpiresAt();
+            }
         } else {
             WebhookSigner.key(secret); // checks it
+            if ((previousSecret == null) != (expiresText == null)) {
+                throw new IllegalArgumentException("'webhook.previousSecret' and 'webhook.previousSecretExpiresAt'"
+                        + " go together: the secret being replaced, and when it stops signing (an RFC 3339 time such"
+                        + " as 2030-01-01T00:00:00Z)");
+            }
+            if (previousSecret != null) {
+                try {
+                    WebhookSigner.key(previousSecret);
+                } catch (IllegalArgumentException e) {
+                    throw new IllegalArgumentException(
+                            e.getMessage().replace("'webhook.secret'", "'webhook.previousSecret'"), e);
+                }
+                try {
+                    previousExpires = Instant.parse(expiresText);
+                } catch (java.time.format.DateTimeParseException e) {
+                    throw new IllegalArgumentException("'webhook.previousSecretExpiresAt' must be an RFC 3339 time in"
+                            + " UTC such as 2030-01-01T00:00:00Z, but was '" + expiresText + "'");
+                }
+            }
         }
         RetryPolicy retry = retry(body.get("retry"));
         Duration timeout = duration(body, "timeout", "timeout", DEFAULT_TIMEOUT);
@@ -245,6 +324,8 @@ public record WebhookSubscription(
                 types,
                 url,
                 secret,
+                previousSecret,
+                previousExpires,
                 retry,
                 timeout,
                 ordering,

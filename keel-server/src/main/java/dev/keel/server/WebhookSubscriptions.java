@@ -456,6 +456,8 @@ final class WebhookSubscriptions implements SubscriptionNames, AutoCloseable {
                         next.types(),
                         next.url(),
                         next.secret(),
+                        next.previousSecret(),
+                        next.previousSecretExpiresAt(),
                         next.retry(),
                         next.timeout(),
                         next.ordering(),
@@ -469,6 +471,35 @@ final class WebhookSubscriptions implements SubscriptionNames, AutoCloseable {
             long revision = store.save(key.stored(), document(next));
             apply(key, next, revision);
             return new Put(next, old == null);
+        }
+    }
+
+    /**
+     * Rotates a subscription's signing secret, for every instance: the new secret signs from now on, and the current
+     * one too until {@code overlap} has passed, so receivers can move to the new one without missing a delivery.
+     *
+     * @param newSecret the new secret; null to generate one
+     * @return the rotated subscription, empty when there is none of this name
+     * @throws IllegalArgumentException when the new secret is not valid
+     * @throws IllegalStateException when the subscription is declared in the configuration
+     */
+    Optional<WebhookSubscription> rotateSecret(String tenant, String name, String newSecret, Duration overlap) {
+        Key key = new Key(tenant, name);
+        synchronized (lockFor(key)) {
+            Running old = runningOf(key);
+            if (old == null) {
+                return Optional.empty();
+            }
+            if (old.subscription().declared()) {
+                throw new IllegalStateException(declaredMessage(name));
+            }
+            WebhookSubscription next = old.subscription()
+                    .rotated(
+                            newSecret != null ? newSecret : WebhookSubscription.newSecret(),
+                            clock.instant().plus(overlap));
+            long revision = store.save(key.stored(), document(next));
+            apply(key, next, revision);
+            return Optional.of(next);
         }
     }
 

@@ -56,7 +56,7 @@ final class WebhookTarget implements Handler<Object> {
         this.allowPrivate = allowPrivate;
         this.url = s.url();
         this.timeout = s.timeout();
-        this.signer = new WebhookSigner(s.secret());
+        this.signer = WebhookSigner.of(s);
         this.client = client;
         this.mapper = mapper;
         this.clock = clock;

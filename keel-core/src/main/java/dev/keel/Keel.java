@@ -904,6 +904,47 @@ public final class Keel implements AutoCloseable {
     }
 
     /**
+     * The deliveries running now, longest-running first, with how long each has run and its deadline: for operators
+     * (the server lists them at {@code GET /v1/deliveries}). A delivery that just began or ended may be missed or
+     * shown once more.
+     */
+    public List<RunningDelivery> runningDeliveries() {
+        long now = watchdog.coarseNanos();
+        List<RunningDelivery> out = new ArrayList<>();
+        for (SubscriptionRuntime s : subscriptions.all()) {
+            for (LaneWorker w : s.workers()) {
+                RunningDelivery r = w.running(now, lanes);
+                if (r != null) {
+                    out.add(r);
+                }
+            }
+        }
+        out.sort(Comparator.comparing(RunningDelivery::running).reversed());
+        return out;
+    }
+
+    /**
+     * Cancels the delivery of an event to a subscription while it runs: the handler is interrupted, and the attempt
+     * fails with a {@link DeliveryCancelledException}, so the event is retried by the subscription's retry policy
+     * (a handler that ignores interrupts runs on until it returns; with a timeout, it is taken over at twice it).
+     *
+     * @return whether that delivery was running
+     * @throws SubscriptionException when no such subscription is registered
+     */
+    public boolean cancel(String subscription, String eventId) {
+        SubscriptionRuntime s = subscriptions.get(subscription);
+        if (s == null) {
+            throw new SubscriptionException("no subscription '" + subscription + "' is registered");
+        }
+        for (LaneWorker w : s.workers()) {
+            if (w.cancel(eventId)) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /**
      * A lane whose delivery has run too long.
      *
      * @param subscription the subscription

@@ -21,6 +21,13 @@ public enum KeelMeter {
     DEAD_LETTERS("keel.dead.letters", "dead letters held for the subscription"),
     /** Counter: attempts that reached 80% of their timeout. Tags: subscription. */
     TIMEOUT_WARNINGS("keel.delivery.timeout.warnings", "attempts that reached 80% of their timeout"),
+    /** Counter: attempts interrupted at their timeout (and its grace). Tags: subscription. */
+    TIMEOUTS("keel.delivery.timeouts", "attempts interrupted at their timeout and grace"),
+    /** Counter: attempts that ran past their timeout and finished within its grace. Tags: subscription. */
+    GRACE_RECOVERIES(
+            "keel.delivery.grace.recoveries", "attempts that ran past their timeout and finished within its grace"),
+    /** Counter: attempts an operator cancelled while they ran. Tags: subscription. */
+    CANCELLATIONS("keel.delivery.cancellations", "attempts an operator cancelled while they ran"),
     /** Gauge: circuit state, 0 closed, 1 open, 2 half-open, 3 other. Tags: subscription, breaker. */
     CIRCUIT_STATE("keel.circuit.state", "circuit breaker state: 0 closed, 1 open, 2 half-open, 3 other"),
     /** Gauge: subscriptions registered. */

@@ -81,6 +81,7 @@ public record Subscription(
         private RetryPolicy retry = RetryPolicy.DEFAULT;
         private final List<DeliveryPolicy.TypeRetry> overrides = new ArrayList<>();
         private Duration timeout = DeliveryPolicy.DEFAULT_TIMEOUT;
+        private Duration timeoutGrace = Duration.ZERO;
         private boolean ephemeral;
         private String tenant;
 
@@ -131,6 +132,15 @@ public record Subscription(
             return this;
         }
 
+        /**
+         * How long past its timeout a handler is left to finish before it is interrupted: one that finishes within
+         * the grace succeeds, and is counted as a grace recovery; zero (the default) interrupts at the timeout.
+         */
+        public Builder timeoutGrace(Duration value) {
+            this.timeoutGrace = value;
+            return this;
+        }
+
         /** Marks the subscription as living only in this process. */
         public Builder ephemeral(boolean value) {
             this.ephemeral = value;
@@ -150,7 +160,7 @@ public record Subscription(
                     payloadType,
                     handler,
                     middleware,
-                    new DeliveryPolicy(ordering, retry, overrides, timeout),
+                    new DeliveryPolicy(ordering, retry, overrides, timeout, timeoutGrace),
                     ephemeral,
                     tenant);
         }

@@ -44,6 +44,12 @@ final class PostgresDialect implements Dialect {
         return "CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT)";
     }
 
+    /**
+     * The socket timeout given to the driver when the URL names none: a statement waits at most this long for the
+     * database to answer (the longest statement Keel runs, a migration or a prune, takes far less).
+     */
+    static final java.time.Duration DEFAULT_SOCKET_TIMEOUT = java.time.Duration.ofSeconds(30);
+
     @Override
     public String skipLocked() {
         return " FOR UPDATE SKIP LOCKED";
@@ -54,6 +60,11 @@ final class PostgresDialect implements Dialect {
         config.setJdbcUrl(url);
         // A batch of inserts goes to the server as multi-row statements: one round trip per 128 rows, not one each.
         config.addDataSourceProperty("reWriteBatchedInserts", "true");
+        // Without a socket timeout, a statement on a connection the network silently dropped waits as long as TCP
+        // does (a quarter of an hour on Linux): emits would hang instead of failing. The URL's own value wins.
+        if (!url.contains("socketTimeout=")) {
+            config.addDataSourceProperty("socketTimeout", Long.toString(DEFAULT_SOCKET_TIMEOUT.toSeconds()));
+        }
         if (user != null) {
             config.setUsername(user);
         }

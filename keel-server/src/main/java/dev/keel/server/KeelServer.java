@@ -148,6 +148,7 @@ public final class KeelServer implements AutoCloseable {
                 : Thread.ofVirtual().name("keel-stream-census").unstarted(() -> reportStreams(b.censusInterval));
         DeadLetterRoutes deadLetters = new DeadLetterRoutes(keel, auth, bodies, webhooks);
         SubscriptionRoutes subscriptions = new SubscriptionRoutes(webhooks, auth, bodies);
+        DeliveryRoutes deliveries = new DeliveryRoutes(keel, auth, bodies, webhooks);
         this.app = Javalin.create(config -> {
             config.jetty.host = host;
             config.jetty.port = b.port;
@@ -182,6 +183,7 @@ public final class KeelServer implements AutoCloseable {
             stats.register(config.routes);
             deadLetters.register(config.routes);
             subscriptions.register(config.routes);
+            deliveries.register(config.routes);
             config.routes.exception(Exception.class, problems::handle);
             // Paths outside the API: Javalin answers those without reaching the exception handlers.
             config.routes.error(404, "*", ctx -> {

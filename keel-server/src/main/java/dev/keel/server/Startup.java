@@ -96,10 +96,16 @@ public final class Startup {
      * @param timeout how long its start may take
      * @param dependsOn components started before it that it needs
      * @param start what starts it (blocking); its result is returned
-     * @throws StartupFailedException when it fails, does not start in time, or a dependency did not start
+     * @throws StartupFailedException when it does not start in time or a dependency did not start
+     * @throws RuntimeException what its start threw, as it threw it (a configuration error, the journal's)
      */
     public <T> T required(String name, Duration timeout, List<String> dependsOn, Callable<T> start) {
         Outcome<T> o = run(name, false, timeout, dependsOn, start);
+        if (o.failure != null
+                && o.cause instanceof RuntimeException e
+                && !(o.cause instanceof StartupFailedException)) {
+            throw e; // its own words (a configuration error, the journal's): callers tell them apart by type
+        }
         if (o.failure != null) {
             throw new StartupFailedException("keel did not start: the component '" + name + "' " + o.failure, o.cause);
         }

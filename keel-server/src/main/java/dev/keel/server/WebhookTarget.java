@@ -41,6 +41,9 @@ final class WebhookTarget implements Handler<Object> {
     static final Duration MAX_RETRY_AFTER = Duration.ofDays(1);
 
     private static final int SNIPPET_BYTES = 300;
+    /** The header carrying when the attempt's time is up (RFC 3339, UTC), so the receiver can budget its work. */
+    static final String DEADLINE_HEADER = "keel-deadline";
+
     /** How long a receiver may take to send its body after its headers. */
     private static final Duration BODY_GRACE = Duration.ofSeconds(2);
 
@@ -78,15 +81,22 @@ final class WebhookTarget implements Handler<Object> {
         byte[] body = mapper.writeValueAsBytes(CloudEventJson.structured(delivery.event()));
         String id = messageId(delivery.event().source(), delivery.event().id());
         long timestamp = clock.instant().getEpochSecond();
-        HttpRequest request = HttpRequest.newBuilder(url)
+        HttpRequest.Builder builder = HttpRequest.newBuilder(url)
                 .timeout(timeout)
                 .header("Content-Type", CloudEventReader.STRUCTURED)
                 .header("User-Agent", "keel-webhooks")
                 .header("webhook-id", id)
                 .header("webhook-timestamp", Long.toString(timestamp))
-                .header("webhook-signature", signer.sign(id, timestamp, body))
-                .POST(HttpRequest.BodyPublishers.ofByteArray(body))
-                .build();
+                .header("webhook-signature", signer.sign(id, timestamp, body));
+        // The receiver's own calls can bound themselves by what is left: the request's timeout, or the attempt's
+        // deadline when that comes first.
+        java.time.Instant deadline = clock.instant().plus(timeout);
+        if (delivery.deadline() != null && delivery.deadline().isBefore(deadline)) {
+            deadline = delivery.deadline();
+        }
+        builder.header(DEADLINE_HEADER, deadline.toString());
+        HttpRequest request =
+                builder.POST(HttpRequest.BodyPublishers.ofByteArray(body)).build();
         HttpResponse<String> response = send(request);
         int status = response.statusCode();
         String snippet = response.body();

@@ -51,6 +51,17 @@ class StartupTest {
     }
 
     @Test
+    void shouldPassOnWhatARequiredComponentThrewAsItThrewIt() {
+        assertThatThrownBy(() -> startup.required("webhook-subscriptions", Duration.ofSeconds(5), List.of(), () -> {
+                    throw new IllegalArgumentException("subscription 'billing': the url is not absolute");
+                }))
+                .isExactlyInstanceOf(IllegalArgumentException.class)
+                .hasMessage("subscription 'billing': the url is not absolute");
+        assertThat(startup.steps().get(0).state()).isEqualTo(State.FAILED);
+        assertThat(startup.steps().get(0).reason()).contains("the url is not absolute");
+    }
+
+    @Test
     void shouldStartWithoutAnOptionalComponentThatFailsAndSayWhyInHealth() {
         var notices = startup.optional("redis-notices", Duration.ofSeconds(5), List.of(), () -> {
             throw new IllegalStateException("connection refused: 127.0.0.1:1");

@@ -10,8 +10,10 @@ import dev.keel.internal.telemetry.Telemetry;
 import io.opentelemetry.api.trace.Span;
 import io.opentelemetry.api.trace.StatusCode;
 import io.opentelemetry.context.Scope;
+import java.time.Instant;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicReference;
 
 /**
  * Makes one delivery attempt: converts the data to the handler's type, runs the middleware chain and the
@@ -23,12 +25,21 @@ final class Deliverer {
     private final PayloadCodec codec;
     private final Telemetry telemetry;
     private final Class<?> payloadType;
+    private final java.time.Clock clock;
+    /** The timeout in milliseconds, -1 for none: each delivery's deadline is its start plus it. */
+    private final long timeoutMillis;
+    /** The worker's view of the delivery running now, for operators' lists. */
+    private final AtomicReference<Delivery<?>> showing;
 
-    Deliverer(SubscriptionRuntime sub, LaneContext ctx) {
+    Deliverer(SubscriptionRuntime sub, LaneContext ctx, AtomicReference<Delivery<?>> showing) {
         this.sub = sub;
         this.codec = ctx.codec();
         this.telemetry = ctx.telemetry();
         this.payloadType = sub.subscription.payloadType();
+        this.clock = ctx.clock();
+        java.time.Duration timeout = sub.subscription.policy().timeout();
+        this.timeoutMillis = timeout == null ? -1 : timeout.toMillis();
+        this.showing = showing;
     }
 
     /**
@@ -50,7 +61,16 @@ final class Deliverer {
         } catch (PermanentFailureException e) {
             return new Outcome.Failure(e);
         }
-        Delivery<?> delivery = new Delivery<>(sub.name, converted, attempt, errors, lane, sequence, replays);
+        Delivery<?> delivery = new Delivery<>(
+                sub.name,
+                converted,
+                attempt,
+                errors,
+                lane,
+                sequence,
+                replays,
+                timeoutMillis < 0 ? null : Instant.ofEpochMilli(clock.millis() + timeoutMillis));
+        showing.lazySet(delivery); // a plain store: operators' lists may see it a little late
         Span span = telemetry.startConsumer(sub.name, event, attempt);
         Scope traceScope = span == null ? null : span.makeCurrent();
         Delivery<?> outer = slot[0];
@@ -70,6 +90,7 @@ final class Deliverer {
         } catch (Throwable e) {
             outcome = new Outcome.Failure(e);
         } finally {
+            showing.lazySet(null);
             slot[0] = outer;
             if (span != null) {
                 traceScope.close();

@@ -3,9 +3,11 @@ package dev.keel.internal.lanes;
 import dev.keel.AttemptError;
 import dev.keel.DeadLetter;
 import dev.keel.Delivery;
+import dev.keel.DeliveryCancelledException;
 import dev.keel.DeliveryTimeoutException;
 import dev.keel.Event;
 import dev.keel.EventIds;
+import dev.keel.RunningDelivery;
 import dev.keel.internal.telemetry.Telemetry;
 import dev.keel.spi.Commit;
 import dev.keel.spi.LeaseLostException;
@@ -18,6 +20,7 @@ import java.util.Optional;
 import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.concurrent.locks.LockSupport;
 import java.util.concurrent.locks.ReentrantLock;
@@ -85,6 +88,9 @@ public final class LaneWorker {
     private final String name;
     private final Duration timeout;
     private final long timeoutNanos;
+    /** How long past the timeout the handler is left to finish before it is interrupted. */
+    private final long graceNanos;
+
     private final boolean ephemeral;
     private final long commitIntervalNanos;
     private final Deliverer deliverer;
@@ -106,6 +112,10 @@ public final class LaneWorker {
     private final ReentrantLock sealing = new ReentrantLock();
     /** The delivery without a timeout running now, and the interrupt protocol that goes with it. */
     private final DeliveryGate gate = new DeliveryGate();
+    /** The delivery running now, for operators' lists: written (release) by the delivering thread only. */
+    private final AtomicReference<Delivery<?>> showing = new AtomicReference<>();
+    /** The sequence of the delivery an operator cancelled, -1 for none: set by any thread, cleared by the runner. */
+    private final AtomicLong cancelledSeq = new AtomicLong(-1);
 
     // ---- for other threads ----
     private volatile long publishedCursor;
@@ -157,9 +167,10 @@ public final class LaneWorker {
         this.name = sub.name;
         this.timeout = sub.subscription.policy().timeout();
         this.timeoutNanos = timeout == null ? 0 : timeout.toNanos();
+        this.graceNanos = sub.subscription.policy().timeoutGrace().toNanos();
         this.ephemeral = sub.subscription.ephemeral();
         this.commitIntervalNanos = ctx.log().commitInterval().toNanos();
-        this.deliverer = new Deliverer(sub, ctx);
+        this.deliverer = new Deliverer(sub, ctx, showing);
         this.telemetry = ctx.telemetry();
         LaneLedger ledger = new LaneLedger(
                 name,
@@ -490,7 +501,8 @@ public final class LaneWorker {
                         f.forPass(h);
                         baton.setRelease(f); // stays there for the rest of the pass
                     }
-                    f.begin(event, ctx.coarseNanos()); // from here until won back, the state is not this thread's
+                    long began = ctx.coarseNanos();
+                    f.begin(event, began); // from here until won back, the state is not this thread's
                     Throwable thrown = null;
                     o = null;
                     try {
@@ -513,8 +525,12 @@ public final class LaneWorker {
                     if (thrown != null) {
                         o = new Outcome.Failure(thrown);
                     }
-                    if (finish == InFlight.Finish.INTERRUPTED) {
+                    if (cancelled(seq)) {
+                        o = cancelledOutcome(event);
+                    } else if (finish == InFlight.Finish.INTERRUPTED) {
                         o = timedOut(o, event);
+                    } else if (graceNanos > 0 && ctx.coarseNanos() - began >= timeoutNanos) {
+                        sub.graceRecoveries.increment(); // past its timeout, within its grace: its outcome stands
                     }
                 } else {
                     gate.enter(ctx.coarseNanos());
@@ -531,6 +547,9 @@ public final class LaneWorker {
                         o = new Outcome.Failure(e);
                     } finally {
                         gate.leave();
+                    }
+                    if (cancelled(seq)) {
+                        o = cancelledOutcome(event);
                     }
                 }
                 LaneLedger.Verdict v = l.record(o);
@@ -626,6 +645,24 @@ public final class LaneWorker {
             h.vmErrors = 1;
         }
         return h.vmErrors >= VM_ERRORS_BEFORE_ATTEMPT;
+    }
+
+    /**
+     * Whether an operator cancelled the delivery of this sequence; clears any cancellation, so one that came too
+     * late (its delivery had ended) does not reach the next.
+     */
+    private boolean cancelled(long seq) {
+        long c = cancelledSeq.get();
+        if (c == -1) {
+            return false;
+        }
+        cancelledSeq.compareAndSet(c, -1);
+        return c == seq;
+    }
+
+    private Outcome cancelledOutcome(Event<?> event) {
+        sub.cancellations.increment();
+        return new Outcome.Failure(new DeliveryCancelledException(name, event.id()));
     }
 
     private Outcome timedOut(Outcome o, Event<?> event) {
@@ -968,10 +1005,11 @@ public final class LaneWorker {
                     "subscription '{}' lane {}: a delivery has used 80% of its {} ms timeout",
                     name, lane, timeout.toMillis());
         }
-        if (elapsed >= timeoutNanos && state == InFlight.RUNNING && f.interrupt(seen)) {
+        if (elapsed >= timeoutNanos + graceNanos && state == InFlight.RUNNING && f.interrupt(seen)) {
+            sub.timeouts.increment();
             return; // the take-over, if it comes to one, is for a later tick
         }
-        if (elapsed >= 2 * timeoutNanos
+        if (elapsed >= 2 * timeoutNanos + graceNanos
                 && state == InFlight.INTERRUPTED
                 && ctx.running()
                 && !retired
@@ -1077,6 +1115,44 @@ public final class LaneWorker {
             return f.interrupt() || f.delivering();
         }
         return gate.interrupt();
+    }
+
+    /**
+     * The delivery running now, for operators; null when none is. {@code nowCoarse} is the runtime's coarse clock.
+     */
+    public RunningDelivery running(long nowCoarse, int lanes) {
+        Delivery<?> d = showing.get();
+        if (d == null) {
+            return null;
+        }
+        Event<?> e = d.event();
+        return new RunningDelivery(
+                name,
+                lane % lanes,
+                e.id(),
+                e.type(),
+                e.partitionKey(),
+                d.attempt(),
+                Duration.ofNanos(deliveringFor(nowCoarse)),
+                d.deadline());
+    }
+
+    /**
+     * Cancels the delivery of the event if it runs now: its handler is interrupted (through the same protocol as a
+     * timeout, so the interrupt lands on that delivery only) and the attempt fails with a
+     * {@link DeliveryCancelledException}. Returns whether it was running.
+     */
+    public boolean cancel(String eventId) {
+        Delivery<?> d = showing.get();
+        if (d == null || !d.event().id().equals(eventId)) {
+            return false;
+        }
+        cancelledSeq.set(d.sequence());
+        if (showing.get() != d) {
+            cancelledSeq.compareAndSet(d.sequence(), -1); // it ended meanwhile
+            return false;
+        }
+        return interruptDelivery();
     }
 
     /** The runner thread, if one runs. */

@@ -44,6 +44,9 @@ public final class SubscriptionRuntime {
     private final LaneContext context;
     private final List<Meter> meters = new CopyOnWriteArrayList<>();
     private final Counter timeoutWarnings;
+    final Counter timeouts;
+    final Counter graceRecoveries;
+    final Counter cancellations;
     private final ConcurrentHashMap<String, TypeMeters> typeMeters = new ConcurrentHashMap<>();
 
     /** The meters of one event type: a counter per outcome and the handler timer. */
@@ -72,6 +75,10 @@ public final class SubscriptionRuntime {
         var registry = context.telemetry().registry();
         this.timeoutWarnings = context.telemetry().timeoutWarnings(name);
         meters.add(timeoutWarnings);
+        this.timeouts = context.telemetry().subscriptionCounter(KeelMeter.TIMEOUTS, name);
+        this.graceRecoveries = context.telemetry().subscriptionCounter(KeelMeter.GRACE_RECOVERIES, name);
+        this.cancellations = context.telemetry().subscriptionCounter(KeelMeter.CANCELLATIONS, name);
+        meters.addAll(List.of(timeouts, graceRecoveries, cancellations));
         for (LaneWorker w : workers) {
             meters.add(Gauge.builder(KeelMeter.LANE_LAG.meterName(), w, LaneWorker::lag)
                     .description(KeelMeter.LANE_LAG.description())

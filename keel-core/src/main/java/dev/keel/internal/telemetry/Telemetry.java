@@ -110,6 +110,14 @@ public final class Telemetry {
                 .register(registry);
     }
 
+    /** A per-subscription counter of the given meter (timeouts, grace recoveries, cancellations). */
+    public Counter subscriptionCounter(KeelMeter meter, String subscription) {
+        return Counter.builder(meter.meterName())
+                .description(meter.description())
+                .tag("subscription", subscription)
+                .register(registry);
+    }
+
     /** A producer span for an emit, child of the current context; null when tracing is off. */
     public Span startProducer(String type) {
         if (tracer == null) {

@@ -174,7 +174,10 @@ public final class KeelServer implements AutoCloseable {
             config.startup.showJavalinBanner = false;
             // Jetty compresses answers (ResponseCompression), so Javalin does not; Bodies reads gzip requests.
             config.http.compressionStrategy = io.javalin.compression.CompressionStrategy.NONE;
-            config.jetty.modifyServletContextHandler(context -> context.insertHandler(ResponseCompression.handler()));
+            config.jetty.modifyServletContextHandler(context -> {
+                context.insertHandler(ResponseCompression.handler());
+                context.insertHandler(new SecurityHeaders());
+            });
             // Bodies are read by the handlers, which answer an oversized one with a problem of their own.
             config.http.maxRequestSize = Long.MAX_VALUE;
             ingest.register(config.routes);

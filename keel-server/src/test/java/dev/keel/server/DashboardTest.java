@@ -214,4 +214,16 @@ class DashboardTest {
         new WebDriverWait(browser, WAIT)
                 .until(d -> d.findElement(By.id("dead-letters")).getText().equals("0"));
     }
+
+    @Test
+    void shouldRunItsOwnScriptAndStyleUnderItsContentSecurityPolicy() {
+        browser.get("http://127.0.0.1:" + server.port() + "/");
+        browser.executeScript("sessionStorage.clear()");
+        browser.navigate().refresh();
+
+        // The script ran (it asks for a token on this server) and the style applied: the policy let both through.
+        visible("signin");
+        Object background = browser.executeScript("return getComputedStyle(document.body).backgroundColor");
+        assertThat(background).isEqualTo("rgb(248, 249, 251)");
+    }
 }

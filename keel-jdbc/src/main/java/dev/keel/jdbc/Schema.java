@@ -26,6 +26,7 @@ final class Schema {
     private Schema() {}
 
     static void migrate(HikariDataSource ds, Dialect dialect) {
+        refuseNewer(ds, dialect);
         try {
             Flyway.configure()
                     .dataSource(ds)
@@ -51,6 +52,29 @@ final class Schema {
                         e);
             }
             throw new JournalException("cannot prepare the journal schema in " + dialect.name() + ": " + message, e);
+        }
+    }
+
+    /**
+     * Refuses a journal a newer Keel has migrated: Flyway would skip the migrations it does not know, and this Keel
+     * would then read tables whose shape it does not know. Nothing is changed.
+     */
+    private static void refuseNewer(HikariDataSource ds, Dialect dialect) {
+        int stored;
+        try (Connection c = ds.getConnection();
+                PreparedStatement s = c.prepareStatement("SELECT MAX(CAST(version AS INTEGER)) FROM " + HISTORY_TABLE
+                        + " WHERE success = " + (dialect.singleWriter() ? "1" : "TRUE"));
+                ResultSet r = s.executeQuery()) {
+            stored = r.next() ? r.getInt(1) : 0;
+        } catch (SQLException e) {
+            return; // no history yet (a new journal, or tables that are not Keel's: the migration says which)
+        }
+        int known = latestVersion();
+        if (stored > known) {
+            throw new JournalException(dialect.name() + "'s journal schema is at version " + stored
+                    + ", newer than this Keel knows (" + known + "): a newer Keel upgraded it, and Keel left it"
+                    + " untouched. Run that newer version, or restore the backup taken before the upgrade"
+                    + " (docs/backup-and-recovery.md)");
         }
     }
 

@@ -64,6 +64,7 @@ import picocli.CommandLine.Spec;
             "  KEEL_REDIS_WAIT_REPLICAS (docs/redis.md),",
             "  KEEL_OTLP_ENDPOINT, KEEL_OTLP_SERVICE_NAME,",
             "  KEEL_LOG_FORMAT (docs/deployment.md),",
+            "  KEEL_TLS_CERT, KEEL_TLS_KEY or KEEL_TLS_KEYSTORE, KEEL_TLS_KEYSTORE_PASSWORD (docs/security.md),",
             "  KEEL_LANES, KEEL_RETENTION, KEEL_DEAD_LETTER_CAPACITY, KEEL_START_TIMEOUT"
         })
 final class ServeCommand implements Callable<Integer> {
@@ -191,6 +192,7 @@ final class ServeCommand implements Callable<Integer> {
                     .port(listenPort)
                     .drainTimeout(drain)
                     .tokens(tokens);
+            dev.keel.server.ServerTls.fromEnvironment(env).ifPresent(builder::tls); // KEEL_TLS_* (docs/security.md)
             if (journal instanceof RedisJournal r) {
                 builder.healthCheck(r);
             }
@@ -240,11 +242,12 @@ final class ServeCommand implements Callable<Integer> {
             throw e;
         }
         out.printf(
-                "keel serve: listening on http://%s:%d (journal: %s)%n",
+                "keel serve: listening on %s://%s:%d (journal: %s)%n",
+                server.tls() ? "https" : "http",
                 bind,
                 server.port(),
                 onKafka || onRedis ? engine : settings.store().name().toLowerCase(java.util.Locale.ROOT));
-        out.printf("  dashboard: http://%s:%d/%n", bind, server.port());
+        out.printf("  dashboard: %s://%s:%d/%n", server.tls() ? "https" : "http", bind, server.port());
         out.printf("  POST /v1/events   PUT /v1/subscriptions/{name}   GET /v1/stream   GET /v1/stats /health/ready"
                 + " /metrics%n");
         if (tracing != null) {

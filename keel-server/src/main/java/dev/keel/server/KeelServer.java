@@ -77,6 +77,8 @@ public final class KeelServer implements AutoCloseable {
     private final Duration startTimeout;
     private final List<AutoCloseable> binders = new ArrayList<>();
     private final Javalin app;
+    /** Null without TLS. */
+    private volatile ServerTls.Listener tlsListener;
 
     private KeelServer(Builder b) {
         this.keel = b.keel;
@@ -154,7 +156,13 @@ public final class KeelServer implements AutoCloseable {
             config.jetty.port = b.port;
             config.jetty.modifyServer(server -> server.setErrorHandler(new ProblemErrorHandler()));
             config.jetty.addConnector((server, http) -> {
-                ServerConnector connector = new ServerConnector(server, new HttpConnectionFactory(http));
+                ServerConnector connector;
+                if (b.tls != null) {
+                    tlsListener = b.tls.listen(server, http);
+                    connector = tlsListener.connector();
+                } else {
+                    connector = new ServerConnector(server, new HttpConnectionFactory(http));
+                }
                 connector.setHost(host);
                 connector.setPort(b.port);
                 // Thousands of event streams may connect at once (after a restart, say): a short accept queue
@@ -251,6 +259,11 @@ public final class KeelServer implements AutoCloseable {
         return host;
     }
 
+    /** Whether the server speaks HTTPS. */
+    public boolean tls() {
+        return tlsListener != null;
+    }
+
     /** Whether requests need a token (false in open development mode). */
     public boolean requiresTokens() {
         return !auth.open();
@@ -277,6 +290,9 @@ public final class KeelServer implements AutoCloseable {
             try {
                 app.stop();
             } finally {
+                if (tlsListener != null) {
+                    tlsListener.close();
+                }
                 webhooks.close();
                 for (AutoCloseable c : binders) {
                     try {
@@ -304,6 +320,7 @@ public final class KeelServer implements AutoCloseable {
         private PrometheusMeterRegistry prometheus;
         private String host = "127.0.0.1";
         private int port = DEFAULT_PORT;
+        private ServerTls tls;
         private int maxBodyBytes = DEFAULT_MAX_BODY_BYTES;
         private int maxBatch = DEFAULT_MAX_BATCH;
         private Duration drainTimeout = Duration.ofSeconds(30);
@@ -346,6 +363,12 @@ public final class KeelServer implements AutoCloseable {
                 throw new IllegalArgumentException("port must be between 0 and 65535 but was " + value);
             }
             this.port = value;
+            return this;
+        }
+
+        /** Serves HTTPS with this certificate (reloaded when its files change) instead of plain HTTP. */
+        public Builder tls(ServerTls value) {
+            this.tls = Objects.requireNonNull(value, "tls");
             return this;
         }
 

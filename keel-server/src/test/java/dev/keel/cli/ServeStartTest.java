@@ -38,4 +38,21 @@ class ServeStartTest {
         assertThat(refused(Map.of("KEEL_STORE", "memory", "KEEL_START_TIMEOUT", "0s")))
                 .contains("KEEL_START_TIMEOUT must be positive but was '0s'");
     }
+
+    @Test
+    void shouldNameATlsKeyFileThatIsNotAKey(@org.junit.jupiter.api.io.TempDir java.nio.file.Path dir) throws Exception {
+        java.nio.file.Path notAKey = java.nio.file.Files.writeString(dir.resolve("key.pem"), "hello");
+
+        assertThat(refused(Map.of(
+                        "KEEL_STORE",
+                        "memory",
+                        "KEEL_TLS_CERT",
+                        notAKey.toString(),
+                        "KEEL_TLS_KEY",
+                        notAKey.toString())))
+                .contains("KEEL_TLS_CERT")
+                .contains("is not a PEM certificate chain");
+        assertThat(refused(Map.of("KEEL_STORE", "memory", "KEEL_TLS_KEY", notAKey.toString())))
+                .contains("KEEL_TLS_CERT");
+    }
 }

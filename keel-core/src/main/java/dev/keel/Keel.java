@@ -1304,6 +1304,7 @@ public final class Keel implements AutoCloseable {
         private MeterRegistry meterRegistry = new CompositeMeterRegistry();
         private OpenTelemetry openTelemetry;
         private ObjectMapper objectMapper;
+        private PayloadCompression payloadCompression;
         private String source = Event.DEFAULT_SOURCE;
         private int batchSize = 256;
         private long maxPayloadBytes = DEFAULT_MAX_PAYLOAD_BYTES;
@@ -1376,6 +1377,16 @@ public final class Keel implements AutoCloseable {
         /** The mapper used to convert event data to handler types and to measure payloads. */
         public Builder objectMapper(ObjectMapper value) {
             this.objectMapper = Objects.requireNonNull(value, "objectMapper");
+            return this;
+        }
+
+        /**
+         * Whether the journal compresses the data of the events it stores, and from what size: e.g. {@code
+         * PayloadCompression.lz4()} (LZ4 from 4 KiB). Default {@link PayloadCompression#NONE}. Records read back
+         * alike whatever the setting; see {@link PayloadCompression}.
+         */
+        public Builder payloadCompression(PayloadCompression value) {
+            this.payloadCompression = Objects.requireNonNull(value, "payloadCompression");
             return this;
         }
 
@@ -1540,6 +1551,9 @@ public final class Keel implements AutoCloseable {
          * @throws dev.keel.spi.JournalException when the journal cannot be opened
          */
         public Keel build() {
+            if (payloadCompression != null && journal != null) {
+                journal.compressPayloads(payloadCompression);
+            }
             return new Keel(this);
         }
     }

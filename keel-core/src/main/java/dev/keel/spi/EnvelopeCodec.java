@@ -8,8 +8,11 @@ import com.fasterxml.jackson.core.type.TypeReference;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.keel.AttemptError;
 import dev.keel.Event;
+import dev.keel.PayloadCompression;
+import dev.keel.internal.payload.PayloadFrame;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
+import java.nio.charset.StandardCharsets;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Base64;
@@ -23,6 +26,14 @@ import java.util.concurrent.ConcurrentHashMap;
  *
  * <p>Every engine that stores whole events as one value uses this format, so that a record reads back alike
  * whichever engine wrote it.
+ *
+ * <p><b>Compressed data.</b> With a {@link PayloadCompression} set ({@link #compressPayloads}), data of at least
+ * its threshold is stored compressed: the Keel extension attribute {@code dataencoding} names the algorithm
+ * ({@code lz4} or {@code zstd}) and {@code data_base64} holds a {@link PayloadFrame} (a version byte, what was
+ * compressed, the original length, the compressed block). An envelope without {@code dataencoding} (every record
+ * written before compression existed, and every small one) is read as before, so old and new records read back
+ * alike whatever the setting. A frame that cannot be read is an {@link UnreadablePayloadException} naming the
+ * event.
  */
 public final class EnvelopeCodec {
     private static final TypeReference<List<AttemptError>> ERRORS = new TypeReference<>() {};
@@ -32,10 +43,31 @@ public final class EnvelopeCodec {
 
     private final ObjectMapper mapper;
     private final ConcurrentHashMap<String, SerializedString> recurring = new ConcurrentHashMap<>();
+    private volatile PayloadCompression compression;
 
-    /** A codec writing data with the mapper. */
+    /** A codec writing data with the mapper, uncompressed. */
     public EnvelopeCodec(ObjectMapper mapper) {
+        this(mapper, PayloadCompression.NONE);
+    }
+
+    /** A codec writing data with the mapper, compressed as {@code compression} says. */
+    public EnvelopeCodec(ObjectMapper mapper, PayloadCompression compression) {
         this.mapper = mapper;
+        this.compression = java.util.Objects.requireNonNull(compression, "compression");
+    }
+
+    /**
+     * Compresses the data of the events written from now on as {@code value} says; an engine passes on what the
+     * runtime asks of it ({@link EventLog#compressPayloads}). Reading is not affected: every record reads back
+     * whatever it was written with.
+     */
+    public void compressPayloads(PayloadCompression value) {
+        this.compression = java.util.Objects.requireNonNull(value, "compression");
+    }
+
+    /** The compression of the events written from now on. */
+    public PayloadCompression compression() {
+        return compression;
     }
 
     private static final SerializedString SPECVERSION = new SerializedString("specversion");
@@ -56,6 +88,7 @@ public final class EnvelopeCodec {
     private static final SerializedString DELIVERAT = new SerializedString("deliverat");
     private static final SerializedString DATA = new SerializedString("data");
     private static final SerializedString DATA_BASE64 = new SerializedString("data_base64");
+    private static final SerializedString DATAENCODING = new SerializedString("dataencoding");
 
     /**
      * The event as a CloudEvents JSON document.
@@ -96,6 +129,10 @@ public final class EnvelopeCodec {
                 timestamp(g, e.deliverAt(), scratch);
             }
             Object data = e.data();
+            PayloadCompression compress = compression;
+            if (data != null && compress.algorithm() != PayloadCompression.Algorithm.NONE) {
+                data = compressed(g, data, compress);
+            }
             if (data instanceof byte[] bytes) {
                 field(g, DATA_BASE64, Base64.getEncoder().encodeToString(bytes));
             } else if (data != null) {
@@ -103,6 +140,8 @@ public final class EnvelopeCodec {
                 // instanceof, not a pattern switch: its bootstrap costs more than the write on this path.
                 if (data instanceof String text) {
                     g.writeString(text);
+                } else if (data instanceof RawJson json) {
+                    g.writeRawValue(json.text());
                 } else if (data instanceof Integer number) {
                     g.writeNumber(number);
                 } else if (data instanceof Long number) {
@@ -118,6 +157,41 @@ public final class EnvelopeCodec {
             throw new JournalException("event " + e.id() + " could not be written as JSON: " + ex.getMessage(), ex);
         }
         return out.toByteArray();
+    }
+
+    /** The data's JSON text, already written as such (see {@link #compressed}). */
+    private record RawJson(String text) {}
+
+    /**
+     * Writes the data compressed when it is large enough and compression saves enough, and returns {@code null};
+     * otherwise returns what is left to write: the data itself, or its JSON text when it had to be serialized to
+     * be measured (then written as it is, not serialized twice).
+     */
+    private Object compressed(JsonGenerator g, Object data, PayloadCompression compress) throws IOException {
+        byte form;
+        byte[] bytes;
+        if (data instanceof byte[] b) {
+            form = PayloadFrame.BYTES;
+            bytes = b;
+        } else if (data instanceof Integer || data instanceof Long || data instanceof Boolean) {
+            return data;
+        } else if (data instanceof String text && !compress.applies((long) text.length() * 3)) {
+            return data;
+        } else {
+            form = PayloadFrame.JSON;
+            bytes = mapper.writeValueAsBytes(data);
+        }
+        byte[] frame = compress.applies(bytes.length)
+                ? PayloadFrame.compress(compress.algorithm(), form, bytes, bytes.length)
+                : null;
+        if (frame == null) {
+            return form == PayloadFrame.BYTES ? data : new RawJson(new String(bytes, StandardCharsets.UTF_8));
+        }
+        g.writeFieldName(DATAENCODING);
+        g.writeString(compress.algorithm().attribute());
+        g.writeFieldName(DATA_BASE64);
+        g.writeBinary(frame);
+        return null;
     }
 
     private static void field(JsonGenerator g, SerializedString name, String value) throws IOException {
@@ -264,6 +338,7 @@ public final class EnvelopeCodec {
         int depth = 0;
         int priority = 0;
         Object data = null;
+        String encoding = null;
         try (JsonParser p = mapper.getFactory().createParser(envelope)) {
             if (p.nextToken() != JsonToken.START_OBJECT) {
                 throw new IOException("not a JSON object");
@@ -289,9 +364,13 @@ public final class EnvelopeCodec {
                     case "depth" -> depth = p.getValueAsInt();
                     case "priority" -> priority = p.getValueAsInt();
                     case "data_base64" -> data = Base64.getDecoder().decode(p.getValueAsString());
+                    case "dataencoding" -> encoding = p.getValueAsString();
                     case "data" -> data = value == JsonToken.VALUE_NULL ? null : mapper.readValue(p, Object.class);
                     default -> p.skipChildren();
                 }
+            }
+            if (encoding != null) {
+                data = decompressed(id, encoding, data);
             }
             return new Event<>(
                     id,
@@ -311,11 +390,30 @@ public final class EnvelopeCodec {
                     traceparent,
                     priority,
                     deliverAt == null ? null : instant(deliverAt));
+        } catch (UnreadablePayloadException ex) {
+            throw ex;
         } catch (IOException | RuntimeException ex) {
             throw new JournalException(
                     "a stored event could not be read back (" + ex.getMessage()
                             + "); the journal may have been written by an incompatible version",
                     ex);
+        }
+    }
+
+    /** The data a compressed payload holds: its JSON value, or its bytes. */
+    private Object decompressed(String id, String encoding, Object frame) {
+        if (!(frame instanceof byte[] bytes)) {
+            throw new UnreadablePayloadException(id, encoding, "it has no data_base64 to decompress", null);
+        }
+        try {
+            PayloadFrame payload = PayloadFrame.decompress(encoding, bytes);
+            if (payload.form() == PayloadFrame.BYTES) {
+                return payload.bytes();
+            }
+            return mapper.readValue(payload.bytes(), Object.class);
+        } catch (IOException | RuntimeException ex) {
+            // Damage shows in many ways (a library's own exception among them): each is this event's data unreadable.
+            throw new UnreadablePayloadException(id, encoding, ex.getMessage(), ex);
         }
     }
 

@@ -133,6 +133,15 @@ public interface EventLog {
     }
 
     /**
+     * Compresses the data of the events written from now on as {@code compression} says ({@code
+     * Keel.builder().payloadCompression(...)} asks it before the runtime opens the journal). An engine that stores
+     * events as bytes passes it to its {@link EnvelopeCodec} ({@link EnvelopeCodec#compressPayloads}), and reads
+     * every record back whatever it was written with; one that keeps events as objects (the memory engine)
+     * ignores it, which is the default.
+     */
+    default void compressPayloads(dev.keel.PayloadCompression compression) {}
+
+    /**
      * The outcome of one append.
      *
      * @param lane the lane the event is in

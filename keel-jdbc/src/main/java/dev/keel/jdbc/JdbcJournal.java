@@ -109,6 +109,11 @@ public final class JdbcJournal implements Journal {
     // ---- opening and closing ----
 
     @Override
+    public void compressPayloads(dev.keel.PayloadCompression compression) {
+        codec.compressPayloads(compression);
+    }
+
+    @Override
     public synchronized void open(int laneCount) {
         if (laneCount < 1 || laneCount > Database.MAX_LANES) {
             throw new IllegalArgumentException(

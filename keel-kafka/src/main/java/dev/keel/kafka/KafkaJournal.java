@@ -97,6 +97,11 @@ public final class KafkaJournal implements Journal {
     }
 
     @Override
+    public void compressPayloads(dev.keel.PayloadCompression compression) {
+        codec.envelopes().compressPayloads(compression);
+    }
+
+    @Override
     public void open(int lanes) {
         String topic = config.topic;
         Duration timeout = config.timeout;

@@ -132,6 +132,11 @@ public final class RedisJournal implements Journal, ComponentHealth.Check {
     }
 
     @Override
+    public void compressPayloads(dev.keel.PayloadCompression compression) {
+        envelopes.compressPayloads(compression);
+    }
+
+    @Override
     public void open(int lanes) {
         this.lanes = lanes;
         if (config.registry != null) {

@@ -7,6 +7,7 @@ import dev.keel.AttemptError;
 import dev.keel.DeadLetter;
 import dev.keel.DeadLetterQuery;
 import dev.keel.Event;
+import dev.keel.PayloadCompression;
 import dev.keel.spi.Append;
 import dev.keel.spi.Commit;
 import dev.keel.spi.Coordination.StoredSubscription;
@@ -23,6 +24,7 @@ import dev.keel.spi.Tally;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
@@ -685,6 +687,66 @@ public abstract class JournalContract {
         });
         assertThat(journal.subscriptions()).extracting(StoredSubscription::key).containsExactly("acme/billing");
         assertThat(journal.subscriptions().getFirst().revision()).isEqualTo(r3);
+    }
+
+    /** A document of about 30 KiB of JSON, as compressible as real ones: repeated names, varied values. */
+    private static Map<String, Object> document(String id) {
+        Map<String, Object> doc = new LinkedHashMap<>();
+        doc.put("id", id);
+        List<Object> lines = new ArrayList<>();
+        for (int i = 0; i < 300; i++) {
+            lines.add(Map.of("sku", "SKU-" + (1000 + i), "name", "Item " + i + " of the catalogue", "quantity", i % 7));
+        }
+        doc.put("lines", lines);
+        return doc;
+    }
+
+    @Test
+    void shouldReadBackCompressedAndUncompressedEventsEqualWhateverTheSettingWhenRead() throws Exception {
+        byte[] bytes = ("a compressible file body; ".repeat(800)).getBytes(java.nio.charset.StandardCharsets.UTF_8);
+        Event<Object> before = event("doc.stored", "d", document("before"));
+        append(plain(0, before));
+        journal.compressPayloads(PayloadCompression.lz4(1024));
+        Event<Object> lz4 = event("doc.stored", "d", document("lz4"));
+        Event<Object> small = event("doc.touched", "d", Map.of("id", "small"));
+        Event<Object> file = event("file.stored", "d", bytes);
+        append(plain(0, lz4), plain(0, small), plain(0, file));
+        journal.compressPayloads(PayloadCompression.zstd(1024));
+        Event<Object> zstd = event("doc.stored", "d", document("zstd"));
+        append(plain(0, zstd));
+        journal.compressPayloads(PayloadCompression.NONE);
+        Event<Object> after = event("doc.stored", "d", document("after"));
+        append(plain(0, after));
+
+        List<Event<?>> written = List.of(before, lz4, small, file, zstd, after);
+        List<LogRecord> back = readAll(journal, 0);
+        assertThat(back).extracting(r -> r.event().id()).containsExactlyElementsOf(ids(written));
+        assertThat(back).extracting(r -> (Object) r.event().data()).containsExactlyElementsOf(datas(written));
+        assertThat(back).extracting(r -> r.event().type()).doesNotContain(LogRecord.UNREADABLE_TYPE);
+        // Another runtime on the store, told nothing of compression, reads them alike.
+        withSecond(other -> assertThat(readAll(other, 0))
+                .extracting(r -> (Object) r.event().data())
+                .containsExactlyElementsOf(datas(written)));
+
+        // A dead letter carries its event compressed too (engines without tables embed it in their own records).
+        journal.compressPayloads(PayloadCompression.lz4(1024));
+        journal.commit(new Commit(
+                "archive",
+                0,
+                1,
+                List.of(),
+                List.of(),
+                List.of(deadLetter("dl-big", "archive", 0, lz4, "X", T0)),
+                List.of()));
+        assertThat(journal.deadLetter("dl-big").orElseThrow().event().data()).isEqualTo(lz4.data());
+    }
+
+    private static List<String> ids(List<Event<?>> events) {
+        return events.stream().map(Event::id).toList();
+    }
+
+    private static List<Object> datas(List<Event<?>> events) {
+        return events.stream().map(e -> (Object) e.data()).toList();
     }
 
     /** Every record of a lane, page by page: a read may return less than asked for while more follow. */

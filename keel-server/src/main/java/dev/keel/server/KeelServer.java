@@ -127,9 +127,10 @@ public final class KeelServer implements AutoCloseable {
         this.startup = b.startup != null ? b.startup : new Startup();
         this.startTimeout = b.startTimeout;
         try {
+            // Each start returns what closes it, so a start that completes after its timeout is closed.
             startup.required("webhook-subscriptions", startTimeout, List.of(), () -> {
                 webhooks.start(declared);
-                return null;
+                return webhooks;
             });
         } catch (RuntimeException e) {
             webhooks.close();
@@ -227,7 +228,10 @@ public final class KeelServer implements AutoCloseable {
 
     /** Starts listening; returns once the port is bound. */
     public KeelServer start() {
-        startup.required("http", startTimeout, List.of("webhook-subscriptions"), () -> app.start());
+        startup.required("http", startTimeout, List.of("webhook-subscriptions"), () -> {
+            app.start();
+            return (AutoCloseable) app::stop;
+        });
         lifecycle.started(true);
         if (censusThread != null) {
             censusThread.start();

@@ -95,7 +95,8 @@ public final class Startup {
      * @param name its name, unique in this start
      * @param timeout how long its start may take
      * @param dependsOn components started before it that it needs
-     * @param start what starts it (blocking); its result is returned
+     * @param start what starts it (blocking); its result is returned, and closed if it is {@link AutoCloseable} and
+     *     arrives after the timeout
      * @throws StartupFailedException when it does not start in time or a dependency did not start
      * @throws RuntimeException what its start threw, as it threw it (a configuration error, the journal's)
      */
@@ -164,6 +165,7 @@ public final class Startup {
         } catch (InterruptedException e) {
             thread.interrupt();
             Thread.currentThread().interrupt();
+            task.thenAccept(Startup::closeQuietly);
             return finish(name, optional, dependsOn, State.FAILED, "was interrupted while starting", e);
         }
     }

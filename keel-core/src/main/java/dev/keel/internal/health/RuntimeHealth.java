@@ -12,12 +12,26 @@ import java.util.function.Supplier;
 
 /**
  * The runtime's own health: the journal (one cheap round trip, timed), the dead-letter store (held against a
- * capacity), and the components its user registered. Stateless: every check reads what the runtime publishes
- * (the dead-letter counts the maintenance pass keeps), so any thread may ask.
+ * capacity), and the components its user registered. Any thread may ask. One ping of the journal runs at a time, on
+ * the thread of a request that finds the last one older than a second; the others answer from the last one, so a
+ * busy pool or a silent database holds at most one request, and a ping that has not answered for
+ * {@link #PING_STALE} makes the journal critical without waiting for it.
  */
 public final class RuntimeHealth {
     /** Past this share of the capacity, dead letters make the runtime degraded. */
     static final double DEGRADED_SHARE = 0.5;
+    /** How long a ping's result is reused. */
+    static final long PING_REUSE_NANOS = java.time.Duration.ofSeconds(1).toNanos();
+    /** A ping under way longer than this makes the journal critical. */
+    static final java.time.Duration PING_STALE = java.time.Duration.ofSeconds(10);
+
+    /** The last ping's result; replaced whole by the thread that pinged. */
+    private record Ping(long atNanos, ComponentHealth result) {}
+
+    private final java.util.concurrent.atomic.AtomicReference<Ping> lastPing =
+            new java.util.concurrent.atomic.AtomicReference<>();
+    /** Since when a ping is under way (monotonic nanoseconds), or 0. */
+    private final java.util.concurrent.atomic.AtomicLong pinging = new java.util.concurrent.atomic.AtomicLong();
 
     private final Runnable ping;
     private final Supplier<Map<String, Long>> deadLettersBySubscription;
@@ -57,6 +71,35 @@ public final class RuntimeHealth {
     }
 
     private ComponentHealth journal() {
+        long now = nanos.getAsLong();
+        Ping last = lastPing.get();
+        if (last != null && now - last.atNanos() < PING_REUSE_NANOS) {
+            return last.result();
+        }
+        long since = pinging.get();
+        if (since != 0 || !pinging.compareAndSet(0, now)) {
+            // Another request pings now: answer from the last result, unless the ping under way is stuck.
+            long under = since != 0 ? since : pinging.get();
+            if (under != 0 && now - under > PING_STALE.toNanos()) {
+                return new ComponentHealth(
+                        "journal",
+                        Status.CRITICAL,
+                        "the journal has not answered a read for " + (now - under) / 1_000_000_000L
+                                + " s (its database is slow, unreachable or out of connections)",
+                        Map.of());
+            }
+            return last != null ? last.result() : ComponentHealth.healthy("journal", Map.of());
+        }
+        try {
+            ComponentHealth result = ping();
+            lastPing.set(new Ping(nanos.getAsLong(), result));
+            return result;
+        } finally {
+            pinging.set(0);
+        }
+    }
+
+    private ComponentHealth ping() {
         long start = nanos.getAsLong();
         try {
             ping.run();

@@ -70,7 +70,6 @@ final class Deliverer {
                 sequence,
                 replays,
                 timeoutMillis < 0 ? null : Instant.ofEpochMilli(clock.millis() + timeoutMillis));
-        showing.lazySet(delivery); // a plain store: operators' lists may see it a little late
         Span span = telemetry.startConsumer(sub.name, event, attempt);
         Scope traceScope = span == null ? null : span.makeCurrent();
         Delivery<?> outer = slot[0];
@@ -78,6 +77,7 @@ final class Deliverer {
         boolean timing = telemetry.metering();
         long start = timing ? System.nanoTime() : 0;
         Outcome outcome;
+        showing.lazySet(delivery); // a plain store: operators' lists may see it a little late
         try {
             sub.chain.proceed(delivery);
             outcome = Outcome.SUCCESS;
@@ -90,7 +90,8 @@ final class Deliverer {
         } catch (Throwable e) {
             outcome = new Outcome.Failure(e);
         } finally {
-            showing.lazySet(null);
+            // Only its own entry: after a take-over, the new runner's delivery is shown there.
+            showing.compareAndSet(delivery, null);
             slot[0] = outer;
             if (span != null) {
                 traceScope.close();

@@ -20,7 +20,6 @@ import java.util.Optional;
 import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
-import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.concurrent.locks.LockSupport;
 import java.util.concurrent.locks.ReentrantLock;
@@ -90,6 +89,10 @@ public final class LaneWorker {
     private final long timeoutNanos;
     /** How long past the timeout the handler is left to finish before it is interrupted. */
     private final long graceNanos;
+    /** When the watchdog interrupts (timeout + grace) and takes over (twice the timeout + grace), saturated. */
+    private final long interruptAtNanos;
+
+    private final long takeOverAtNanos;
 
     private final boolean ephemeral;
     private final long commitIntervalNanos;
@@ -114,8 +117,11 @@ public final class LaneWorker {
     private final DeliveryGate gate = new DeliveryGate();
     /** The delivery running now, for operators' lists: written (release) by the delivering thread only. */
     private final AtomicReference<Delivery<?>> showing = new AtomicReference<>();
-    /** The sequence of the delivery an operator cancelled, -1 for none: set by any thread, cleared by the runner. */
-    private final AtomicLong cancelledSeq = new AtomicLong(-1);
+    /**
+     * The delivery an operator cancelled, null for none: set by the cancelling thread just before its interrupt,
+     * cleared by it when the interrupt missed, and by the runner after every delivery.
+     */
+    private final AtomicReference<Delivery<?>> cancelTarget = new AtomicReference<>();
 
     // ---- for other threads ----
     private volatile long publishedCursor;
@@ -168,6 +174,8 @@ public final class LaneWorker {
         this.timeout = sub.subscription.policy().timeout();
         this.timeoutNanos = timeout == null ? 0 : timeout.toNanos();
         this.graceNanos = sub.subscription.policy().timeoutGrace().toNanos();
+        this.interruptAtNanos = saturatedAdd(timeoutNanos, graceNanos);
+        this.takeOverAtNanos = saturatedAdd(saturatedAdd(timeoutNanos, timeoutNanos), graceNanos);
         this.ephemeral = sub.subscription.ephemeral();
         this.commitIntervalNanos = ctx.log().commitInterval().toNanos();
         this.deliverer = new Deliverer(sub, ctx, showing);
@@ -501,8 +509,8 @@ public final class LaneWorker {
                         f.forPass(h);
                         baton.setRelease(f); // stays there for the rest of the pass
                     }
-                    long began = ctx.coarseNanos();
-                    f.begin(event, began); // from here until won back, the state is not this thread's
+                    long began = graceNanos > 0 ? System.nanoTime() : 0;
+                    f.begin(event, ctx.coarseNanos()); // from here until won back, the state is not this thread's
                     Throwable thrown = null;
                     o = null;
                     try {
@@ -525,15 +533,17 @@ public final class LaneWorker {
                     if (thrown != null) {
                         o = new Outcome.Failure(thrown);
                     }
-                    if (cancelled(seq)) {
+                    boolean interrupted = finish == InFlight.Finish.INTERRUPTED;
+                    if (cancelled(seq, attempt, interrupted)) {
                         o = cancelledOutcome(event);
-                    } else if (finish == InFlight.Finish.INTERRUPTED) {
+                    } else if (interrupted) {
                         o = timedOut(o, event);
-                    } else if (graceNanos > 0 && ctx.coarseNanos() - began >= timeoutNanos) {
-                        sub.graceRecoveries.increment(); // past its timeout, within its grace: its outcome stands
+                    } else if (graceNanos > 0 && o == Outcome.SUCCESS && System.nanoTime() - began >= timeoutNanos) {
+                        sub.graceRecoveries.increment(); // past its timeout, within its grace: its success stands
                     }
                 } else {
                     gate.enter(ctx.coarseNanos());
+                    boolean interrupted = false;
                     try {
                         o = deliverer.deliver(event, seq, attempt, errors, replays, lane, causation);
                     } catch (VirtualMachineError vme) {
@@ -546,9 +556,9 @@ public final class LaneWorker {
                     } catch (RuntimeException e) {
                         o = new Outcome.Failure(e);
                     } finally {
-                        gate.leave();
+                        interrupted = gate.leave();
                     }
-                    if (cancelled(seq)) {
+                    if (cancelled(seq, attempt, interrupted)) {
                         o = cancelledOutcome(event);
                     }
                 }
@@ -648,16 +658,21 @@ public final class LaneWorker {
     }
 
     /**
-     * Whether an operator cancelled the delivery of this sequence; clears any cancellation, so one that came too
-     * late (its delivery had ended) does not reach the next.
+     * Whether an operator cancelled the delivery just made (this sequence and attempt) and its interrupt landed on
+     * it; clears any cancellation, so one that missed its delivery reaches no other.
      */
-    private boolean cancelled(long seq) {
-        long c = cancelledSeq.get();
-        if (c == -1) {
+    private boolean cancelled(long seq, int attempt, boolean interrupted) {
+        Delivery<?> c = cancelTarget.get();
+        if (c == null) {
             return false;
         }
-        cancelledSeq.compareAndSet(c, -1);
-        return c == seq;
+        cancelTarget.compareAndSet(c, null);
+        return interrupted && c.sequence() == seq && c.attempt() == attempt;
+    }
+
+    private static long saturatedAdd(long a, long b) {
+        long sum = a + b;
+        return sum < 0 ? Long.MAX_VALUE : sum;
     }
 
     private Outcome cancelledOutcome(Event<?> event) {
@@ -1005,11 +1020,11 @@ public final class LaneWorker {
                     "subscription '{}' lane {}: a delivery has used 80% of its {} ms timeout",
                     name, lane, timeout.toMillis());
         }
-        if (elapsed >= timeoutNanos + graceNanos && state == InFlight.RUNNING && f.interrupt(seen)) {
+        if (elapsed >= interruptAtNanos && state == InFlight.RUNNING && f.interrupt(seen)) {
             sub.timeouts.increment();
             return; // the take-over, if it comes to one, is for a later tick
         }
-        if (elapsed >= 2 * timeoutNanos + graceNanos
+        if (elapsed >= takeOverAtNanos
                 && state == InFlight.INTERRUPTED
                 && ctx.running()
                 && !retired
@@ -1033,6 +1048,13 @@ public final class LaneWorker {
                 released = true; // not ours to give back
                 throw new IllegalStateException("a lane's state moved while its runner was stuck: a bug in Keel");
             }
+            // The stuck delivery is no longer this lane's: not listed, not cancellable (its thread clears nothing
+            // of the new runner's, since it clears only its own entry).
+            Delivery<?> stuck = showing.get();
+            if (stuck != null && stuck.event().id().equals(f.takenEvent().id())) {
+                showing.compareAndSet(stuck, null);
+            }
+            cancelTarget.set(null);
             log.error(
                     "subscription '{}' lane {}: a handler ignored its interrupt and ran past twice its {} ms timeout on"
                             + " thread {}; the attempt is failed and the lane goes on with a new thread. Make the"
@@ -1147,12 +1169,19 @@ public final class LaneWorker {
         if (d == null || !d.event().id().equals(eventId)) {
             return false;
         }
-        cancelledSeq.set(d.sequence());
+        // The word read while d is still shown names d: an interrupt with it cannot land on a later delivery.
+        Object b = baton.get();
+        InFlight f = b instanceof InFlight i ? i : null;
+        long word = f != null ? f.word() : gate.word();
         if (showing.get() != d) {
-            cancelledSeq.compareAndSet(d.sequence(), -1); // it ended meanwhile
-            return false;
+            return false; // it ended meanwhile
         }
-        return interruptDelivery();
+        cancelTarget.set(d);
+        boolean hit = f != null ? InFlight.state(word) == InFlight.RUNNING && f.interrupt(word) : gate.interrupt(word);
+        if (!hit) {
+            cancelTarget.compareAndSet(d, null);
+        }
+        return hit;
     }
 
     /** The runner thread, if one runs. */

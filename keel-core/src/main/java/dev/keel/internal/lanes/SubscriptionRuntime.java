@@ -39,7 +39,8 @@ public final class SubscriptionRuntime {
     final LongAdder deadLettered = new LongAdder();
     final LongAdder pauses = new LongAdder();
     private final AtomicLong deadLetterCount = new AtomicLong();
-    private volatile boolean alerted;
+    /** Whether the alert for the dead letters is raised; guarded by this object's monitor. */
+    private boolean alerted;
 
     private final LaneContext context;
     private final List<Meter> meters = new CopyOnWriteArrayList<>();
@@ -210,7 +211,7 @@ public final class SubscriptionRuntime {
     }
 
     /** Records a new count of its dead letters; true when it reached the threshold now (to alert once). */
-    public boolean deadLetters(long count, long alertThreshold) {
+    public synchronized boolean deadLetters(long count, long alertThreshold) {
         deadLetterCount.set(count);
         if (count >= alertThreshold) {
             if (!alerted) {

@@ -145,6 +145,7 @@ public final class Maintenance {
         if (closed || !running.tryLock()) {
             return;
         }
+        boolean recount = false;
         try {
             if (closed) {
                 return;
@@ -164,7 +165,7 @@ public final class Maintenance {
             }
             if (nowNanos - lastRecount >= RECOUNT_EVERY.toNanos()) {
                 lastRecount = nowNanos;
-                recountAll();
+                recount = true;
             }
             if (nowNanos - lastOrders >= ORDERS_EVERY.toNanos()) {
                 lastOrders = nowNanos;
@@ -172,6 +173,10 @@ public final class Maintenance {
             }
         } finally {
             running.unlock();
+        }
+        if (recount) {
+            // Outside the lock: counting every subscription's dead letters must not hold up pruning or orders.
+            recountAll();
         }
     }
 
@@ -221,8 +226,15 @@ public final class Maintenance {
         if (s.subscription().ephemeral()) {
             return;
         }
-        long count = journal.countDeadLetters(s.name());
-        if (s.deadLetters(count, settings.alertThreshold()) && settings.alertCallback() != null) {
+        boolean alert;
+        long count;
+        // Counted and stored under the subscription's monitor: a slow count never stores an older number over a
+        // newer one, and the alert is raised once.
+        synchronized (s) {
+            count = journal.countDeadLetters(s.name());
+            alert = s.deadLetters(count, settings.alertThreshold());
+        }
+        if (alert && settings.alertCallback() != null) {
             try {
                 settings.alertCallback().accept(new DeadLetterAlert(s.name(), count, settings.alertThreshold()));
             } catch (RuntimeException e) {

@@ -109,6 +109,12 @@ public final class Intake {
             reject("loop");
             throw new LoopDetectedException(e.type(), e.depth(), maxDepth, e.causationId());
         }
+        try {
+            e = codec.encode(e);
+        } catch (InvalidEventException x) {
+            reject("invalid");
+            throw x;
+        }
         if (maxPayloadBytes > 0 && e.data() != null) {
             long size = codec.sizeOf(e.data(), maxPayloadBytes);
             if (size > maxPayloadBytes) {

@@ -4,19 +4,92 @@ import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.datatype.jsr310.JavaTimeModule;
+import dev.keel.DataCodec;
 import dev.keel.Event;
 import dev.keel.InvalidEventException;
 import dev.keel.PermanentFailureException;
 import java.io.IOException;
 import java.io.OutputStream;
 import java.nio.charset.StandardCharsets;
+import java.util.List;
+import java.util.ServiceLoader;
 
-/** Converts event data to the type a handler takes, and measures payloads against the size limit. */
+/**
+ * Converts event data to the type a handler takes, encodes data with the codec its event names (see {@link
+ * DataCodec}), and measures payloads against the size limit.
+ */
 public final class PayloadCodec {
     private final ObjectMapper mapper;
+    private final List<DataCodec> codecs;
 
+    /** JSON with the mapper, and the codecs on the class path. */
     public PayloadCodec(ObjectMapper mapper) {
+        this(mapper, discovered());
+    }
+
+    /** JSON with the mapper, and these codecs for other content types. */
+    public PayloadCodec(ObjectMapper mapper, List<DataCodec> codecs) {
         this.mapper = mapper;
+        this.codecs = List.copyOf(codecs);
+    }
+
+    /** The codecs {@link ServiceLoader} finds under {@link DataCodec}, JSON ones aside (JSON is the mapper's). */
+    private static List<DataCodec> discovered() {
+        return ServiceLoader.load(DataCodec.class, DataCodec.class.getClassLoader()).stream()
+                .map(ServiceLoader.Provider::get)
+                .filter(c -> !DataCodec.JSON.equals(c.mediaType()))
+                .toList();
+    }
+
+    /** The codecs besides JSON. */
+    public List<DataCodec> codecs() {
+        return codecs;
+    }
+
+    /**
+     * The event with its data encoded by the codec that claims it or that its content type names, or the event as
+     * it is when that is JSON (or bytes already).
+     *
+     * @throws InvalidEventException when the codec cannot write the data
+     */
+    public Event<?> encode(Event<?> event) {
+        Object data = event.data();
+        if (data == null || data instanceof byte[] || codecs.isEmpty()) {
+            return event;
+        }
+        DataCodec codec = null;
+        for (DataCodec c : codecs) {
+            if (c.claims(data)) {
+                codec = c;
+                break;
+            }
+        }
+        if (codec == null) {
+            codec = decoderOf(event.dataContentType());
+        }
+        if (codec == null) {
+            return event;
+        }
+        DataCodec.Encoded encoded;
+        try {
+            encoded = codec.encode(data);
+        } catch (IllegalArgumentException e) {
+            throw new InvalidEventException("data of event type '" + event.type() + "' cannot be written as "
+                    + codec.mediaType() + ": " + e.getMessage());
+        }
+        return event.toBuilder().dataContentType(encoded.contentType()).build().withData(encoded.bytes());
+    }
+
+    private DataCodec decoderOf(String contentType) {
+        if (contentType == null) {
+            return null;
+        }
+        for (DataCodec c : codecs) {
+            if (c.decodes(contentType)) {
+                return c;
+            }
+        }
+        return null;
     }
 
     public static ObjectMapper defaultMapper() {
@@ -37,7 +110,10 @@ public final class PayloadCodec {
         }
         try {
             T converted;
-            if (data instanceof byte[] bytes) {
+            DataCodec codec;
+            if (data instanceof byte[] bytes && (codec = decoderOf(event.dataContentType())) != null) {
+                converted = codec.decode(bytes, event.dataContentType(), type);
+            } else if (data instanceof byte[] bytes) {
                 converted = mapper.readValue(bytes, type);
             } else if (data instanceof String s && type != String.class && looksLikeJson(s)) {
                 converted = mapper.readValue(s, type);

@@ -32,8 +32,9 @@ class SqliteJournalFileTest {
     void shouldCopyAnOpenJournalAndTellThatItIsHeld() {
         Path db = dir.resolve("keel.db");
         JdbcJournal journal = JdbcJournal.sqlite(db);
+        // Not started: with no subscription and no retention, a started runtime's maintenance may prune the events
+        // before the copy is taken.
         try (Keel keel = Keel.builder().journal(journal).lanes(2).build()) {
-            keel.start();
             for (int i = 0; i < 3; i++) {
                 keel.emit("order.created", "k" + i, i).join();
             }

@@ -179,6 +179,8 @@ final class ServeCommand implements Callable<Integer> {
                 // Streams resume from the journal: keep a window of events to resume into, unless told otherwise.
                 .retention(env.containsKey("KEEL_RETENTION") ? settings.retention() : DEFAULT_RETENTION)
                 .deadLetterCapacity(deadLetterCapacity)
+                // Every line logged during a delivery carries its event, correlation and trace ids.
+                .logContext(true)
                 .meterRegistry(prometheus)
                 .build());
         KeelServer server;

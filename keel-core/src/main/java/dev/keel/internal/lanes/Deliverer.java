@@ -72,6 +72,7 @@ final class Deliverer {
                 timeoutMillis < 0 ? null : Instant.ofEpochMilli(clock.millis() + timeoutMillis));
         Span span = telemetry.startConsumer(sub.name, event, attempt);
         Scope traceScope = span == null ? null : span.makeCurrent();
+        telemetry.logContext().enter(sub.name, event, span);
         Delivery<?> outer = slot[0];
         slot[0] = delivery;
         boolean timing = telemetry.metering();
@@ -92,6 +93,7 @@ final class Deliverer {
         } finally {
             // Only its own entry: after a take-over, the new runner's delivery is shown there.
             showing.compareAndSet(delivery, null);
+            telemetry.logContext().exit();
             slot[0] = outer;
             if (span != null) {
                 traceScope.close();

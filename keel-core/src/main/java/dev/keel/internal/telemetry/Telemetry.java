@@ -24,7 +24,10 @@ public final class Telemetry {
     private final ConcurrentHashMap<String, Counter> emitted = new ConcurrentHashMap<>();
     private final ConcurrentHashMap<String, Counter> rejected = new ConcurrentHashMap<>();
 
-    public Telemetry(MeterRegistry registry, OpenTelemetry openTelemetry) {
+    private final LogContext logContext;
+
+    public Telemetry(MeterRegistry registry, OpenTelemetry openTelemetry, boolean logContext) {
+        this.logContext = new LogContext(logContext);
         this.registry = registry;
         this.tracer = openTelemetry == null ? null : openTelemetry.getTracer(INSTRUMENTATION);
     }
@@ -108,6 +111,11 @@ public final class Telemetry {
                 .description(KeelMeter.TIMEOUT_WARNINGS.description())
                 .tag("subscription", subscription)
                 .register(registry);
+    }
+
+    /** Puts deliveries into the logging context, when asked to. */
+    public LogContext logContext() {
+        return logContext;
     }
 
     /** A per-subscription counter of the given meter (timeouts, grace recoveries, cancellations). */

@@ -23,7 +23,7 @@ class IntakeBackpressureTest {
                 4,
                 Clock.systemUTC(),
                 new PayloadCodec(new ObjectMapper()),
-                new Telemetry(new SimpleMeterRegistry(), null),
+                new Telemetry(new SimpleMeterRegistry(), null, false),
                 new DeliveryScope(),
                 1 << 20,
                 64,

@@ -25,7 +25,7 @@ final class TestLaneContext implements LaneContext {
     final AtomicBoolean held = new AtomicBoolean(true);
     final AtomicInteger delivered = new AtomicInteger();
     volatile boolean running = true;
-    final Telemetry telemetry = new Telemetry(new SimpleMeterRegistry(), null);
+    final Telemetry telemetry = new Telemetry(new SimpleMeterRegistry(), null, false);
 
     @Override
     public EventLog log() {

@@ -53,16 +53,20 @@ public final class EnvelopeCodec {
     /** A codec writing data with the mapper, compressed as {@code compression} says. */
     public EnvelopeCodec(ObjectMapper mapper, PayloadCompression compression) {
         this.mapper = mapper;
-        this.compression = java.util.Objects.requireNonNull(compression, "compression");
+        PayloadFrame.requireAvailable(compression.algorithm());
+        this.compression = compression;
     }
 
     /**
      * Compresses the data of the events written from now on as {@code value} says; an engine passes on what the
      * runtime asks of it ({@link EventLog#compressPayloads}). Reading is not affected: every record reads back
      * whatever it was written with.
+     *
+     * @throws IllegalStateException for zstd without zstd-jni on the class path, saying what to add
      */
     public void compressPayloads(PayloadCompression value) {
-        this.compression = java.util.Objects.requireNonNull(value, "compression");
+        PayloadFrame.requireAvailable(value.algorithm());
+        this.compression = value;
     }
 
     /** The compression of the events written from now on. */

@@ -52,6 +52,17 @@ public record PayloadFrame(byte form, byte[] bytes) {
     }
 
     /**
+     * Checks that the algorithm can run here.
+     *
+     * @throws IllegalStateException for zstd without zstd-jni on the class path, saying what to add
+     */
+    public static void requireAvailable(Algorithm algorithm) {
+        if (algorithm == Algorithm.ZSTD) {
+            Zstd.require();
+        }
+    }
+
+    /**
      * The payload in a frame written with the algorithm an envelope names.
      *
      * @throws IllegalArgumentException naming what is wrong: an algorithm or frame version this release does not

@@ -30,6 +30,9 @@ import java.util.Objects;
  * @param traceparent W3C trace context of the producer, may be null
  * @param priority among due deliveries of different keys, higher goes first; 0 by default
  * @param deliverAt deliver no earlier than this instant, may be null
+ * @param deadline when the causation chain this event belongs to runs out of time (its root's time plus the
+ *     runtime's chain budget, inherited by every event it causes); a delivery does not start past it, and an
+ *     event caused past it is refused. Null for no budget
  * @param <T> the payload type
  */
 public record Event<T>(
@@ -49,7 +52,48 @@ public record Event<T>(
         int depth,
         String traceparent,
         int priority,
-        Instant deliverAt) {
+        Instant deliverAt,
+        Instant deadline) {
+
+    /** An event without a chain deadline. */
+    public Event(
+            String id,
+            String source,
+            String type,
+            String specVersion,
+            Instant time,
+            String subject,
+            String dataContentType,
+            T data,
+            String partitionKey,
+            String tenant,
+            String idempotencyKey,
+            String correlationId,
+            String causationId,
+            int depth,
+            String traceparent,
+            int priority,
+            Instant deliverAt) {
+        this(
+                id,
+                source,
+                type,
+                specVersion,
+                time,
+                subject,
+                dataContentType,
+                data,
+                partitionKey,
+                tenant,
+                idempotencyKey,
+                correlationId,
+                causationId,
+                depth,
+                traceparent,
+                priority,
+                deliverAt,
+                null);
+    }
 
     /** The CloudEvents spec version Keel writes. */
     public static final String SPEC_VERSION = "1.0";
@@ -120,6 +164,7 @@ public record Event<T>(
         b.traceparent = traceparent;
         b.priority = priority;
         b.deliverAt = deliverAt;
+        b.deadline = deadline;
         return b;
     }
 
@@ -142,7 +187,8 @@ public record Event<T>(
                 depth,
                 traceparent,
                 priority,
-                deliverAt);
+                deliverAt,
+                deadline);
     }
 
     /** The key that orders this event: its partition key, or its id when it has none. */
@@ -168,6 +214,7 @@ public record Event<T>(
         private String traceparent;
         private int priority;
         private Instant deliverAt;
+        private Instant deadline;
 
         private Builder() {}
 
@@ -248,6 +295,15 @@ public record Event<T>(
             return this;
         }
 
+        /**
+         * When the causation chain runs out of time: a delivery of this event does not start past it, and events
+         * its handlers emit inherit it. Normally set by the runtime from its chain budget.
+         */
+        public Builder<T> deadline(Instant deadline) {
+            this.deadline = deadline;
+            return this;
+        }
+
         /** Deliver no earlier than this instant (delayed delivery). */
         public Builder<T> deliverAt(Instant deliverAt) {
             this.deliverAt = deliverAt;
@@ -277,7 +333,8 @@ public record Event<T>(
                     depth,
                     traceparent,
                     priority,
-                    deliverAt);
+                    deliverAt,
+                    deadline);
         }
     }
 }

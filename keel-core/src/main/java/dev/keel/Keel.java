@@ -147,7 +147,8 @@ public final class Keel implements AutoCloseable {
                 b.maxDepth,
                 b.highWaterMark,
                 b.emitWait,
-                b.dedupWindow);
+                b.dedupWindow,
+                b.chainBudget);
         journal.open(lanes);
         this.subscriptions = new SubscriptionTable(laneSpace);
         this.pauses = new PauseBoard(journal, clock);
@@ -1317,6 +1318,7 @@ public final class Keel implements AutoCloseable {
         private long alertThreshold = Long.MAX_VALUE;
         private long deadLetterCapacity = DEFAULT_DEAD_LETTER_CAPACITY;
         private boolean logContext;
+        private Duration chainBudget;
         private final List<ComponentHealth.Check> healthChecks = new ArrayList<>();
         private Consumer<DeadLetterAlert> alertCallback;
         private int maxReplays = DEFAULT_MAX_REPLAYS;
@@ -1491,6 +1493,21 @@ public final class Keel implements AutoCloseable {
                 throw new IllegalArgumentException("deadLetterCapacity must be at least 1 but was " + value);
             }
             this.deadLetterCapacity = value;
+            return this;
+        }
+
+        /**
+         * The time a causation chain — an event emitted outside a handler and everything its handlers emit, and
+         * theirs — may take: its root is given a deadline of its emit plus this, every event it causes inherits it
+         * ({@link Event#deadline()}), a delivery past it does not start (the event is dead-lettered with a
+         * {@link ChainBudgetExceededException}; reprocessing runs it anyway), an event caused past it is refused, and
+         * {@link Delivery#deadline()} is never later than it. None by default.
+         */
+        public Builder chainBudget(Duration value) {
+            if (value != null && (value.isNegative() || value.isZero())) {
+                throw new IllegalArgumentException("chainBudget must be positive (or null for none) but was " + value);
+            }
+            this.chainBudget = value;
             return this;
         }
 

@@ -90,6 +90,7 @@ public final class EnvelopeCodec {
     private static final SerializedString TRACEPARENT = new SerializedString("traceparent");
     private static final SerializedString PRIORITY = new SerializedString("priority");
     private static final SerializedString DELIVERAT = new SerializedString("deliverat");
+    private static final SerializedString DEADLINE = new SerializedString("deadline");
     private static final SerializedString DATA = new SerializedString("data");
     private static final SerializedString DATA_BASE64 = new SerializedString("data_base64");
     private static final SerializedString DATAENCODING = new SerializedString("dataencoding");
@@ -131,6 +132,10 @@ public final class EnvelopeCodec {
             if (e.deliverAt() != null) {
                 g.writeFieldName(DELIVERAT);
                 timestamp(g, e.deliverAt(), scratch);
+            }
+            if (e.deadline() != null) {
+                g.writeFieldName(DEADLINE);
+                timestamp(g, e.deadline(), scratch);
             }
             Object data = e.data();
             PayloadCompression compress = compression;
@@ -339,6 +344,7 @@ public final class EnvelopeCodec {
         String causationId = null;
         String traceparent = null;
         String deliverAt = null;
+        String deadline = null;
         int depth = 0;
         int priority = 0;
         Object data = null;
@@ -365,6 +371,7 @@ public final class EnvelopeCodec {
                     case "causationid" -> causationId = p.getValueAsString();
                     case "traceparent" -> traceparent = p.getValueAsString();
                     case "deliverat" -> deliverAt = p.getValueAsString();
+                    case "deadline" -> deadline = p.getValueAsString();
                     case "depth" -> depth = p.getValueAsInt();
                     case "priority" -> priority = p.getValueAsInt();
                     case "data_base64" -> data = Base64.getDecoder().decode(p.getValueAsString());
@@ -393,7 +400,8 @@ public final class EnvelopeCodec {
                     depth,
                     traceparent,
                     priority,
-                    deliverAt == null ? null : instant(deliverAt));
+                    deliverAt == null ? null : instant(deliverAt),
+                    deadline == null ? null : instant(deadline));
         } catch (UnreadablePayloadException ex) {
             throw ex;
         } catch (IOException | RuntimeException ex) {

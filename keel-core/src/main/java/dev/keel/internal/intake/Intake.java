@@ -1,5 +1,6 @@
 package dev.keel.internal.intake;
 
+import dev.keel.ChainBudgetExceededException;
 import dev.keel.Delivery;
 import dev.keel.Event;
 import dev.keel.IntakeFullException;
@@ -15,6 +16,7 @@ import dev.keel.spi.Append;
 import dev.keel.spi.LogRecord;
 import java.time.Clock;
 import java.time.Duration;
+import java.time.Instant;
 import java.util.concurrent.atomic.LongAdder;
 import java.util.concurrent.locks.LockSupport;
 import java.util.function.IntConsumer;
@@ -41,6 +43,9 @@ public final class Intake {
     private final long highWaterMark;
     private final Duration emitWait;
     private final Duration dedupWindow;
+    /** The time a causation chain may take from its root's emit; null for no limit. */
+    private final Duration chainBudget;
+
     private final LongAdder rejected = new LongAdder();
 
     /**
@@ -57,7 +62,9 @@ public final class Intake {
             int maxDepth,
             long highWaterMark,
             Duration emitWait,
-            Duration dedupWindow) {
+            Duration dedupWindow,
+            Duration chainBudget) {
+        this.chainBudget = chainBudget;
         this.lanes = lanes;
         this.clock = clock;
         this.codec = codec;
@@ -68,6 +75,13 @@ public final class Intake {
         this.highWaterMark = highWaterMark;
         this.emitWait = emitWait;
         this.dedupWindow = dedupWindow;
+    }
+
+    private static Instant earlier(Instant a, Instant b) {
+        if (a == null) {
+            return b;
+        }
+        return b == null || a.isBefore(b) ? a : b;
     }
 
     /** The lane of an event. */
@@ -104,10 +118,20 @@ public final class Intake {
                                     : c.correlationId() != null ? c.correlationId() : c.id())
                     .tenant(e.tenant() != null ? e.tenant() : c.tenant())
                     .depth(depth)
+                    .deadline(earlier(e.deadline(), c.deadline()))
                     .build();
         } else if (e.depth() > maxDepth) {
             reject("loop");
             throw new LoopDetectedException(e.type(), e.depth(), maxDepth, e.causationId());
+        }
+        if (e.deadline() == null && chainBudget != null && cause == null) {
+            e = e.toBuilder().deadline(clock.instant().plus(chainBudget)).build(); // a chain's root
+        } else if (e.deadline() != null && clock.instant().isAfter(e.deadline())) {
+            reject("chain_budget");
+            throw new ChainBudgetExceededException(
+                    "event of type '" + e.type() + "'"
+                            + (e.causationId() != null ? " caused by '" + e.causationId() + "'" : "") + " is refused",
+                    e.deadline());
         }
         try {
             e = codec.encode(e);

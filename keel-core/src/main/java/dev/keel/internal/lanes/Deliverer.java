@@ -1,6 +1,7 @@
 package dev.keel.internal.lanes;
 
 import dev.keel.AttemptError;
+import dev.keel.ChainBudgetExceededException;
 import dev.keel.Delivery;
 import dev.keel.DeliveryPausedException;
 import dev.keel.Event;
@@ -61,15 +62,17 @@ final class Deliverer {
         } catch (PermanentFailureException e) {
             return new Outcome.Failure(e);
         }
-        Delivery<?> delivery = new Delivery<>(
-                sub.name,
-                converted,
-                attempt,
-                errors,
-                lane,
-                sequence,
-                replays,
-                timeoutMillis < 0 ? null : Instant.ofEpochMilli(clock.millis() + timeoutMillis));
+        Instant chainDeadline = event.deadline();
+        if (chainDeadline != null && replays == 0 && clock.instant().isAfter(chainDeadline)) {
+            // Its chain is out of time: not started. A reprocessed dead letter runs anyway (replays > 0).
+            return new Outcome.Failure(
+                    new ChainBudgetExceededException("event '" + event.id() + "' was not delivered", chainDeadline));
+        }
+        Instant deadline = timeoutMillis < 0 ? null : Instant.ofEpochMilli(clock.millis() + timeoutMillis);
+        if (chainDeadline != null && replays == 0 && (deadline == null || chainDeadline.isBefore(deadline))) {
+            deadline = chainDeadline;
+        }
+        Delivery<?> delivery = new Delivery<>(sub.name, converted, attempt, errors, lane, sequence, replays, deadline);
         Span span = telemetry.startConsumer(sub.name, event, attempt);
         Scope traceScope = span == null ? null : span.makeCurrent();
         telemetry.logContext().enter(sub.name, event, span);

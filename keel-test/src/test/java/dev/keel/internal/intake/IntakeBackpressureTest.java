@@ -29,7 +29,8 @@ class IntakeBackpressureTest {
                 64,
                 MARK,
                 emitWait,
-                Duration.ofMinutes(5));
+                Duration.ofMinutes(5),
+                null);
     }
 
     @Test

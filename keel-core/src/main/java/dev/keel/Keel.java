@@ -527,6 +527,8 @@ public final class Keel implements AutoCloseable {
             appends.add(durable ? new Append(laneOf[i], ready, null, null) : intake.append(ready, laneOf[i], true));
         }
         CompletableFuture<List<AppendResult>> stored;
+        boolean timed = telemetry.metering();
+        long start = timed ? System.nanoTime() : 0L;
         try {
             stored = store.apply(List.copyOf(appends));
         } catch (RuntimeException e) {
@@ -534,6 +536,9 @@ public final class Keel implements AutoCloseable {
         }
         return tracked(stored)
                 .whenComplete((r, err) -> {
+                    if (timed) {
+                        telemetry.appended(start, err == null);
+                    }
                     spans.forEach(Span::end);
                     // Through a store, a refusal of the store's own (a version conflict) is not the journal's.
                     if (err != null && (!durable || journalFailure(err))) {
@@ -576,9 +581,14 @@ public final class Keel implements AutoCloseable {
             ready = ready.toBuilder().traceparent(Telemetry.traceparent(span)).build();
         }
         Append a = intake.append(ready, lane, producerIdentified);
+        boolean timed = telemetry.metering();
+        long start = timed ? System.nanoTime() : 0L;
         AppendResult now = journal.appendNow(a);
         if (now != null) {
             // Stored at once (the memory engine): no future to track or chain.
+            if (timed) {
+                telemetry.appended(start, true);
+            }
             if (span != null) {
                 span.end();
             }
@@ -588,6 +598,9 @@ public final class Keel implements AutoCloseable {
         Event<?> kept = ready;
         return tracked(stored)
                 .whenComplete((r, err) -> {
+                    if (timed) {
+                        telemetry.appended(start, err == null);
+                    }
                     if (span != null) {
                         span.end();
                     }
@@ -846,6 +859,14 @@ public final class Keel implements AutoCloseable {
             }
         }
         return out;
+    }
+
+    /**
+     * The registry this runtime meters into ({@link Builder#meterRegistry}): a server in front of the runtime adds
+     * registries of its own behind it when it is a {@link CompositeMeterRegistry} (the default).
+     */
+    public MeterRegistry meterRegistry() {
+        return telemetry.registry();
     }
 
     /**

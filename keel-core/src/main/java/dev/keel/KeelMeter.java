@@ -9,6 +9,17 @@ public enum KeelMeter {
     EVENTS_EMITTED("keel.events.emitted", "events accepted by the journal"),
     /** Counter: emits refused. Tags: reason (invalid, payload_too_large, loop, intake_full, closed, journal). */
     EVENTS_REJECTED("keel.events.rejected", "emits refused, by reason"),
+    /**
+     * Timer: from an emit's append call to its durable completion, per emit or per batch (one record for the whole
+     * batch). Tags: outcome (stored, failed).
+     */
+    JOURNAL_APPEND(
+            "keel.journal.append", "time from an emit's append call to its durable completion, per emit or batch"),
+    /**
+     * Timer: {@code POST /v1/events} requests, from the request read to the answer (keel serve). Tags: outcome
+     * (accepted, refused: a 4xx answer, failed: a 5xx answer).
+     */
+    INGEST_REQUESTS("keel.ingest.requests", "POST /v1/events requests by outcome (accepted, refused, failed)"),
     /** Counter: delivery attempts. Tags: subscription, type, outcome (success, retry, dead_letter, paused). */
     DELIVERIES("keel.deliveries", "delivery attempts, by outcome"),
     /** Timer: handler time per attempt. Tags: subscription, type. */

@@ -2,9 +2,12 @@ package dev.keel.server;
 
 import dev.keel.Event;
 import dev.keel.Keel;
+import dev.keel.KeelMeter;
 import dev.keel.Receipt;
 import io.javalin.config.RoutesConfig;
 import io.javalin.http.Context;
+import io.micrometer.core.instrument.MeterRegistry;
+import io.micrometer.core.instrument.Timer;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashMap;
@@ -35,6 +38,11 @@ final class IngestRoutes {
     private final Duration emitTimeout;
     /** Per tenant ("" in open mode): events accepted, and duplicates sent. */
     private final ConcurrentHashMap<String, LongAdder[]> ingested = new ConcurrentHashMap<>();
+    /** Request time by outcome ({@link KeelMeter#INGEST_REQUESTS}), registered once. */
+    private final Timer accepted;
+
+    private final Timer refused;
+    private final Timer failed;
 
     IngestRoutes(
             Keel keel,
@@ -53,10 +61,47 @@ final class IngestRoutes {
         this.schemas = schemas;
         this.maxBatch = maxBatch;
         this.emitTimeout = emitTimeout;
+        this.accepted = timer(keel.meterRegistry(), "accepted");
+        this.refused = timer(keel.meterRegistry(), "refused");
+        this.failed = timer(keel.meterRegistry(), "failed");
+    }
+
+    private static Timer timer(MeterRegistry registry, String outcome) {
+        return Timer.builder(KeelMeter.INGEST_REQUESTS.meterName())
+                .description(KeelMeter.INGEST_REQUESTS.description())
+                .tag("outcome", outcome)
+                .register(registry);
     }
 
     void register(RoutesConfig routes) {
-        routes.post("/v1/events", this::post);
+        routes.post("/v1/events", this::timed);
+    }
+
+    /** Answers the request and times it by outcome: accepted (202), refused (a 4xx problem), failed (5xx). */
+    private void timed(Context ctx) {
+        long start = System.nanoTime();
+        Timer outcome = failed;
+        try {
+            post(ctx);
+            outcome = accepted;
+        } catch (RuntimeException e) {
+            outcome = refusal(e) ? refused : failed;
+            throw e;
+        } finally {
+            outcome.record(System.nanoTime() - start, TimeUnit.NANOSECONDS);
+        }
+    }
+
+    /** Whether the exception becomes a 4xx answer: the client's request was wrong, not the server. */
+    private static boolean refusal(RuntimeException e) {
+        return switch (e) {
+            case ProblemException pe -> pe.problem().status() < 500;
+            case dev.keel.InvalidEventException ignored -> true;
+            case dev.keel.LoopDetectedException ignored -> true;
+            case dev.keel.PayloadTooLargeException ignored -> true;
+            case io.javalin.http.HttpResponseException he -> he.getStatus() < 500;
+            default -> false;
+        };
     }
 
     /** Events accepted for a tenant (null: all, in open mode) and duplicates it sent. */

@@ -74,6 +74,7 @@ public final class KeelServer implements AutoCloseable {
     private final Thread censusThread;
     private final Lifecycle lifecycle = new Lifecycle();
     private final Startup startup;
+    private final PerformanceMonitor performance;
     private final Duration startTimeout;
     private final List<AutoCloseable> binders = new ArrayList<>();
     private final Javalin app;
@@ -144,7 +145,9 @@ public final class KeelServer implements AutoCloseable {
         StreamRoutes stream = new StreamRoutes(streams, auth, keel.lanes());
         HealthRoutes health =
                 new HealthRoutes(keel, lifecycle, bodies, b.stuckAfter, webhooks, startup, b.healthChecks);
-        StatsRoutes stats = new StatsRoutes(keel, auth, bodies, webhooks, ingest, streams, b.census, b.prometheus);
+        this.performance = new PerformanceMonitor(keel, b.performanceWindow, b.alerts);
+        StatsRoutes stats =
+                new StatsRoutes(keel, auth, bodies, webhooks, ingest, streams, b.census, b.prometheus, performance);
         this.census = b.census;
         this.censusThread = b.census == null
                 ? null
@@ -233,6 +236,7 @@ public final class KeelServer implements AutoCloseable {
             return (AutoCloseable) app::stop;
         });
         lifecycle.started(true);
+        performance.start();
         if (censusThread != null) {
             censusThread.start();
         }
@@ -288,6 +292,7 @@ public final class KeelServer implements AutoCloseable {
                 census.close();
             }
             streams.close();
+            performance.close();
             webhooks.stopSync();
             keel.close(drainTimeout);
         } finally {
@@ -344,6 +349,8 @@ public final class KeelServer implements AutoCloseable {
         private int streamBuffer = EventStreams.Settings.DEFAULT.buffer();
         private Duration streamHeartbeat = EventStreams.Settings.DEFAULT.heartbeat();
         private final List<DeclaredSubscription> declared = new ArrayList<>();
+        private final List<AlertRule> alerts = new ArrayList<>();
+        private Duration performanceWindow = PerformanceMonitor.DEFAULT_WINDOW;
 
         private Builder(Keel keel) {
             this.keel = Objects.requireNonNull(keel, "keel");
@@ -560,6 +567,33 @@ public final class KeelServer implements AutoCloseable {
          */
         public Builder subscription(String name, String tenant, Map<String, Object> spec) {
             declared.add(new DeclaredSubscription(name, tenant, new LinkedHashMap<>(spec)));
+            return this;
+        }
+
+        /**
+         * An alert rule: when an operation crosses it over the performance window, the server emits a
+         * {@code keel.alert.raised} event into the runtime, once, and {@code keel.alert.cleared} when it is back under
+         * it (docs/observability.md). Rule names must be unique.
+         */
+        public Builder alert(AlertRule rule) {
+            Objects.requireNonNull(rule, "rule");
+            if (alerts.stream().anyMatch(a -> a.name().equals(rule.name()))) {
+                throw new IllegalArgumentException("an alert rule named '" + rule.name() + "' is configured already;"
+                        + " give each rule its own name");
+            }
+            alerts.add(rule);
+            return this;
+        }
+
+        /**
+         * The sliding window of the performance monitor ({@code performance} in {@code /v1/stats}) and of the alert
+         * rules, kept in 12 buckets; 60 s by default, at least 1 s.
+         */
+        public Builder performanceWindow(Duration value) {
+            if (value == null || value.compareTo(Duration.ofSeconds(1)) < 0) {
+                throw new IllegalArgumentException("performanceWindow must be at least 1s but was " + value);
+            }
+            this.performanceWindow = value;
             return this;
         }
 

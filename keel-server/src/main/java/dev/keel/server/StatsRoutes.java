@@ -32,6 +32,7 @@ final class StatsRoutes {
     private final dev.keel.redis.RedisStreamCensus census;
 
     private final PrometheusMeterRegistry prometheus;
+    private final PerformanceMonitor performance;
 
     StatsRoutes(
             Keel keel,
@@ -41,7 +42,8 @@ final class StatsRoutes {
             IngestRoutes ingest,
             EventStreams streams,
             dev.keel.redis.RedisStreamCensus census,
-            PrometheusMeterRegistry prometheus) {
+            PrometheusMeterRegistry prometheus,
+            PerformanceMonitor performance) {
         this.keel = keel;
         this.auth = auth;
         this.bodies = bodies;
@@ -50,6 +52,7 @@ final class StatsRoutes {
         this.streams = streams;
         this.census = census;
         this.prometheus = prometheus;
+        this.performance = performance;
     }
 
     void register(RoutesConfig routes) {
@@ -112,6 +115,11 @@ final class StatsRoutes {
                             .orElse(null));
         }
         out.put("subscriptions", subs);
+        // Per operation over the monitor's window; a tenant sees its own subscriptions' deliveries only.
+        out.put("performance", performance.view(tenant == null, name -> {
+            Subscription sub = byName.get(name);
+            return sub != null && !sub.ephemeral() && (tenant == null || tenant.equals(sub.tenant()));
+        }));
         return out;
     }
 

@@ -14,6 +14,7 @@ import io.opentelemetry.api.trace.TraceState;
 import io.opentelemetry.api.trace.Tracer;
 import io.opentelemetry.context.Context;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.TimeUnit;
 
 /** Metrics (Micrometer) and spans (OpenTelemetry API) of one runtime; spans are skipped when none is wired. */
 public final class Telemetry {
@@ -25,11 +26,29 @@ public final class Telemetry {
     private final ConcurrentHashMap<String, Counter> rejected = new ConcurrentHashMap<>();
 
     private final LogContext logContext;
+    /** Append time, by outcome: registered once, so the emit path only reads a clock and records. */
+    private final Timer appendStored;
+
+    private final Timer appendFailed;
 
     public Telemetry(MeterRegistry registry, OpenTelemetry openTelemetry, boolean logContext) {
         this.logContext = new LogContext(logContext);
         this.registry = registry;
         this.tracer = openTelemetry == null ? null : openTelemetry.getTracer(INSTRUMENTATION);
+        this.appendStored = appendTimer("stored");
+        this.appendFailed = appendTimer("failed");
+    }
+
+    private Timer appendTimer(String outcome) {
+        return Timer.builder(KeelMeter.JOURNAL_APPEND.meterName())
+                .description(KeelMeter.JOURNAL_APPEND.description())
+                .tag("outcome", outcome)
+                .register(registry);
+    }
+
+    /** Records an append (one emit or one batch) that started at {@code startNanos} ({@link System#nanoTime()}). */
+    public void appended(long startNanos, boolean stored) {
+        (stored ? appendStored : appendFailed).record(System.nanoTime() - startNanos, TimeUnit.NANOSECONDS);
     }
 
     /** The registry meters go to. */

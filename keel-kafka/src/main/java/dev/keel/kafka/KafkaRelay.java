@@ -46,7 +46,7 @@ import org.apache.kafka.common.serialization.ByteArraySerializer;
  * keel.subscribe(relay.subscription());
  * }</pre>
  */
-public final class KafkaRelay implements AutoCloseable {
+public final class KafkaRelay implements AutoCloseable, dev.keel.ComponentHealth.Check {
     private final Builder config;
     private final KafkaProducer<byte[], byte[]> producer;
     private final CloudEventHeaders binary;
@@ -167,6 +167,22 @@ public final class KafkaRelay implements AutoCloseable {
                 "relay '" + config.name + "' to " + config.topic + ": circuit "
                         + state.name().toLowerCase(java.util.Locale.ROOT)
                         + (error == null ? "" : ", last send failed: " + error));
+    }
+
+    /**
+     * The relay as a health component, under its name: degraded while it cannot publish (the source journal
+     * keeps the events, which go out in key order once the broker is back). Register it with
+     * {@code Keel.Builder.healthCheck(relay)} or a server's {@code healthCheck}.
+     */
+    @Override
+    public dev.keel.ComponentHealth check() {
+        Health h = health();
+        java.util.Map<String, Object> details = java.util.Map.of(
+                "topic", config.topic, "circuit", breaker.getState().name().toLowerCase(java.util.Locale.ROOT));
+        String name = config.name;
+        return h.healthy()
+                ? dev.keel.ComponentHealth.healthy(name, details)
+                : new dev.keel.ComponentHealth(name, dev.keel.ComponentHealth.Status.DEGRADED, h.reason(), details);
     }
 
     @Override

@@ -128,6 +128,7 @@ class KafkaRelayTest {
             }
             await().atMost(Duration.ofSeconds(30)).until(() -> publishedCount() >= 30);
             assertThat(relay.health().healthy()).isTrue();
+            assertThat(relay.check().status()).isEqualTo(dev.keel.ComponentHealth.Status.HEALTHY);
 
             broker.kill();
             for (int i = 0; i < 40; i++) {
@@ -135,6 +136,8 @@ class KafkaRelayTest {
             }
             await().atMost(Duration.ofSeconds(30)).until(() -> !relay.health().healthy());
             assertThat(relay.health().reason()).contains("relay 'relay-orders' to orders");
+            assertThat(relay.check().status()).isEqualTo(dev.keel.ComponentHealth.Status.DEGRADED);
+            assertThat(relay.check().name()).isEqualTo("relay-orders");
 
             broker.restart();
             for (int i = 0; i < 30; i++) {

@@ -181,7 +181,9 @@ final class ServeCommand implements Callable<Integer> {
                 .deadLetterCapacity(deadLetterCapacity)
                 // Every line logged during a delivery carries its event, correlation and trace ids.
                 .logContext(true)
-                .meterRegistry(prometheus)
+                // A composite, so the server's performance monitor adds its windowed registry behind Prometheus.
+                .meterRegistry(new io.micrometer.core.instrument.composite.CompositeMeterRegistry(
+                        io.micrometer.core.instrument.Clock.SYSTEM, List.of(prometheus)))
                 .build());
         KeelServer server;
         KeelServer built = null;
@@ -222,6 +224,7 @@ final class ServeCommand implements Callable<Integer> {
                 file.limits().applyTo(builder);
             }
             file.declareSubscriptions(builder);
+            file.applyAlerts(builder);
             file.registerSchemas(
                     builder,
                     config != null && config.toAbsolutePath().getParent() != null

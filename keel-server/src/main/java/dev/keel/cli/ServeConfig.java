@@ -43,6 +43,14 @@ import java.util.stream.Collectors;
  *     types: [order.*]
  *     webhook: {url: https://billing.example/hooks, secret: whsec_...}
  *     retry: {maxAttempts: 8, initialDelay: 1s}
+ * performanceWindow: 60s         # the performance monitor's and the alerts' sliding window
+ * alerts:                        # keel.alert.raised / keel.alert.cleared events when crossed / recovered
+ *   - operation: delivery:webhook:acme:billing   # ingest, append, delivery:<subscription> ('*' ends a prefix)
+ *     errorRate: 10              # percent of the window's calls failed; or
+ *   - operation: append
+ *     p95: 50ms                  # the window's 95th percentile latency
+ *     minCalls: 20               # calls the window must hold first; 5 by default
+ *     name: slow-journal         # carried by the events; <metric>:<operation> by default
  * }</pre>
  *
  * @param port the port
@@ -55,6 +63,8 @@ import java.util.stream.Collectors;
  * @param webhooks webhook settings
  * @param subscriptions webhook subscriptions by name, each as in {@code PUT /v1/subscriptions/{name}} plus an
  *     optional {@code tenant}
+ * @param performanceWindow the performance monitor's window ({@code performance} in {@code /v1/stats}, alerts)
+ * @param alerts alert rules over the performance monitor's operations
  */
 record ServeConfig(
         Integer port,
@@ -65,7 +75,64 @@ record ServeConfig(
         Limits limits,
         java.util.Map<String, Object> schemas,
         Webhooks webhooks,
-        java.util.Map<String, java.util.Map<String, Object>> subscriptions) {
+        java.util.Map<String, java.util.Map<String, Object>> subscriptions,
+        String performanceWindow,
+        List<Alert> alerts) {
+    /** One entry of the {@code alerts} list: an operation and exactly one of errorRate and p95. */
+    record Alert(String name, String operation, Double errorRate, String p95, Long minCalls) {
+        /** The rule, checked; {@code where} names the entry in messages. */
+        dev.keel.server.AlertRule rule(String where) {
+            if (operation == null) {
+                throw new IllegalArgumentException(
+                        where + ": 'operation' is missing (ingest, append or" + " delivery:<subscription>)");
+            }
+            if ((errorRate == null) == (p95 == null)) {
+                throw new IllegalArgumentException(
+                        where + ": give exactly one of 'errorRate' (percent) and 'p95' (a duration such as 250ms)");
+            }
+            try {
+                dev.keel.server.AlertRule rule;
+                if (errorRate != null) {
+                    rule = dev.keel.server.AlertRule.errorRate(operation, errorRate);
+                } else {
+                    rule = dev.keel.server.AlertRule.p95(operation, dev.keel.jdbc.StoreSettings.parseDuration(p95));
+                }
+                if (minCalls != null) {
+                    rule = rule.withMinCalls(minCalls);
+                }
+                return name == null ? rule : rule.withName(name);
+            } catch (IllegalArgumentException e) {
+                throw new IllegalArgumentException(where + ": " + e.getMessage(), e);
+            }
+        }
+    }
+
+    /** Sets the performance window and alert rules given on the server. */
+    void applyAlerts(dev.keel.server.KeelServer.Builder server) {
+        if (performanceWindow != null) {
+            try {
+                server.performanceWindow(dev.keel.jdbc.StoreSettings.parseDuration(performanceWindow));
+            } catch (IllegalArgumentException e) {
+                throw new IllegalArgumentException("performanceWindow: " + e.getMessage(), e);
+            }
+        }
+        if (alerts == null) {
+            return;
+        }
+        for (int i = 0; i < alerts.size(); i++) {
+            String where = "alerts[" + i + "]";
+            if (alerts.get(i) == null) {
+                throw new IllegalArgumentException(where + " is empty");
+            }
+            dev.keel.server.AlertRule rule = alerts.get(i).rule(where);
+            try {
+                server.alert(rule);
+            } catch (IllegalArgumentException e) {
+                throw new IllegalArgumentException(where + ": " + e.getMessage(), e);
+            }
+        }
+    }
+
     /** The {@code webhooks} section. */
     record Webhooks(Boolean allowPrivateTargets) {}
 
@@ -101,7 +168,7 @@ record ServeConfig(
             @JsonProperty("tenant") String tenant,
             @JsonProperty("scopes") List<String> scopes) {}
 
-    static final ServeConfig EMPTY = new ServeConfig(null, null, null, null, null, null, null, null, null);
+    static final ServeConfig EMPTY = new ServeConfig(null, null, null, null, null, null, null, null, null, null, null);
 
     /** Reads the file; a clear {@link IllegalArgumentException} names what is wrong and where. */
     static ServeConfig load(Path file) {

@@ -8,11 +8,18 @@ import io.micrometer.prometheusmetrics.PrometheusConfig;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 
 /**
- * The registry {@code keel serve} meters into and serves at {@code /metrics}. Delivery time is published as a
- * histogram ({@code keel_delivery_duration_seconds_bucket}), so the dashboard and alerts in {@code ops/} can
- * aggregate its percentiles across instances, which client-side percentiles cannot.
+ * The registry {@code keel serve} meters into and serves at {@code /metrics}. Delivery time, the journal's append
+ * time and ingest request time are published as histograms ({@code keel_delivery_duration_seconds_bucket},
+ * {@code keel_journal_append_seconds_bucket}, {@code keel_ingest_requests_seconds_bucket}), so the dashboard and
+ * alerts in {@code ops/} can aggregate their percentiles across instances, which client-side percentiles cannot.
  */
 final class ServeMeters {
+    /** Timers published as histograms: delivery time, the journal's append time, ingest requests. */
+    private static final java.util.Set<String> HISTOGRAMS = java.util.Set.of(
+            KeelMeter.DELIVERY_DURATION.meterName(),
+            KeelMeter.JOURNAL_APPEND.meterName(),
+            KeelMeter.INGEST_REQUESTS.meterName());
+
     private ServeMeters() {}
 
     /** A new Prometheus registry with the delivery-time histogram. */
@@ -21,7 +28,7 @@ final class ServeMeters {
         prometheus.config().meterFilter(new MeterFilter() {
             @Override
             public DistributionStatisticConfig configure(Meter.Id id, DistributionStatisticConfig config) {
-                if (id.getName().equals(KeelMeter.DELIVERY_DURATION.meterName())) {
+                if (HISTOGRAMS.contains(id.getName())) {
                     return DistributionStatisticConfig.builder()
                             .percentilesHistogram(true)
                             .build()

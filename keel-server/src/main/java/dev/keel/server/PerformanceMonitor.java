@@ -88,6 +88,8 @@ final class PerformanceMonitor implements AutoCloseable {
 
     /** The last view published by the ticker. */
     private volatile Map<String, Map<String, Object>> published = Map.of();
+    /** The alerts raised and not cleared, as of the last tick. */
+    private volatile List<Map<String, Object>> publishedAlerts = List.of();
 
     PerformanceMonitor(Keel keel, Duration window, List<AlertRule> rules) {
         this.keel = keel;
@@ -176,6 +178,27 @@ final class PerformanceMonitor implements AutoCloseable {
         out.put("windowSeconds", window.toMillis() / 1000.0);
         out.put("percentiles", own != null);
         out.put("operations", ops);
+        List<Map<String, Object>> rulesShown = new ArrayList<>();
+        for (AlertRule r : rules) {
+            Map<String, Object> m = new LinkedHashMap<>();
+            m.put("name", r.name());
+            m.put("operation", r.operation());
+            m.put("metric", r.metric() == AlertRule.Metric.ERROR_RATE ? "errorRate" : "p95");
+            m.put("threshold", r.threshold());
+            m.put("minCalls", r.minCalls());
+            rulesShown.add(m);
+        }
+        out.put("rules", wholeRuntime ? rulesShown : List.of());
+        out.put(
+                "raised",
+                publishedAlerts.stream()
+                        .filter(a -> {
+                            String op = String.valueOf(a.get("operation"));
+                            return op.startsWith("delivery:")
+                                    ? visibleSubscription.test(op.substring("delivery:".length()))
+                                    : wholeRuntime;
+                        })
+                        .toList());
         return out;
     }
 
@@ -205,6 +228,7 @@ final class PerformanceMonitor implements AutoCloseable {
         });
         published = Map.copyOf(view);
         check(windows, view);
+        publishedAlerts = List.copyOf(raised.values());
     }
 
     /** The cumulative counts of every operation now. */

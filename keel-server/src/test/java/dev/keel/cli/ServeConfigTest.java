@@ -141,4 +141,65 @@ class ServeConfigTest {
                 .hasMessageContaining("token, tenant and scopes");
         assertThatThrownBy(() -> ServeConfig.load(dir.resolve("missing.yaml"))).hasMessageContaining("does not exist");
     }
+
+    @Test
+    void shouldConfigureAlertRulesAndNameTheOneThatIsWrong() throws Exception {
+        ServeConfig c = ServeConfig.load(file("""
+                performanceWindow: 30s
+                alerts:
+                  - operation: delivery:*
+                    errorRate: 10
+                  - operation: append
+                    p95: 50ms
+                    minCalls: 20
+                    name: slow-journal
+                """));
+        try (dev.keel.Keel keel = dev.keel.Keel.builder().build()) {
+            dev.keel.server.KeelServer.Builder builder =
+                    dev.keel.server.KeelServer.builder(keel).port(0);
+            c.applyAlerts(builder);
+            try (dev.keel.server.KeelServer server = builder.build().start()) {
+                var response = java.net.http.HttpClient.newHttpClient()
+                        .send(
+                                java.net.http.HttpRequest.newBuilder(
+                                                java.net.URI.create("http://127.0.0.1:" + server.port() + "/v1/stats"))
+                                        .build(),
+                                java.net.http.HttpResponse.BodyHandlers.ofString());
+                var performance = new com.fasterxml.jackson.databind.ObjectMapper()
+                        .readTree(response.body())
+                        .get("performance");
+                assertThat(performance.get("windowSeconds").asDouble()).isEqualTo(30.0);
+                assertThat(performance.at("/rules/0/name").asText()).isEqualTo("error-rate:delivery:*");
+                assertThat(performance.at("/rules/1/name").asText()).isEqualTo("slow-journal");
+                assertThat(performance.at("/rules/1/threshold").asDouble()).isEqualTo(50.0);
+                assertThat(performance.at("/rules/1/minCalls").asLong()).isEqualTo(20);
+            }
+        }
+        String[][] bad = {
+            {"alerts:\n  - {errorRate: 5}\n", "alerts[0]: 'operation' is missing"},
+            {"alerts:\n  - {operation: ingest}\n", "alerts[0]: give exactly one of 'errorRate'"},
+            {"alerts:\n  - {operation: ingest, errorRate: 5, p95: 1s}\n", "exactly one of"},
+            {
+                "alerts:\n  - {operation: ingest, errorRate: 5}\n  - {operation: queue, p95: 1s}\n",
+                "alerts[1]: alert 'p95:queue': the operation must be 'ingest', 'append' or 'delivery:<subscription>'"
+            },
+            {"alerts:\n  - {operation: ingest, errorRate: 150}\n", "alerts[0]: alert 'error-rate:ingest'"},
+            {"alerts:\n  - {operation: ingest, p95: soon}\n", "alerts[0]:"},
+            {"alerts:\n  - {operation: ingest, errorRate: 5, minCalls: 0}\n", "minCalls must be at least 1 but was 0"},
+            {
+                "alerts:\n  - {operation: ingest, errorRate: 5}\n  - {operation: ingest, errorRate: 9}\n",
+                "alerts[1]: an alert rule named 'error-rate:ingest' is configured already"
+            },
+            {"performanceWindow: 10ms\n", "performanceWindow: performanceWindow must be at least 1s"},
+        };
+        for (String[] b : bad) {
+            ServeConfig config = ServeConfig.load(file(b[0]));
+            try (dev.keel.Keel keel = dev.keel.Keel.builder().build()) {
+                assertThatThrownBy(() -> config.applyAlerts(dev.keel.server.KeelServer.builder(keel)))
+                        .as(b[0])
+                        .isInstanceOf(IllegalArgumentException.class)
+                        .hasMessageContaining(b[1]);
+            }
+        }
+    }
 }

@@ -144,6 +144,11 @@ class DashboardTest {
             new WebDriverWait(browser, WAIT)
                     .until(d -> !d.findElement(By.id("lag")).getText().equals("–")
                             && Integer.parseInt(d.findElement(By.id("lag")).getText()) > 0);
+            // The admin of the whole runtime sees the journal's appends too, charted.
+            new WebDriverWait(browser, WAIT)
+                    .until(d -> Boolean.TRUE.equals(browser.executeScript(
+                            "const p = document.querySelector(\"#performance tr[data-operation='append'] path.rate\");"
+                                    + " return p !== null && p.getAttribute('d').includes('L');")));
         } finally {
             release.countDown();
         }
@@ -194,6 +199,28 @@ class DashboardTest {
                 .contains("newest first");
         new WebDriverWait(browser, WAIT)
                 .until(d -> d.findElement(By.id("emitted")).getText().equals("3"));
+        // The performance monitor charts each operation the tenant may see: its subscription's deliveries, with a
+        // line of at least two samples for the rate and one for p95; ingest and append are the whole runtime's.
+        // Read in one script: the table is drawn anew at each refresh.
+        @SuppressWarnings("unchecked")
+        java.util.Map<String, Object> charted = new WebDriverWait(browser, WAIT).until(d -> {
+            Object found = browser.executeScript("""
+                    for (const tr of document.querySelectorAll("#performance tr[data-operation]")) {
+                      const rate = tr.querySelector("svg path.rate");
+                      if (rate && rate.getAttribute("d").includes("L")) {
+                        return { operation: tr.dataset.operation, label: tr.cells[0].textContent,
+                                 p95: tr.querySelector("svg path.p95").getAttribute("d"),
+                                 ingest: document.querySelectorAll("#performance tr[data-operation='ingest']").length };
+                      }
+                    }
+                    return null;""");
+            return (java.util.Map<String, Object>) found;
+        });
+        assertThat((String) charted.get("operation")).startsWith("delivery:");
+        assertThat(charted.get("label")).isEqualTo("delivery ledger");
+        assertThat((String) charted.get("p95")).startsWith("M");
+        assertThat(charted.get("ingest")).isEqualTo(0L);
+        row = browser.findElement(By.cssSelector("#dead-letter-rows tr[data-dead-letter]"));
         WebElement ledger = browser.findElement(By.cssSelector("#subscriptions tr[data-subscription='ledger']"));
         assertThat(ledger.findElement(By.cssSelector(".badge")).getAttribute("data-circuit"))
                 .isEqualTo("closed");

@@ -74,6 +74,30 @@ class ObservabilityTest {
     }
 
     @Test
+    void shouldTimeEveryAppendUntilItIsStoredOncePerEmitAndOncePerBatch() {
+        SimpleMeterRegistry registry = new SimpleMeterRegistry();
+        try (Keel keel = Keel.builder().lanes(2).meterRegistry(registry).build()) {
+            keel.emit("order.created", "a", 1).join();
+            keel.emit("order.created", "b", 2).join();
+            keel.emitBatch(List.of(
+                            dev.keel.Event.builder("order.paid", 3).key("a").build(),
+                            dev.keel.Event.builder("order.paid", 4).key("b").build(),
+                            dev.keel.Event.builder("order.paid", 5).key("c").build()))
+                    .join();
+
+            io.micrometer.core.instrument.Timer stored = registry.get(KeelMeter.JOURNAL_APPEND.meterName())
+                    .tag("outcome", "stored")
+                    .timer();
+            assertThat(stored.count()).isEqualTo(3); // two emits and one batch
+            assertThat(registry.get(KeelMeter.JOURNAL_APPEND.meterName())
+                            .tag("outcome", "failed")
+                            .timer()
+                            .count())
+                    .isZero();
+        }
+    }
+
+    @Test
     void shouldReportCircuitStateAsAGauge() {
         SimpleMeterRegistry registry = new SimpleMeterRegistry();
         io.github.resilience4j.circuitbreaker.CircuitBreaker breaker =

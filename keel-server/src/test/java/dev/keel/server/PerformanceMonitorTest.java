@@ -153,6 +153,65 @@ class PerformanceMonitorTest {
     }
 
     @Test
+    void shouldShowATenantItsOwnSubscriptionsOnly() throws Exception {
+        server.close();
+        keel = Keel.builder()
+                .journal(JdbcJournal.sqlite(dir.resolve("tenants.db")))
+                .lanes(2)
+                .build()
+                .start();
+        var scopes = java.util.Set.of(AccessToken.Scope.ADMIN, AccessToken.Scope.PRODUCE);
+        server = KeelServer.builder(keel)
+                .port(0)
+                .tokens(java.util.List.of(
+                        new AccessToken("acme-token-0123456789", "acme", scopes),
+                        new AccessToken("globex-token-0123456789", "globex", scopes)))
+                .allowPrivateWebhookTargets(true)
+                .performanceWindow(Duration.ofSeconds(2))
+                .alert(AlertRule.errorRate("delivery:*", 50).withMinCalls(1))
+                .build()
+                .start();
+        requests = new Requests(server);
+        for (String tenant : new String[] {"acme", "globex"}) {
+            String auth = "Bearer " + tenant + "-token-0123456789";
+            HttpResponse<String> put = requests.send(
+                    "PUT",
+                    "/v1/subscriptions/orders",
+                    "application/json",
+                    "{\"types\":[\"order.*\"],\"webhook\":{\"url\":\"" + orders.url() + "\"}}",
+                    "Authorization",
+                    auth);
+            assertThat(put.statusCode()).as(put.body()).isEqualTo(201);
+            HttpResponse<String> post = requests.send(
+                    "POST",
+                    "/v1/events",
+                    "application/cloudevents+json",
+                    "{\"specversion\":\"1.0\",\"id\":\"" + tenant
+                            + "-1\",\"source\":\"/test\",\"type\":\"order.created\",\"data\":{}}",
+                    "Authorization",
+                    auth);
+            assertThat(post.statusCode()).as(post.body()).isEqualTo(202);
+        }
+        await().atMost(WAIT).untilAsserted(() -> {
+            HttpResponse<String> r =
+                    requests.send("GET", "/v1/stats", null, null, "Authorization", "Bearer acme-token-0123456789");
+            JsonNode performance = JSON.readTree(r.body()).get("performance");
+            java.util.List<String> ops = new java.util.ArrayList<>();
+            performance.get("operations").fieldNames().forEachRemaining(ops::add);
+            // Its own subscription's deliveries; not globex's, nor ingest and append, which every tenant shares.
+            assertThat(ops).singleElement().satisfies(op -> assertThat(op)
+                    .startsWith("delivery:")
+                    .contains("acme")
+                    .doesNotContain("globex"));
+            assertThat(performance
+                            .at("/operations/" + ops.getFirst().replace("/", "~1") + "/calls")
+                            .asLong())
+                    .isEqualTo(1);
+            assertThat(performance.get("rules")).isEmpty();
+        });
+    }
+
+    @Test
     void shouldRefuseRulesThatCannotBeChecked() {
         assertThatThrownBy(() -> AlertRule.errorRate("deliveries", 5))
                 .isInstanceOf(IllegalArgumentException.class)

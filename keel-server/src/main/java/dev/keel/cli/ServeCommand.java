@@ -54,6 +54,7 @@ import picocli.CommandLine.Spec;
             "  limits.streamBuffer, limits.streamHeartbeat",
             "  schemas.<type>, webhooks.allowPrivateTargets",
             "  subscriptions.<name>: the PUT body, plus tenant",
+            "  performanceWindow, alerts: operation, errorRate|p95, minCalls, name",
             "",
             "Environment (docs/storage.md#configuration-from-the-environment):",
             "  KEEL_PORT, KEEL_HOST, KEEL_DATA_DIR, KEEL_STORE (sqlite|postgres|kafka|redis|memory),",

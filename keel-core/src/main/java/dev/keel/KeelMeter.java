@@ -20,6 +20,12 @@ public enum KeelMeter {
      * (accepted, refused: a 4xx answer, failed: a 5xx answer).
      */
     INGEST_REQUESTS("keel.ingest.requests", "POST /v1/events requests by outcome (accepted, refused, failed)"),
+    /**
+     * Timer: webhook calls of {@code keel serve}, from the request sent to the answer read. Tags: subscription,
+     * outcome ({@code 2xx}, {@code 3xx}, {@code 4xx}, {@code 5xx}, {@code timeout}, {@code connect_error},
+     * {@code io_error}, {@code interrupted}).
+     */
+    WEBHOOK_CALLS("keel.webhook.calls", "webhook calls by outcome: the answer's status class, or the failure"),
     /** Counter: delivery attempts. Tags: subscription, type, outcome (success, retry, dead_letter, paused). */
     DELIVERIES("keel.deliveries", "delivery attempts, by outcome"),
     /** Timer: handler time per attempt. Tags: subscription, type. */

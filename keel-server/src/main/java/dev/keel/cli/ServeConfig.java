@@ -45,7 +45,7 @@ import java.util.stream.Collectors;
  *     retry: {maxAttempts: 8, initialDelay: 1s}
  * performanceWindow: 60s         # the performance monitor's and the alerts' sliding window
  * alerts:                        # keel.alert.raised / keel.alert.cleared events when crossed / recovered
- *   - operation: delivery:webhook:acme:billing   # ingest, append, delivery:<subscription> ('*' ends a prefix)
+ *   - operation: delivery:webhook:acme:billing   # ingest, append, delivery:<sub>, webhook:<sub>; '*' ends a prefix
  *     errorRate: 10              # percent of the window's calls failed; or
  *   - operation: append
  *     p95: 50ms                  # the window's 95th percentile latency
@@ -83,8 +83,8 @@ record ServeConfig(
         /** The rule, checked; {@code where} names the entry in messages. */
         dev.keel.server.AlertRule rule(String where) {
             if (operation == null) {
-                throw new IllegalArgumentException(
-                        where + ": 'operation' is missing (ingest, append or" + " delivery:<subscription>)");
+                throw new IllegalArgumentException(where + ": 'operation' is missing (ingest, append,"
+                        + " delivery:<subscription> or webhook:<subscription>)");
             }
             if ((errorRate == null) == (p95 == null)) {
                 throw new IllegalArgumentException(

@@ -16,8 +16,8 @@ import java.util.Objects;
  * }</pre>
  *
  * @param name the rule's name, carried by its events; {@code <metric>:<operation>} when built by the factories
- * @param operation an operation of the monitor ({@code ingest}, {@code append}, {@code delivery:<subscription>}),
- *     or a prefix of them ending in {@code *} ({@code delivery:*}: each subscription's delivery, each alerted on its
+ * @param operation an operation of the monitor ({@code ingest}, {@code append}, {@code delivery:<subscription>},
+ *     {@code webhook:<subscription>}), or a prefix of them ending in {@code *} ({@code delivery:*}: each subscription's delivery, each alerted on its
  *     own)
  * @param metric what is compared with the threshold
  * @param threshold the percentage of failed calls (0 to 100, exclusive of 100) for {@link Metric#ERROR_RATE}; the
@@ -44,9 +44,11 @@ public record AlertRule(String name, String operation, Metric metric, double thr
         if (operation == null
                 || !(operation.equals("ingest")
                         || operation.equals("append")
-                        || operation.startsWith("delivery:") && operation.length() > "delivery:".length())) {
-            throw new IllegalArgumentException("alert '" + name + "': the operation must be 'ingest', 'append' or"
-                    + " 'delivery:<subscription>' (a trailing '*' matches a prefix) but was '" + operation + "'");
+                        || operation.startsWith("delivery:") && operation.length() > "delivery:".length()
+                        || operation.startsWith("webhook:") && operation.length() > "webhook:".length())) {
+            throw new IllegalArgumentException("alert '" + name + "': the operation must be 'ingest', 'append',"
+                    + " 'delivery:<subscription>' or 'webhook:<subscription>' (a trailing '*' matches a prefix) but"
+                    + " was '" + operation + "'");
         }
         if (operation.indexOf('*') >= 0 && operation.indexOf('*') != operation.length() - 1) {
             throw new IllegalArgumentException(

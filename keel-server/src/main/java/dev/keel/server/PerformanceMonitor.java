@@ -33,8 +33,9 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * Per operation — {@code ingest} ({@code POST /v1/events}), {@code append} (the journal's durable append) and
- * {@code delivery:<subscription>} (each subscription's attempts; a webhook subscription's attempts are its calls) —
+ * Per operation — {@code ingest} ({@code POST /v1/events}), {@code append} (the journal's durable append),
+ * {@code delivery:<subscription>} (each subscription's attempts) and {@code webhook:<subscription>} (a webhook
+ * subscription's calls, by the answer's status class) —
  * the rate, success rate, p50/p95/p99 latency, errors by type and resilience counters over a sliding window (60 s by
  * default, in 12 buckets), and the {@link AlertRule}s checked against them.
  *
@@ -61,6 +62,7 @@ final class PerformanceMonitor implements AutoCloseable {
     private static final Set<String> WATCHED = Set.of(
             KeelMeter.INGEST_REQUESTS.meterName(),
             KeelMeter.JOURNAL_APPEND.meterName(),
+            KeelMeter.WEBHOOK_CALLS.meterName(),
             KeelMeter.DELIVERIES.meterName(),
             KeelMeter.DELIVERY_DURATION.meterName(),
             KeelMeter.TIMEOUTS.meterName(),
@@ -168,9 +170,7 @@ final class PerformanceMonitor implements AutoCloseable {
     Map<String, Object> view(boolean wholeRuntime, Predicate<String> visibleSubscription) {
         Map<String, Object> ops = new LinkedHashMap<>();
         published.forEach((op, stats) -> {
-            if (op.startsWith("delivery:")
-                    ? visibleSubscription.test(op.substring("delivery:".length()))
-                    : wholeRuntime) {
+            if (visible(op, wholeRuntime, visibleSubscription)) {
                 ops.put(op, stats);
             }
         });
@@ -192,14 +192,15 @@ final class PerformanceMonitor implements AutoCloseable {
         out.put(
                 "raised",
                 publishedAlerts.stream()
-                        .filter(a -> {
-                            String op = String.valueOf(a.get("operation"));
-                            return op.startsWith("delivery:")
-                                    ? visibleSubscription.test(op.substring("delivery:".length()))
-                                    : wholeRuntime;
-                        })
+                        .filter(a -> visible(String.valueOf(a.get("operation")), wholeRuntime, visibleSubscription))
                         .toList());
         return out;
+    }
+
+    /** Whether a caller sees an operation: a subscription's if it sees the subscription, the others if admin. */
+    private static boolean visible(String op, boolean wholeRuntime, Predicate<String> visibleSubscription) {
+        int colon = op.indexOf(':');
+        return colon < 0 ? wholeRuntime : visibleSubscription.test(op.substring(colon + 1));
     }
 
     private void tickSafely() {
@@ -226,7 +227,7 @@ final class PerformanceMonitor implements AutoCloseable {
             windows.put(op, w);
             view.put(op, w.describe(seconds, percentiles(op)));
         });
-        published = Map.copyOf(view);
+        published = java.util.Collections.unmodifiableMap(view); // sorted by operation
         check(windows, view);
         publishedAlerts = List.copyOf(raised.values());
     }
@@ -242,6 +243,12 @@ final class PerformanceMonitor implements AutoCloseable {
                 calls(totals.computeIfAbsent("ingest", o -> new Totals()), id.getTag("outcome"), "accepted", t.count());
             } else if (name.equals(KeelMeter.JOURNAL_APPEND.meterName()) && meter instanceof Timer t) {
                 calls(totals.computeIfAbsent("append", o -> new Totals()), id.getTag("outcome"), "stored", t.count());
+            } else if (name.equals(KeelMeter.WEBHOOK_CALLS.meterName()) && meter instanceof Timer t) {
+                calls(
+                        totals.computeIfAbsent("webhook:" + subscription, o -> new Totals()),
+                        id.getTag("outcome"),
+                        "2xx",
+                        t.count());
             } else if (subscription != null) {
                 Totals s = totals.computeIfAbsent("delivery:" + subscription, o -> new Totals());
                 if (name.equals(KeelMeter.DELIVERIES.meterName())) {
@@ -309,6 +316,12 @@ final class PerformanceMonitor implements AutoCloseable {
                     case "append" ->
                         own.find(KeelMeter.JOURNAL_APPEND.meterName())
                                 .tag("outcome", "stored")
+                                .timer();
+                    case String w
+                    when w.startsWith("webhook:") ->
+                        own.find(KeelMeter.WEBHOOK_CALLS.meterName())
+                                .tag("subscription", op.substring("webhook:".length()))
+                                .tag("outcome", "2xx")
                                 .timer();
                     default ->
                         own.find(KeelMeter.DELIVERY_DURATION.meterName())

@@ -338,6 +338,8 @@ final class WebhookSubscriptions implements SubscriptionNames, AutoCloseable {
         } else {
             if (old != null) {
                 keel.unsubscribe(old.subscription().deliveryName());
+                WebhookTarget.removeMeters(
+                        keel.meterRegistry(), old.subscription().deliveryName());
             }
             keel.subscribe(prepared.subscription());
         }
@@ -351,6 +353,7 @@ final class WebhookSubscriptions implements SubscriptionNames, AutoCloseable {
             running.remove(key);
         }
         keel.unsubscribe(r.subscription().deliveryName());
+        WebhookTarget.removeMeters(keel.meterRegistry(), r.subscription().deliveryName());
     }
 
     private synchronized Running runningOf(Key key) {
@@ -596,7 +599,9 @@ final class WebhookSubscriptions implements SubscriptionNames, AutoCloseable {
         Subscription subscription = Subscription.builder(s.deliveryName())
                 .types(s.types().toArray(String[]::new))
                 .tenant(s.tenant())
-                .handler(Object.class, new WebhookTarget(s, client, mapper, clock, allowPrivateTargets))
+                .handler(
+                        Object.class,
+                        new WebhookTarget(s, client, mapper, clock, allowPrivateTargets, keel.meterRegistry()))
                 .use(middleware.toArray(Middleware[]::new))
                 .ordering(s.ordering())
                 .retry(s.retry())

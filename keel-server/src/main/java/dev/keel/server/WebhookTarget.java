@@ -3,6 +3,7 @@ package dev.keel.server;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.keel.Delivery;
 import dev.keel.Handler;
+import dev.keel.KeelMeter;
 import dev.keel.PermanentFailureException;
 import dev.keel.RetryAfterException;
 import java.net.ConnectException;
@@ -54,9 +55,19 @@ final class WebhookTarget implements Handler<Object> {
     private final ObjectMapper mapper;
     private final Clock clock;
     private final boolean allowPrivate;
+    private final io.micrometer.core.instrument.MeterRegistry registry;
+    private final String subscription;
 
-    WebhookTarget(WebhookSubscription s, HttpClient client, ObjectMapper mapper, Clock clock, boolean allowPrivate) {
+    WebhookTarget(
+            WebhookSubscription s,
+            HttpClient client,
+            ObjectMapper mapper,
+            Clock clock,
+            boolean allowPrivate,
+            io.micrometer.core.instrument.MeterRegistry registry) {
         this.allowPrivate = allowPrivate;
+        this.registry = registry;
+        this.subscription = s.deliveryName();
         this.url = s.url();
         this.timeout = s.timeout();
         this.signer = WebhookSigner.of(s);
@@ -204,26 +215,52 @@ final class WebhookTarget implements Handler<Object> {
      * outlives what the runtime gives it.
      */
     private HttpResponse<String> send(HttpRequest request) throws InterruptedException {
+        long start = System.nanoTime();
+        String outcome = "io_error";
         CompletableFuture<HttpResponse<String>> call = client.sendAsync(request, info -> new Snippet());
         try {
-            return call.get(timeout.plus(BODY_GRACE).toNanos(), TimeUnit.NANOSECONDS);
+            HttpResponse<String> response = call.get(timeout.plus(BODY_GRACE).toNanos(), TimeUnit.NANOSECONDS);
+            outcome = STATUS_CLASSES[Math.clamp(response.statusCode() / 100, 0, STATUS_CLASSES.length - 1)];
+            return response;
         } catch (InterruptedException e) {
+            outcome = "interrupted";
             call.cancel(true);
             throw e;
         } catch (TimeoutException e) {
+            outcome = "timeout";
             call.cancel(true);
             throw new WebhookDeliveryException(
                     "no complete answer from " + url + " within " + timeout.plus(BODY_GRACE), e);
         } catch (ExecutionException e) {
             Throwable cause = e.getCause();
             if (cause instanceof HttpTimeoutException) {
+                outcome = "timeout";
                 throw new WebhookDeliveryException("no answer from " + url + " within " + timeout, cause);
             }
             if (cause instanceof ConnectException) {
+                outcome = "connect_error";
                 throw new WebhookDeliveryException("cannot connect to " + url + ": " + describe(cause), cause);
             }
             throw new WebhookDeliveryException("the request to " + url + " failed: " + describe(cause), cause);
+        } finally {
+            io.micrometer.core.instrument.Timer.builder(KeelMeter.WEBHOOK_CALLS.meterName())
+                    .description(KeelMeter.WEBHOOK_CALLS.description())
+                    .tag("subscription", subscription)
+                    .tag("outcome", outcome)
+                    .register(registry)
+                    .record(System.nanoTime() - start, TimeUnit.NANOSECONDS);
         }
+    }
+
+    /** The outcome tag of an answer, by its status class. */
+    private static final String[] STATUS_CLASSES = {"io_error", "1xx", "2xx", "3xx", "4xx", "5xx"};
+
+    /** Removes a subscription's webhook call meters (it was deleted, or runs under another name now). */
+    static void removeMeters(io.micrometer.core.instrument.MeterRegistry registry, String subscription) {
+        registry.find(KeelMeter.WEBHOOK_CALLS.meterName())
+                .tag("subscription", subscription)
+                .meters()
+                .forEach(registry::remove);
     }
 
     /**

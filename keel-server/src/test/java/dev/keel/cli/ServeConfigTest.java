@@ -181,7 +181,7 @@ class ServeConfigTest {
             {"alerts:\n  - {operation: ingest, errorRate: 5, p95: 1s}\n", "exactly one of"},
             {
                 "alerts:\n  - {operation: ingest, errorRate: 5}\n  - {operation: queue, p95: 1s}\n",
-                "alerts[1]: alert 'p95:queue': the operation must be 'ingest', 'append' or 'delivery:<subscription>'"
+                "alerts[1]: alert 'p95:queue': the operation must be 'ingest', 'append', 'delivery:<subscription>' or"
             },
             {"alerts:\n  - {operation: ingest, errorRate: 150}\n", "alerts[0]: alert 'error-rate:ingest'"},
             {"alerts:\n  - {operation: ingest, p95: soon}\n", "alerts[0]:"},

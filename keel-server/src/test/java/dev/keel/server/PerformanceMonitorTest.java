@@ -110,6 +110,10 @@ class PerformanceMonitorTest {
             assertThat(delivery.at("/calls").asLong()).isEqualTo(5);
             assertThat(delivery.at("/successRate").asDouble()).isEqualTo(1.0);
             assertThat(delivery.at("/latencyMs/p50").isNumber()).isTrue();
+            JsonNode calls = operation(ops, "webhook:");
+            assertThat(calls.at("/calls").asLong()).isEqualTo(5);
+            assertThat(calls.at("/successRate").asDouble()).isEqualTo(1.0);
+            assertThat(calls.at("/latencyMs/p99").isNumber()).isTrue();
         });
         // A refused request counts as an ingest error of its type, not as a success.
         assertThat(requests.send("POST", "/v1/events", "application/cloudevents+json", "{\"nope\":1}")
@@ -121,14 +125,18 @@ class PerformanceMonitorTest {
     }
 
     private static JsonNode delivery(JsonNode ops) {
+        return operation(ops, "delivery:");
+    }
+
+    private static JsonNode operation(JsonNode ops, String prefix) {
         var names = ops.fieldNames();
         while (names.hasNext()) {
             String n = names.next();
-            if (n.startsWith("delivery:") && n.contains("orders")) {
+            if (n.startsWith(prefix) && n.contains("orders")) {
                 return ops.get(n);
             }
         }
-        throw new AssertionError("no delivery operation for orders in " + ops);
+        throw new AssertionError("no " + prefix + " operation for orders in " + ops);
     }
 
     @Test
@@ -142,6 +150,11 @@ class PerformanceMonitorTest {
                 .untilAsserted(() -> assertThat(alertsOf("keel.alert.raised")).isEqualTo(1));
         JsonNode raised = JSON.readTree(alerts.calls().getFirst().body());
         assertThat(raised.toString()).contains("errorRate").contains("delivery:");
+        // The calls failed with a 500: the webhook operation counts them by the answer's status class.
+        await().atMost(WAIT).untilAsserted(() -> assertThat(operation(stats().get("operations"), "webhook:")
+                        .at("/errors/5xx")
+                        .asLong())
+                .isPositive());
 
         orders.behave(Receiver.OK);
         await().atMost(WAIT).untilAsserted(() -> {
@@ -199,8 +212,8 @@ class PerformanceMonitorTest {
             java.util.List<String> ops = new java.util.ArrayList<>();
             performance.get("operations").fieldNames().forEachRemaining(ops::add);
             // Its own subscription's deliveries; not globex's, nor ingest and append, which every tenant shares.
-            assertThat(ops).singleElement().satisfies(op -> assertThat(op)
-                    .startsWith("delivery:")
+            assertThat(ops).hasSize(2).allSatisfy(op -> assertThat(op)
+                    .matches("(delivery|webhook):.*")
                     .contains("acme")
                     .doesNotContain("globex"));
             assertThat(performance
@@ -215,7 +228,7 @@ class PerformanceMonitorTest {
     void shouldRefuseRulesThatCannotBeChecked() {
         assertThatThrownBy(() -> AlertRule.errorRate("deliveries", 5))
                 .isInstanceOf(IllegalArgumentException.class)
-                .hasMessageContaining("'ingest', 'append' or 'delivery:<subscription>'");
+                .hasMessageContaining("'ingest', 'append', 'delivery:<subscription>' or 'webhook:<subscription>'");
         assertThatThrownBy(() -> AlertRule.errorRate("ingest", 100))
                 .hasMessageContaining("percentage from 0 to below 100 but was 100");
         assertThatThrownBy(() -> KeelServer.builder(keel)

@@ -166,6 +166,44 @@ class PerformanceMonitorTest {
     }
 
     @Test
+    void shouldRaiseAnAlertWhenAnOperationsP95IsOverItsThreshold() throws Exception {
+        server.close();
+        keel = Keel.builder()
+                .journal(JdbcJournal.sqlite(dir.resolve("slow.db")))
+                .lanes(2)
+                .build()
+                .start();
+        server = KeelServer.builder(keel)
+                .port(0)
+                .allowPrivateWebhookTargets(true)
+                .performanceWindow(Duration.ofSeconds(2))
+                .alert(AlertRule.p95("webhook:*", Duration.ofMillis(200)).withMinCalls(1))
+                .build()
+                .start();
+        requests = new Requests(server);
+        // A receiver that takes 400 ms to answer: every call is over the threshold, whatever the machine.
+        orders.behave((exchange, body) -> {
+            Thread.sleep(400);
+            Receiver.respond(exchange, 204, "");
+        });
+        subscribe("orders", "order.*", orders, "");
+        subscribe("alerts", "keel.alert.*", alerts, "");
+        ingest();
+        await().atMost(WAIT).untilAsserted(() -> assertThat(alerts.calls())
+                .filteredOn(c -> c.body().contains("keel.alert.raised"))
+                .singleElement()
+                .satisfies(c -> {
+                    JsonNode d = JSON.readTree(c.body()).get("data");
+                    assertThat(d.get("rule").asText()).isEqualTo("p95:webhook:*");
+                    assertThat(d.get("operation").asText())
+                            .startsWith("webhook:")
+                            .contains("orders");
+                    assertThat(d.get("metric").asText()).isEqualTo("p95");
+                    assertThat(d.get("value").asDouble()).isGreaterThan(200);
+                }));
+    }
+
+    @Test
     void shouldShowATenantItsOwnSubscriptionsOnly() throws Exception {
         server.close();
         keel = Keel.builder()

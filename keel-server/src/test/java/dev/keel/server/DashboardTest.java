@@ -149,6 +149,20 @@ class DashboardTest {
                     .until(d -> Boolean.TRUE.equals(browser.executeScript(
                             "const p = document.querySelector(\"#performance tr[data-operation='append'] path.rate\");"
                                     + " return p !== null && p.getAttribute('d').includes('L');")));
+            // The deliveries running now are listed, and one can be cancelled: its attempt fails and is retried.
+            WebElement cancel = new WebDriverWait(browser, WAIT)
+                    .until(d -> d.findElements(By.cssSelector("#running tr button.cancel")).stream()
+                            .findFirst()
+                            .orElse(null));
+            String eventId = cancel.findElement(By.xpath("./ancestor::tr")).getAttribute("data-event-id");
+            assertThat(keel.runningDeliveries())
+                    .anySatisfy(r -> assertThat(r.eventId()).isEqualTo(eventId));
+            cancel.click();
+            new WebDriverWait(browser, WAIT)
+                    .until(d -> d.findElement(By.id("message")).getText().contains("cancelled: " + eventId));
+            org.awaitility.Awaitility.await()
+                    .atMost(WAIT)
+                    .until(() -> keel.stats().subscription("slow").failedAttempts() >= 1);
         } finally {
             release.countDown();
         }

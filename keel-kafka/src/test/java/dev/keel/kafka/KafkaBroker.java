@@ -23,6 +23,9 @@ public final class KafkaBroker implements AutoCloseable {
     private final Path dir;
     private final int nodeId;
     private final int port;
+    /** The port the broker tells clients to connect to: its own, or a proxy's in front of it. */
+    private final int advertisedPort;
+
     private final int controllerPort;
     /** The controller quorum, {@code id@host:port,...}; this node alone for a single broker. */
     private String voters;
@@ -32,9 +35,14 @@ public final class KafkaBroker implements AutoCloseable {
     private Process process;
 
     private KafkaBroker(Path dir, int nodeId, int port, int controllerPort) {
+        this(dir, nodeId, port, port, controllerPort);
+    }
+
+    private KafkaBroker(Path dir, int nodeId, int port, int advertisedPort, int controllerPort) {
         this.dir = dir;
         this.nodeId = nodeId;
         this.port = port;
+        this.advertisedPort = advertisedPort;
         this.controllerPort = controllerPort;
         this.voters = nodeId + "@127.0.0.1:" + controllerPort;
     }
@@ -45,6 +53,28 @@ public final class KafkaBroker implements AutoCloseable {
         broker.format(clusterId());
         broker.launch();
         return broker;
+    }
+
+    /**
+     * Formats a fresh data directory and starts a broker listening on {@code port} that advertises
+     * {@code advertisedPort} on loopback: clients bootstrap there and every later connection goes there too. With a
+     * fault-injecting proxy listening on {@code advertisedPort} and forwarding to {@code port} (start it first), all
+     * client traffic passes through the proxy. Returns once the broker accepts connections on {@code port}.
+     */
+    public static KafkaBroker startAdvertising(int port, int advertisedPort) throws IOException, InterruptedException {
+        if (port == advertisedPort) {
+            throw new IllegalArgumentException("the advertised port must differ from the broker's own: " + port);
+        }
+        KafkaBroker broker =
+                new KafkaBroker(Files.createTempDirectory("keel-kafka-"), 1, port, advertisedPort, freePort());
+        broker.format(clusterId());
+        broker.launch();
+        return broker;
+    }
+
+    /** A free loopback port now, for {@link #startAdvertising} and a proxy in front of the broker. */
+    public static int freeLoopbackPort() throws IOException {
+        return freePort();
     }
 
     /**
@@ -95,9 +125,14 @@ public final class KafkaBroker implements AutoCloseable {
         return nodeId;
     }
 
-    /** The bootstrap servers to give clients. */
+    /** The bootstrap servers to give clients: the advertised address (a proxy's, when one stands in front). */
     public String bootstrapServers() {
-        return "127.0.0.1:" + port;
+        return "127.0.0.1:" + advertisedPort;
+    }
+
+    /** The port the broker itself listens on. */
+    public int port() {
+        return port;
     }
 
     /** Kills the broker at once (SIGKILL), as a crash would. */
@@ -160,7 +195,7 @@ public final class KafkaBroker implements AutoCloseable {
                 "node.id=" + nodeId,
                 "controller.quorum.voters=" + voters,
                 "listeners=PLAINTEXT://127.0.0.1:" + port + ",CONTROLLER://127.0.0.1:" + controllerPort,
-                "advertised.listeners=PLAINTEXT://127.0.0.1:" + port,
+                "advertised.listeners=PLAINTEXT://127.0.0.1:" + advertisedPort,
                 "controller.listener.names=CONTROLLER",
                 "inter.broker.listener.name=PLAINTEXT",
                 "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",

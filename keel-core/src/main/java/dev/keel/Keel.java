@@ -985,6 +985,14 @@ public final class Keel implements AutoCloseable {
         return logAccess;
     }
 
+    /**
+     * The journal's record of administrative actions (the server's audit log), shared by every instance on the
+     * journal; empty when the engine keeps none.
+     */
+    public java.util.Optional<dev.keel.spi.AuditTrail> auditTrail() {
+        return journal.auditTrail();
+    }
+
     /** Subscription definitions kept in the journal for every instance sharing it (the server's webhooks). */
     public SubscriptionStore subscriptionStore() {
         return subscriptionStore;

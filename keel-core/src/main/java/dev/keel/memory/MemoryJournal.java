@@ -3,6 +3,7 @@ package dev.keel.memory;
 import dev.keel.DeadLetter;
 import dev.keel.DeadLetterQuery;
 import dev.keel.spi.Append;
+import dev.keel.spi.AuditTrail;
 import dev.keel.spi.Commit;
 import dev.keel.spi.Journal;
 import dev.keel.spi.JournalException;
@@ -42,6 +43,7 @@ public final class MemoryJournal implements Journal {
     private final ConcurrentHashMap<String, TallyCell[]> tallies = new ConcurrentHashMap<>();
     private final ConcurrentHashMap<String, ReprocessOrder> reprocessOrders = new ConcurrentHashMap<>();
     private final ConcurrentHashMap<PauseKey, Instant> pauses = new ConcurrentHashMap<>();
+    private final AuditTrail audit = new MemoryAuditTrail();
     private final java.util.LinkedHashMap<String, StoredSubscription> storedSubscriptions =
             new java.util.LinkedHashMap<>();
     private long subscriptionRevision;
@@ -380,6 +382,11 @@ public final class MemoryJournal implements Journal {
             }
         });
         return live;
+    }
+
+    @Override
+    public Optional<AuditTrail> auditTrail() {
+        return Optional.of(audit);
     }
 
     @Override

@@ -10,6 +10,7 @@ import dev.keel.DeadLetter;
 import dev.keel.DeadLetterQuery;
 import dev.keel.Handler;
 import dev.keel.spi.Append;
+import dev.keel.spi.AuditTrail;
 import dev.keel.spi.Commit;
 import dev.keel.spi.EnvelopeCodec;
 import dev.keel.spi.Journal;
@@ -71,6 +72,7 @@ public final class JdbcJournal implements Journal {
     private DeadLetterTable deadLetters;
     private Pauses pauses;
     private StoredSubscriptions stored;
+    private AuditTrail audit;
     private Inbox inbox;
     private volatile boolean closed;
 
@@ -152,6 +154,7 @@ public final class JdbcJournal implements Journal {
             deadLetters = new DeadLetterTable(opened);
             pauses = new Pauses(opened);
             stored = new StoredSubscriptions(opened);
+            audit = new JdbcAuditTrail(opened);
             inbox = new Inbox(opened);
             if (dialect.sharedByInstances()) {
                 HikariConfig leaseConfig = new HikariConfig();
@@ -343,6 +346,13 @@ public final class JdbcJournal implements Journal {
     public Optional<LaneLeases> leases() {
         db();
         return dialect.sharedByInstances() ? Optional.of(new Leases(leasesDb)) : Optional.empty();
+    }
+
+    /** The audit trail in {@code keel_audit}, shared by every instance on the database. */
+    @Override
+    public Optional<AuditTrail> auditTrail() {
+        db();
+        return Optional.of(audit);
     }
 
     @Override

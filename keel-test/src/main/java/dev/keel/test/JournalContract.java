@@ -9,6 +9,11 @@ import dev.keel.DeadLetterQuery;
 import dev.keel.Event;
 import dev.keel.PayloadCompression;
 import dev.keel.spi.Append;
+import dev.keel.spi.AuditTrail;
+import dev.keel.spi.AuditTrail.AuditEntry;
+import dev.keel.spi.AuditTrail.AuditPage;
+import dev.keel.spi.AuditTrail.AuditQuery;
+import dev.keel.spi.AuditTrail.Position;
 import dev.keel.spi.Commit;
 import dev.keel.spi.Coordination.StoredSubscription;
 import dev.keel.spi.DeadLetterStore.ReprocessOrder;
@@ -34,6 +39,7 @@ import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
@@ -770,5 +776,89 @@ public abstract class JournalContract {
     private static DeadLetter deadLetter(String id, String sub, int lane, Event<?> e, String errorType, Instant at) {
         return new DeadLetter(
                 id, sub, lane, 1, e, List.of(new AttemptError(1, at, errorType, "boom")), "gave up", at, 0, false);
+    }
+    // ---- the audit trail ----
+
+    private AuditTrail auditTrail() {
+        Optional<AuditTrail> trail = journal.auditTrail();
+        Assumptions.assumeTrue(trail.isPresent(), "this engine keeps no audit trail");
+        return trail.get();
+    }
+
+    private static AuditEntry audit(String id, Instant at, String tenant, String action) {
+        return new AuditEntry(
+                id, at, "token-" + tenant, tenant, action, "billing", "{\"overlap\":\"24h\"}", "10.0.0.7", 200);
+    }
+
+    @Test
+    void shouldListAuditEntriesNewestFirstInPagesWithoutGapsOrRepeats() {
+        AuditTrail trail = auditTrail();
+        List<String> written = new ArrayList<>();
+        for (int i = 0; i < 7; i++) {
+            // two entries share each millisecond, so the id orders them
+            String id = "0190a000-0000-7000-8000-00000000000" + i;
+            trail.append(audit(id, T0.plusMillis(i / 2), "acme", "subscription.create"));
+            written.add(id);
+        }
+        trail.append(audit(written.get(3), T0.plusMillis(1), "acme", "subscription.create"));
+
+        List<AuditEntry> seen = new ArrayList<>();
+        AuditPage page = trail.list(AuditQuery.newest(3));
+        int pages = 1;
+        seen.addAll(page.entries());
+        while (page.more()) {
+            AuditEntry last = page.entries().getLast();
+            page = trail.list(new AuditQuery(null, null, null, null, Position.of(last), 3));
+            seen.addAll(page.entries());
+            pages++;
+        }
+        assertThat(pages).isEqualTo(3);
+        assertThat(seen).extracting(AuditEntry::id).containsExactlyElementsOf(written.reversed());
+        assertThat(seen.getFirst()).isEqualTo(audit(written.get(6), T0.plusMillis(3), "acme", "subscription.create"));
+    }
+
+    @Test
+    void shouldFilterAuditEntriesByTenantActionAndTime() {
+        AuditTrail trail = auditTrail();
+        trail.append(audit("0190a000-0000-7000-8000-000000000001", T0, "acme", "subscription.create"));
+        trail.append(audit("0190a000-0000-7000-8000-000000000002", T0.plusSeconds(10), "globex", "dlq.purge"));
+        trail.append(audit("0190a000-0000-7000-8000-000000000003", T0.plusSeconds(20), "acme", "dlq.purge"));
+        trail.append(new AuditEntry(
+                "0190a000-0000-7000-8000-000000000004",
+                T0.plusSeconds(30),
+                "open-mode",
+                null,
+                "subscription.delete",
+                null,
+                null,
+                null,
+                404));
+
+        assertThat(ids(trail, new AuditQuery("acme", null, null, null, null, 10)))
+                .containsExactly("0190a000-0000-7000-8000-000000000003", "0190a000-0000-7000-8000-000000000001");
+        assertThat(ids(trail, new AuditQuery(null, "dlq.purge", null, null, null, 10)))
+                .containsExactly("0190a000-0000-7000-8000-000000000003", "0190a000-0000-7000-8000-000000000002");
+        assertThat(ids(trail, new AuditQuery(null, null, T0.plusSeconds(10), T0.plusSeconds(30), null, 10)))
+                .containsExactly("0190a000-0000-7000-8000-000000000003", "0190a000-0000-7000-8000-000000000002");
+        AuditEntry open = trail.list(AuditQuery.newest(1)).entries().getFirst();
+        assertThat(open.tenant()).isNull();
+        assertThat(open.target()).isNull();
+        assertThat(open.parameters()).isEqualTo("{}");
+        assertThat(open.status()).isEqualTo(404);
+    }
+
+    @Test
+    void shouldPruneAuditEntriesOlderThanTheRetention() {
+        AuditTrail trail = auditTrail();
+        trail.append(audit("0190a000-0000-7000-8000-000000000001", T0, "acme", "subscription.create"));
+        trail.append(audit("0190a000-0000-7000-8000-000000000002", T0.plusSeconds(60), "acme", "dlq.purge"));
+
+        trail.prune(T0.plusSeconds(60));
+
+        assertThat(ids(trail, AuditQuery.newest(10))).containsExactly("0190a000-0000-7000-8000-000000000002");
+    }
+
+    private static List<String> ids(AuditTrail trail, AuditQuery q) {
+        return trail.list(q).entries().stream().map(AuditEntry::id).toList();
     }
 }

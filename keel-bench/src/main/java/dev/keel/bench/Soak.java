@@ -197,11 +197,16 @@ public final class Soak {
             }
             running.set(false);
             ingest.join();
+            long drainStart = System.nanoTime();
             missing = drain();
             System.out.printf(
-                    "after %d s of drain: %d accepted events not received by the healthy webhook; "
+                    "drained in %.1f s (at most %d s): %d accepted events not received by the healthy webhook; "
                             + "Java handler deliveries %,d; SSE reconnects %,d%n",
-                    DRAIN.toSeconds(), missing, javaDelivered.sum(), sseReconnects.sum());
+                    (System.nanoTime() - drainStart) / 1e9,
+                    DRAIN.toSeconds(),
+                    missing,
+                    javaDelivered.sum(),
+                    sseReconnects.sum());
             load.shutdownNow();
         } finally {
             keel.close();

@@ -42,6 +42,7 @@ import picocli.CommandLine.Spec;
             "  GET|DELETE /v1/dead-letters/{id}   one, with its error history",
             "  POST /v1/dead-letters/{id}/reprocess",
             "  POST /v1/dead-letters/reprocess    by criteria, with dryRun and limit",
+            "  GET  /v1/audit                     the audit log of admin actions",
             "  GET  /v1/stats                     counters, lag, circuits, streams",
             "  GET  /health, /health/live, /health/ready, /health/startup",
             "  GET  /metrics                      Prometheus",
@@ -66,7 +67,8 @@ import picocli.CommandLine.Spec;
             "  KEEL_OTLP_ENDPOINT, KEEL_OTLP_SERVICE_NAME,",
             "  KEEL_LOG_FORMAT (docs/deployment.md),",
             "  KEEL_TLS_CERT, KEEL_TLS_KEY or KEEL_TLS_KEYSTORE, KEEL_TLS_KEYSTORE_PASSWORD (docs/security.md),",
-            "  KEEL_LANES, KEEL_RETENTION, KEEL_DEAD_LETTER_CAPACITY, KEEL_START_TIMEOUT"
+            "  KEEL_LANES, KEEL_RETENTION, KEEL_DEAD_LETTER_CAPACITY, KEEL_START_TIMEOUT,",
+            "  KEEL_TRUST_PROXY, KEEL_AUDIT_RETENTION (docs/security.md)"
         })
 final class ServeCommand implements Callable<Integer> {
     @Spec
@@ -217,6 +219,15 @@ final class ServeCommand implements Callable<Integer> {
                 // Kept beside the journal's data, so subscriptions created over HTTP come back with it.
                 builder.subscriptionsFile(java.nio.file.Path.of(env.getOrDefault("KEEL_DATA_DIR", "./keel-data"))
                         .resolve("subscriptions.json"));
+            }
+            String trustProxy = env.getOrDefault("KEEL_TRUST_PROXY", "false").trim();
+            if (!trustProxy.equals("true") && !trustProxy.equals("false")) {
+                throw new IllegalArgumentException(
+                        "KEEL_TRUST_PROXY must be true or false but was '" + trustProxy + "'");
+            }
+            builder.trustProxy(trustProxy.equals("true"));
+            if (env.containsKey("KEEL_AUDIT_RETENTION")) {
+                builder.auditRetention(StoreSettings.parseDuration(env.get("KEEL_AUDIT_RETENTION")));
             }
             if (file.webhooks() != null && file.webhooks().allowPrivateTargets() != null) {
                 builder.allowPrivateWebhookTargets(file.webhooks().allowPrivateTargets());

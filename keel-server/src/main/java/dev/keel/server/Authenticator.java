@@ -19,6 +19,11 @@ import java.util.concurrent.ConcurrentHashMap;
  * mode, which the server only allows on loopback).
  */
 final class Authenticator {
+    /** The request attribute holding the token a request presented, once it is known (for the audit log). */
+    static final String TOKEN_ATTRIBUTE = "keel.token";
+    /** The request attribute set in open development mode (for the audit log). */
+    static final String OPEN_ATTRIBUTE = "keel.open";
+
     private final Map<String, AccessToken> byDigest = new HashMap<>();
     private final int requestsPerSecond;
     private final Map<Object, RateLimiter> limiters = new ConcurrentHashMap<>();
@@ -58,6 +63,7 @@ final class Authenticator {
      */
     AccessToken authenticate(Context ctx, AccessToken.Scope needed, boolean queryAllowed) {
         if (open()) {
+            ctx.attribute(OPEN_ATTRIBUTE, true);
             limit(ctx, "open development mode");
             return null;
         }
@@ -83,6 +89,7 @@ final class Authenticator {
             ctx.header("WWW-Authenticate", "Bearer error=\"invalid_token\"");
             throw new ProblemException(401, "unauthorized", "Unauthorized", "the token is not known to this server");
         }
+        ctx.attribute(TOKEN_ATTRIBUTE, token);
         if (!token.scopes().contains(needed)) {
             throw new ProblemException(
                     403,

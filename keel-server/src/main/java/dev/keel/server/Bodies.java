@@ -12,6 +12,9 @@ import java.util.zip.ZipException;
 
 /** Request and response bodies: request bodies read up to the size limit, answers written as JSON. */
 final class Bodies {
+    /** The request attribute holding the body {@link #read} returned (for the audit log). */
+    static final String BODY_ATTRIBUTE = "keel.body";
+
     private final ObjectMapper mapper;
     private final int maxBodyBytes;
 
@@ -33,6 +36,12 @@ final class Bodies {
      *     is not valid gzip
      */
     byte[] read(Context ctx) {
+        byte[] body = readOnce(ctx);
+        ctx.attribute(BODY_ATTRIBUTE, body);
+        return body;
+    }
+
+    private byte[] readOnce(Context ctx) {
         boolean gzip = gzip(ctx.header("Content-Encoding"));
         long declared = ctx.req().getContentLengthLong();
         try (InputStream in = ctx.req().getInputStream()) {

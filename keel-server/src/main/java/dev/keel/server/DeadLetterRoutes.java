@@ -41,18 +41,20 @@ final class DeadLetterRoutes {
         this.names = names;
     }
 
-    void register(RoutesConfig routes) {
+    void register(RoutesConfig routes, AuditLog audit) {
         routes.get("/v1/dead-letters", this::list);
-        routes.post("/v1/dead-letters/reprocess", this::reprocessMany);
+        routes.post(
+                "/v1/dead-letters/reprocess", audit.recorded("dead-letter.reprocess-many", null, this::reprocessMany));
         routes.get("/v1/dead-letters/{id}", ctx -> bodies.json(ctx, 200, full(find(ctx, ctx.pathParam("id")))));
-        routes.post("/v1/dead-letters/{id}/reprocess", this::reprocessOne);
-        routes.delete("/v1/dead-letters/{id}", ctx -> {
+        routes.post(
+                "/v1/dead-letters/{id}/reprocess", audit.recorded("dead-letter.reprocess", "id", this::reprocessOne));
+        routes.delete("/v1/dead-letters/{id}", audit.recorded("dead-letter.delete", "id", ctx -> {
             find(ctx, ctx.pathParam("id"));
             if (!keel.deadLetters().delete(ctx.pathParam("id"))) {
                 throw notFound(ctx.pathParam("id"));
             }
             ctx.status(204);
-        });
+        }));
     }
 
     private void list(Context ctx) {

@@ -28,9 +28,14 @@ final class DeliveryRoutes {
         this.names = names;
     }
 
-    void register(RoutesConfig routes) {
+    void register(RoutesConfig routes, AuditLog audit) {
         routes.get("/v1/deliveries", this::list);
-        routes.post("/v1/deliveries/{subscription}/{eventId}/cancel", this::cancel);
+        routes.post(
+                "/v1/deliveries/{subscription}/{eventId}/cancel",
+                audit.recorded(
+                        ctx -> "delivery.cancel",
+                        ctx -> ctx.pathParam("subscription") + "/" + ctx.pathParam("eventId"),
+                        this::cancel));
     }
 
     private void list(Context ctx) {

@@ -155,6 +155,15 @@ public final class KeelServer implements AutoCloseable {
         DeadLetterRoutes deadLetters = new DeadLetterRoutes(keel, auth, bodies, webhooks);
         SubscriptionRoutes subscriptions = new SubscriptionRoutes(webhooks, auth, bodies);
         DeliveryRoutes deliveries = new DeliveryRoutes(keel, auth, bodies, webhooks);
+        AuditLog audit = new AuditLog(
+                keel.auditTrail(),
+                problems,
+                mapper,
+                keel.meterRegistry(),
+                Clock.systemUTC(),
+                b.auditRetention,
+                b.trustProxy);
+        AuditRoutes auditRoutes = new AuditRoutes(audit, auth, bodies);
         this.app = Javalin.create(config -> {
             config.jetty.host = host;
             config.jetty.port = b.port;
@@ -196,9 +205,10 @@ public final class KeelServer implements AutoCloseable {
             stream.register(config.routes);
             health.register(config.routes);
             stats.register(config.routes);
-            deadLetters.register(config.routes);
-            subscriptions.register(config.routes);
-            deliveries.register(config.routes);
+            deadLetters.register(config.routes, audit);
+            subscriptions.register(config.routes, audit);
+            deliveries.register(config.routes, audit);
+            auditRoutes.register(config.routes);
             config.routes.exception(Exception.class, problems::handle);
             // Paths outside the API: Javalin answers those without reaching the exception handlers.
             config.routes.error(404, "*", ctx -> {
@@ -344,6 +354,8 @@ public final class KeelServer implements AutoCloseable {
         private java.nio.file.Path subscriptionsFile;
         private int requestsPerSecond;
         private Boolean allowPrivateWebhookTargets;
+        private boolean trustProxy;
+        private Duration auditRetention = Duration.ofDays(90);
         private final Map<String, String> schemas = new LinkedHashMap<>();
         private int streamsPerToken = EventStreams.Settings.DEFAULT.maxPerToken();
         private int streamBuffer = EventStreams.Settings.DEFAULT.buffer();
@@ -505,6 +517,25 @@ public final class KeelServer implements AutoCloseable {
          */
         public Builder allowPrivateWebhookTargets(boolean value) {
             this.allowPrivateWebhookTargets = value;
+            return this;
+        }
+
+        /**
+         * Whether the server runs behind a proxy it trusts to set {@code X-Forwarded-For}: the audit log then
+         * records the header's last address as where a request came from. Off by default, when the header is
+         * ignored (any client could send one) and the connection's address is recorded.
+         */
+        public Builder trustProxy(boolean value) {
+            this.trustProxy = value;
+            return this;
+        }
+
+        /** How long audit entries are kept: 90 days by default; older ones are pruned hourly. */
+        public Builder auditRetention(Duration value) {
+            if (value == null || value.isNegative() || value.isZero()) {
+                throw new IllegalArgumentException("auditRetention must be positive but was " + value);
+            }
+            this.auditRetention = value;
             return this;
         }
 

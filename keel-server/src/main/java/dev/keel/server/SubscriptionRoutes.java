@@ -33,7 +33,7 @@ final class SubscriptionRoutes {
         this.bodies = bodies;
     }
 
-    void register(RoutesConfig routes) {
+    void register(RoutesConfig routes, AuditLog audit) {
         routes.get("/v1/subscriptions", ctx -> {
             String tenant = auth.authorize(ctx, AccessToken.Scope.ADMIN);
             bodies.json(
@@ -51,9 +51,20 @@ final class SubscriptionRoutes {
             WebhookSubscription s = subscriptions.get(tenant, name).orElseThrow(() -> notFound(name));
             bodies.json(ctx, 200, view(tenant, s, false));
         });
-        routes.put("/v1/subscriptions/{name}", this::put);
-        routes.post("/v1/subscriptions/{name}/rotate-secret", this::rotateSecret);
-        routes.delete("/v1/subscriptions/{name}", ctx -> {
+        routes.put(
+                "/v1/subscriptions/{name}",
+                audit.recorded(
+                        ctx -> switch (ctx.statusCode()) {
+                            case 201 -> "subscription.create";
+                            case 200 -> "subscription.replace";
+                            default -> "subscription.put";
+                        },
+                        ctx -> ctx.pathParam("name"),
+                        this::put));
+        routes.post(
+                "/v1/subscriptions/{name}/rotate-secret",
+                audit.recorded("subscription.rotate-secret", "name", this::rotateSecret));
+        routes.delete("/v1/subscriptions/{name}", audit.recorded("subscription.delete", "name", ctx -> {
             String tenant = auth.authorize(ctx, AccessToken.Scope.ADMIN);
             String name = ctx.pathParam("name");
             boolean deleted;
@@ -66,7 +77,7 @@ final class SubscriptionRoutes {
                 throw notFound(name);
             }
             ctx.status(204);
-        });
+        }));
     }
 
     private void put(Context ctx) {

@@ -200,10 +200,11 @@ public final class Soak {
             long drainStart = System.nanoTime();
             missing = drain();
             System.out.printf(
-                    "drained in %.1f s (at most %d s): %d accepted events not received by the healthy webhook; "
-                            + "Java handler deliveries %,d; SSE reconnects %,d%n",
+                    "drained in %.1f s (at most %d s): of %,d accepted events, %d not received by the healthy"
+                            + " webhook; Java handler deliveries %,d; SSE reconnects %,d%n",
                     (System.nanoTime() - drainStart) / 1e9,
                     DRAIN.toSeconds(),
+                    accepted.sum(),
                     missing,
                     javaDelivered.sum(),
                     sseReconnects.sum());

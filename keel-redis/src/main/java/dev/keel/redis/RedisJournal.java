@@ -7,6 +7,7 @@ import dev.keel.DeadLetterQuery;
 import dev.keel.Event;
 import dev.keel.internal.payload.PayloadCodec;
 import dev.keel.spi.Append;
+import dev.keel.spi.AuditTrail;
 import dev.keel.spi.Commit;
 import dev.keel.spi.EnvelopeCodec;
 import dev.keel.spi.Journal;
@@ -511,6 +512,12 @@ public final class RedisJournal implements Journal, ComponentHealth.Check {
             }
         });
         return out;
+    }
+
+    /** The audit trail under this journal's prefix ({@code audit:entries}, {@code audit:at}). */
+    @Override
+    public Optional<AuditTrail> auditTrail() {
+        return Optional.of(new RedisAuditTrail(redis, prefix, this::call));
     }
 
     @Override

@@ -77,6 +77,7 @@ public final class KafkaJournal implements Journal {
     private LaneState state;
     private DeadLetterTopic deadLetters;
     private MetaTopic meta;
+    private AuditTopic audit;
     private DedupClaims dedup;
     private LaneTransactions transactions;
     private long[] pruned;
@@ -160,6 +161,7 @@ public final class KafkaJournal implements Journal {
             meta = new MetaTopic(topic + ".meta", lanes, consumer, producer, codec, timeout, transactions);
             transactions.ownership(meta::stillHolds);
             dedup = new DedupClaims(topic + ".dedup", lanes, consumer, codec, timeout);
+            audit = new AuditTopic(topic + ".audit", consumer, producer, timeout);
             appender = new Appender(
                     topic,
                     producer,
@@ -384,6 +386,12 @@ public final class KafkaJournal implements Journal {
         return meta.pauses(now);
     }
 
+    /** The audit trail in {@code <topic>.audit}. */
+    @Override
+    public Optional<dev.keel.spi.AuditTrail> auditTrail() {
+        return Optional.ofNullable(audit);
+    }
+
     @Override
     public Optional<LaneLeases> leases() {
         return Optional.of(meta);
@@ -426,7 +434,7 @@ public final class KafkaJournal implements Journal {
 
     @Override
     public void close() {
-        for (AutoCloseable part : new AutoCloseable[] {meta, transactions, reader, state, deadLetters, dedup}) {
+        for (AutoCloseable part : new AutoCloseable[] {meta, transactions, reader, state, deadLetters, dedup, audit}) {
             if (part != null) {
                 try {
                     part.close();

@@ -18,7 +18,8 @@ import org.apache.kafka.common.errors.UnknownTopicOrPartitionException;
 /**
  * Keel's topics: the log ({@code <topic>}, one partition per lane) and its own topics beside it —
  * {@code .state} and {@code .dlq} (compacted, one partition per lane), {@code .meta} (compacted, one partition,
- * broker time) and {@code .dedup} (broker time, deleted after the dedup retention). Missing ones are created
+ * broker time), {@code .dedup} (broker time, deleted after the dedup retention) and {@code .audit} (one
+ * partition, deleted after 90 days). Missing ones are created
  * when allowed; existing ones must have the partitions Keel expects.
  */
 final class KafkaTopics {
@@ -44,7 +45,15 @@ final class KafkaTopics {
                                 "retention.ms",
                                 Long.toString(dedupRetention.toMillis()),
                                 "message.timestamp.type",
-                                "LogAppendTime")));
+                                "LogAppendTime")),
+                new Spec(
+                        topic + ".audit",
+                        1,
+                        Map.of(
+                                "cleanup.policy",
+                                "delete",
+                                "retention.ms",
+                                Long.toString(AuditTopic.RETENTION.toMillis()))));
     }
 
     /**

@@ -7,10 +7,14 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.keel.Keel;
 import dev.keel.jdbc.JdbcJournal;
 import dev.keel.server.AccessToken.Scope;
+import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import java.net.URLEncoder;
 import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
+import java.sql.Connection;
+import java.sql.DriverManager;
+import java.sql.Statement;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Base64;
@@ -31,6 +35,7 @@ class AuditLogTest {
     @TempDir
     Path dir;
 
+    private final SimpleMeterRegistry meters = new SimpleMeterRegistry();
     private Keel keel;
     private KeelServer server;
     private Requests requests;
@@ -38,6 +43,7 @@ class AuditLogTest {
     private void start(boolean withTokens, boolean trustProxy) {
         keel = Keel.builder()
                 .journal(JdbcJournal.sqlite(dir.resolve("keel.db")))
+                .meterRegistry(meters)
                 .lanes(2)
                 .build()
                 .start();
@@ -241,6 +247,22 @@ class AuditLogTest {
         assertThat(entries.getFirst().get("actor").asText()).isEqualTo(AuditLog.OPEN_MODE);
         assertThat(entries.getFirst().get("tenant").isNull()).isTrue();
         assertThat(entries.getFirst().get("remoteAddress").asText()).isEqualTo("127.0.0.1");
-        assertThat(keel.meterRegistry().counter("keel.audit.failures").count()).isZero();
+        assertThat(meters.counter("keel.audit.failures").count()).isZero();
+    }
+
+    @Test
+    void shouldAnswerTheActionWhenItsAuditEntryCannotBeWrittenAndCountTheFailure() throws Exception {
+        start(true, false);
+        try (Connection c = DriverManager.getConnection("jdbc:sqlite:" + dir.resolve("keel.db"));
+                Statement s = c.createStatement()) {
+            s.execute("DROP TABLE keel_audit");
+        }
+
+        assertThat(status("PUT", "/v1/subscriptions/orders", ACME, subscription()))
+                .isEqualTo(201);
+        assertThat(status("DELETE", "/v1/dead-letters/gone", ACME, null)).isEqualTo(404);
+
+        assertThat(meters.counter("keel.audit.failures").count()).isEqualTo(2);
+        assertThat(status("GET", "/v1/subscriptions/orders", ACME, null)).isEqualTo(200);
     }
 }

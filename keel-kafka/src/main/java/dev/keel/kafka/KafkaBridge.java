@@ -168,6 +168,10 @@ public final class KafkaBridge implements AutoCloseable {
                 continue;
             }
             CompletableFuture<Object> emitted;
+            if (e.deadline() != null) {
+                // A chain's deadline is the runtime's to give (its chain budget), not a foreign producer's.
+                e = e.toBuilder().deadline(null).build();
+            }
             try {
                 emitted = keel.emit(e).thenApply(receipt -> receipt);
             } catch (RuntimeException refused) {
@@ -218,7 +222,8 @@ public final class KafkaBridge implements AutoCloseable {
         return t instanceof dev.keel.InvalidEventException
                 || t instanceof dev.keel.ValidationFailedException
                 || t instanceof dev.keel.PayloadTooLargeException
-                || t instanceof dev.keel.LoopDetectedException;
+                || t instanceof dev.keel.LoopDetectedException
+                || t instanceof dev.keel.ChainBudgetExceededException;
     }
 
     private static void rewind(KafkaConsumer<byte[], byte[]> consumer, ConsumerRecords<byte[], byte[]> records) {

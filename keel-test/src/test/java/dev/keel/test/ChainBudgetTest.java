@@ -93,6 +93,50 @@ class ChainBudgetTest {
     }
 
     @Test
+    void shouldLetAReprocessedEventCauseEventsOfANewChain() {
+        runtime(Duration.ofSeconds(30));
+        keel.subscribe(Subscription.builder("orders")
+                .types("order.placed")
+                .handler(Object.class, d -> {
+                    seen.add(d);
+                    keel.emit("payment.requested", "order-7", Map.of("cents", 100));
+                })
+                .build());
+        keel.emit("order.placed", "order-7", Map.of("n", 1)).join();
+        clock.advance(Duration.ofSeconds(31));
+        keel.process();
+        DeadLetter dead = keel.deadLetters().list(DeadLetterQuery.all()).getFirst();
+
+        keel.deadLetters().reprocess(dead.id());
+        keel.process();
+
+        assertThat(seen).hasSize(1);
+        assertThat(keel.deadLetters().count("orders")).isZero();
+        assertThat(keel.logAccess().head(0)).isEqualTo(2); // the payment it caused was appended
+        Event<?> payment = keel.logAccess().read(0, 1, 1).getFirst().event();
+        assertThat(payment.deadline()).isEqualTo(clock.instant().plusSeconds(30)); // a chain of its own
+    }
+
+    @Test
+    void shouldStartADelayedRootsBudgetWhenItIsDue() {
+        runtime(Duration.ofSeconds(30));
+        List<Event<?>> stored = new CopyOnWriteArrayList<>();
+        keel.subscribe(Subscription.builder("orders")
+                .types("order.placed")
+                .handler(Object.class, d -> stored.add(d.event()))
+                .build());
+        keel.emit(Event.builder("order.placed", (Object) Map.of("n", 1))
+                        .key("order-7")
+                        .deliverAt(T0.plus(Duration.ofHours(1)))
+                        .build())
+                .join();
+        clock.advance(Duration.ofHours(1));
+        keel.process();
+        assertThat(stored).singleElement().satisfies(e -> assertThat(e.deadline())
+                .isEqualTo(T0.plus(Duration.ofHours(1)).plusSeconds(30)));
+    }
+
+    @Test
     void shouldRefuseAnEventCausedPastTheChainsDeadline() {
         runtime(Duration.ofSeconds(30));
         List<Throwable> refused = new CopyOnWriteArrayList<>();

@@ -51,6 +51,28 @@ class LogContextTest {
     }
 
     @Test
+    void shouldPutBackWhatTheCallingThreadHadUnderTheKeys() {
+        MDC.put("traceId", "the-callers-trace");
+        try {
+            Event<?> event =
+                    Event.builder("order.placed", (Object) Map.of("n", 1)).build();
+            AtomicReference<String> during = new AtomicReference<>();
+            keel = Keel.builder().lanes(1).logContext(true).build();
+            keel.subscribe(Subscription.builder("ledger")
+                    .types("order.*")
+                    .handler(Object.class, d -> during.set(MDC.get("traceId")))
+                    .build());
+            keel.emit(event).join();
+            keel.process(); // delivers on this thread
+            assertThat(during.get()).isNull(); // not the caller's trace on this event's lines
+            assertThat(MDC.get("traceId")).isEqualTo("the-callers-trace");
+            assertThat(MDC.get("eventId")).isNull();
+        } finally {
+            MDC.clear();
+        }
+    }
+
+    @Test
     void shouldLeaveTheLoggingContextAloneByDefault() {
         Event<?> event = Event.builder("order.placed", (Object) Map.of("n", 1)).build();
         assertThat(seenBy(false, event)).doesNotContainKeys("eventId", "subscription", "traceId");

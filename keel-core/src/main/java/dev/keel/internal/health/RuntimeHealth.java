@@ -77,7 +77,11 @@ public final class RuntimeHealth {
             return last.result();
         }
         long since = pinging.get();
-        if (since != 0 || !pinging.compareAndSet(0, now)) {
+        // A ping that hangs past PING_STALE is given up on: the next request may try again.
+        boolean claimed = since == 0
+                ? pinging.compareAndSet(0, now)
+                : now - since > PING_STALE.toNanos() && pinging.compareAndSet(since, now);
+        if (!claimed) {
             // Another request pings now: answer from the last result, unless the ping under way is stuck.
             long under = since != 0 ? since : pinging.get();
             if (under != 0 && now - under > PING_STALE.toNanos()) {

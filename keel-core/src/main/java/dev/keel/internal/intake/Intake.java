@@ -118,15 +118,32 @@ public final class Intake {
                                     : c.correlationId() != null ? c.correlationId() : c.id())
                     .tenant(e.tenant() != null ? e.tenant() : c.tenant())
                     .depth(depth)
-                    .deadline(earlier(e.deadline(), c.deadline()))
+                    // A reprocessed dead letter runs whatever its chain's budget; what it causes starts a new chain.
+                    .deadline(cause.replayCount() > 0 ? e.deadline() : earlier(e.deadline(), c.deadline()))
                     .build();
         } else if (e.depth() > maxDepth) {
             reject("loop");
             throw new LoopDetectedException(e.type(), e.depth(), maxDepth, e.causationId());
         }
-        if (e.deadline() == null && chainBudget != null && cause == null) {
-            e = e.toBuilder().deadline(clock.instant().plus(chainBudget)).build(); // a chain's root
-        } else if (e.deadline() != null && clock.instant().isAfter(e.deadline())) {
+        if (cause != null
+                && e.causationId() != null
+                && cause.replayCount() == 0
+                && cause.event().deadline() != null) {
+            // Caused, with a causation of the handler's own choosing: still within its cause's chain.
+            e = e.toBuilder()
+                    .deadline(earlier(e.deadline(), cause.event().deadline()))
+                    .build();
+        }
+        if (e.deadline() == null
+                && chainBudget != null
+                && (cause == null ? e.causationId() == null : cause.replayCount() > 0)) {
+            // A chain's root: its budget starts when it may first be delivered.
+            Instant now = clock.instant();
+            Instant from = e.deliverAt() != null && e.deliverAt().isAfter(now) ? e.deliverAt() : now;
+            e = e.toBuilder().deadline(from.plus(chainBudget)).build();
+        } else if (e.deadline() != null
+                && (clock.instant().isAfter(e.deadline())
+                        || (e.deliverAt() != null && e.deliverAt().isAfter(e.deadline())))) {
             reject("chain_budget");
             throw new ChainBudgetExceededException(
                     "event of type '" + e.type() + "'"

@@ -7,6 +7,7 @@ import dev.keel.DeliveryPausedException;
 import dev.keel.Event;
 import dev.keel.PermanentFailureException;
 import dev.keel.internal.payload.PayloadCodec;
+import dev.keel.internal.telemetry.LogContext;
 import dev.keel.internal.telemetry.Telemetry;
 import io.opentelemetry.api.trace.Span;
 import io.opentelemetry.api.trace.StatusCode;
@@ -75,14 +76,15 @@ final class Deliverer {
         Delivery<?> delivery = new Delivery<>(sub.name, converted, attempt, errors, lane, sequence, replays, deadline);
         Span span = telemetry.startConsumer(sub.name, event, attempt);
         Scope traceScope = span == null ? null : span.makeCurrent();
-        telemetry.logContext().enter(sub.name, event, span);
         Delivery<?> outer = slot[0];
         slot[0] = delivery;
         boolean timing = telemetry.metering();
         long start = timing ? System.nanoTime() : 0;
         Outcome outcome;
         showing.lazySet(delivery); // a plain store: operators' lists may see it a little late
+        LogContext.Saved logged = null;
         try {
+            logged = telemetry.logContext().enter(sub.name, event, span);
             sub.chain.proceed(delivery);
             outcome = Outcome.SUCCESS;
         } catch (DeliveryPausedException e) {
@@ -96,7 +98,9 @@ final class Deliverer {
         } finally {
             // Only its own entry: after a take-over, the new runner's delivery is shown there.
             showing.compareAndSet(delivery, null);
-            telemetry.logContext().exit();
+            if (logged != null) {
+                telemetry.logContext().exit(logged);
+            }
             slot[0] = outer;
             if (span != null) {
                 traceScope.close();

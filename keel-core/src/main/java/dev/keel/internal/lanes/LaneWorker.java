@@ -509,6 +509,7 @@ public final class LaneWorker {
                         f.forPass(h);
                         baton.setRelease(f); // stays there for the rest of the pass
                     }
+                    clearStaleCancel();
                     long began = graceNanos > 0 ? System.nanoTime() : 0;
                     f.begin(event, ctx.coarseNanos()); // from here until won back, the state is not this thread's
                     Throwable thrown = null;
@@ -542,6 +543,7 @@ public final class LaneWorker {
                         sub.graceRecoveries.increment(); // past its timeout, within its grace: its success stands
                     }
                 } else {
+                    clearStaleCancel();
                     gate.enter(ctx.coarseNanos());
                     boolean interrupted = false;
                     try {
@@ -668,6 +670,16 @@ public final class LaneWorker {
         }
         cancelTarget.compareAndSet(c, null);
         return interrupted && c.sequence() == seq && c.attempt() == attempt;
+    }
+
+    /**
+     * Before a delivery begins: no cancel can aim at it yet (it is not shown), so a target still set is left from an
+     * earlier one (a delivery whose handler threw a {@link VirtualMachineError}, say) and must not reach this one.
+     */
+    private void clearStaleCancel() {
+        if (cancelTarget.get() != null) {
+            cancelTarget.set(null);
+        }
     }
 
     private static long saturatedAdd(long a, long b) {
@@ -1178,7 +1190,9 @@ public final class LaneWorker {
         }
         cancelTarget.set(d);
         boolean hit = f != null ? InFlight.state(word) == InFlight.RUNNING && f.interrupt(word) : gate.interrupt(word);
-        if (!hit) {
+        if (!hit && showing.get() != d) {
+            // Missed because d ended. While d is still shown, an earlier cancel's interrupt may have landed on it:
+            // its target stays for the runner to read.
             cancelTarget.compareAndSet(d, null);
         }
         return hit;

@@ -39,6 +39,8 @@ public final class SubscriptionRuntime {
     final LongAdder deadLettered = new LongAdder();
     final LongAdder pauses = new LongAdder();
     private final AtomicLong deadLetterCount = new AtomicLong();
+    private final java.util.concurrent.locks.ReentrantLock recountLock = new java.util.concurrent.locks.ReentrantLock();
+
     /** Whether the alert for the dead letters is raised; guarded by this object's monitor. */
     private boolean alerted;
 
@@ -211,6 +213,11 @@ public final class SubscriptionRuntime {
     }
 
     /** Records a new count of its dead letters; true when it reached the threshold now (to alert once). */
+    /** Taken around a count of the dead letters and its store (see the maintenance's recount). */
+    public java.util.concurrent.locks.ReentrantLock recountLock() {
+        return recountLock;
+    }
+
     public synchronized boolean deadLetters(long count, long alertThreshold) {
         deadLetterCount.set(count);
         if (count >= alertThreshold) {

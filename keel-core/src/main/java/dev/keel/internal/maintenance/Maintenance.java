@@ -228,11 +228,15 @@ public final class Maintenance {
         }
         boolean alert;
         long count;
-        // Counted and stored under the subscription's monitor: a slow count never stores an older number over a
-        // newer one, and the alert is raised once.
-        synchronized (s) {
+        // Counted and stored under the subscription's recount lock: a slow count never stores an older number over
+        // a newer one, and the alert is raised once. A ReentrantLock, not a monitor: runners are virtual threads,
+        // and the count is a query.
+        s.recountLock().lock();
+        try {
             count = journal.countDeadLetters(s.name());
             alert = s.deadLetters(count, settings.alertThreshold());
+        } finally {
+            s.recountLock().unlock();
         }
         if (alert && settings.alertCallback() != null) {
             try {

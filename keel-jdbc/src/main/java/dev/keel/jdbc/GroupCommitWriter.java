@@ -224,10 +224,23 @@ final class GroupCommitWriter {
         }
     }
 
-    /** A deadlock or a serialization failure: nothing was written, and the same transaction may succeed. */
+    /**
+     * A deadlock or a serialization failure: nothing was written, and the same transaction may succeed. So is a
+     * unique violation on an event-sourced stream's rows: two instances appended the first events of one stream at
+     * once (neither could lock a row that did not exist yet); tried again, the loser reads the winner's row and gets
+     * a typed conflict.
+     */
     static boolean isTransient(SQLException e) {
-        String state = e.getSQLState();
-        return "40P01".equals(state) || "40001".equals(state);
+        for (SQLException x = e; x != null; x = x.getNextException()) {
+            String state = x.getSQLState();
+            if ("40P01".equals(state) || "40001".equals(state)) {
+                return true;
+            }
+            if ("23505".equals(state) && String.valueOf(x.getMessage()).contains("keel_es_")) {
+                return true;
+            }
+        }
+        return false;
     }
 
     /**

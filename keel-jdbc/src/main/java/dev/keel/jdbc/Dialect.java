@@ -16,6 +16,12 @@ interface Dialect {
      */
     String positionType();
 
+    /**
+     * The column definition of an ordering key the database assigns, rising with each insert (the outbox's),
+     * primary key included.
+     */
+    String identityKey();
+
     /** Connection pool settings the database needs. */
     void configure(HikariConfig config);
 

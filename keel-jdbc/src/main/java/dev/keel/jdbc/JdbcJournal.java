@@ -56,6 +56,7 @@ public final class JdbcJournal implements Journal {
     private final Dialect dialect;
     private final int poolSize;
     private final int maxBatch;
+    private final boolean shareDatabase;
     private final Clock clock;
     private final EnvelopeCodec codec;
 
@@ -78,9 +79,10 @@ public final class JdbcJournal implements Journal {
 
     private JdbcJournal(Builder b) {
         this.dialect =
-                Objects.requireNonNull(b.dialect, "choose a database: sqlite(path), postgres(url, ...) or url(...)");
+                Objects.requireNonNull(b.dialect(), "choose a database: sqlite(path), postgres(url, ...) or url(...)");
         this.poolSize = b.poolSize;
         this.maxBatch = b.maxBatch;
+        this.shareDatabase = b.shareDatabase;
         this.clock = b.clock;
         this.codec = new EnvelopeCodec(b.objectMapper != null ? b.objectMapper : defaultMapper());
     }
@@ -146,7 +148,7 @@ public final class JdbcJournal implements Journal {
                     e);
         }
         try {
-            Schema.migrate(ds, dialect);
+            Schema.migrate(ds, dialect, shareDatabase);
             Schema.checkLanes(ds, dialect, laneCount);
             Database opened = new Database(ds, dialect, codec, clock, laneCount);
             outcomes = new Outcomes(opened);
@@ -452,6 +454,7 @@ public final class JdbcJournal implements Journal {
         private Dialect dialect;
         private Path sqliteFile;
         private long maxBytes;
+        private boolean shareDatabase;
         private int poolSize = DEFAULT_POOL_SIZE;
         private int maxBatch = DEFAULT_MAX_BATCH;
         private Clock clock = Clock.systemUTC();
@@ -462,7 +465,7 @@ public final class JdbcJournal implements Journal {
         /** A SQLite file (created with its directory when missing). */
         public Builder sqlite(Path file) {
             this.sqliteFile = Objects.requireNonNull(file, "file");
-            this.dialect = new SqliteDialect(file, maxBytes);
+            this.dialect = null;
             return this;
         }
 
@@ -475,9 +478,6 @@ public final class JdbcJournal implements Journal {
                 throw new IllegalArgumentException("maxDatabaseBytes must be 0 (no cap) or more but was " + value);
             }
             this.maxBytes = value;
-            if (sqliteFile != null) {
-                this.dialect = new SqliteDialect(sqliteFile, value);
-            }
             return this;
         }
 
@@ -487,6 +487,7 @@ public final class JdbcJournal implements Journal {
                 throw new IllegalArgumentException(
                         "a PostgreSQL URL starts with 'jdbc:postgresql:' but was '" + url + "'");
             }
+            this.sqliteFile = null;
             this.dialect = new PostgresDialect(url, user, password);
             return this;
         }
@@ -539,6 +540,22 @@ public final class JdbcJournal implements Journal {
         public Builder objectMapper(ObjectMapper value) {
             this.objectMapper = Objects.requireNonNull(value, "objectMapper");
             return this;
+        }
+
+        /**
+         * Keel's tables, all named {@code keel_*}, live beside the application's in a database that already holds
+         * them. Needed for a transactional outbox, whose rows must commit in the
+         * application's transaction, so in its database. Keel migrates only its own tables and never reads or
+         * changes the others. Without this, a database (or SQLite file) that holds tables but no Keel schema is
+         * refused, untouched, as another application's.
+         */
+        public Builder shareDatabase() {
+            this.shareDatabase = true;
+            return this;
+        }
+
+        private Dialect dialect() {
+            return sqliteFile != null ? new SqliteDialect(sqliteFile, maxBytes, shareDatabase) : dialect;
         }
 
         public JdbcJournal build() {

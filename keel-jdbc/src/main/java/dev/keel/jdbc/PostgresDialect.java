@@ -30,6 +30,11 @@ final class PostgresDialect implements Dialect {
     }
 
     @Override
+    public String identityKey() {
+        return "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY";
+    }
+
+    @Override
     public boolean sharedByInstances() {
         return true;
     }

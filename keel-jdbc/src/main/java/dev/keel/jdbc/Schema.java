@@ -25,11 +25,19 @@ final class Schema {
 
     private Schema() {}
 
-    static void migrate(HikariDataSource ds, Dialect dialect) {
+    /**
+     * Migrates the schema to the latest version.
+     *
+     * @param shared whether the database may hold an application's tables beside Keel's: a schema that is not
+     *     empty and has no Keel history is then taken as version 0 (Flyway's baseline), and every migration runs
+     */
+    static void migrate(HikariDataSource ds, Dialect dialect, boolean shared) {
         refuseNewer(ds, dialect);
         try {
             Flyway.configure()
                     .dataSource(ds)
+                    .baselineOnMigrate(shared)
+                    .baselineVersion("0")
                     .locations("classpath:" + LOCATION)
                     .table(HISTORY_TABLE)
                     .placeholders(Map.of(
@@ -39,6 +47,8 @@ final class Schema {
                             dialect.positionType(),
                             "clustered",
                             dialect.singleWriter() ? "WITHOUT ROWID" : "",
+                            "identity_key",
+                            dialect.identityKey(),
                             "lock_old_log",
                             dialect.sharedByInstances() ? "LOCK TABLE keel_events IN EXCLUSIVE MODE;" : ""))
                     .load()
@@ -48,7 +58,8 @@ final class Schema {
             if (message.contains("non-empty schema") || message.contains("without schema history")) {
                 throw new JournalException(
                         dialect.name() + " holds tables that are not Keel's; Keel left them untouched."
-                                + " Give Keel its own database (or SQLite file)",
+                                + " Give Keel its own database (or SQLite file), or build the journal with"
+                                + " shareDatabase() to keep Keel's tables (all named keel_*) beside them",
                         e);
             }
             throw new JournalException("cannot prepare the journal schema in " + dialect.name() + ": " + message, e);

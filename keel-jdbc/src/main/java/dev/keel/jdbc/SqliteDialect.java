@@ -22,10 +22,13 @@ final class SqliteDialect implements Dialect {
 
     private final Path file;
     private final long maxBytes;
+    /** Whether Keel's tables may live beside an application's ({@code JdbcJournal.Builder.shareDatabase()}). */
+    private final boolean shared;
 
-    SqliteDialect(Path file, long maxBytes) {
+    SqliteDialect(Path file, long maxBytes, boolean shared) {
         this.file = file;
         this.maxBytes = maxBytes;
+        this.shared = shared;
     }
 
     @Override
@@ -41,6 +44,11 @@ final class SqliteDialect implements Dialect {
     @Override
     public String positionType() {
         return "INTEGER"; // exactly this spelling makes the column an alias of the 64-bit rowid
+    }
+
+    @Override
+    public String identityKey() {
+        return "INTEGER PRIMARY KEY AUTOINCREMENT"; // AUTOINCREMENT: an id is never used twice, even after a delete
     }
 
     @Override
@@ -96,10 +104,10 @@ final class SqliteDialect implements Dialect {
 
     /**
      * Refuses, reading it read-only (opening it for writing would already switch it to WAL), a database that
-     * holds tables but no Keel schema history: another application's file.
+     * holds tables but no Keel schema history: another application's file, unless Keel was told to share it.
      */
     private void refuseForeignTables() {
-        if (!Files.isRegularFile(file)) {
+        if (shared || !Files.isRegularFile(file)) {
             return;
         }
         SQLiteConfig readOnly = new SQLiteConfig();
@@ -114,7 +122,9 @@ final class SqliteDialect implements Dialect {
             }
             if (!tables.isEmpty() && !tables.contains("keel_schema_history")) {
                 throw new JournalException("'" + file + "' holds tables that are not Keel's ("
-                        + String.join(", ", tables) + "); Keel left them untouched. Give Keel its own file");
+                        + String.join(", ", tables) + "); Keel left them untouched. Give Keel its own file, or"
+                        + " build the journal with shareDatabase() to keep Keel's tables (all named keel_*)"
+                        + " beside them");
             }
         } catch (java.sql.SQLException e) {
             throw new JournalException(

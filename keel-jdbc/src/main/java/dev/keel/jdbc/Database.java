@@ -81,6 +81,10 @@ final class Database {
         pool.close();
     }
 
+    boolean isClosed() {
+        return closed;
+    }
+
     void ensureOpen() {
         if (closed) {
             throw new JournalException("the journal " + dialect.name() + " is closed");

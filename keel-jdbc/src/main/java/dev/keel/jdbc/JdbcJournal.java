@@ -65,6 +65,7 @@ public final class JdbcJournal implements Journal {
     private Database leasesDb;
 
     private JdbcEventStore eventStore;
+    private JdbcOutbox outbox;
     /** SQLite only: keeps the write-ahead log short, off the writer's path. */
     private WalCheckpointer checkpointer;
 
@@ -183,6 +184,9 @@ public final class JdbcJournal implements Journal {
             return;
         }
         closed = true;
+        if (outbox != null) {
+            outbox.close();
+        }
         if (checkpointer != null) {
             checkpointer.stop();
         }
@@ -428,6 +432,38 @@ public final class JdbcJournal implements Journal {
         return new ReadModels(db, Objects.requireNonNull(keel, "keel"), Objects.requireNonNull(sourcing, "sourcing"));
     }
 
+    // ---- the transactional outbox ----
+
+    /**
+     * The transactional outbox of this journal, relaying through {@code keel}, polling every
+     * {@link JdbcOutbox#DEFAULT_POLL_INTERVAL}. Build the journal with {@link Builder#shareDatabase()} on the
+     * application's database, so that its writes commit in the application's transactions. One outbox per
+     * journal: asking again with the same runtime returns the same one (not started until
+     * {@link JdbcOutbox#start()}).
+     *
+     * @param keel the runtime built on this journal; its events are appended to this journal's log
+     * @throws IllegalArgumentException when this journal's outbox relays through another runtime already (one
+     *     journal serves one runtime)
+     */
+    public JdbcOutbox outbox(dev.keel.Keel keel) {
+        return outbox(keel, JdbcOutbox.DEFAULT_POLL_INTERVAL);
+    }
+
+    /** The transactional outbox, polling at the interval given; see {@link #outbox(dev.keel.Keel)}. */
+    public synchronized JdbcOutbox outbox(dev.keel.Keel keel, Duration pollInterval) {
+        Objects.requireNonNull(keel, "keel");
+        db();
+        if (outbox == null) {
+            outbox = new JdbcOutbox(keel, db, log, pollInterval);
+        } else if (outbox.keel() != keel) {
+            throw new IllegalArgumentException("the outbox of " + dialect.name() + " relays through another Keel"
+                    + " runtime; give it the runtime built on this journal");
+        } else {
+            outbox.pollInterval(pollInterval);
+        }
+        return outbox;
+    }
+
     // ---- for tests ----
 
     /** The connection pool, for tests that read tables directly. */
@@ -544,7 +580,7 @@ public final class JdbcJournal implements Journal {
 
         /**
          * Keel's tables, all named {@code keel_*}, live beside the application's in a database that already holds
-         * them. Needed for a transactional outbox, whose rows must commit in the
+         * them. Needed for the transactional outbox ({@link JdbcJournal#outbox}), whose rows must commit in the
          * application's transaction, so in its database. Keel migrates only its own tables and never reads or
          * changes the others. Without this, a database (or SQLite file) that holds tables but no Keel schema is
          * refused, untouched, as another application's.

@@ -83,6 +83,12 @@ public final class JdbcOutbox implements AutoCloseable {
         return new long[] {relay.moved.sum(), relay.claimsLost.sum()};
     }
 
+    /** Whether the relay thread runs (for tests). */
+    boolean relayThreadAlive() {
+        Thread t = thread;
+        return t != null && t.isAlive();
+    }
+
     /** The runtime this outbox relays through. */
     Keel keel() {
         return keel;
@@ -367,7 +373,8 @@ public final class JdbcOutbox implements AutoCloseable {
             return new ComponentHealth(
                     HEALTH_NAME,
                     ComponentHealth.Status.DEGRADED,
-                    "the outbox cannot be read (" + e.getMessage() + "); its events wait, none is lost",
+                    "the outbox cannot be read (" + e.getMessage() + "); its events wait, none is lost"
+                            + (failure == null ? "" : "; the relay's last attempt failed: " + failure),
                     Map.of());
         }
         Map<String, Object> details = new LinkedHashMap<>();

@@ -271,6 +271,44 @@ abstract class OutboxContract {
     }
 
     @Test
+    void shouldKeepRowsThroughADatabaseFailureAndRelayThemOnceItIsOver() throws Exception {
+        Keel keel = runtime(b -> b);
+        Queue<Event<?>> seen = recordAll(keel, "order.*");
+        keel.start();
+        JdbcOutbox outbox = outbox(keel, 0);
+        for (int i = 0; i < 3; i++) {
+            placeOrder(outbox, placed("o-" + i, i), true);
+        }
+        try (Connection c = appConnection();
+                Statement s = c.createStatement()) {
+            s.execute("ALTER TABLE keel_outbox RENAME TO keel_outbox_away"); // the relay's reads now fail
+        }
+        outbox.start();
+        await().atMost(WAIT)
+                .until(() -> outbox.health().reason() != null
+                        && outbox.health().reason().contains("the relay's last attempt failed"));
+        assertThat(outbox.relayThreadAlive()).isTrue();
+
+        try (Connection c = appConnection();
+                Statement s = c.createStatement()) {
+            s.execute("ALTER TABLE keel_outbox_away RENAME TO keel_outbox");
+        }
+        await().atMost(WAIT).until(() -> seen.size() == 3);
+        assertThat(outbox.waiting()).isZero();
+        await().atMost(WAIT).until(() -> outbox.health().status() == ComponentHealth.Status.HEALTHY);
+    }
+
+    @Test
+    void shouldStopTheRelayWhenTheRuntimeCloses() throws Exception {
+        Keel keel = runtime(b -> b);
+        JdbcOutbox outbox = outbox(keel, 0);
+        outbox.start();
+        assertThat(outbox.relayThreadAlive()).isTrue();
+        keel.close();
+        await().atMost(WAIT).until(() -> !outbox.relayThreadAlive());
+    }
+
+    @Test
     void shouldRefuseDataThatCannotBeWrittenAndWriteNothing() throws Exception {
         Keel keel = runtime(b -> b);
         JdbcOutbox outbox = outbox(keel, 0);

@@ -200,7 +200,10 @@ public final class JdbcOutbox implements AutoCloseable {
         }
     }
 
-    /** Makes the relay look for rows now instead of at its next poll: call it after a transaction that wrote some commits. */
+    /**
+     * Makes the relay look for rows now instead of at its next poll: call it after a transaction that wrote to the
+     * outbox has committed. Does nothing before {@link #start()}.
+     */
     public void wake() {
         Thread t = thread;
         if (t != null) {

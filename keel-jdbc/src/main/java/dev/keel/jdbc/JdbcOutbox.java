@@ -213,8 +213,8 @@ public final class JdbcOutbox implements AutoCloseable {
     }
 
     /**
-     * Relays every row waiting on the calling thread (tests, shutdown), waiting for a move the relay thread may
-     * be making first.
+     * Relays every row waiting when it is called, on the calling thread (tests, shutdown), after a move the relay
+     * thread may be making; rows written meanwhile are left to the relay.
      *
      * @return the events moved to the log by this call
      * @throws JournalException when the database fails; what was moved stays moved, the rest waits
@@ -223,7 +223,7 @@ public final class JdbcOutbox implements AutoCloseable {
     public long relayNow() {
         moving.lock();
         try {
-            return relay.relayAll();
+            return relay.relayAll(table.lastId());
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             throw new JournalException("interrupted while relaying the outbox", e);
@@ -238,7 +238,7 @@ public final class JdbcOutbox implements AutoCloseable {
             try {
                 moving.lockInterruptibly();
                 try {
-                    relay.relayAll();
+                    relay.relayAll(Long.MAX_VALUE);
                 } finally {
                     moving.unlock();
                 }

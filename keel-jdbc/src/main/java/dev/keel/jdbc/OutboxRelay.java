@@ -50,7 +50,7 @@ final class OutboxRelay {
     }
 
     /**
-     * Moves every row waiting, batch after batch, until none waits.
+     * Moves every row waiting up to id {@code upTo}, batch after batch, until none waits.
      *
      * @return the events appended to the log
      * @throws JournalException when the database fails (nothing of the failed batch was appended or deleted)
@@ -58,10 +58,10 @@ final class OutboxRelay {
      * @throws KeelClosedException when the runtime is closing
      * @throws InterruptedException when interrupted while waiting for the journal
      */
-    long relayAll() throws InterruptedException {
+    long relayAll(long upTo) throws InterruptedException {
         long moved = 0;
         while (true) {
-            List<OutboxTable.Row> rows = table.waiting(BATCH);
+            List<OutboxTable.Row> rows = table.waiting(BATCH, upTo);
             if (rows.isEmpty()) {
                 return moved;
             }

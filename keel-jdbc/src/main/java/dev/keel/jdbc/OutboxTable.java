@@ -53,11 +53,12 @@ final class OutboxTable {
         }
     }
 
-    /** The first rows waiting, in id order; refused rows are skipped. */
-    List<Row> waiting(int max) {
+    /** The first rows waiting up to id {@code upTo}, in id order; refused rows are skipped. */
+    List<Row> waiting(int max, long upTo) {
         return db.query(
                 "read the outbox",
-                "SELECT id, envelope, traceparent FROM keel_outbox WHERE refused_at IS NULL ORDER BY id LIMIT ?",
+                "SELECT id, envelope, traceparent FROM keel_outbox WHERE refused_at IS NULL AND id <= ?"
+                        + " ORDER BY id LIMIT ?",
                 r -> {
                     List<Row> rows = new ArrayList<>();
                     while (r.next()) {
@@ -65,6 +66,7 @@ final class OutboxTable {
                     }
                     return rows;
                 },
+                upTo,
                 max);
     }
 
@@ -78,6 +80,14 @@ final class OutboxTable {
                         kept,
                         id)
                 == 1;
+    }
+
+    /** The highest id in the outbox, 0 when it is empty. */
+    long lastId() {
+        return db.query("read the outbox", "SELECT COALESCE(MAX(id), 0) FROM keel_outbox", r -> {
+            r.next();
+            return r.getLong(1);
+        });
     }
 
     Counts counts() {

@@ -124,6 +124,9 @@ class KeelAutoConfigurationTest {
             assertThat(endpoint.delete(again)).isTrue();
             assertThat(endpoint.get(again)).isNull();
             assertThat(endpoint.reprocess("no-such-dead-letter")).isNull();
+            org.assertj.core.api.Assertions.assertThatThrownBy(() -> endpoint.list(null, null, null, null, 5000))
+                    .isInstanceOf(org.springframework.boot.actuate.endpoint.InvalidEndpointRequestException.class)
+                    .hasMessageContaining("limit must be between 1 and 1000");
         });
     }
 

@@ -7,6 +7,7 @@ import dev.keel.Keel;
 import dev.keel.ReplayLimitExceededException;
 import java.util.List;
 import org.jspecify.annotations.Nullable;
+import org.springframework.boot.actuate.endpoint.InvalidEndpointRequestException;
 import org.springframework.boot.actuate.endpoint.annotation.DeleteOperation;
 import org.springframework.boot.actuate.endpoint.annotation.Endpoint;
 import org.springframework.boot.actuate.endpoint.annotation.ReadOperation;
@@ -98,6 +99,12 @@ public final class DeadLettersEndpoint {
             q = q.withAfterId(after);
         }
         int max = limit == null ? 100 : limit;
+        if (max < 1 || max > DeadLetterQuery.MAX_LIMIT) {
+            throw new InvalidEndpointRequestException(
+                    "limit must be between 1 and " + DeadLetterQuery.MAX_LIMIT + " but was " + max
+                            + "; page with 'after' for more",
+                    "limit out of range");
+        }
         q = q.withLimit(max);
         List<View> views = keel.deadLetters().list(q).stream().map(View::of).toList();
         return new Page(views, views.size() == max ? views.get(views.size() - 1).id() : null);

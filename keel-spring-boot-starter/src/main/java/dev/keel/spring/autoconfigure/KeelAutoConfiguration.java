@@ -69,13 +69,20 @@ public class KeelAutoConfiguration {
         DataSource shared = sharedDataSource(properties, dataSource);
         if (shared != null) {
             DatabaseAddress address = DatabaseAddress.of(shared);
-            PropertyApplier.apply(
-                    "spring.datasource.url",
-                    address.url(),
-                    () -> b.url(
-                            address.url(),
-                            jdbc.username() != null ? jdbc.username() : address.username(),
-                            jdbc.password() != null ? jdbc.password() : address.password()));
+            try {
+                b.url(
+                        address.url(),
+                        jdbc.username() != null ? jdbc.username() : address.username(),
+                        jdbc.password() != null ? jdbc.password() : address.password());
+            } catch (IllegalArgumentException e) {
+                throw new InvalidKeelPropertyException(
+                        "spring.datasource.url",
+                        address.url(),
+                        "Keel keeps its tables in the application's database by default, and its journal runs on"
+                                + " SQLite or PostgreSQL (" + e.getMessage() + "); set keel.jdbc.url to a database"
+                                + " of Keel's own, or keel.jdbc.use-application-datasource=false for a SQLite file",
+                        e);
+            }
             b.shareDatabase();
         } else {
             String url = jdbc.url() != null ? jdbc.url() : DEFAULT_SQLITE_URL;

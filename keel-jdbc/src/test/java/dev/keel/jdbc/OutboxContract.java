@@ -39,6 +39,12 @@ abstract class OutboxContract {
     /** A connection of the application's own to this test's database. */
     protected abstract Connection appConnection() throws SQLException;
 
+    /** SQL that makes every insert into the log fail (a trigger named keel_test_refuse). */
+    protected abstract List<String> failLogInserts();
+
+    /** SQL that removes what {@link #failLogInserts()} made. */
+    protected abstract List<String> healLogInserts();
+
     record Order(String id, int cents) {}
 
     private final List<AutoCloseable> opened = new ArrayList<>();
@@ -296,6 +302,55 @@ abstract class OutboxContract {
         await().atMost(WAIT).until(() -> seen.size() == 3);
         assertThat(outbox.waiting()).isZero();
         await().atMost(WAIT).until(() -> outbox.health().status() == ComponentHealth.Status.HEALTHY);
+    }
+
+    /**
+     * The move is one transaction: when the append fails after the rows were deleted, the deletes roll back with it,
+     * so the rows wait and later become exactly one event each.
+     */
+    @Test
+    void shouldLeaveTheRowsWhenTheAppendFailsAfterTheyWereClaimed() throws Exception {
+        Keel keel = runtime(b -> b.retention(Duration.ofHours(1)));
+        JdbcOutbox outbox = outbox(keel, 0);
+        List<String> ids = new ArrayList<>();
+        for (int i = 0; i < 5; i++) {
+            Event<Order> e = placed("o-" + i, i);
+            ids.add(e.id());
+            placeOrder(outbox, e, true);
+        }
+        execute(failLogInserts());
+
+        assertThatThrownBy(outbox::relayNow)
+                .isInstanceOf(JournalException.class)
+                .hasMessageContaining("the disk is on fire");
+        assertThat(outbox.waiting()).isEqualTo(5);
+        assertThat(eventsInLog()).isEmpty();
+
+        execute(healLogInserts());
+        assertThat(outbox.relayNow()).isEqualTo(5);
+        assertThat(eventsInLog()).containsExactlyInAnyOrderElementsOf(ids);
+        assertThat(outbox.waiting()).isZero();
+    }
+
+    private void execute(List<String> statements) throws SQLException {
+        try (Connection c = appConnection();
+                Statement s = c.createStatement()) {
+            for (String sql : statements) {
+                s.execute(sql);
+            }
+        }
+    }
+
+    List<String> eventsInLog() throws SQLException {
+        List<String> ids = new ArrayList<>();
+        try (Connection c = appConnection();
+                Statement s = c.createStatement();
+                ResultSet r = s.executeQuery("SELECT event_id FROM keel_log")) {
+            while (r.next()) {
+                ids.add(r.getString(1));
+            }
+        }
+        return ids;
     }
 
     @Test

@@ -52,6 +52,20 @@ class PostgresOutboxTest extends OutboxContract {
         return DriverManager.getConnection(url(), server.user(), null);
     }
 
+    @Override
+    protected List<String> failLogInserts() {
+        return List.of(
+                "CREATE FUNCTION keel_test_refuse() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'the disk is on fire';"
+                        + " END $$ LANGUAGE plpgsql",
+                "CREATE TRIGGER keel_test_refuse BEFORE INSERT ON keel_log FOR EACH ROW"
+                        + " EXECUTE FUNCTION keel_test_refuse()");
+    }
+
+    @Override
+    protected List<String> healLogInserts() {
+        return List.of("DROP TRIGGER keel_test_refuse ON keel_log", "DROP FUNCTION keel_test_refuse()");
+    }
+
     /**
      * Two instances (two journals, two runtimes) relay one outbox at once while the application writes to it: the
      * log holds every committed event exactly once, none missing, none twice.

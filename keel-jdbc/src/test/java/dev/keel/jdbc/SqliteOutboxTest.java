@@ -35,6 +35,17 @@ class SqliteOutboxTest extends OutboxContract {
         return config.createConnection("jdbc:sqlite:" + dir.resolve("app.db"));
     }
 
+    @Override
+    protected List<String> failLogInserts() {
+        return List.of("CREATE TRIGGER keel_test_refuse BEFORE INSERT ON keel_log"
+                + " BEGIN SELECT RAISE(ABORT, 'the disk is on fire'); END");
+    }
+
+    @Override
+    protected List<String> healLogInserts() {
+        return List.of("DROP TRIGGER keel_test_refuse");
+    }
+
     @Test
     void shouldPublishUnderTheTraceOfTheSpanThatWroteTheRow() throws Exception {
         InMemorySpanExporter spans = InMemorySpanExporter.create();

@@ -23,7 +23,8 @@ import org.springframework.boot.actuate.endpoint.annotation.WriteOperation;
  *   <li>{@code GET /actuator/deadletters?subscription=billing&type=order.*&limit=100}
  *   <li>{@code GET /actuator/deadletters/{id}}
  *   <li>{@code POST /actuator/deadletters/{id}}: reprocess it (delivered again to its subscription; a poison
- *       dead letter, or one at its replay limit, is not, and the answer says why)
+ *       dead letter, or one at its replay limit, is not: 409 with the reason; 404 when there is no such dead
+ *       letter, see {@link DeadLettersWebExtension})
  *   <li>{@code DELETE /actuator/deadletters/{id}}
  * </ul>
  */

@@ -45,5 +45,11 @@ public class KeelActuatorAutoConfiguration {
         DeadLettersEndpoint deadLettersEndpoint(Keel keel) {
             return new DeadLettersEndpoint(keel);
         }
+
+        @Bean
+        @ConditionalOnMissingBean
+        DeadLettersWebExtension deadLettersWebExtension(DeadLettersEndpoint endpoint) {
+            return new DeadLettersWebExtension(endpoint);
+        }
     }
 }

@@ -223,6 +223,10 @@ abstract class CheckoutContract {
         awaitSettled();
         assertThat(http.get(deadLetters).body().get("deadLetters")).isEmpty();
         assertThat(http.get("/actuator/deadletters/" + deadLetterId).status()).isEqualTo(404);
+        // Sent back already: a second reprocess finds nothing to send.
+        Http.Answer again = http.post("/actuator/deadletters/" + deadLetterId);
+        assertThat(again.status()).isEqualTo(404);
+        assertThat(again.body().get("sent").asBoolean()).isFalse();
         assertThat(count("SELECT COUNT(*) FROM payments WHERE order_id = ?", id))
                 .isOne();
         assertThat(count("SELECT COUNT(*) FROM shipments WHERE order_id = ?", id))

@@ -167,6 +167,19 @@ class KeelAutoConfigurationTest {
                 });
     }
 
+    @Test
+    void severalDataSourcesWithoutAPrimaryOneFailStartUpInsteadOfFallingBackToAFile() {
+        runner.withPropertyValues("keel.engine=jdbc")
+                .withBean("orders", javax.sql.DataSource.class, org.sqlite.SQLiteDataSource::new)
+                .withBean("reports", javax.sql.DataSource.class, org.sqlite.SQLiteDataSource::new)
+                .run(context -> {
+                    InvalidKeelPropertyException e =
+                            rootOf(context.getStartupFailure(), InvalidKeelPropertyException.class);
+                    assertThat(e.property()).isEqualTo("keel.jdbc.url");
+                    assertThat(e.getMessage()).contains("none is @Primary");
+                });
+    }
+
     private void assertStartFails(String property, String name, String value) {
         runner.withPropertyValues(property).run(context -> {
             assertThat(context).hasFailed();

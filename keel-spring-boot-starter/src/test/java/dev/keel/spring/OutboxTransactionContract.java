@@ -24,6 +24,9 @@ import org.springframework.boot.test.context.runner.ApplicationContextRunner;
 import org.springframework.boot.transaction.autoconfigure.TransactionAutoConfiguration;
 import org.springframework.jdbc.core.JdbcTemplate;
 import org.springframework.transaction.annotation.Transactional;
+import org.springframework.transaction.interceptor.TransactionAspectSupport;
+import org.springframework.transaction.support.TransactionSynchronization;
+import org.springframework.transaction.support.TransactionSynchronizationManager;
 import org.springframework.transaction.support.TransactionTemplate;
 
 /**
@@ -71,6 +74,53 @@ abstract class OutboxTransactionContract {
         }
     }
 
+    /**
+     * A listener that marks its first attempt rollback-only without throwing, and checks from an after-commit
+     * callback that Keel's commit (its inbox row) is visible by then.
+     */
+    public static class Audits {
+        private final List<String> seenAfterCommit = new CopyOnWriteArrayList<>();
+        private final AtomicInteger attempts = new AtomicInteger();
+        private final JdbcTemplate jdbc;
+
+        public Audits(JdbcTemplate jdbc) {
+            this.jdbc = jdbc;
+        }
+
+        @Transactional
+        @KeelListener(subscription = "audits", types = "audit.*")
+        public void audit(String entry, Delivery<String> delivery) {
+            attempts.incrementAndGet();
+            jdbc.update("INSERT INTO payments (order_id, amount) VALUES (?, ?)", entry, delivery.attempt());
+            if (delivery.attempt() == 1) {
+                // An inner step failed and was caught: the transaction must not commit.
+                TransactionAspectSupport.currentTransactionStatus().setRollbackOnly();
+                return;
+            }
+            String eventId = delivery.event().id();
+            TransactionSynchronizationManager.registerSynchronization(new TransactionSynchronization() {
+                @Override
+                public void afterCommit() {
+                    Integer handled = jdbc.queryForObject(
+                            "SELECT COUNT(*) FROM keel_inbox WHERE subscription = 'audits' AND event_id = ?",
+                            Integer.class,
+                            eventId);
+                    if (handled == 1) {
+                        seenAfterCommit.add(entry);
+                    }
+                }
+            });
+        }
+
+        public List<String> seenAfterCommit() {
+            return seenAfterCommit;
+        }
+
+        public int attempts() {
+            return attempts.get();
+        }
+    }
+
     private ApplicationContextRunner runner() throws Exception {
         String[] dataSource = dataSource();
         createTables(dataSource);
@@ -85,7 +135,8 @@ abstract class OutboxTransactionContract {
                 .withPropertyValues(dataSource)
                 .withPropertyValues(
                         "keel.retry.initial-delay=10ms", "keel.retry.max-delay=20ms", "keel.outbox.poll-interval=50ms")
-                .withBean(Payments.class);
+                .withBean(Payments.class)
+                .withBean(Audits.class);
     }
 
     static final String ORDERS = "CREATE TABLE orders (id TEXT PRIMARY KEY, amount INTEGER NOT NULL)";
@@ -159,6 +210,25 @@ abstract class OutboxTransactionContract {
             assertThat(jdbc.queryForObject(
                             "SELECT COUNT(*) FROM keel_inbox WHERE subscription = 'payments'", Integer.class))
                     .isEqualTo(1);
+        });
+    }
+
+    @Test
+    void aListenerTransactionMarkedRollbackOnlyRollsBackTheDeliveryAndAfterCommitRunsAfterKeelsCommit()
+            throws Exception {
+        runner().run(context -> {
+            KeelEvents events = context.getBean(KeelEvents.class);
+            JdbcTemplate jdbc = context.getBean(JdbcTemplate.class);
+            Audits audits = context.getBean(Audits.class);
+
+            events.emit("audit.entry", "a-1", "a-1");
+
+            await().atMost(Duration.ofSeconds(10))
+                    .until(() -> audits.seenAfterCommit().contains("a-1"));
+            assertThat(audits.attempts()).isEqualTo(2);
+            // The first attempt's row was rolled back with it, though the method returned normally.
+            assertThat(jdbc.queryForList("SELECT amount FROM payments WHERE order_id = 'a-1'", Integer.class))
+                    .containsExactly(2);
         });
     }
 

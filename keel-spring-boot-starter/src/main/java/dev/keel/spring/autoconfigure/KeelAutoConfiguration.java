@@ -56,7 +56,7 @@ public class KeelAutoConfiguration {
      * application's, so that emits inside the application's transactions commit with them.
      */
     @Bean(destroyMethod = "")
-    @ConditionalOnMissingBean
+    @ConditionalOnMissingBean({Journal.class, Keel.class})
     public Journal keelJournal(
             KeelProperties properties,
             ObjectProvider<DataSource> dataSource,
@@ -110,7 +110,18 @@ public class KeelAutoConfiguration {
                 || !properties.jdbc().useApplicationDatasource()) {
             return null;
         }
-        return dataSource.getIfUnique();
+        DataSource unique = dataSource.getIfUnique();
+        if (unique == null && dataSource.stream().findAny().isPresent()) {
+            // Falling back to a local file here would put acknowledged events where a redeploy may lose them.
+            throw new InvalidKeelPropertyException(
+                    "keel.jdbc.url",
+                    null,
+                    "the application has several DataSources and none is @Primary, so Keel cannot tell which"
+                            + " database to share; mark one @Primary, or set keel.jdbc.url (and keel.jdbc.username,"
+                            + " keel.jdbc.password) to the database Keel should use",
+                    null);
+        }
+        return unique;
     }
 
     /** The runtime, built from the properties and then every {@link KeelBuilderCustomizer}. */
@@ -194,9 +205,13 @@ public class KeelAutoConfiguration {
     @ConditionalOnMissingBean
     @ConditionalOnBean(DataSource.class)
     public KeelOutbox keelOutbox(
-            KeelProperties properties, ObjectProvider<DataSource> dataSource, Journal journal, Keel keel) {
+            KeelProperties properties,
+            ObjectProvider<DataSource> dataSource,
+            ObjectProvider<Journal> journal,
+            Keel keel) {
         DataSource shared = sharedDataSource(properties, dataSource);
-        if (shared == null || !(journal instanceof JdbcJournal jdbc)) {
+        // No Journal bean: the application built its own Keel, on a journal of its choosing.
+        if (shared == null || !(journal.getIfUnique() instanceof JdbcJournal jdbc)) {
             return KeelOutbox.none();
         }
         JdbcOutbox outbox = jdbc.outbox(keel, properties.outbox().pollInterval());

@@ -32,11 +32,11 @@ import org.springframework.core.MethodIntrospector;
 import org.springframework.core.ResolvableType;
 import org.springframework.core.annotation.AnnotatedElementUtils;
 import org.springframework.core.env.Environment;
-import org.springframework.jdbc.datasource.ConnectionHolder;
 import org.springframework.jdbc.datasource.DataSourceTransactionManager;
 import org.springframework.transaction.PlatformTransactionManager;
-import org.springframework.transaction.annotation.Transactional;
-import org.springframework.transaction.support.TransactionSynchronizationManager;
+import org.springframework.transaction.TransactionDefinition;
+import org.springframework.transaction.annotation.AnnotationTransactionAttributeSource;
+import org.springframework.transaction.interceptor.TransactionAttribute;
 
 /**
  * Finds the {@link KeelListener} methods of the context's beans and subscribes each to the {@link Keel} bean once
@@ -54,6 +54,8 @@ public final class KeelListenerRegistrar implements BeanPostProcessor, SmartInit
     private final ObjectProvider<PlatformTransactionManager> transactions;
     /** Found by the post-processor on the context's start-up thread, read once after the singletons exist. */
     private final List<Found> found = new ArrayList<>();
+    /** Set once the listeners are subscribed: a listener on a bean created later is not registered. */
+    private volatile boolean subscribed;
 
     private Environment environment;
 
@@ -88,6 +90,17 @@ public final class KeelListenerRegistrar implements BeanPostProcessor, SmartInit
         Map<Method, KeelListener> methods =
                 MethodIntrospector.selectMethods(target, (MethodIntrospector.MetadataLookup<KeelListener>)
                         m -> AnnotatedElementUtils.findMergedAnnotation(m, KeelListener.class));
+        if (methods.isEmpty()) {
+            return bean;
+        }
+        if (subscribed) {
+            log.warn(
+                    "bean '{}' ({}) has @KeelListener methods but was created after start-up (a lazy, prototype or"
+                            + " scoped bean); they are not subscribed: make the bean a singleton created at start-up",
+                    beanName,
+                    target.getName());
+            return bean;
+        }
         synchronized (found) {
             methods.forEach((m, l) -> found.add(new Found(bean, beanName, m, l)));
         }
@@ -100,6 +113,7 @@ public final class KeelListenerRegistrar implements BeanPostProcessor, SmartInit
         synchronized (found) {
             listeners = List.copyOf(found);
             found.clear();
+            subscribed = true;
         }
         if (listeners.isEmpty()) {
             return;
@@ -222,53 +236,56 @@ public final class KeelListenerRegistrar implements BeanPostProcessor, SmartInit
                     null);
         }
         Object bean = f.bean();
-        Handler<Object> plain = d -> invoke(method, bean, call.arguments((Delivery<Object>) d));
+        DeliveryTransaction.Listener<Object> listener = d -> invoke(method, bean, call.arguments(d));
         DataSource joined = joinableDataSource(name, f);
         if (joined == null) {
-            b.handler((Class) dataType, plain);
+            b.handler((Class) dataType, (Handler<Object>) listener::handle);
             return;
         }
         JdbcJournal jdbc = (JdbcJournal) journal.getObject();
-        b.handler((Class) dataType, jdbc.transactional((Class) dataType, (delivery, connection) -> {
-            TransactionSynchronizationManager.bindResource(joined, new DeliveryConnection(connection));
-            try {
-                invoke(method, bean, call.arguments((Delivery<Object>) delivery));
-            } finally {
-                TransactionSynchronizationManager.unbindResource(joined);
-            }
-        }));
+        b.handler((Class) dataType, DeliveryTransaction.wrap(jdbc, joined, (Class) dataType, listener));
     }
 
     /**
      * The DataSource a {@code @Transactional} listener's transaction manager uses, when Keel keeps its tables in
-     * that same database: the method's transaction then joins Keel's delivery transaction. Null otherwise.
+     * that same database and the method's propagation joins a transaction under way (required, supports,
+     * mandatory): its transaction is then Keel's delivery transaction. Null otherwise, with the reason logged.
      */
     private DataSource joinableDataSource(String name, Found f) {
         Class<?> target = AopUtils.getTargetClass(f.bean());
-        boolean transactional = AnnotatedElementUtils.hasAnnotation(f.method(), Transactional.class)
-                || AnnotatedElementUtils.hasAnnotation(target, Transactional.class);
-        if (!transactional) {
+        TransactionAttribute attribute = TRANSACTION_ATTRIBUTES.getTransactionAttribute(f.method(), target);
+        if (attribute == null) {
             return null;
         }
         KeelOutbox shared = outbox.getIfAvailable(KeelOutbox::none);
-        PlatformTransactionManager tm = transactions.getIfUnique();
-        if (shared.present()
-                && journal.getIfAvailable() instanceof JdbcJournal
-                && tm instanceof DataSourceTransactionManager dstm
-                && dstm.getDataSource() == shared.dataSource()) {
-            return dstm.getDataSource();
+        if (!(journal.getIfAvailable() instanceof JdbcJournal)) {
+            // The memory engine (tests): there is no delivery transaction to join.
+            log.debug("@KeelListener '{}' is @Transactional; on this engine its transaction is its own", name);
+            return null;
         }
-        if (journal.getIfAvailable() instanceof JdbcJournal) {
+        PlatformTransactionManager tm = transactions.getIfUnique();
+        if (!shared.present()
+                || !(tm instanceof DataSourceTransactionManager dstm)
+                || dstm.getDataSource() != shared.transactionKey()) {
             log.info(
                     "@KeelListener '{}' is @Transactional, but Keel does not share the database of a JDBC transaction"
                             + " manager: the method's transaction is its own, so its writes may repeat when an event"
                             + " is delivered again (at least once)",
                     name);
-        } else {
-            // The memory engine (tests): there is no delivery transaction to join.
-            log.debug("@KeelListener '{}' is @Transactional; on the memory engine its transaction is its own", name);
+            return null;
         }
-        return null;
+        int propagation = attribute.getPropagationBehavior();
+        if (propagation != TransactionDefinition.PROPAGATION_REQUIRED
+                && propagation != TransactionDefinition.PROPAGATION_SUPPORTS
+                && propagation != TransactionDefinition.PROPAGATION_MANDATORY) {
+            log.warn(
+                    "@KeelListener '{}' is @Transactional with a propagation that does not join a transaction under"
+                            + " way, so it does not run in Keel's delivery transaction: its writes may repeat when an"
+                            + " event is delivered again (use the default propagation, REQUIRED, to join)",
+                    name);
+            return null;
+        }
+        return dstm.getDataSource();
     }
 
     private static void invoke(Method method, Object bean, Object[] args) throws Exception {
@@ -318,15 +335,7 @@ public final class KeelListenerRegistrar implements BeanPostProcessor, SmartInit
         Object[] arguments(Delivery<Object> delivery);
     }
 
-    /**
-     * Keel's delivery connection, bound as the transaction of the application's DataSource while a listener runs:
-     * Spring's transaction manager sees a transaction under way and joins it, and JdbcTemplate or JdbcClient use
-     * its connection. Keel commits it (with the record that the event was handled) or rolls it back.
-     */
-    private static final class DeliveryConnection extends ConnectionHolder {
-        DeliveryConnection(java.sql.Connection connection) {
-            super(connection);
-            setTransactionActive(true);
-        }
-    }
+    /** Reads Spring's and Jakarta's {@code @Transactional}, on the method or its class, as the proxies do. */
+    private static final AnnotationTransactionAttributeSource TRANSACTION_ATTRIBUTES =
+            new AnnotationTransactionAttributeSource(false);
 }

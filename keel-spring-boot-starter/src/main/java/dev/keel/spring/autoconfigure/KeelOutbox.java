@@ -6,6 +6,7 @@ import java.sql.Connection;
 import java.util.List;
 import javax.sql.DataSource;
 import org.springframework.jdbc.datasource.DataSourceUtils;
+import org.springframework.jdbc.datasource.TransactionAwareDataSourceProxy;
 import org.springframework.transaction.support.TransactionSynchronization;
 import org.springframework.transaction.support.TransactionSynchronizationManager;
 
@@ -17,10 +18,15 @@ public final class KeelOutbox implements AutoCloseable {
     private static final KeelOutbox NONE = new KeelOutbox(null, null);
 
     private final DataSource dataSource;
+    /** What Spring's transaction manager binds the transaction's connection under (the proxy's target). */
+    private final DataSource transactionKey;
+
     private final JdbcOutbox outbox;
 
     KeelOutbox(DataSource dataSource, JdbcOutbox outbox) {
         this.dataSource = dataSource;
+        this.transactionKey =
+                dataSource instanceof TransactionAwareDataSourceProxy proxy ? proxy.getTargetDataSource() : dataSource;
         this.outbox = outbox;
     }
 
@@ -39,6 +45,14 @@ public final class KeelOutbox implements AutoCloseable {
         return dataSource;
     }
 
+    /**
+     * The DataSource a Spring transaction on the shared database is bound under: the application's DataSource, or
+     * the target of a {@link TransactionAwareDataSourceProxy}, as {@code DataSourceTransactionManager} binds it.
+     */
+    public DataSource transactionKey() {
+        return transactionKey;
+    }
+
     /** Keel's outbox, when present. */
     public JdbcOutbox outbox() {
         return outbox;
@@ -51,7 +65,24 @@ public final class KeelOutbox implements AutoCloseable {
     public boolean joinable() {
         return outbox != null
                 && TransactionSynchronizationManager.isActualTransactionActive()
-                && TransactionSynchronizationManager.hasResource(dataSource);
+                && TransactionSynchronizationManager.hasResource(transactionKey);
+    }
+
+    /**
+     * Refuses an emit from inside a {@code @Transactional} listener that runs in Keel's delivery transaction but is
+     * not on that transaction's connection now (a nested {@code REQUIRES_NEW} or {@code NOT_SUPPORTED} call): its
+     * events would not commit with the delivery, and on SQLite it would wait for the write lock the delivery holds.
+     *
+     * @throws IllegalStateException in that case
+     */
+    public void checkDeliveryTransaction() {
+        if (TransactionSynchronizationManager.hasResource(DeliveryTransaction.RUNNING)
+                && !(TransactionSynchronizationManager.getResource(transactionKey)
+                        instanceof DeliveryTransaction.DeliveryConnection)) {
+            throw new IllegalStateException("this emit runs inside a @Transactional @KeelListener but outside its"
+                    + " delivery transaction (a REQUIRES_NEW or NOT_SUPPORTED call): emit in the listener's own"
+                    + " transaction, so the events commit with the delivery");
+        }
     }
 
     /**
@@ -63,11 +94,11 @@ public final class KeelOutbox implements AutoCloseable {
         if (!joinable()) {
             throw new IllegalStateException("no Spring transaction on the application's DataSource is active");
         }
-        Connection c = DataSourceUtils.getConnection(dataSource);
+        Connection c = DataSourceUtils.getConnection(transactionKey);
         try {
             outbox.write(c, events);
         } finally {
-            DataSourceUtils.releaseConnection(c, dataSource);
+            DataSourceUtils.releaseConnection(c, transactionKey);
         }
         if (TransactionSynchronizationManager.isSynchronizationActive()) {
             TransactionSynchronizationManager.registerSynchronization(new TransactionSynchronization() {

@@ -280,9 +280,14 @@ final class GroupCommitWriter {
                                 + o.commit().lane();
                     case Stop s -> "stop";
                 };
-        return e instanceof SQLException sql
-                ? journal.failure(what, sql)
-                : new JournalException("could not " + what + ": " + e.getMessage(), e);
+        if (e instanceof SQLException sql) {
+            JournalException failure = journal.failure(what, sql);
+            // Written on its own by now (a group that met such a fault was split): the fault is this request's.
+            return r instanceof Appends && faultOfOneRequest(sql)
+                    ? new RequestFault(failure.getMessage(), sql)
+                    : failure;
+        }
+        return new JournalException("could not " + what + ": " + e.getMessage(), e);
     }
 
     private static void fail(Request r, Throwable failure) {

@@ -54,7 +54,7 @@ public final class JdbcEventStore implements EventStore {
     JdbcEventStore(Database db, LogTable log) {
         this.db = db;
         this.log = log;
-        this.appends = this::appendAll;
+        this.appends = LinkedWrite.Kind.of(LinkedWrite.STREAMS, this::appendAll);
     }
 
     @Override

@@ -39,8 +39,9 @@ import org.slf4j.LoggerFactory;
  * keel-outbox-relay}), which polls every {@link #pollInterval(Duration) poll interval} and at once when
  * {@link #wake() woken} (call it after the application's transaction commits). Each move appends a batch of rows
  * as log events and deletes those rows in one transaction of the journal. An event Keel refuses (too large, a
- * loop, invalid) is not lost: its row is kept, marked refused with the reason ({@link #refusedRows}), and the
- * relay goes on with the next.
+ * loop, invalid), or the database refuses to store (a constraint, a value it cannot hold), is not lost: its row
+ * is kept, marked refused with the reason ({@link #refusedRows}), and the relay goes on with the next. Later rows
+ * of the same key are not held back by it (per-key order does not survive a refusal).
  *
  * <p>{@link #close()} stops the relay; close the outbox before the runtime. The journal closes it too.
  */
@@ -53,6 +54,10 @@ public final class JdbcOutbox implements AutoCloseable {
     public static final Duration FIRST_BACKOFF = Duration.ofSeconds(1);
     /** The relay's longest wait after failures of the database. */
     public static final Duration MAX_BACKOFF = Duration.ofSeconds(30);
+    /** The longest {@link #relayNow()} waits for a move of the relay thread to end. */
+    public static final Duration RELAY_NOW_WAIT = Duration.ofSeconds(10);
+    /** Rows never wait less long than this before health calls the relay stalled; see {@link #health()}. */
+    public static final Duration MIN_STALL = Duration.ofSeconds(30);
     /** The name of the outbox's component in health reports. */
     public static final String HEALTH_NAME = "outbox";
 
@@ -69,6 +74,12 @@ public final class JdbcOutbox implements AutoCloseable {
     private volatile boolean closed;
     /** Why the relay's last attempt failed; null when it succeeded. */
     private volatile String lastFailure;
+    /** The error that ended the relay thread, if one did. */
+    private volatile Throwable died;
+    /** The longest relayNow() waits for the relay thread's move (a field for tests). */
+    volatile Duration relayNowWait = RELAY_NOW_WAIT;
+    /** Run by the relay thread before each move (for tests). */
+    volatile Runnable beforeMoveForTests;
 
     JdbcOutbox(Keel keel, Database db, LogTable log, Duration pollInterval) {
         this.keel = keel;
@@ -114,9 +125,11 @@ public final class JdbcOutbox implements AutoCloseable {
      * spans join that trace.
      *
      * <p>Size limits, loop protection and the runtime's other checks apply when the relay publishes the event; an
-     * event they refuse is kept as a refused row ({@link #refusedRows}).
+     * event they refuse is kept as a refused row ({@link #refusedRows}), as is one the database refuses to store
+     * in the log.
      *
-     * @throws InvalidEventException when an event's data cannot be written as JSON (nothing is written)
+     * @throws InvalidEventException when an event's data cannot be written as JSON, its type is reserved, or its
+     *     id holds U+0000, which the log cannot store (nothing is written)
      * @throws JournalException when the database refuses the rows (the SQL failure is its cause); the caller's
      *     transaction is then for the caller to roll back
      */
@@ -133,10 +146,7 @@ public final class JdbcOutbox implements AutoCloseable {
         List<String> traces = new ArrayList<>(events.size());
         for (Event<?> e : events) {
             Objects.requireNonNull(e, "event in list");
-            if (LogRecord.UNREADABLE_TYPE.equals(e.type())) {
-                throw new InvalidEventException("event type '" + LogRecord.UNREADABLE_TYPE
-                        + "' is reserved for records a store cannot read; choose another type");
-            }
+            requireStorable(e);
             Event<?> ready = cause.isPresent() && e.causationId() == null ? causedBy(e, cause.get()) : e;
             try {
                 envelopes.add(db.codec.write(ready));
@@ -160,6 +170,33 @@ public final class JdbcOutbox implements AutoCloseable {
         } catch (SQLException x) {
             throw db.failure("write " + events.size() + " events to the outbox", x);
         }
+    }
+
+    /**
+     * Refuses, at once, an event the runtime or the log would refuse whenever the relay tried it: a reserved type,
+     * an id holding U+0000 (PostgreSQL's text columns cannot store it; refused on SQLite too, so that an outbox
+     * behaves the same on both).
+     */
+    static void requireStorable(Event<?> e) {
+        if (LogRecord.UNREADABLE_TYPE.equals(e.type())) {
+            throw new InvalidEventException("event type '" + LogRecord.UNREADABLE_TYPE
+                    + "' is reserved for records a store cannot read; choose another type");
+        }
+        if (e.id().indexOf('\u0000') >= 0) {
+            throw new InvalidEventException("event id '" + e.id().replace("\u0000", "\\u0000") + "' of type '"
+                    + e.type() + "' holds the character U+0000, which the log cannot store; nothing was written");
+        }
+    }
+
+    /** Inserts events as they are, without the checks of {@link #write} (for tests: rows the log refuses). */
+    void insertUncheckedForTests(Connection connection, List<? extends Event<?>> events) throws SQLException {
+        List<byte[]> envelopes = new ArrayList<>();
+        List<String> traces = new ArrayList<>();
+        for (Event<?> e : events) {
+            envelopes.add(db.codec.write(e));
+            traces.add(null);
+        }
+        table.insert(connection, envelopes, traces, db.clock.millis());
     }
 
     /** The event as the delivery of {@code cause} would have emitted it (see {@code Intake.prepare}). */
@@ -214,16 +251,30 @@ public final class JdbcOutbox implements AutoCloseable {
 
     /**
      * Relays every row waiting when it is called, on the calling thread (tests, shutdown), after a move the relay
-     * thread may be making; rows written meanwhile are left to the relay.
+     * thread may be making; rows written meanwhile are left to the relay. It waits at most {@link #RELAY_NOW_WAIT}
+     * for the relay thread's move to end; when that is not enough (a journal that does not answer, say) it moves
+     * nothing, logs so and returns 0: the rows wait for the relay, none is lost.
      *
      * @return the events moved to the log by this call
      * @throws JournalException when the database fails; what was moved stays moved, the rest waits
      * @throws KeelClosedException when the runtime is closed
      */
     public long relayNow() {
-        moving.lock();
         try {
-            return relay.relayAll(table.lastId());
+            Duration wait = relayNowWait;
+            if (!moving.tryLock(wait.toMillis(), TimeUnit.MILLISECONDS)) {
+                log.warn(
+                        "relayNow() moved nothing: the outbox relay's move did not end within {}; the rows wait for"
+                                + " the relay",
+                        wait);
+                return 0;
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new JournalException("interrupted while waiting to relay the outbox", e);
+        }
+        try {
+            return relay.relayAll(table.lastId(), () -> false);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             throw new JournalException("interrupted while relaying the outbox", e);
@@ -238,7 +289,11 @@ public final class JdbcOutbox implements AutoCloseable {
             try {
                 moving.lockInterruptibly();
                 try {
-                    relay.relayAll(Long.MAX_VALUE);
+                    Runnable hook = beforeMoveForTests;
+                    if (hook != null) {
+                        hook.run();
+                    }
+                    relay.relayAll(Long.MAX_VALUE, () -> closed);
                 } finally {
                     moving.unlock();
                 }
@@ -258,7 +313,15 @@ public final class JdbcOutbox implements AutoCloseable {
                 lastFailure = e.getMessage();
                 log.warn("the outbox relay could not move events; trying again in {}: {}", backoff, e.getMessage());
                 await(backoff, false);
-            } catch (RuntimeException e) {
+            } catch (Throwable e) {
+                if (e instanceof Error error) {
+                    // Nothing sane to go on with (out of memory, a linkage error): recorded for health, and the
+                    // thread ends; its rows wait in keel_outbox for the next relay.
+                    died = error;
+                    lastFailure = e.toString();
+                    log.error("the outbox relay stops: it failed with an error; its rows wait in keel_outbox", e);
+                    return;
+                }
                 backoff = backoff == null ? FIRST_BACKOFF : min(backoff.multipliedBy(2), MAX_BACKOFF);
                 lastFailure = e.toString();
                 log.error("the outbox relay failed unexpectedly; trying again in {}", backoff, e);
@@ -364,8 +427,10 @@ public final class JdbcOutbox implements AutoCloseable {
 
     /**
      * The outbox's health, for {@link Keel.Builder#healthCheck} ({@code outbox::health}): degraded while rows are
-     * kept refused, when the relay's last attempt failed, or when the outbox cannot be read; healthy otherwise.
-     * One query.
+     * kept refused, when the relay's last attempt failed, when the relay thread was started and has stopped
+     * without the outbox being closed, when the oldest waiting row has waited longer than the larger of {@link
+     * #MIN_STALL} and 50 poll intervals (the relay is stalled, or not started), or when the outbox cannot be read;
+     * healthy otherwise. One query.
      */
     public ComponentHealth health() {
         String failure = lastFailure;
@@ -386,8 +451,21 @@ public final class JdbcOutbox implements AutoCloseable {
         if (counts.waiting() > 0) {
             details.put("oldestWaitingMs", Math.max(0, db.clock.millis() - counts.oldestWaitingAt()));
         }
-        details.put("relaying", thread != null && thread.isAlive());
+        Thread t = thread;
+        details.put("relaying", t != null && t.isAlive());
         List<String> reasons = new ArrayList<>();
+        if (t != null && !closed && !t.isAlive()) {
+            Throwable error = died;
+            reasons.add("the relay thread has stopped"
+                    + (error == null ? "" : " (" + error + ")")
+                    + "; its rows wait in keel_outbox until another relay moves them");
+        }
+        long stall = Math.max(MIN_STALL.toMillis(), pollInterval.toMillis() * 50);
+        long oldest = counts.waiting() > 0 ? Math.max(0, db.clock.millis() - counts.oldestWaitingAt()) : 0;
+        if (oldest > stall) {
+            reasons.add("the oldest waiting row has waited " + oldest + " ms, longer than " + stall
+                    + " ms: the relay is stalled or not running");
+        }
         if (counts.refused() > 0) {
             reasons.add(counts.refused() + " events Keel refused are kept in keel_outbox (see refusedRows)");
         }

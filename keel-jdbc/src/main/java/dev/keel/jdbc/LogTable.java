@@ -99,7 +99,10 @@ final class LogTable implements GroupCommitWriter.Transaction {
             }
         } catch (JournalException e) {
             // Encoded here, on the caller's thread, so one event that cannot be written fails only its emit.
-            return CompletableFuture.failedFuture(e);
+            return CompletableFuture.failedFuture(
+                    e instanceof RequestFault
+                            ? e
+                            : new RequestFault(e.getMessage(), e.getCause() == null ? e : e.getCause()));
         }
         return writer.submit(batch, envelopes, linked);
     }
@@ -124,22 +127,10 @@ final class LogTable implements GroupCommitWriter.Transaction {
             RuntimeException[] refused = new RuntimeException[batches.size()];
             try {
                 c.setAutoCommit(false);
-                // Linked writes first, in the order of their keys (a stable sort: a later batch of the same key
-                // sees what an earlier one wrote), so that two groups lock what they share in one order; each
-                // kind's writes together.
-                List<Integer> linked = new ArrayList<>();
-                for (int b = 0; b < batches.size(); b++) {
-                    if (batches.get(b).linked() != null) {
-                        linked.add(b);
-                    }
-                }
-                linked.sort(java.util.Comparator.comparing(
-                        b -> stored(batches.get(b).linked().key()), Database.CODE_POINT_ORDER));
-                Map<LinkedWrite.Kind, List<Integer>> byKind = new java.util.LinkedHashMap<>();
-                for (int b : linked) {
-                    byKind.computeIfAbsent(batches.get(b).linked().kind(), k -> new ArrayList<>())
-                            .add(b);
-                }
+                // Linked writes first, kind by kind in the kinds' fixed ranks and by key within a kind (a stable
+                // sort: a later batch of the same key sees what an earlier one wrote), so that every group locks
+                // what it shares with another in one order; see LinkedWrite.
+                Map<LinkedWrite.Kind, List<Integer>> byKind = linkedInOrder(batches);
                 for (Map.Entry<LinkedWrite.Kind, List<Integer>> kind : byKind.entrySet()) {
                     List<LinkedWrite> writes = new ArrayList<>(kind.getValue().size());
                     for (int b : kind.getValue()) {
@@ -336,6 +327,28 @@ final class LogTable implements GroupCommitWriter.Transaction {
             size++;
         }
         return size;
+    }
+
+    /**
+     * The group's batches with linked writes, by kind, in the order they are applied: kinds by {@link
+     * LinkedWrite.Kind#rank()}, and within a kind by key in code point order (the group's order among equal keys).
+     */
+    static Map<LinkedWrite.Kind, List<Integer>> linkedInOrder(List<GroupCommitWriter.Batch> batches) {
+        List<Integer> linked = new ArrayList<>();
+        for (int b = 0; b < batches.size(); b++) {
+            if (batches.get(b).linked() != null) {
+                linked.add(b);
+            }
+        }
+        linked.sort(java.util.Comparator.<Integer>comparingInt(
+                        b -> batches.get(b).linked().kind().rank())
+                .thenComparing(b -> stored(batches.get(b).linked().key()), Database.CODE_POINT_ORDER));
+        Map<LinkedWrite.Kind, List<Integer>> byKind = new java.util.LinkedHashMap<>();
+        for (int b : linked) {
+            byKind.computeIfAbsent(batches.get(b).linked().kind(), k -> new ArrayList<>())
+                    .add(b);
+        }
+        return byKind;
     }
 
     /**

@@ -16,21 +16,34 @@ import java.util.List;
 import java.util.Objects;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
  * Moves outbox rows to the log: reads them in id order, publishes each run of rows with one trace context through
  * {@link Keel#emitThrough} under that context, with a {@link OutboxTable.Claim} that deletes exactly those rows in
- * the transaction that appends their events. A run Keel refuses is tried again row by row, and each row Keel
- * refuses is marked refused and kept. Failures of the journal, a full intake and the runtime's closing are
- * thrown to the caller, which tries again later (or stops); nothing is dropped.
+ * the transaction that appends their events. A run Keel refuses, or the database refuses for what one of its
+ * events holds ({@link RequestFault}: a constraint, a value it cannot store), is tried again row by row, and each
+ * row refused so is marked refused and kept, with the reason: one poison row never holds the others back. Other
+ * failures of the journal, a full intake, an append that does not answer within {@link #APPEND_TIMEOUT} and the
+ * runtime's closing are thrown to the caller, which tries again later (or stops); nothing is dropped.
  */
 final class OutboxRelay {
     private static final Logger log = LoggerFactory.getLogger(OutboxRelay.class);
 
     /** The most rows read, and relayed, at once. */
     static final int BATCH = 256;
+
+    /**
+     * The longest the relay waits for the journal to answer one move. A move that does not answer by then is
+     * treated as failed, to be tried again later; that is safe because the move is one transaction (the append
+     * and the delete of its rows): if it commits after all, its rows are gone and are not read again; if it does
+     * not, they wait and are moved once later. A second claim of rows an earlier one deleted is refused ({@link
+     * OutboxTable.Taken}), so nothing is lost or doubled.
+     */
+    static final java.time.Duration APPEND_TIMEOUT = java.time.Duration.ofSeconds(30);
 
     private final Keel keel;
     private final OutboxTable table;
@@ -50,7 +63,8 @@ final class OutboxRelay {
     }
 
     /**
-     * Moves every row waiting up to id {@code upTo}, batch after batch, until none waits.
+     * Moves every row waiting up to id {@code upTo}, batch after batch, until none waits or {@code stop} says so
+     * (checked between batches and runs: a relay that is closing finishes the move it makes and goes no further).
      *
      * @return the events appended to the log
      * @throws JournalException when the database fails (nothing of the failed batch was appended or deleted)
@@ -58,21 +72,21 @@ final class OutboxRelay {
      * @throws KeelClosedException when the runtime is closing
      * @throws InterruptedException when interrupted while waiting for the journal
      */
-    long relayAll(long upTo) throws InterruptedException {
+    long relayAll(long upTo, java.util.function.BooleanSupplier stop) throws InterruptedException {
         long moved = 0;
-        while (true) {
+        while (!stop.getAsBoolean()) {
             List<OutboxTable.Row> rows = table.waiting(BATCH, upTo);
             if (rows.isEmpty()) {
                 return moved;
             }
             int from = 0;
-            while (from < rows.size()) {
+            while (from < rows.size() && !stop.getAsBoolean()) {
                 int to = from + 1;
                 String trace = rows.get(from).traceparent();
                 while (to < rows.size() && Objects.equals(rows.get(to).traceparent(), trace)) {
                     to++;
                 }
-                long n = moveRun(rows.subList(from, to));
+                long n = moveRun(rows.subList(from, to), stop);
                 if (n < 0) {
                     break; // another relay took some of these rows: read again
                 }
@@ -80,10 +94,12 @@ final class OutboxRelay {
                 from = to;
             }
         }
+        return moved;
     }
 
     /** Moves rows with one trace context; -1 when another relay took some of them (nothing was appended). */
-    private long moveRun(List<OutboxTable.Row> rows) throws InterruptedException {
+    private long moveRun(List<OutboxTable.Row> rows, java.util.function.BooleanSupplier stop)
+            throws InterruptedException {
         List<Event<?>> events = new ArrayList<>(rows.size());
         List<OutboxTable.Row> readable = new ArrayList<>(rows.size());
         for (OutboxTable.Row row : rows) {
@@ -113,6 +129,9 @@ final class OutboxRelay {
         // One bad event must not hold the others back: each on its own, in order.
         long moved = 0;
         for (int i = 0; i < events.size(); i++) {
+            if (stop.getAsBoolean()) {
+                break; // the rest wait for the next relay
+            }
             RuntimeException alone =
                     emit(List.of(events.get(i)), new long[] {readable.get(i).id()}, trace);
             if (alone == null) {
@@ -130,26 +149,37 @@ final class OutboxRelay {
      * Appends the events and deletes their rows in one transaction, under the writer's trace context.
      *
      * @return null when appended; {@link OutboxTable.Taken} when another relay took a row; otherwise Keel's
-     *     refusal of the events (nothing was appended)
+     *     refusal of the events, or the database's refusal of what one of them holds ({@link RequestFault});
+     *     nothing was appended
+     * @throws JournalException when the journal fails, or does not answer within {@link #APPEND_TIMEOUT}
      */
     private RuntimeException emit(List<Event<?>> events, long[] ids, String traceparent) throws InterruptedException {
         OutboxTable.Claim claim = table.new Claim(ids);
         CompletableFuture<List<Receipt>> appended;
         try (Scope scope = context(traceparent).makeCurrent()) {
             appended = keel.emitThrough(events, appends -> logTable.append(appends, claim));
+        } catch (RequestFault e) {
+            return e;
         } catch (JournalException | IntakeFullException | KeelClosedException e) {
             throw e;
         } catch (RuntimeException e) {
             return e; // refused before anything was stored: invalid, too large, a loop, past its chain's budget
         }
         try {
-            appended.get();
+            appended.get(APPEND_TIMEOUT.toMillis(), TimeUnit.MILLISECONDS);
             moved.add(events.size());
             return null;
+        } catch (TimeoutException e) {
+            throw new JournalException("the journal did not answer a move of " + events.size() + " outbox rows"
+                    + " within " + APPEND_TIMEOUT.toSeconds() + " s; they are tried again later (the move is one"
+                    + " transaction: if it commits late its rows are gone, else they wait; none is lost or doubled)");
         } catch (ExecutionException e) {
             Throwable cause = e.getCause();
             if (cause instanceof OutboxTable.Taken taken) {
                 return taken;
+            }
+            if (cause instanceof RequestFault fault) {
+                return fault; // this batch's own: row by row, and the row it belongs to is kept refused
             }
             if (cause instanceof JournalException
                     || cause instanceof IntakeFullException

@@ -20,7 +20,7 @@ final class OutboxTable {
     private final Database db;
 
     /** The kind of the relay's claims: one object, so that a group's claims are checked together. */
-    final LinkedWrite.Kind claims = this::claimAll;
+    final LinkedWrite.Kind claims = LinkedWrite.Kind.of(LinkedWrite.OUTBOX_CLAIMS, this::claimAll);
 
     OutboxTable(Database db) {
         this.db = db;
@@ -72,7 +72,9 @@ final class OutboxTable {
 
     /** Marks a row refused, keeping it; false when it is gone or was refused already. */
     boolean refuse(long id, String reason) {
-        String kept = reason.length() > MAX_REASON ? reason.substring(0, MAX_REASON) : reason;
+        // A reason may quote the refused value; U+0000 is what PostgreSQL's text columns cannot store.
+        String printable = reason.replace("\u0000", "\\u0000");
+        String kept = printable.length() > MAX_REASON ? printable.substring(0, MAX_REASON) : printable;
         return db.update(
                         "mark outbox row " + id + " refused",
                         "UPDATE keel_outbox SET refused_at = ?, reason = ? WHERE id = ? AND refused_at IS NULL",

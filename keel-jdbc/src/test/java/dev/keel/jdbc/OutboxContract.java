@@ -45,6 +45,12 @@ abstract class OutboxContract {
     /** SQL that removes what {@link #failLogInserts()} made. */
     protected abstract List<String> healLogInserts();
 
+    /**
+     * SQL that makes the log refuse the insert of one event, by id, the way a database refuses a value of one request
+     * (a constraint: SQLite's CONSTRAINT, PostgreSQL's SQLState class 23), with the message "poisoned row".
+     */
+    protected abstract List<String> refuseLogInsertsOf(String eventId);
+
     record Order(String id, int cents) {}
 
     private final List<AutoCloseable> opened = new ArrayList<>();
@@ -67,7 +73,14 @@ abstract class OutboxContract {
 
     /** A runtime on a new journal sharing the database. */
     Keel runtime(UnaryOperator<Keel.Builder> settings) throws Exception {
-        JdbcJournal journal = journalOnTheDatabase().shareDatabase().build();
+        return runtime(settings, j -> j);
+    }
+
+    /** A runtime on a new journal sharing the database, the journal built with the settings given. */
+    Keel runtime(UnaryOperator<Keel.Builder> settings, UnaryOperator<JdbcJournal.Builder> journalSettings)
+            throws Exception {
+        JdbcJournal journal =
+                journalSettings.apply(journalOnTheDatabase().shareDatabase()).build();
         Keel keel = settings.apply(Keel.builder().lanes(LANES).journal(journal)).build();
         opened.add(keel);
         journals.add(journal);
@@ -330,6 +343,130 @@ abstract class OutboxContract {
         assertThat(outbox.relayNow()).isEqualTo(5);
         assertThat(eventsInLog()).containsExactlyInAnyOrderElementsOf(ids);
         assertThat(outbox.waiting()).isZero();
+    }
+
+    /**
+     * A row the database refuses to append (a value of its own, not an outage) must not block the outbox: it is
+     * kept refused with the reason, and the rows after it flow.
+     */
+    @Test
+    void shouldKeepARowTheLogRefusesRefusedAndRelayTheOthers() throws Exception {
+        Keel keel = runtime(b -> b);
+        Queue<Event<?>> seen = recordAll(keel, "order.*");
+        JdbcOutbox outbox = outbox(keel, 0);
+        Event<Order> before = placed("o-1", 1);
+        Event<Order> poison = placed("o-2", 2).toBuilder().id("poison-1").build();
+        Event<Order> after = placed("o-3", 3);
+        try (Connection c = appConnection()) {
+            c.setAutoCommit(false);
+            outbox.write(c, List.of(before, poison, after));
+            c.commit();
+        }
+        execute(refuseLogInsertsOf("poison-1"));
+
+        assertThat(outbox.relayNow()).isEqualTo(2);
+        keel.process();
+        assertThat(seen).extracting(Event::id).containsExactlyInAnyOrder(before.id(), after.id());
+        assertThat(outbox.waiting()).isZero();
+        List<JdbcOutbox.RefusedRow> refused = outbox.refusedRows(10);
+        assertThat(refused).hasSize(1);
+        assertThat(refused.get(0).eventId()).isEqualTo("poison-1");
+        assertThat(refused.get(0).reason()).contains("poisoned row");
+        assertThat(outbox.relayNow()).isZero(); // kept, not tried again
+
+        // Later rows are not held back by it, on the relay thread too.
+        Event<Order> later = placed("o-4", 4);
+        placeOrder(outbox, later, true);
+        keel.start();
+        outbox.start();
+        outbox.wake();
+        await().atMost(WAIT).until(() -> seen.size() == 3);
+        assertThat(outbox.refused()).isEqualTo(1);
+    }
+
+    @Test
+    void shouldRefuseAnEventIdTheLogCannotStoreAtOnce() throws Exception {
+        Keel keel = runtime(b -> b);
+        JdbcOutbox outbox = outbox(keel, 0);
+        try (Connection c = appConnection()) {
+            c.setAutoCommit(false);
+            assertThatThrownBy(() -> outbox.write(
+                            c,
+                            List.of(
+                                    placed("o-1", 1),
+                                    placed("o-2", 2).toBuilder()
+                                            .id("bad\u0000id")
+                                            .build())))
+                    .isInstanceOf(InvalidEventException.class)
+                    .hasMessageContaining("U+0000")
+                    .hasMessageContaining("nothing was written");
+            c.commit();
+        }
+        assertThat(outbox.waiting()).isZero();
+    }
+
+    /** Closing stops the relay between batches, however many rows wait; relayNow() waits for it a bounded time. */
+    @Test
+    void shouldStopBetweenBatchesWhenClosedAndNotWaitForeverForTheRelay() throws Exception {
+        Keel keel = runtime(b -> b);
+        JdbcOutbox outbox = outbox(keel, 0);
+        List<Event<Order>> events = new ArrayList<>();
+        for (int i = 0; i < 300; i++) {
+            events.add(placed("o-" + i, i));
+        }
+        try (Connection c = appConnection()) {
+            c.setAutoCommit(false);
+            outbox.write(c, events);
+            c.commit();
+        }
+        java.util.concurrent.CountDownLatch entered = new java.util.concurrent.CountDownLatch(1);
+        java.util.concurrent.CountDownLatch release = new java.util.concurrent.CountDownLatch(1);
+        outbox.beforeMoveForTests = () -> {
+            entered.countDown();
+            try {
+                release.await();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        };
+        outbox.relayNowWait = Duration.ofMillis(200);
+        outbox.start();
+        assertThat(entered.await(10, java.util.concurrent.TimeUnit.SECONDS)).isTrue();
+
+        long started = System.nanoTime();
+        assertThat(outbox.relayNow()).isZero(); // the relay thread holds the move: bounded, not forever
+        assertThat(Duration.ofNanos(System.nanoTime() - started)).isLessThan(Duration.ofSeconds(5));
+
+        Thread closing = Thread.ofPlatform().start(outbox::close);
+        await().atMost(WAIT).until(() -> closing.getState() == Thread.State.TIMED_WAITING);
+        release.countDown();
+        closing.join(WAIT.toMillis());
+        assertThat(closing.isAlive()).isFalse();
+        assertThat(outbox.relayThreadAlive()).isFalse();
+        assertThat(outbox.waiting()).isEqualTo(300); // closed before the first batch: nothing more was moved
+    }
+
+    /** A relay thread an Error ended, and rows waiting too long, make health degraded with the reason. */
+    @Test
+    void shouldReportADeadOrStalledRelayAsDegraded() throws Exception {
+        dev.keel.test.TestClock clock = dev.keel.test.TestClock.create();
+        Keel keel = runtime(b -> b, j -> j.clock(clock));
+        JdbcOutbox outbox = outbox(keel, 0);
+        placeOrder(outbox, placed("o-1", 1), true);
+        assertThat(outbox.health().status()).isEqualTo(ComponentHealth.Status.HEALTHY);
+        clock.advance(Duration.ofSeconds(31));
+        ComponentHealth stalled = outbox.health();
+        assertThat(stalled.status()).isEqualTo(ComponentHealth.Status.DEGRADED);
+        assertThat(stalled.reason()).contains("the oldest waiting row has waited");
+
+        outbox.beforeMoveForTests = () -> {
+            throw new StackOverflowError("the relay's stack is gone");
+        };
+        outbox.start();
+        await().atMost(WAIT).until(() -> !outbox.relayThreadAlive());
+        ComponentHealth dead = outbox.health();
+        assertThat(dead.status()).isEqualTo(ComponentHealth.Status.DEGRADED);
+        assertThat(dead.reason()).contains("the relay thread has stopped").contains("the relay's stack is gone");
     }
 
     private void execute(List<String> statements) throws SQLException {

@@ -66,6 +66,43 @@ class PostgresOutboxTest extends OutboxContract {
         return List.of("DROP TRIGGER keel_test_refuse ON keel_log", "DROP FUNCTION keel_test_refuse()");
     }
 
+    @Override
+    protected List<String> refuseLogInsertsOf(String eventId) {
+        return List.of(
+                "CREATE FUNCTION keel_test_poison() RETURNS trigger AS $$ BEGIN IF NEW.event_id = '" + eventId
+                        + "' THEN RAISE EXCEPTION 'poisoned row' USING ERRCODE = 'check_violation'; END IF;"
+                        + " RETURN NEW; END $$ LANGUAGE plpgsql",
+                "CREATE TRIGGER keel_test_poison BEFORE INSERT ON keel_log FOR EACH ROW"
+                        + " EXECUTE FUNCTION keel_test_poison()");
+    }
+
+    /**
+     * An event id holding U+0000 (written before write() checked ids, or by hand) is refused by PostgreSQL's text
+     * column with a SQLState of class 22 every time: the row is kept refused and the others flow.
+     */
+    @Test
+    void shouldKeepARowWhoseIdPostgresCannotStoreRefusedAndRelayTheOthers() throws Exception {
+        Keel keel = runtime(b -> b);
+        JdbcOutbox outbox = outbox(keel, 0);
+        Event<Order> before = placed("o-1", 1);
+        Event<Order> bad = placed("o-2", 2).toBuilder().id("bad\u0000id").build();
+        Event<Order> after = placed("o-3", 3);
+        try (Connection c = appConnection()) {
+            c.setAutoCommit(false);
+            outbox.insertUncheckedForTests(c, List.of(before, bad, after));
+            c.commit();
+        }
+
+        assertThat(outbox.relayNow()).isEqualTo(2);
+        assertThat(eventsInLog()).containsExactlyInAnyOrder(before.id(), after.id());
+        assertThat(outbox.waiting()).isZero();
+        List<JdbcOutbox.RefusedRow> refused = outbox.refusedRows(10);
+        assertThat(refused).hasSize(1);
+        assertThat(refused.get(0).eventId()).isEqualTo(bad.id());
+        assertThat(refused.get(0).reason()).contains("RequestFault");
+        assertThat(outbox.relayNow()).isZero();
+    }
+
     /**
      * Two instances (two journals, two runtimes) relay one outbox at once while the application writes to it: the
      * log holds every committed event exactly once, none missing, none twice.

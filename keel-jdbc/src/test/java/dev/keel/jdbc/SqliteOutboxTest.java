@@ -37,8 +37,15 @@ class SqliteOutboxTest extends OutboxContract {
 
     @Override
     protected List<String> failLogInserts() {
+        // A failure of the database, not of one row (RAISE would be a constraint, one request's fault).
         return List.of("CREATE TRIGGER keel_test_refuse BEFORE INSERT ON keel_log"
-                + " BEGIN SELECT RAISE(ABORT, 'the disk is on fire'); END");
+                + " BEGIN SELECT * FROM \"the disk is on fire\"; END");
+    }
+
+    @Override
+    protected List<String> refuseLogInsertsOf(String eventId) {
+        return List.of("CREATE TRIGGER keel_test_poison BEFORE INSERT ON keel_log WHEN NEW.event_id = '" + eventId
+                + "' BEGIN SELECT RAISE(ABORT, 'poisoned row'); END");
     }
 
     @Override

@@ -284,6 +284,24 @@ public record Event<T>(
             return this;
         }
 
+        /**
+         * Makes this the event of a causation chain that {@code cause} is in, as an event emitted while handling
+         * {@code cause} is: the causation id is the cause's id; the correlation id, unless one is set, the cause's
+         * (or the cause's id, when it starts the chain); the tenant, unless one is set, the cause's; the depth the
+         * cause's plus one. The deadline is left alone: how a chain's budget carries is the caller's to decide.
+         */
+        public Builder<T> causedBy(Event<?> cause) {
+            this.causationId = cause.id();
+            if (this.correlationId == null) {
+                this.correlationId = cause.correlationId() != null ? cause.correlationId() : cause.id();
+            }
+            if (this.tenant == null) {
+                this.tenant = cause.tenant();
+            }
+            this.depth = cause.depth() + 1;
+            return this;
+        }
+
         public Builder<T> traceparent(String traceparent) {
             this.traceparent = traceparent;
             return this;

@@ -538,11 +538,7 @@ public final class EventSourcing implements AutoCloseable {
         if (cause == null) {
             return b;
         }
-        return b.causationId(cause.id())
-                .correlationId(cause.correlationId() != null ? cause.correlationId() : cause.id())
-                .tenant(cause.tenant())
-                .depth(cause.depth() + 1)
-                .deadline(cause.deadline()); // within its cause's chain budget, if there is one
+        return b.causedBy(cause).deadline(cause.deadline()); // within its cause's chain budget, if there is one
     }
 
     /** Applies a command carried through the log, once by its event's id. */

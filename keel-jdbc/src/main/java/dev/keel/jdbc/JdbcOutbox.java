@@ -147,7 +147,9 @@ public final class JdbcOutbox implements AutoCloseable {
         for (Event<?> e : events) {
             Objects.requireNonNull(e, "event in list");
             requireStorable(e);
-            Event<?> ready = cause.isPresent() && e.causationId() == null ? causedBy(e, cause.get()) : e;
+            Event<?> ready = cause.isPresent() && e.causationId() == null
+                    ? e.toBuilder().causedBy(cause.get()).build()
+                    : e;
             try {
                 envelopes.add(db.codec.write(ready));
             } catch (JournalException x) {
@@ -197,19 +199,6 @@ public final class JdbcOutbox implements AutoCloseable {
             traces.add(null);
         }
         table.insert(connection, envelopes, traces, db.clock.millis());
-    }
-
-    /** The event as the delivery of {@code cause} would have emitted it (see {@code Intake.prepare}). */
-    private static Event<?> causedBy(Event<?> e, Event<?> cause) {
-        return e.toBuilder()
-                .causationId(cause.id())
-                .correlationId(
-                        e.correlationId() != null
-                                ? e.correlationId()
-                                : cause.correlationId() != null ? cause.correlationId() : cause.id())
-                .tenant(e.tenant() != null ? e.tenant() : cause.tenant())
-                .depth(cause.depth() + 1)
-                .build();
     }
 
     // ---- relaying ----

@@ -111,13 +111,7 @@ public final class Intake {
                 throw new LoopDetectedException(e.type(), depth, maxDepth, c.id());
             }
             e = e.toBuilder()
-                    .causationId(c.id())
-                    .correlationId(
-                            e.correlationId() != null
-                                    ? e.correlationId()
-                                    : c.correlationId() != null ? c.correlationId() : c.id())
-                    .tenant(e.tenant() != null ? e.tenant() : c.tenant())
-                    .depth(depth)
+                    .causedBy(c)
                     // A reprocessed dead letter runs whatever its chain's budget; what it causes starts a new chain.
                     .deadline(cause.replayCount() > 0 ? e.deadline() : earlier(e.deadline(), c.deadline()))
                     .build();

@@ -192,9 +192,7 @@ public class KeelAutoConfiguration {
         PropertyApplier.apply("keel.retry.multiplier", r.multiplier(), () -> b.multiplier(r.multiplier()));
         PropertyApplier.apply("keel.retry.max-delay", r.maxDelay(), () -> b.maxDelay(r.maxDelay()));
         PropertyApplier.apply("keel.retry.jitter", r.jitter(), () -> b.jitter(r.jitter()));
-        RetryPolicy[] built = new RetryPolicy[1];
-        PropertyApplier.apply("keel.retry", r, () -> built[0] = b.build());
-        return built[0];
+        return PropertyApplier.build("keel.retry", r, b::build);
     }
 
     /**

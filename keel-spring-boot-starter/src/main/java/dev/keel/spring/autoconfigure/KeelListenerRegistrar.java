@@ -187,9 +187,7 @@ public final class KeelListenerRegistrar implements BeanPostProcessor, SmartInit
         boolean breaker = over != null && over.circuitBreaker() != null ? over.circuitBreaker() : l.circuitBreaker();
 
         Subscription.Builder b = Subscription.builder(name).types(types).ordering(ordering);
-        RetryPolicy[] built = new RetryPolicy[1];
-        PropertyApplier.apply(where, "retry", () -> built[0] = policy.build());
-        b.retry(built[0]);
+        b.retry(PropertyApplier.build(where, "retry", policy::build));
         PropertyApplier.apply(
                 setting(name, over, "timeout", where, "timeout"), attemptTimeout, () -> b.timeout(attemptTimeout));
         if (breaker) {

@@ -9,8 +9,16 @@ final class PropertyApplier {
     private PropertyApplier() {}
 
     static void apply(String property, Object value, Runnable setter) {
-        try {
+        build(property, value, () -> {
             setter.run();
+            return null;
+        });
+    }
+
+    /** Builds something from the property's value, naming the property when the builder refuses it. */
+    static <T> T build(String property, Object value, java.util.function.Supplier<T> builder) {
+        try {
+            return builder.get();
         } catch (IllegalArgumentException | NullPointerException e) {
             throw new InvalidKeelPropertyException(property, value, e.getMessage(), e);
         }
